@@ -1,0 +1,1 @@
+"""borderwatch collector: inventory → SNMP polling → device state."""

@@ -1,0 +1,47 @@
+"""What one poll of one device produces: the contract between poller, state and exporters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs; hashable, cheap to compare
+
+
+class Kind(str, Enum):
+    """How a sample's value behaves over time."""
+
+    GAUGE = "gauge"
+    COUNTER = "counter"  # raw device counter; state makes it monotonic
+
+
+@dataclass(slots=True, frozen=True)
+class Sample:
+    """One value read from a device, already mapped to its metric by the profile.
+
+    `metric` is the exported metric name (e.g. 'borderwatch_interface_receive_bytes_total');
+    `counter_bits` is 32 or 64 for counters (which wrap value to assume), None for gauges.
+    """
+
+    metric: str
+    labels: Labels
+    value: float | int
+    kind: Kind = Kind.GAUGE
+    counter_bits: int | None = None
+
+
+@dataclass(slots=True)
+class PollResult:
+    """Outcome of one poll. A failed poll is data (ok=False, error), never an exception."""
+
+    device_id: str
+    started: float  # wall clock (time.time()) at the start of the poll
+    duration: float  # seconds
+    ok: bool
+    error: str | None = None  # short, secret-free reason when not ok ("timeout", "malformed response: ...")
+    samples: list[Sample] = field(default_factory=list)
+    sys_uptime_ticks: int | None = None  # sysUpTime.0 in 1/100 s, for reboot detection
+    varbinds: int = 0  # how many varbinds were received (for self-metrics and benchmarks)
+    requests: int = 0  # SNMP requests sent, retries included
+    problems: list[str] = field(default_factory=list)  # partial failures: profile mismatch, OID loop, ...
+    profile: str | None = None  # the profile(s) actually used, e.g. "if-mib+ups-mib"

@@ -1,0 +1,1 @@
+"""borderwatch exporters: views over collector state (Prometheus, later InfluxDB)."""
