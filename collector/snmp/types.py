@@ -31,11 +31,22 @@ class Tag(IntEnum):
     NO_SUCH_OBJECT = 0x80
     NO_SUCH_INSTANCE = 0x81
     END_OF_MIB_VIEW = 0x82
+    # Not a wire tag (wire tags fit one byte): marks a varbind whose value the codec refused,
+    # e.g. a Counter32 in 5 bytes. Its value is a BadValue; the rest of the response is kept.
+    BAD_VALUE = 0x100
 
 
 EXCEPTION_TAGS = frozenset({Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW})
 
-Value = int | bytes | OID | None
+
+class BadValue(NamedTuple):
+    """Why a varbind's value was refused (tag BAD_VALUE), so one bad value costs one varbind."""
+
+    wire_tag: int  # the tag as it came off the wire, e.g. 0x41 for a Counter32
+    reason: str  # short, e.g. "Counter32 out of range (5 bytes)"
+
+
+Value = int | bytes | OID | BadValue | None
 
 
 class VarBind(NamedTuple):
