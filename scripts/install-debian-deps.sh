@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install the Debian packages of the real test servers (snmpd, net-snmp tools, Prometheus,
+# Alertmanager, VictoriaMetrics, snmp_exporter). Idempotent: when every package is already
+# installed and its command is on PATH, apt is not touched at all (a warm machine skips it).
+set -euo pipefail
+
+# package -> a command it provides (both must be present for the package to count as installed)
+declare -A PACKAGES=(
+  [snmpd]=snmpd
+  [snmp]=snmpget
+  [prometheus]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [victoria-metrics]=victoria-metrics
+  [prometheus-snmp-exporter]=prometheus-snmp-exporter
+)
+
+# snmpd lives in /usr/sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
+
+missing=()
+for pkg in "${!PACKAGES[@]}"; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1 || ! command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-debian-deps: all packages present, skipping apt"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+echo "install-debian-deps: installing ${missing[*]}"
+$SUDO apt-get update
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+for pkg in "${missing[@]}"; do
+  if ! command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1; then
+    echo "install-debian-deps: $pkg installed but ${PACKAGES[$pkg]} is not on PATH" >&2
+    exit 1
+  fi
+done

@@ -1,0 +1,116 @@
+"""Shared fixtures: real snmpd, snmpsim and Prometheus servers on loopback (see servers.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import (
+    REPO_ROOT,
+    MissingBinary,
+    Prometheus,
+    Snmpd,
+    Snmpsim,
+    free_udp_port,
+    make_dump_dir,
+    start_prometheus,
+    start_snmpd,
+    start_snmpsim,
+)
+
+# The dumps served by the session-wide snmpsim; community = the relative path.
+SNMPSIM_TEST_DUMPS = (
+    "network/switch/cisco-c3560",
+    "network/router/cisco-unmarked-0",
+    "network/wifi/ubiquiti-m5",
+    "UPS/eaton-93e-80",
+    "network/router/huawei-s5720",
+    "iot/geist-temperature-sensor",
+    "network/router/vyatta-unknown",
+    "cloud/arista-dcs-7150s-52-cl",
+)
+# An SNMPv3 user of the session snmpsim (context name = community); test credentials only.
+SNMPSIM_V3_USER = {"user": "simv3", "auth_key": "authpass123", "auth_proto": "SHA",
+                   "priv_key": "privpass123", "priv_proto": "AES"}
+
+# Persistent and git-ignored (/var/ in .gitignore): the data copies and snmpsim's index live
+# at stable paths, because snmpsim keys its index by the data file's path and mtime, so a
+# second run starts in about a second instead of re-indexing every dump.
+SNMPSIM_TEST_CACHE = REPO_ROOT / "var" / "cache" / "snmpsim-tests"
+
+
+@contextlib.contextmanager
+def _installed() -> Iterator[None]:
+    """Turn a missing server binary into a test failure that says how to install it."""
+    try:
+        yield
+    except MissingBinary as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock: concurrent test runs must not index the same snmpsim cache at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
+    """A real net-snmp snmpd on 127.0.0.1 and a free port, test bed config (servers.py)."""
+    with _installed():
+        server = start_snmpd(tmp_path / "snmpd")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def snmpsim_dumps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
+    """One snmpsim for the whole session serving SNMPSIM_TEST_DUMPS on one 127.0.0.1 port.
+
+    Use `snmpsim_dumps.community_for("cisco-c3560")` for a dump's community and
+    `.endpoint` (or `.address`, `.port`) for where it listens. Read-only: tests
+    must not change its data (it is shared by the session).
+    """
+    data_dir = SNMPSIM_TEST_CACHE / "data"
+    cache_dir = SNMPSIM_TEST_CACHE / "index"
+    log_path = tmp_path_factory.mktemp("snmpsim") / "snmpsim.log"
+    with _installed(), _file_lock(SNMPSIM_TEST_CACHE / ".lock"):
+        make_dump_dir(data_dir, SNMPSIM_TEST_DUMPS)
+        server = start_snmpsim(data_dir, cache_dir, [("127.0.0.1", free_udp_port())],
+                               probe_community=SNMPSIM_TEST_DUMPS[0],
+                               v3_users=[SNMPSIM_V3_USER], log_path=log_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
+    """Start real Prometheus servers: factory(["127.0.0.1:PORT", ...], scrape_interval="1s")."""
+    started: list[Prometheus] = []
+
+    def factory(scrape_targets: list[str], **kwargs: Any) -> Prometheus:
+        with _installed():
+            server = start_prometheus(tmp_path / f"prometheus-{len(started)}", scrape_targets,
+                                      **kwargs)
+        started.append(server)
+        return server
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            server.stop()
