@@ -1,0 +1,28 @@
+"""Pick the session implementation for a device's settings (v1/v2c codec or v3 pysnmp)."""
+
+from __future__ import annotations
+
+from collector.snmp.settings import SessionSettings
+from collector.snmp.transport import SnmpTransport
+from collector.snmp.types import SnmpSession
+from collector.snmp.v2c import V2cSession
+
+
+def open_session(settings: SessionSettings, transport: SnmpTransport) -> SnmpSession:
+    """A session for one device. v1/v2c share `transport`; v3 goes through pysnmp.
+
+    pysnmp is imported only when a v3 session is opened, so a v2c-only collector never
+    pays for it. A v3 device with privacy fails here, at start-up, if `cryptography` is
+    missing (SnmpError "SNMPv3 privacy needs the cryptography package").
+    """
+    if settings.version in ("1", "2c"):
+        return V2cSession(settings, transport)
+    from collector.snmp.v3 import V3Session  # the only door to pysnmp
+
+    return V3Session(settings, local_address=transport.local_address)
+
+
+async def create_transport(*, max_in_flight: int = 64,
+                           local_address: str = "0.0.0.0") -> SnmpTransport:
+    """The process-wide v1/v2c transport (bind 127.0.0.1 in tests; see transport.py)."""
+    return await SnmpTransport.create(max_in_flight=max_in_flight, local_address=local_address)
