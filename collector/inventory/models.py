@@ -1,0 +1,492 @@
+"""The inventory as typed, immutable objects: credentials, defaults, sites, devices, links.
+
+Pydantic validates structure and the rules local to one object (types, allowed values,
+ranges, exactly one source per secret). Rules that span objects (unknown references,
+duplicate ids) live in crossrefs.py so that they run even when another part is broken.
+Defaults live in the `Defaults` model and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from collector.inventory.fields import (
+    Address,
+    AuthProtocol,
+    EnvName,
+    Id,
+    InlineSecret,
+    PrivProtocol,
+    Text,
+)
+from collector.secret import Secret
+
+# The profile names a device may list; collector/profiles.py checks its YAML files against this.
+PROFILE_NAMES: tuple[str, ...] = (
+    "system", "if-mib", "ups-mib", "airmax", "host-resources", "entity-sensor",
+    "microwave-radio", "vsat-modem", "dc-power",
+)
+SITE_KINDS = ("core", "hub", "border_post", "border_gate", "commune")
+DEVICE_ROLES = ("router", "switch", "microwave", "vsat_modem", "ups", "dc_power", "env_sensor",
+                "led_display", "server", "firewall", "base_station", "other")
+MEDIA = ("fiber", "microwave", "vsat", "radio")
+SECURITY_LEVELS = ("noAuthNoPriv", "authNoPriv", "authPriv")
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _fail(title: str, errors: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+    """Raise several field-level errors from a model validator, each at its own field.
+
+    Pydantic merges a ValidationError raised inside a validator into the outer one with the
+    field name appended to the location, so every message points at its own YAML line.
+    """
+    if errors:
+        raise ValidationError.from_exception_data(title, [
+            InitErrorDetails(type=PydanticCustomError(kind, msg, ctx), loc=(field,), input=None)
+            for field, kind, msg, ctx in errors
+        ])
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+# ----------------------------------------------------------------------------- credentials
+
+_SECRETS = ("community", "auth_key", "priv_key")
+_V3_ONLY = ("user", "auth_protocol", "auth_key", "auth_key_env", "auth_key_file",
+            "priv_protocol", "priv_key", "priv_key_env", "priv_key_file", "context")
+_COMMUNITY_ONLY = ("community", "community_env", "community_file")
+
+
+def _version(value: Any) -> str:
+    # YAML reads `version: 1` and `version: 3` as integers and `2c` as a string.
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
+    if text not in ("1", "2c", "3"):
+        raise PydanticCustomError(
+            "snmp_version", "unknown SNMP version '{value}'; allowed: 1, 2c, 3", {"value": value})
+    return text
+
+
+class Credential(BaseModel):
+    """How to authenticate to an agent; secrets come from env variables or files.
+
+    After `load_inventory(resolve_secrets=True)` the fields `community`, `auth_key` and
+    `priv_key` hold `Secret` objects whatever their source (`Secret.source` says which);
+    `*_env`/`*_file` keep naming the source.
+    """
+
+    model_config = _STRICT
+
+    version: Annotated[Literal["1", "2c", "3"], PlainValidator(_version),
+                       WithJsonSchema({"enum": ["1", "2c", "3", 1, 3]})]
+    community: InlineSecret | None = Field(None, description="v1/v2c; inline is discouraged")
+    community_env: EnvName | None = None
+    community_file: str | None = None
+    user: str | None = Field(None, min_length=1, description="v3 USM user name")
+    auth_protocol: AuthProtocol | None = None
+    auth_key: InlineSecret | None = None
+    auth_key_env: EnvName | None = None
+    auth_key_file: str | None = None
+    priv_protocol: PrivProtocol | None = None
+    priv_key: InlineSecret | None = None
+    priv_key_env: EnvName | None = None
+    priv_key_file: str | None = None
+    context: str | None = Field(None, description="v3 context name (optional)")
+
+    @property
+    def security_level(self) -> str:
+        """noAuthNoPriv, authNoPriv or authPriv, derived from the protocols given (v3)."""
+        if self.priv_protocol:
+            return "authPriv"
+        return "authNoPriv" if self.auth_protocol else "noAuthNoPriv"
+
+    def sources(self, secret: str) -> list[str]:
+        """Names of the fields that supply `secret` ('community', 'auth_key' or 'priv_key')."""
+        return [f for f in (secret, f"{secret}_env", f"{secret}_file")
+                if getattr(self, f) is not None]
+
+    @model_validator(mode="after")
+    def _check_version_fields(self) -> Credential:
+        errors: list[tuple[str, str, str, dict[str, Any]]] = []
+        given = self.model_fields_set
+        if self.version in ("1", "2c"):
+            for f in _V3_ONLY:
+                if f in given:
+                    errors.append((f, "v3_only", "{f} is only used with version 3 "
+                                   "(this credential is version {v})", {"f": f, "v": self.version}))
+            self._one_source("community", errors, required=True)
+        else:
+            for f in _COMMUNITY_ONLY:
+                if f in given:
+                    errors.append((f, "community_v3", "{f} is not used with version 3 "
+                                   "(v3 uses user, auth_* and priv_*)", {"f": f}))
+            if not self.user:
+                errors.append(("user", "missing", "version 3 needs a user", {}))
+            if self.auth_protocol:
+                self._one_source("auth_key", errors, required=True,
+                                 why=f"auth_protocol {self.auth_protocol}")
+            else:
+                self._unwanted("auth_key", "auth_protocol", errors)
+            if self.priv_protocol:
+                if not self.auth_protocol:
+                    errors.append(("auth_protocol", "priv_without_auth",
+                                   "priv_protocol {p} needs an auth_protocol too (authPriv); "
+                                   "allowed: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512",
+                                   {"p": self.priv_protocol}))
+                self._one_source("priv_key", errors, required=True,
+                                 why=f"priv_protocol {self.priv_protocol} (authPriv)")
+            else:
+                self._unwanted("priv_key", "priv_protocol", errors)
+        _fail("Credential", errors)
+        return self
+
+    def _one_source(self, secret: str, errors: list, *, required: bool, why: str = "") -> None:
+        sources = self.sources(secret)
+        choices = f"{secret}_env, {secret}_file or {secret}"
+        if len(sources) > 1:
+            for f in sources[1:]:
+                errors.append((f, "secret_sources", "{secret} is given more than once "
+                               "({fields}); give exactly one of {choices}",
+                               {"secret": secret, "fields": ", ".join(sources),
+                                "choices": choices}))
+        elif not sources and required:
+            needs = f"{why} needs" if why else "needs"
+            errors.append((f"{secret}_env", "missing", "{needs} a {secret}: give exactly one of "
+                           "{choices}", {"needs": needs, "secret": secret, "choices": choices}))
+
+    def _unwanted(self, secret: str, protocol: str, errors: list) -> None:
+        for f in self.sources(secret):
+            errors.append((f, "secret_without_protocol", "{f} is given but {protocol} is not; "
+                           "set {protocol} or remove {f}", {"f": f, "protocol": protocol}))
+
+
+# ----------------------------------------------------------------------------- defaults
+
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class Defaults(BaseModel):
+    """Polling settings for every device unless the device overrides them (the ONE place)."""
+
+    model_config = _STRICT
+
+    interval: Seconds = Field(60.0, description="seconds between polls of one device")
+    timeout: Seconds = Field(2.0, description="seconds to wait for one SNMP response")
+    retries: int = Field(1, ge=0, le=10, description="resends after a timeout")
+    max_repetitions: int = Field(25, ge=1, le=1000, description="GETBULK max-repetitions")
+    port: int = Field(161, ge=1, le=65535, description="UDP port of the agents")
+    max_in_flight: int = Field(64, ge=1, le=10000,
+                               description="global cap on SNMP requests in flight")
+    poll_deadline: Seconds | None = Field(
+        None, description="seconds one poll may take; default interval × 0.8")
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> Defaults:
+        _fail("Defaults", timing_errors(self.interval, self.timeout, self.retries,
+                                        self.poll_deadline))
+        return self
+
+
+def timing_errors(interval: float, timeout: float, retries: int,
+                  poll_deadline: float | None) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The cadence rules shared by `defaults` and each device's effective settings."""
+    errors = []
+    need = timeout * (retries + 1)
+    if interval < need:
+        errors.append(("interval", "interval_too_short",
+                       "interval {interval} s is shorter than timeout × (retries + 1) = "
+                       "{timeout} × {tries} = {need} s; raise interval or lower timeout/retries",
+                       {"interval": _num(interval), "timeout": _num(timeout),
+                        "tries": retries + 1, "need": _num(need)}))
+    if poll_deadline is not None and poll_deadline > interval:
+        errors.append(("poll_deadline", "deadline_too_long",
+                       "poll_deadline {d} s is longer than interval {interval} s; a poll must "
+                       "end before the next one is due", {"d": _num(poll_deadline),
+                                                          "interval": _num(interval)}))
+    return errors
+
+
+# ----------------------------------------------------------------------------- sites
+
+class Interface(BaseModel):
+    """An interface a link ends on, by ifName as the agent reports it."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, description="ifName (or ifDescr if the agent has no ifName)")
+    if_index: int | None = Field(None, ge=1, le=2**31 - 1)
+    description: Text | None = None
+
+
+def _profile(value: Any) -> str | tuple[str, ...]:
+    allowed = "auto, or a list of: " + ", ".join(PROFILE_NAMES)
+    if value == "auto":
+        return "auto"
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not names:
+        raise PydanticCustomError("profile", "must be 'auto' or a non-empty list of profile "
+                                  "names; allowed: {allowed}", {"allowed": allowed})
+    bad = [n for n in names if n not in PROFILE_NAMES]
+    if bad:
+        raise PydanticCustomError("profile", "unknown profile '{bad}'; allowed: {allowed}",
+                                  {"bad": bad[0], "allowed": allowed})
+    if len(set(names)) != len(names):
+        raise PydanticCustomError("profile", "a profile is listed twice", {})
+    return tuple(names)
+
+
+Profile = Annotated[str | tuple[str, ...], PlainValidator(_profile), WithJsonSchema({"anyOf": [
+    {"const": "auto"},
+    {"type": "array", "items": {"enum": list(PROFILE_NAMES)}, "minItems": 1, "uniqueItems": True},
+]})]
+
+
+class Device(BaseModel):
+    """One SNMP agent; unset polling fields fall back to `defaults` (see Inventory.effective)."""
+
+    model_config = _STRICT
+
+    id: Id = Field(description="unique across the whole inventory")
+    address: Address
+    credential: Id = Field(description="a key of `credentials`")
+    port: int | None = Field(None, ge=1, le=65535)
+    profile: Profile = "auto"
+    interval: Seconds | None = None
+    timeout: Seconds | None = None
+    retries: int | None = Field(None, ge=0, le=10)
+    max_repetitions: int | None = Field(None, ge=1, le=1000)
+    poll_deadline: Seconds | None = None
+    accept_any_source: bool = Field(
+        False, description="accept responses from another address (multi-homed agents)")
+    role: Literal[DEVICE_ROLES] | None = None  # type: ignore[valid-type]
+    vendor: Text | None = None
+    model: Text | None = None
+    sim_profile: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$",
+                                    description="lab only: snmpsim-data dump or custom/NAME")
+    interfaces: tuple[Interface, ...] = ()
+    notes: Text | None = None
+
+
+class Former(BaseModel):
+    """Pre-2025 district and commune, still used by operators and old documents."""
+
+    model_config = _STRICT
+
+    district: Text | None = None
+    commune: Text | None = None
+
+
+Confidence = Literal["confirmed", "probable", "uncertain", "invented"]
+
+
+class SiteConfidence(BaseModel):
+    """How sure the example data is about a site's name, gate type and commune."""
+
+    model_config = _STRICT
+
+    name: Confidence | None = None
+    type: Confidence | None = None
+    commune: Confidence | None = None
+
+
+class Power(BaseModel):
+    """A site's power arrangements (for reports and root-cause hints)."""
+
+    model_config = _STRICT
+
+    grid: bool | None = None
+    ups: bool | None = None
+    generator: bool | None = None
+    solar: bool | None = None
+    battery_hours: float | None = Field(None, ge=0, le=1000)
+
+
+class Site(BaseModel):
+    """A place with devices: the core, a hub, a border post, a border gate or a commune office."""
+
+    model_config = _STRICT
+
+    id: Id
+    name: Text = Field(min_length=1, description="Vietnamese name (stored as Unicode NFC)")
+    name_en: Text | None = None
+    kind: Literal[SITE_KINDS]  # type: ignore[valid-type]
+    commune: Text | None = None
+    former: Former | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    coord_approx: bool = False
+    confidence: SiteConfidence | None = None
+    power: Power | None = None
+    gate_type: Literal["international", "main", "secondary"] | None = None
+    gate_status_note: Text | None = None
+    notes: Text | None = None
+    devices: tuple[Device, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_site(self) -> Site:
+        errors = []
+        if (self.lat is None) != (self.lon is None):
+            missing = "lon" if self.lon is None else "lat"
+            errors.append((missing, "missing", "lat and lon go together; {m} is missing",
+                           {"m": missing}))
+        if self.kind != "border_gate":
+            for f in ("gate_type", "gate_status_note"):
+                if getattr(self, f) is not None:
+                    errors.append((f, "gate_only", "{f} is only for kind border_gate "
+                                   "(this site is {kind})", {"f": f, "kind": self.kind}))
+        _fail("Site", errors)
+        return self
+
+
+# ----------------------------------------------------------------------------- links
+
+class LinkEnd(BaseModel):
+    """One end of a link: the site, the device there and its interface (ifName)."""
+
+    model_config = _STRICT
+
+    site: Id
+    device: Id
+    interface: str = Field(min_length=1)
+
+
+class Link(BaseModel):
+    """A transmission link between two device interfaces (the canonical form: nested ends)."""
+
+    model_config = _STRICT
+
+    id: Id
+    a: LinkEnd
+    b: LinkEnd
+    medium: Literal[MEDIA]  # type: ignore[valid-type]
+    capacity_mbps: float = Field(gt=0, description="nominal capacity per direction (VSAT: down)")
+    capacity_up_mbps: float | None = Field(None, gt=0, description="uplink if asymmetric")
+    length_km: float | None = Field(None, ge=0, le=20000)
+    band: str | None = Field(None, description="letter band, e.g. Ku for VSAT")
+    band_ghz: float | None = Field(None, gt=0, le=300)
+    protection: str | None = Field(None, description="e.g. 1+0, 1+1 HSB, none")
+    route: Text | None = None
+    satellite: str | None = None
+    rtt_ms: float | None = Field(None, ge=0)
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _check_ends(self) -> Link:
+        if self.a == self.b:
+            _fail("Link", [("b", "same_ends", "both ends are {d} {i}; a link joins two "
+                            "different interfaces", {"d": self.a.device, "i": self.a.interface})])
+        return self
+
+
+# ----------------------------------------------------------------------------- the whole
+
+@dataclass(frozen=True)
+class EffectiveDeviceSettings:
+    """A device's polling settings with its overrides merged over `defaults`."""
+
+    device_id: str
+    site_id: str
+    address: str
+    port: int
+    credential_name: str
+    credential: Credential
+    profile: str | tuple[str, ...]
+    interval: float
+    timeout: float
+    retries: int
+    max_repetitions: int
+    poll_deadline: float
+    accept_any_source: bool
+
+
+def effective_settings(device: Device, site_id: str, defaults: Defaults,
+                       credential: Credential) -> EffectiveDeviceSettings:
+    """Merge a device's overrides over the defaults (the one place that does it)."""
+    interval = device.interval if device.interval is not None else defaults.interval
+    deadline = device.poll_deadline or defaults.poll_deadline or interval * 0.8
+    return EffectiveDeviceSettings(
+        device_id=device.id, site_id=site_id, address=device.address,
+        port=device.port if device.port is not None else defaults.port,
+        credential_name=device.credential, credential=credential, profile=device.profile,
+        interval=interval,
+        timeout=device.timeout if device.timeout is not None else defaults.timeout,
+        retries=device.retries if device.retries is not None else defaults.retries,
+        max_repetitions=(device.max_repetitions if device.max_repetitions is not None
+                         else defaults.max_repetitions),
+        poll_deadline=deadline, accept_any_source=device.accept_any_source,
+    )
+
+
+class Inventory(BaseModel):
+    """The validated inventory. Load it with `collector.inventory.load_inventory`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="borderwatch inventory")
+
+    schema_version: Literal[1]
+    province: Text | None = None
+    as_of: str | datetime.date | None = None
+    coordinates_are_approximate: bool | None = None
+    notes: Text | None = None
+    credentials: dict[Id, Credential] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    sites: tuple[Site, ...] = ()
+    links: tuple[Link, ...] = ()
+
+    _devices: dict[str, tuple[Device, str]] = PrivateAttr(default_factory=dict)
+    _warnings: tuple = PrivateAttr(default=())
+
+    @field_validator("credentials", mode="before")
+    @classmethod
+    def _no_null_credentials(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def model_post_init(self, __context: Any) -> None:
+        self._devices = {d.id: (d, s.id) for s in self.sites for d in s.devices}
+
+    @property
+    def devices(self) -> tuple[Device, ...]:
+        """Every device of every site, in file order."""
+        return tuple(d for d, _ in self._devices.values())
+
+    @property
+    def warnings(self) -> tuple:
+        """Problems that did not stop loading (inline secrets, readable secret files...)."""
+        return self._warnings
+
+    def device(self, device_id: str) -> Device:
+        """The device with this id (KeyError if there is none)."""
+        return self._devices[device_id][0]
+
+    def site_of(self, device: Device | str) -> Site:
+        """The site a device belongs to."""
+        site_id = self._devices[device if isinstance(device, str) else device.id][1]
+        return next(s for s in self.sites if s.id == site_id)
+
+    def effective(self, device: Device | str) -> EffectiveDeviceSettings:
+        """The device's settings with its overrides merged over `defaults`."""
+        dev, site_id = self._devices[device if isinstance(device, str) else device.id]
+        return effective_settings(dev, site_id, self.defaults, self.credentials[dev.credential])
+
+    def secret(self, credential: str, which: str = "community") -> Secret:
+        """A resolved secret of a credential (KeyError if it was not resolved or not given)."""
+        value = getattr(self.credentials[credential], which)
+        if value is None:
+            raise KeyError(f"credential {credential} has no resolved {which}")
+        return value
