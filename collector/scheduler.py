@@ -34,6 +34,7 @@ LAG_MAX_WINDOW = 300.0  # seconds over which borderwatch_scheduler_lag_max_secon
 # A poll must honour its deadline; if it does not (a bug below us), the scheduler cancels
 # it this long after the deadline so the device's loop cannot wedge forever.
 DEADLINE_GRACE = 2.0
+RECOVERY_TICKS = 3  # on-time polls in a row that end an overrun episode (for the log only)
 
 
 class Clock(Protocol):
@@ -169,7 +170,9 @@ class DeviceStats:
     poll_crashes: int = 0  # polls that raised (a bug: the poller reports faults as data)
     deadline_kills: int = 0  # polls cancelled by the scheduler after deadline + grace
     in_flight: bool = False
-    overrun_streak: int = 0  # current run of consecutive overruns (for once-per-change logs)
+    overrunning: bool = False  # in an overrun episode (logged once when it starts and ends)
+    episode_overruns: int = 0  # ticks skipped in the current episode
+    clean_ticks: int = 0  # polls started since the last overrun
 
 
 class Scheduler:
@@ -242,10 +245,7 @@ class Scheduler:
                 if running is not None and not running.done():
                     self._overrun(job, st, now)
                 else:
-                    if st.overrun_streak:
-                        log.info("device %s: polls back on cadence after %d skipped tick(s)",
-                                 job.device_id, st.overrun_streak)
-                        st.overrun_streak = 0
+                    self._on_time(job, st)
                     self.lag.observe(now - planned, now)
                     self._polls[job.device_id] = asyncio.create_task(
                         self._run_poll(job, st, now + job.poll_deadline),
@@ -263,11 +263,23 @@ class Scheduler:
 
     def _overrun(self, job: Job, st: DeviceStats, now: float) -> None:
         st.overruns += 1
-        st.overrun_streak += 1
-        if st.overrun_streak == 1:
-            # Once per streak, not once per tick: the counter carries the rest.
+        st.episode_overruns += 1
+        st.clean_ticks = 0
+        if not st.overrunning:
+            # Once per episode, not once per tick: the counter carries the rest.
+            st.overrunning = True
             log.warning("device %s: previous poll still running at the next tick "
                         "(interval %.1f s); tick skipped (overrun)", job.device_id, job.interval)
+
+    def _on_time(self, job: Job, st: DeviceStats) -> None:
+        st.clean_ticks += 1
+        # A device that alternates poll/skip is still overrunning: the episode only ends
+        # after RECOVERY_TICKS polls in a row started on their own tick.
+        if st.overrunning and st.clean_ticks > RECOVERY_TICKS:
+            log.info("device %s: polls back on cadence (%d tick(s) skipped meanwhile)",
+                     job.device_id, st.episode_overruns)
+            st.overrunning = False
+            st.episode_overruns = 0
 
     async def _run_poll(self, job: Job, st: DeviceStats, deadline: float) -> object:
         st.polls_started += 1

@@ -179,9 +179,27 @@ async def test_overrun_skips_tick_counts_and_logs_once(caplog: pytest.LogCapture
     assert st.overruns == st.ticks - len(slow.starts) >= 5
     assert sched.stats["fast-sw"].overruns == 0
     assert len(fast.starts) == sched.stats["fast-sw"].ticks >= 9  # not delayed by slow-vsat
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert all("slow-vsat" in r.getMessage() for r in warnings)
-    assert len(warnings) == -(-st.overruns // 2)  # once per streak, not once per skipped tick
+    # one episode (poll, skip, skip, poll, ...): logged once with the device id, not per tick
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "slow-vsat" in warnings[0]
+    assert st.overrunning
+    assert await sched.stop()
+
+
+async def test_overrun_episode_ends_once_polls_are_fast_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="collector.scheduler")
+    clock = FakeClock()
+    rec = Recorder(clock, duration=15.0)
+    sched = Scheduler([Job("tk-mw1", 10.0, 20.0, rec)], clock=clock)
+    sched.start()
+    await clock.advance(60.0)
+    rec.duration = 1.0  # the radio link recovered
+    await clock.advance(100.0)
+    msgs = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert [lvl for lvl, _ in msgs] == [logging.WARNING, logging.INFO]
+    assert all("tk-mw1" in m for _, m in msgs)
+    assert not sched.stats["tk-mw1"].overrunning
     assert await sched.stop()
 
 
