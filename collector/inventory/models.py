@@ -226,13 +226,26 @@ def timing_errors(interval: float, timeout: float, retries: int,
 # ----------------------------------------------------------------------------- sites
 
 class Interface(BaseModel):
-    """An interface a link ends on, by ifName as the agent reports it."""
+    """An interface a link ends on, by ifName as the agent reports it.
+
+    In YAML an interface is either its name alone (`eth-1`) or a mapping with more fields.
+    """
 
     model_config = _STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
     name: str = Field(min_length=1, description="ifName (or ifDescr if the agent has no ifName)")
     if_index: int | None = Field(None, ge=1, le=2**31 - 1)
     description: Text | None = None
+
+
+def _name_or_mapping(schema: dict[str, Any]) -> None:
+    # The JSON Schema of `interfaces`: each item is a bare name or an Interface mapping.
+    schema["items"] = {"anyOf": [{"type": "string", "minLength": 1}, schema["items"]]}
 
 
 def _profile(value: Any) -> str | tuple[str, ...]:
@@ -280,7 +293,7 @@ class Device(BaseModel):
     model: Text | None = None
     sim_profile: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$",
                                     description="lab only: snmpsim-data dump or custom/NAME")
-    interfaces: tuple[Interface, ...] = ()
+    interfaces: tuple[Interface, ...] = Field((), json_schema_extra=_name_or_mapping)
     notes: Text | None = None
 
 
