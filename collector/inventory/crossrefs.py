@@ -8,12 +8,13 @@ here (its own errors are already reported), but its id still counts as defined.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from collector.inventory.errors import Issue, Loc
 from collector.inventory.models import Defaults, Device, LinkEnd, Site, timing_errors
@@ -24,6 +25,28 @@ def _valid(model: type[BaseModel], raw: Any) -> Any:
         return model.model_validate(raw)
     except ValidationError:
         return None
+
+
+def _lenient_defaults(raw: Any) -> Defaults | None:
+    """The defaults with any invalid field replaced by its built-in value.
+
+    The invalid fields are reported by the whole-file validation; this keeps the per-device
+    checks running on the rest.
+    """
+    if raw is None:
+        return Defaults()
+    if not isinstance(raw, dict):
+        return None
+    valid = _valid(Defaults, raw)
+    if valid is not None:
+        return valid
+    fields = {}
+    for name, info in Defaults.model_fields.items():
+        if name in raw:
+            with contextlib.suppress(ValidationError):
+                fields[name] = TypeAdapter(Annotated[info.annotation, info]).validate_python(
+                    raw[name])
+    return Defaults.model_construct(**fields)
 
 
 def _items(raw: Any, key: str) -> list[tuple[int, dict]]:
@@ -59,7 +82,7 @@ def check_crossrefs(data: Any, lines: dict[Loc, int]) -> list[Issue]:
     """Every cross-object problem in the raw inventory `data`."""
     issues: list[Issue] = []
     index = _Index()
-    defaults = _valid(Defaults, data.get("defaults") or {}) if isinstance(data, dict) else None
+    defaults = _lenient_defaults(data.get("defaults")) if isinstance(data, dict) else None
     credentials = data.get("credentials") if isinstance(data, dict) else None
     cred_names = sorted(str(k) for k in credentials) if isinstance(credentials, dict) else []
 

@@ -62,6 +62,7 @@ class Issue:
     loc: Loc
     message: str
     severity: str = "error"
+    line: int | None = None  # when the location's own line is not the one to show
 
 
 class Located:
@@ -99,12 +100,13 @@ class Located:
 
     def problem(self, issue: Issue) -> Problem:
         """Attach file and line to an issue."""
-        return Problem(self.file, self.line(issue.loc), self.field(issue.loc), issue.message,
-                       issue.severity)
+        return Problem(self.file, issue.line or self.line(issue.loc), self.field(issue.loc),
+                       issue.message, issue.severity)
 
     def problems(self, issues: Iterable[Issue]) -> list[Problem]:
-        """Attach file and line to many issues, sorted by line."""
-        return sorted((self.problem(i) for i in issues), key=lambda p: (p.line or 0, p.field))
+        """Attach file and line to many issues, sorted by line (stable: same-line issues keep
+        their order, which follows the file)."""
+        return sorted((self.problem(i) for i in issues), key=lambda p: p.line or 0)
 
 
 # --------------------------------------------------------------------------- pydantic errors
@@ -159,11 +161,14 @@ def _bounds(root: type[BaseModel], loc: Loc) -> str:
         for name in ("le", "lt"):
             if getattr(meta, name, None) is not None:
                 hi = (name, getattr(meta, name))
+    def show(x: float) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     parts = []
     if lo:
-        parts.append(f"{'≥' if lo[0] == 'ge' else '>'} {lo[1]:g}")
+        parts.append(f"{'≥' if lo[0] == 'ge' else '>'} {show(lo[1])}")
     if hi:
-        parts.append(f"{'≤' if hi[0] == 'le' else '<'} {hi[1]:g}")
+        parts.append(f"{'≤' if hi[0] == 'le' else '<'} {show(hi[1])}")
     return " and ".join(parts)
 
 
@@ -180,6 +185,9 @@ def _show(value: Any, loc: Loc) -> str:
                                                       type(value).__name__)
 
 
+# The planning data's compact link form; say what the one accepted form is instead.
+_COMPACT_LINK_KEYS = {"a_device", "b_device", "a_interface", "b_interface"}
+
 _TYPE_WORDS = {
     "int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
     "dict": "a mapping (key: value)", "model": "a mapping (key: value)", "list": "a list",
@@ -190,6 +198,9 @@ _TYPE_WORDS = {
 def _message(err: Mapping[str, Any], root: type[BaseModel]) -> str:
     kind, loc, value = err["type"], tuple(err["loc"]), err.get("input")
     ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden" and loc[-1] in _COMPACT_LINK_KEYS:
+        return (f"unknown key '{loc[-1]}': link ends are written "
+                "a: {site: ..., device: ..., interface: ...} and b: {...}")
     if kind == "extra_forbidden":
         parent = model_at(root, loc[:-1])
         allowed = list(parent.model_fields) if isinstance(parent, type) else []

@@ -44,9 +44,10 @@ def _check_id(value: str) -> str:
 
 def _check_env_name(value: str) -> str:
     if not re.match(ENV_PATTERN, value):
+        # Not echoed: a secret typed into the *_env field by mistake is still a secret.
         raise PydanticCustomError(
-            "env_name", "'{value}' is not a valid environment variable name "
-            "(letters, digits and '_', not starting with a digit)", {"value": value})
+            "env_name", "not a valid environment variable name (letters, digits and '_', "
+            "not starting with a digit); the value is not shown")
     return value
 
 

@@ -50,15 +50,17 @@ SECURITY_LEVELS = ("noAuthNoPriv", "authNoPriv", "authPriv")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-def _fail(title: str, errors: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+def _fail(title: str, errors: list[tuple[str | None, str, str, dict[str, Any]]]) -> None:
     """Raise several field-level errors from a model validator, each at its own field.
 
     Pydantic merges a ValidationError raised inside a validator into the outer one with the
     field name appended to the location, so every message points at its own YAML line.
+    A field of None puts the error on the object itself.
     """
     if errors:
         raise ValidationError.from_exception_data(title, [
-            InitErrorDetails(type=PydanticCustomError(kind, msg, ctx), loc=(field,), input=None)
+            InitErrorDetails(type=PydanticCustomError(kind, msg, ctx),
+                             loc=() if field is None else (field,), input=None)
             for field, kind, msg, ctx in errors
         ])
 
@@ -131,16 +133,16 @@ class Credential(BaseModel):
                 if f in given:
                     errors.append((f, "v3_only", "{f} is only used with version 3 "
                                    "(this credential is version {v})", {"f": f, "v": self.version}))
-            self._one_source("community", errors, required=True)
+            self._one_source("community", errors, required=True, at=None)
         else:
             for f in _COMMUNITY_ONLY:
                 if f in given:
                     errors.append((f, "community_v3", "{f} is not used with version 3 "
                                    "(v3 uses user, auth_* and priv_*)", {"f": f}))
             if not self.user:
-                errors.append(("user", "missing", "version 3 needs a user", {}))
+                errors.append((None, "user_missing", "version 3 needs a user", {}))
             if self.auth_protocol:
-                self._one_source("auth_key", errors, required=True,
+                self._one_source("auth_key", errors, required=True, at="auth_protocol",
                                  why=f"auth_protocol {self.auth_protocol}")
             else:
                 self._unwanted("auth_key", "auth_protocol", errors)
@@ -150,14 +152,15 @@ class Credential(BaseModel):
                                    "priv_protocol {p} needs an auth_protocol too (authPriv); "
                                    "allowed: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512",
                                    {"p": self.priv_protocol}))
-                self._one_source("priv_key", errors, required=True,
+                self._one_source("priv_key", errors, required=True, at="priv_protocol",
                                  why=f"priv_protocol {self.priv_protocol} (authPriv)")
             else:
                 self._unwanted("priv_key", "priv_protocol", errors)
         _fail("Credential", errors)
         return self
 
-    def _one_source(self, secret: str, errors: list, *, required: bool, why: str = "") -> None:
+    def _one_source(self, secret: str, errors: list, *, required: bool, at: str | None,
+                    why: str = "") -> None:
         sources = self.sources(secret)
         choices = f"{secret}_env, {secret}_file or {secret}"
         if len(sources) > 1:
@@ -168,7 +171,7 @@ class Credential(BaseModel):
                                 "choices": choices}))
         elif not sources and required:
             needs = f"{why} needs" if why else "needs"
-            errors.append((f"{secret}_env", "missing", "{needs} a {secret}: give exactly one of "
+            errors.append((at, "secret_missing", "{needs} a {secret}: give exactly one of "
                            "{choices}", {"needs": needs, "secret": secret, "choices": choices}))
 
     def _unwanted(self, secret: str, protocol: str, errors: list) -> None:
@@ -357,7 +360,7 @@ class Site(BaseModel):
         errors = []
         if (self.lat is None) != (self.lon is None):
             missing = "lon" if self.lon is None else "lat"
-            errors.append((missing, "missing", "lat and lon go together; {m} is missing",
+            errors.append((missing, "coord_pair", "lat and lon go together; {m} is missing",
                            {"m": missing}))
         if self.kind != "border_gate":
             for f in ("gate_type", "gate_status_note"):

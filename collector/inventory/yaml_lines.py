@@ -133,7 +133,8 @@ class LineLoader(yaml.SafeLoader):
                 continue
             if key in first_line:
                 self.issues.append(Issue((*loc, key), f"duplicate key '{key}' (first on line "
-                                         f"{first_line[key]}, again on line {line})"))
+                                         f"{first_line[key]}, again on line {line})",
+                                         line=line))
                 continue
             first_line[key] = line
             self.lines[(*loc, key)] = line
