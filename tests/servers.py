@@ -579,7 +579,11 @@ def prometheus_config(scrape_targets: Sequence[str], scrape_interval: str,
 
 def start_prometheus(workdir: Path, scrape_targets: list[str], *, scrape_interval: str = "1s",
                      rule_files: Sequence[Path] = (), timeout: float = 30.0) -> Prometheus:
-    """Start Prometheus on a free 127.0.0.1 port scraping targets; ready on GET /-/ready."""
+    """Start Prometheus on a free 127.0.0.1 port scraping targets; ready on GET /-/ready.
+
+    Prometheus 2.42 syncs scrape targets on a 5 s ticker, so the first samples show up about
+    5 s after start whatever the scrape interval: use `wait_for`, not a sleep.
+    """
     binary = find_binary("prometheus")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,410 @@
+"""The lab's simulated agents: one snmpsim-command-responder process per device endpoint.
+
+Start them a few at a time (each indexes its data file, which costs CPU), wait until each
+answers an SNMP GET on its own address, stop them by PID (SIGTERM, then SIGKILL after a
+bound). A lab killed hard leaves pid files behind; the next start stops those leftovers
+after checking /proc that the PID still is our snmpsim for that device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import ipaddress
+import itertools
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collector.snmp import ber
+from lab.devices import AgentSpec, LabError
+from lab.dumps import DumpError, write_data_file
+
+log = logging.getLogger(__name__)
+
+RESPONDER = "snmpsim-command-responder"
+SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+STOP_TIMEOUT = 5.0
+PROBE_INTERVAL = 0.25
+_PR_SET_PDEATHSIG = 1
+
+
+def _responder_binary() -> str:
+    beside = Path(sys.executable).parent / RESPONDER
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(RESPONDER)
+    if not found:
+        raise LabError(f"{RESPONDER} not found: install the project (scripts/setup.sh)")
+    return found
+
+
+def _variation_dir(state_dir: Path) -> Path:
+    """A variation-modules dir holding only `numeric`: snmpsim loads every module it finds
+    (redis and sql log errors, all cost memory), and the lab needs just this one."""
+    import snmpsim  # the modules are data files next to it, not an importable package
+
+    vdir = state_dir / "variation"
+    vdir.mkdir(parents=True, exist_ok=True)
+    link = vdir / "numeric.py"
+    target = (Path(snmpsim.__file__).parent / "variation" / "numeric.py").resolve()
+    if not target.is_file():
+        raise LabError(f"snmpsim's numeric variation module is missing ({target})")
+    if not (link.is_symlink() and link.resolve() == target):
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(target)
+    return vdir
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    # If the lab process dies without stopping its agents (SIGKILL, crash), the kernel
+    # sends each agent SIGTERM. Agents are spawned from the main thread only: the signal
+    # fires when the spawning *thread* exits.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _port_is_free(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def memory_of(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in bytes; PSS shares pages fairly between processes."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1]) * 1024
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, pss
+
+
+@dataclass(eq=False)  # identity: agents are dict keys while they start
+class Agent:
+    """One device's snmpsim process and its files under <state-dir>/agents/<device-id>/."""
+
+    spec: AgentSpec
+    home: Path
+    records: int = 0
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    ready_after: float | None = None
+    error: str | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def data_file(self) -> Path:
+        # snmpsim serves a file under community = its path without extension.
+        return self.data_dir / f"{self.spec.community.reveal()}.snmprec"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "agent.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.home / "pid"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        """True while the agent's process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def argv(self, variation_dir: Path) -> list[str]:
+        """The responder's command line (no secret in it: the community is a file name)."""
+        option = "--agent-udpv6-endpoint" if ":" in self.spec.address else "--agent-udpv4-endpoint"
+        host = f"[{self.spec.address}]" if ":" in self.spec.address else self.spec.address
+        return [_responder_binary(), f"--data-dir={self.data_dir}",
+                f"--cache-dir={self.cache_dir}", f"--variation-modules-dir={variation_dir}",
+                f"{option}={host}:{self.spec.port}",
+                "--logging-method=stdout", "--log-level=error"]
+
+
+@dataclass
+class LabReport:
+    """What a start achieved, for the summary line and the tests."""
+
+    ready: list[Agent]
+    failed: list[Agent]
+    records: int
+    seconds: float
+    prepare_seconds: float
+    rebuilt: int
+    rss: int
+    pss: int
+
+    def summary(self) -> str:
+        """One line: agents, varbind records, start time, memory."""
+        mib = 1024 * 1024
+        return (f"{len(self.ready)} agents ready, {len(self.failed)} failed; "
+                f"{self.records} varbind records; data files {self.prepare_seconds:.1f} s "
+                f"({self.rebuilt} rebuilt), agents started in {self.seconds:.1f} s; "
+                f"memory RSS {self.rss / mib:.0f} MiB, PSS {self.pss / mib:.0f} MiB")
+
+
+class Lab:
+    """All agents of an inventory: prepare data, start with bounded parallelism, stop."""
+
+    def __init__(self, specs: list[AgentSpec], state_dir: Path, *, parallelism: int = 6,
+                 ready_timeout: float = 120.0) -> None:
+        self.state_dir = Path(state_dir)
+        self.parallelism = max(1, parallelism)
+        self.ready_timeout = ready_timeout
+        self.agents = [Agent(s, self.state_dir / "agents" / _dir_name(s.device_id))
+                       for s in specs]
+        self._rebuilt = 0
+        self._prepare_seconds = 0.0
+
+    # ------------------------------------------------------------------ data
+
+    def prepare(self) -> None:
+        """Write each agent's data file (only those out of date); LabError lists bad profiles."""
+        problems = []
+        self._rebuilt = 0
+        t0 = time.monotonic()
+        for agent in self.agents:
+            agent.data_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(agent.home, 0o700)  # file names in it are the community
+            stamp = agent.home / "data.build"
+            before = stamp.stat().st_mtime_ns if stamp.exists() else None
+            try:
+                agent.records = write_data_file(agent.spec.sim_profile, agent.spec.device_id,
+                                                agent.data_file, stamp)
+            except DumpError as exc:
+                problems.append(f"{agent.spec.device_id}: {exc}")
+                continue
+            if before != stamp.stat().st_mtime_ns:
+                self._rebuilt += 1
+            # A changed community leaves the old file: snmpsim would answer it too.
+            for old in agent.data_dir.iterdir():
+                if old != agent.data_file:
+                    old.unlink()
+        self._prepare_seconds = time.monotonic() - t0
+        if problems:
+            raise LabError("\n".join(problems))
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self) -> LabReport:
+        """Start every agent, at most `parallelism` starting at once; report who is ready.
+
+        Agents that fail (exit, busy port, no answer in time) are listed with their log
+        tail in the report; the others keep running.
+        """
+        t0 = time.monotonic()
+        variation_dir = _variation_dir(self.state_dir)
+        pending = deque(self.agents)
+        starting: dict[Agent, _Probe] = {}
+        while pending or starting:
+            while pending and len(starting) < self.parallelism:
+                agent = pending.popleft()
+                probe = self._spawn(agent, variation_dir)
+                if probe is not None:
+                    starting[agent] = probe
+            for agent, probe in list(starting.items()):
+                outcome = probe.step()
+                if outcome is None:
+                    continue
+                del starting[agent]
+                probe.close()
+                if outcome == "ready":
+                    agent.ready_after = time.monotonic() - probe.started
+                else:
+                    agent.error = outcome
+                    self._stop_agent(agent)
+            time.sleep(0.02)
+        ready = [a for a in self.agents if a.error is None]
+        failed = [a for a in self.agents if a.error is not None]
+        rss = pss = 0
+        for agent in ready:
+            r, p = memory_of(agent.proc.pid)  # type: ignore[union-attr]
+            rss, pss = rss + r, pss + p
+        return LabReport(ready, failed, sum(a.records for a in ready),
+                         time.monotonic() - t0, self._prepare_seconds, self._rebuilt, rss, pss)
+
+    def _spawn(self, agent: Agent, variation_dir: Path) -> _Probe | None:
+        self._stop_leftover(agent)
+        if not _port_is_free(agent.spec.address, agent.spec.port):
+            agent.error = f"udp {agent.spec.endpoint} is already in use by another program"
+            return None
+        agent.cache_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # it refuses root without this
+        with open(agent.log_path, "wb") as logf:
+            agent.proc = subprocess.Popen(
+                agent.argv(variation_dir), stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                preexec_fn=_die_with_parent)  # main thread only, see _die_with_parent
+        agent.pid_path.write_text(str(agent.proc.pid))
+        return _Probe(agent, self.ready_timeout)
+
+    def _stop_leftover(self, agent: Agent) -> None:
+        try:
+            pid = int(agent.pid_path.read_text())
+        except (OSError, ValueError):
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return
+        ours = f"--data-dir={agent.data_dir}".encode()
+        if any(RESPONDER.encode() in part for part in cmdline) and ours in cmdline:
+            log.warning("%s: stopping leftover agent pid %d of an earlier lab run",
+                        agent.spec.device_id, pid)
+            _terminate(pid)
+
+    def _stop_agent(self, agent: Agent) -> None:
+        if agent.proc is not None:
+            _terminate(agent.proc.pid, agent.proc)
+            agent.proc = None
+        with contextlib.suppress(FileNotFoundError):
+            agent.pid_path.unlink()
+
+    def stop(self) -> None:
+        """Stop every agent: SIGTERM all, then SIGKILL whoever outlives the bound."""
+        procs = [a.proc for a in self.agents if a.proc is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=STOP_TIMEOUT)
+        for agent in self.agents:
+            agent.proc = None
+            with contextlib.suppress(FileNotFoundError):
+                agent.pid_path.unlink()
+
+    def dead(self) -> list[Agent]:
+        """Agents that were ready and have exited since (for the lab's watch loop)."""
+        return [a for a in self.agents if a.error is None and a.proc is not None
+                and a.proc.poll() is not None]
+
+
+def _dir_name(device_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in device_id)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1]
+    except (OSError, IndexError):
+        return True
+    return state == "Z"  # a zombie has exited; only its parent can reap it
+
+
+def _terminate(pid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM, wait up to STOP_TIMEOUT, SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc is not None:
+            if proc.poll() is not None:
+                return
+        elif _exited(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if proc is not None:
+        proc.wait(timeout=STOP_TIMEOUT)
+
+
+_request_ids = itertools.count(0x4C41_0000)  # "LA.."; any ids work, the socket is per probe
+
+
+class _Probe:
+    """Readiness of one starting agent: SNMP GET sysUpTime.0 on its own address and port."""
+
+    def __init__(self, agent: Agent, timeout: float) -> None:
+        self.agent = agent
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        family = socket.AF_INET6 if ":" in agent.spec.address else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        # connect(): the kernel then delivers only datagrams from the agent's own endpoint.
+        self.sock.connect((str(ipaddress.ip_address(agent.spec.address)), agent.spec.port))
+        self.request_id = next(_request_ids) & 0x7FFF_FFFF
+        self.packet = ber.encode_request(ber.VERSION_2C, agent.spec.community.reveal().encode(),
+                                         ber.GET_REQUEST, self.request_id, [SYS_UPTIME_0])
+        self.next_send = 0.0
+
+    def step(self) -> str | None:
+        """None while starting, "ready" when answered, else the failure text."""
+        agent = self.agent
+        assert agent.proc is not None
+        if self._answered():
+            return "ready"
+        code = agent.proc.poll()
+        if code is not None:
+            return f"exited with code {code}; log {agent.log_path}:\n{_log_tail(agent.log_path)}"
+        now = time.monotonic()
+        if now > self.deadline:
+            return (f"no SNMP answer within {self.deadline - self.started:.0f} s; "
+                    f"log {agent.log_path}:\n{_log_tail(agent.log_path)}")
+        if now >= self.next_send:
+            self.next_send = now + PROBE_INTERVAL
+            with contextlib.suppress(OSError):  # ECONNREFUSED until the agent binds
+                self.sock.send(self.packet)
+        return None
+
+    def _answered(self) -> bool:
+        while True:
+            try:
+                data = self.sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:  # ICMP port unreachable from an earlier send
+                continue
+            try:
+                msg = ber.decode_message(data)
+            except ber.MalformedPacket:
+                continue
+            if msg.pdu_type == ber.RESPONSE and msg.request_id == self.request_id:
+                return True
+
+    def close(self) -> None:
+        self.sock.close()

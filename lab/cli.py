@@ -1,0 +1,96 @@
+"""`borderwatch lab`: start the simulated border network, optionally with the collector."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from collector.inventory import InventoryError, load_inventory
+from lab.agents import Lab, LabReport
+from lab.devices import LabError, agent_specs, lab_env_communities
+
+log = logging.getLogger(__name__)
+
+
+def lab_command(args: argparse.Namespace) -> int:
+    """Run the lab until SIGINT/SIGTERM; returns the process exit code."""
+    state_dir = Path(args.state_dir)
+    try:
+        for var in lab_env_communities(args.inventory, state_dir):
+            print(f"lab community set in ${var} for this process "
+                  f"(remembered in {state_dir / 'secrets' / var})")
+        inventory = load_inventory(args.inventory)
+        specs, skipped = agent_specs(inventory)
+    except (InventoryError, LabError) as exc:
+        print(f"borderwatch lab: {args.inventory}:\n{exc}", file=sys.stderr)
+        return 1
+    if not specs:
+        print(f"borderwatch lab: no device in {args.inventory} has a sim_profile",
+              file=sys.stderr)
+        return 1
+    if skipped:
+        log.info("not simulated (no sim_profile): %s", ", ".join(skipped))
+
+    lab = Lab(specs, state_dir)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            lab.prepare()
+        except LabError as exc:
+            print(f"borderwatch lab: {args.inventory}:\n{exc}", file=sys.stderr)
+            return 1
+        print(f"starting {len(specs)} simulated agents (data and index cache in {state_dir})")
+        report = lab.start()
+        _print_report(report)
+        if not report.ready:
+            return 1
+        if args.with_collector:
+            return _run_collector(args, stop)
+        print("lab running; Ctrl-C stops it")
+        _watch(lab, stop)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        lab.stop()
+        print("lab stopped")
+
+
+def _print_report(report: LabReport) -> None:
+    print(f"lab: {report.summary()}")
+    for agent in report.ready:
+        log.debug("%s on %s: %s, %d records, ready after %.1f s", agent.spec.device_id,
+                  agent.spec.endpoint, agent.spec.sim_profile, agent.records,
+                  agent.ready_after or 0.0)
+    for agent in report.failed:
+        print(f"FAILED {agent.spec.device_id} on {agent.spec.endpoint} "
+              f"({agent.spec.sim_profile}): {agent.error}", file=sys.stderr)
+
+
+def _watch(lab: Lab, stop: threading.Event) -> None:
+    """Wait for a stop signal; say once when an agent dies (it is not restarted)."""
+    reported: set[str] = set()
+    while not stop.wait(1.0):
+        for agent in lab.dead():
+            if agent.spec.device_id not in reported:
+                reported.add(agent.spec.device_id)
+                log.warning("agent %s on %s exited with code %s",
+                            agent.spec.device_id, agent.spec.endpoint,
+                            agent.proc.returncode if agent.proc else "?")
+
+
+def _run_collector(args: argparse.Namespace, stop: threading.Event) -> int:
+    try:
+        from collector.service import run_service  # type: ignore[attr-defined]
+    except ImportError:
+        print("borderwatch lab --with-collector: the collector service (collector/service.py) "
+              "is not available in this build; run `borderwatch run` separately",
+              file=sys.stderr)
+        return 1
+    return int(run_service(args.inventory, listen=args.listen, stop=stop) or 0)

@@ -1,0 +1,271 @@
+"""The lab against real snmpsim processes: each device answers at its own address with its own
+data, counters move, the lab MIB values are there, and stopping leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from servers import free_udp_port, port_is_free, snmpget
+
+from collector.inventory import load_inventory
+from lab.agents import Lab
+from lab.devices import LabError, agent_specs, lab_env_communities
+
+COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
+TEST_COMMUNITY = "lab-test-c0mmunity"
+
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
+SYS_NAME = "1.3.6.1.2.1.1.5.0"
+IF_NAME_1 = "1.3.6.1.2.1.31.1.1.1.1.1"
+IF_HC_IN_1 = "1.3.6.1.2.1.31.1.1.1.6.1"
+IF_IN_2 = "1.3.6.1.2.1.2.2.1.10.2"
+RADIO = "1.3.6.1.4.1.32473.1.1.1"
+VSAT = "1.3.6.1.4.1.32473.2"
+DCPOWER = "1.3.6.1.4.1.32473.3"
+
+# Addresses away from the repository inventory's 127.0.0.10-99, so a lab someone runs by
+# hand on the same machine does not collide with the tests.
+DEVICES = {
+    "t-mw1": ("127.0.0.201", "custom/huawei-rtn950a"),
+    "t-ubnt1": ("127.0.0.202", "network/wifi/ubiquiti-m5"),
+    "t-vsat1": ("127.0.0.203", "custom/idirect-x7"),
+    "t-dc1": ("127.0.0.204", "custom/huawei-etp48200"),
+}
+
+
+def _common_free_port(addresses: list[str]) -> int:
+    for _ in range(50):
+        port = free_udp_port()
+        if all(port_is_free(port, host=a) for a in addresses):
+            return port
+    raise RuntimeError("no port free on all test addresses")
+
+
+def write_inventory(path: Path, devices: dict[str, tuple[str, str]], port: int) -> Path:
+    """A minimal valid inventory with the given lab devices (one site)."""
+    lines = ["schema_version: 1", "credentials:", "  lab-v2c:", "    version: 2c",
+             f"    community_env: {COMMUNITY_VAR}", "defaults:", f"  port: {port}", "sites:",
+             "  - id: test-site", "    name: Test site", "    kind: hub", "    devices:"]
+    for dev_id, (address, profile) in devices.items():
+        lines.append(f"      - {{id: {dev_id}, address: {address}, credential: lab-v2c, "
+                     f"sim_profile: {profile}}}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def get(address: str, port: int, *oids: str, community: str = TEST_COMMUNITY) -> list[str]:
+    """Values (text after the type) of a GET, in order; fails on timeout or error."""
+    res = snmpget(address, port, oids, community=community, timeout=2, retries=1)
+    assert res.returncode == 0, res.stderr
+    values = []
+    for line in res.stdout.strip().splitlines():
+        _, _, rest = line.partition(" = ")
+        values.append(rest.split(": ", 1)[-1].strip('"'))
+    assert len(values) == len(oids), res.stdout
+    return values
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return True
+    return state == "Z"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    """A running lab of four devices (two lab files, a real dump), stopped at the end."""
+    base = tmp_path_factory.mktemp("lab")
+    port = _common_free_port([a for a, _ in DEVICES.values()])
+    inv_path = write_inventory(base / "inventory.yaml", DEVICES, port)
+    inventory = load_inventory(inv_path, env={COMMUNITY_VAR: TEST_COMMUNITY})
+    specs, skipped = agent_specs(inventory)
+    assert skipped == []
+    running = Lab(specs, base / "state", parallelism=4)
+    running.prepare()
+    report = running.start()
+    try:
+        assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
+        yield running, port, report
+    finally:
+        running.stop()
+
+
+def test_each_device_answers_at_its_own_address_with_its_own_data(lab) -> None:
+    running, port, report = lab
+    assert len(report.ready) == len(DEVICES)
+    assert report.records == sum(a.records for a in running.agents) > 300
+    object_ids = {}
+    for dev_id, (address, _) in DEVICES.items():
+        name, object_id = get(address, port, SYS_NAME, SYS_OBJECT_ID)
+        assert name == dev_id  # the lab sets sysName to the device id
+        object_ids[dev_id] = object_id
+    assert object_ids["t-ubnt1"].startswith(".1.3.6.1.4.1.41112")  # the real airMAX dump
+    assert object_ids["t-mw1"].startswith(".1.3.6.1.4.1.2011.")  # Huawei
+    assert object_ids["t-vsat1"].startswith(".1.3.6.1.4.1.13732.")  # iDirect
+    # A community the lab does not use gets silence, as on a real agent.
+    res = snmpget(DEVICES["t-mw1"][0], port, [SYS_NAME], community="public", timeout=0.5,
+                  retries=0)
+    assert res.returncode != 0 and "Timeout" in res.stderr
+
+
+def _ticks(text: str) -> int:
+    return int(text.split(")")[0].strip("("))  # "(371234622) 42 days, 23:12:26.22"
+
+
+def test_counters_and_uptime_move_between_two_reads(lab) -> None:
+    _, port, _ = lab
+    mw = DEVICES["t-mw1"][0]
+    ubnt = DEVICES["t-ubnt1"][0]
+    uptime1, hc1 = get(mw, port, SYS_UPTIME, IF_HC_IN_1)
+    c1 = int(get(ubnt, port, IF_IN_2)[0])
+    time.sleep(1.5)
+    uptime2, hc2 = get(mw, port, SYS_UPTIME, IF_HC_IN_1)
+    c2 = int(get(ubnt, port, IF_IN_2)[0])
+    assert 100 <= _ticks(uptime2) - _ticks(uptime1) <= 1000  # hundredths of a second
+    assert int(hc2) > int(hc1)
+    assert (c2 - c1) % 2**32 > 0  # the 32-bit counter of a real dump's up interface
+
+
+def test_lab_mib_values_are_present(lab) -> None:
+    _, port, _ = lab
+    mw = DEVICES["t-mw1"][0]
+    assert get(mw, port, IF_NAME_1) == ["radio-1"]
+    name, rsl, tsl, snr, mse, modulation, planned, capacity = get(
+        mw, port, *(f"{RADIO}.{col}.1" for col in range(2, 10)))
+    assert name == "radio-1"
+    assert -900 < int(rsl) < -200 and -900 < int(planned) < -200
+    assert 0 < int(snr) < 600 and -600 < int(mse) < 0
+    assert -200 < int(tsl) < 400
+    assert 1 <= int(modulation) <= 10 and int(capacity) > 0
+    esno, txpwr, lock, accepted = get(DEVICES["t-vsat1"][0], port,
+                                      *(f"{VSAT}.{i}.0" for i in range(1, 5)))
+    assert (lock, accepted) == ("1", "1") and int(esno) > 0 and int(txpwr) < 100
+    mains, volts, amps, temp, runtime, load, alarms = get(
+        DEVICES["t-dc1"][0], port, *(f"{DCPOWER}.{i}.0" for i in range(1, 8)))
+    assert mains == "1" and 4000 < int(volts) < 6000 and int(runtime) > 0
+    assert int(load) > 0 and alarms == "0" and -200 < int(temp) < 800 and int(amps) != 0
+
+
+def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path) -> None:
+    devices = {"t-busy": ("127.0.0.211", "custom/huawei-rtn905"),
+               "t-fine": ("127.0.0.212", "custom/huawei-rtn905")}
+    port = _common_free_port([a for a, _ in devices.values()])
+    inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
+                         env={COMMUNITY_VAR: TEST_COMMUNITY})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.211", port))
+        running = Lab(agent_specs(inv)[0], tmp_path / "state")
+        running.prepare()
+        try:
+            report = running.start()
+            assert [a.spec.device_id for a in report.failed] == ["t-busy"]
+            assert "already in use" in (report.failed[0].error or "")
+            assert get("127.0.0.212", port, SYS_NAME) == ["t-fine"]
+        finally:
+            running.stop()
+
+
+def test_a_leftover_agent_of_a_killed_lab_is_stopped_on_the_next_start(tmp_path: Path) -> None:
+    devices = {"t-left": ("127.0.0.213", "custom/idirect-x7")}
+    port = _common_free_port(["127.0.0.213"])
+    inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
+                         env={COMMUNITY_VAR: TEST_COMMUNITY})
+    first = Lab(agent_specs(inv)[0], tmp_path / "state")
+    first.prepare()
+    assert not first.start().failed
+    old_pid = first.agents[0].pid
+    assert old_pid is not None
+    # The first lab "dies" without stopping: its agent keeps running, its pid file stays.
+    second = Lab(agent_specs(inv)[0], tmp_path / "state")
+    second.prepare()
+    try:
+        report = second.start()
+        assert not report.failed
+        assert second.agents[0].pid != old_pid and _gone(old_pid)
+        assert get("127.0.0.213", port, SYS_NAME) == ["t-left"]
+    finally:
+        second.stop()
+        first.stop()
+
+
+def test_bad_sim_profile_and_non_loopback_address_are_refused(tmp_path: Path) -> None:
+    devices = {"t-nodump": ("127.0.0.214", "network/switch/no-such-dump"),
+               "t-nolab": ("127.0.0.215", "custom/no-such-file")}
+    inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, 16161),
+                         env={COMMUNITY_VAR: TEST_COMMUNITY})
+    lab = Lab(agent_specs(inv)[0], tmp_path / "state")
+    with pytest.raises(LabError) as err:
+        lab.prepare()
+    assert "t-nodump" in str(err.value) and "t-nolab" in str(err.value)
+
+    inv = load_inventory(write_inventory(tmp_path / "inv2.yaml",
+                                         {"t-remote": ("192.0.2.7", "custom/idirect-x7")}, 161),
+                         env={COMMUNITY_VAR: TEST_COMMUNITY})
+    with pytest.raises(LabError, match=r"t-remote: address 192\.0\.2\.7 is not a loopback"):
+        agent_specs(inv)
+
+
+def test_unset_community_is_generated_once_and_remembered(tmp_path: Path) -> None:
+    inv_path = write_inventory(tmp_path / "inv.yaml", {"t-x": ("127.0.0.216", "custom/idirect-x7")},
+                               16161)
+    env: dict[str, str] = {}
+    assert lab_env_communities(inv_path, tmp_path / "state", env) == [COMMUNITY_VAR]
+    first = env[COMMUNITY_VAR]
+    secret_file = tmp_path / "state" / "secrets" / COMMUNITY_VAR
+    assert secret_file.stat().st_mode & 0o077 == 0
+    env2: dict[str, str] = {}
+    lab_env_communities(inv_path, tmp_path / "state", env2)
+    assert env2[COMMUNITY_VAR] == first
+    # A variable that is already set is left alone.
+    env3 = {COMMUNITY_VAR: "mine"}
+    assert lab_env_communities(inv_path, tmp_path / "state", env3) == []
+    assert env3[COMMUNITY_VAR] == "mine"
+
+
+def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    devices = {"t-cli1": ("127.0.0.221", "custom/huawei-rtn950a"),
+               "t-cli2": ("127.0.0.222", "UPS/eaton-93e-80")}
+    port = _common_free_port([a for a, _ in devices.values()])
+    inv_path = write_inventory(tmp_path / "inv.yaml", devices, port)
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inv_path),
+         "--state-dir", str(state)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, cwd=Path(__file__).resolve().parents[2])
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "lab running" in line or "FAILED" in line:
+                break
+        assert any("lab running" in line for line in lines), "".join(lines)
+        community = (state / "secrets" / COMMUNITY_VAR).read_text().strip()
+        pids = [int((state / "agents" / d / "pid").read_text()) for d in devices]
+        assert get("127.0.0.221", port, SYS_NAME, community=community) == ["t-cli1"]
+        assert get("127.0.0.222", port, SYS_NAME, community=community) == ["t-cli2"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    lines.append(out)
+    text = "".join(lines)
+    assert proc.returncode == 0, text
+    assert f"lab community set in ${COMMUNITY_VAR}" in text and "lab stopped" in text
+    assert "2 agents ready, 0 failed" in text
+    assert community not in text  # the secret is never printed
+    deadline = time.monotonic() + 10
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids)
+    assert not list(state.glob("agents/*/pid"))
