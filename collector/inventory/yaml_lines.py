@@ -1,9 +1,11 @@
 """Read a YAML file safely and remember the line of every mapping key and sequence item.
 
 Plain YAML only: maps, lists, strings, numbers, booleans, null and dates. Any other tag
-(`!!python/...`, `!!binary`, custom tags) is an error, nothing is ever constructed from
-it. Aliases are expanded under a budget (billion-laughs bombs stop with an error), the
-file has a size limit, and duplicate keys are errors that name both lines.
+(`!!python/...`, `!!binary`, custom tags) is an error and nothing is constructed from it.
+The data is built straight from the parser's events (no node graph, so memory stays near
+the size of the data), aliases are shared, not copied, and count against a budget of
+values so that a billion-laughs bomb stops early; the file has a size limit; duplicate keys
+are errors naming both lines.
 """
 
 from __future__ import annotations
@@ -13,141 +15,214 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from collector.inventory.errors import InventoryError, Issue, Loc, Located, Problem
 
-MAX_BYTES = 10 * 1024 * 1024  # a 113-device inventory is ~50 kB; this is 200× that
-MAX_NODES = 200_000  # values after alias expansion; the example inventory has ~4,000
-MAX_DEPTH = 64
+MAX_BYTES = 10 * 1024 * 1024  # the 81-device example is ~60 kB
+MAX_VALUES = 100_000  # values once aliases are expanded; the example has ~4,000
+MAX_DEPTH = 32  # the inventory itself nests 6 deep
 
 _YAML = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_MERGE = f"{_YAML}merge"
+
+# libyaml's parser when present (fast, no recursion on deep nesting), else the Python one;
+# both come with the *safe* constructor and resolver, and we only use them for scalars.
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Stop(Exception):
-    """Abandon the walk: continuing would only produce noise or cost memory."""
+    """Abandon the document: continuing would only cost memory or produce noise."""
 
 
 def _tag(tag: str) -> str:
     return "!!" + tag[len(_YAML):] if tag.startswith(_YAML) else tag
 
 
-class LineLoader(yaml.SafeLoader):
-    """A SafeLoader that composes nodes and builds plain data itself, keeping line marks.
+class LineLoader(_Base):  # type: ignore[misc, valid-type]
+    """A safe loader that builds plain data from parser events and keeps line marks.
 
     `build()` returns the data; `lines` maps each location (a tuple of keys and indexes,
-    as pydantic reports them) to its 1-based line; `issues` holds the duplicate keys and
-    refused tags found on the way.
+    as pydantic reports them) to its 1-based line; `issues` holds the duplicate keys,
+    refused tags and exceeded limits found on the way; `dropped` the locations whose value
+    was left out because of them.
     """
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.lines: dict[Loc, int] = {}
         self.issues: list[Issue] = []
-        self.dropped: list[Loc] = []  # values left out (refused tags): later errors there are noise
-        self._nodes = 0
-        self._active: set[int] = set()  # ids of the nodes on the current path: alias loops
+        self.dropped: list[Loc] = []
+        self._values = 0
+        self._anchors: dict[str, tuple[Any, int]] = {}
 
     def build(self) -> Any:
-        """Parse the single document and convert it; None for an empty file."""
-        node = self.get_single_node()
-        if node is None:
+        """Read the single document; None for an empty file."""
+        self._expect(StreamStartEvent)
+        if self.check_event(StreamEndEvent):
             return None
-        self.lines[()] = node.start_mark.line + 1
-        return self._value(node, ())
+        self._expect(DocumentStartEvent)
+        self.lines[()] = self.peek_event().start_mark.line + 1
+        value, _ = self._value(())
+        self._expect(DocumentEndEvent)
+        if not self.check_event(StreamEndEvent):
+            line = self.peek_event().start_mark.line + 1
+            self.issues.append(Issue((), "only one YAML document is allowed (found '---' for "
+                                     "a second one)", line=line))
+        return value
 
-    def _value(self, node: Node, loc: Loc) -> Any:
-        self._nodes += 1
-        if self._nodes > MAX_NODES:
-            self.issues.append(Issue(loc, f"the document expands to more than {MAX_NODES:,} "
-                                     "values once aliases are expanded (an alias bomb?); "
-                                     "nothing was loaded"))
+    def _expect(self, kind: type) -> None:
+        event = self.get_event()
+        assert isinstance(event, kind), event  # the parser guarantees the stream grammar
+
+    def _count(self, n: int, loc: Loc, line: int) -> None:
+        self._values += n
+        if self._values > MAX_VALUES:
+            self.issues.append(Issue(loc, f"the document holds more than {MAX_VALUES:,} values "
+                                     "once aliases are expanded (an alias bomb?); nothing was "
+                                     "loaded", line=line))
             raise _Stop
+
+    def _value(self, loc: Loc) -> tuple[Any, int]:
+        """(value, its size in values once expanded) of the next node."""
+        event = self.get_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, AliasEvent):
+            if event.anchor not in self._anchors:
+                # An alias inside its own anchor lands here too: the anchor is registered
+                # only when complete, so recursive structures cannot be built.
+                self.issues.append(Issue(loc, f"alias *{event.anchor} refers to no complete "
+                                         "anchor before it (recursive aliases are not "
+                                         "allowed)", line=line))
+                self.dropped.append(loc)
+                return None, 1
+            value, size = self._anchors[event.anchor]
+            self._count(size, loc, line)
+            return value, size
         if len(loc) > MAX_DEPTH:
-            self.issues.append(Issue(loc, f"nesting deeper than {MAX_DEPTH} levels"))
+            self.issues.append(Issue(loc, f"nesting deeper than {MAX_DEPTH} levels", line=line))
             raise _Stop
-        if id(node) in self._active:
-            self.issues.append(Issue(loc, "an alias refers to a value that contains it "
-                                     "(recursive alias)"))
-            raise _Stop
-        if isinstance(node, ScalarNode):
-            return self._scalar(node, loc)
-        if node.tag not in (f"{_YAML}map", f"{_YAML}seq"):
-            return self._refuse(node, loc)
-        self._active.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                out = []
-                for i, item in enumerate(node.value):
-                    self.lines[(*loc, i)] = item.start_mark.line + 1
-                    out.append(self._value(item, (*loc, i)))
-                return out
-            assert isinstance(node, MappingNode)
-            return self._mapping(node, loc)
-        finally:
-            self._active.discard(id(node))
+        self._count(1, loc, line)
+        if isinstance(event, ScalarEvent):
+            value, size = self._scalar(event, loc), 1
+        elif isinstance(event, SequenceStartEvent):
+            value, size = self._sequence(loc)
+            value = self._check_tag(event, SequenceNode, f"{_YAML}seq", value, loc)
+        else:
+            assert isinstance(event, MappingStartEvent), event
+            value, size = self._mapping(loc)
+            value = self._check_tag(event, MappingNode, f"{_YAML}map", value, loc)
+        if event.anchor is not None:
+            self._anchors[event.anchor] = (value, size)
+        return value, size
 
-    def _scalar(self, node: ScalarNode, loc: Loc) -> Any:
-        if node.tag not in _SCALAR_TAGS:
-            return self._refuse(node, loc)
-        try:
-            return self.construct_object(node)
-        except (ValueError, yaml.YAMLError):
-            # The message would quote the value, which may be a secret.
-            self.issues.append(Issue(loc, f"cannot read the value as {_tag(node.tag)}"))
-            self.dropped.append(loc)
-            return None
+    def _check_tag(self, event: Any, kind: type, plain: str, value: Any, loc: Loc) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(kind, None, event.implicit)
+        if tag != plain:
+            return self._refuse(tag, loc, event.start_mark.line + 1)
+        return value
 
-    def _refuse(self, node: Node, loc: Loc) -> None:
+    def _refuse(self, tag: str, loc: Loc, line: int) -> None:
         # Nothing is constructed from a tag we do not know: this is what makes
         # `!!python/object/apply:os.system` harmless.
-        self.issues.append(Issue(loc, f"tag {_tag(node.tag)} is not allowed; only plain YAML "
-                                 "maps, lists, strings, numbers, booleans and null are accepted"))
+        self.issues.append(Issue(loc, f"tag {_tag(tag)} is not allowed; only plain YAML maps, "
+                                 "lists, strings, numbers, booleans and null are accepted",
+                                 line=line))
         self.dropped.append(loc)
         return None
 
-    def _mapping(self, node: MappingNode, loc: Loc) -> dict:
+    def _scalar(self, event: ScalarEvent, loc: Loc) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(ScalarNode, event.value, event.implicit)
+        line = event.start_mark.line + 1
+        if tag not in _SCALAR_TAGS:
+            return self._refuse(tag, loc, line)
+        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        try:
+            return self.yaml_constructors[tag](self, node)
+        except (ValueError, TypeError, yaml.YAMLError):
+            # The exception text would quote the value, which may be a secret.
+            self.issues.append(Issue(loc, f"cannot read the value as {_tag(tag)}", line=line))
+            self.dropped.append(loc)
+            return None
+
+    def _sequence(self, loc: Loc) -> tuple[list, int]:
+        out: list = []
+        size = 1
+        while not self.check_event(SequenceEndEvent):
+            self.lines[(*loc, len(out))] = self.peek_event().start_mark.line + 1
+            value, n = self._value((*loc, len(out)))
+            out.append(value)
+            size += n
+        self.get_event()
+        return out, size
+
+    def _mapping(self, loc: Loc) -> tuple[dict, int]:
         out: dict = {}
         merged: dict = {}
         first_line: dict = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == f"{_YAML}merge":  # `<<: *anchor` merges lower-priority keys
-                sources = value_node.value if isinstance(value_node, SequenceNode) \
-                    else [value_node]
-                for source in sources:
-                    value = self._value(source, loc)
-                    if not isinstance(value, dict):
-                        self.issues.append(Issue(loc, "'<<' must refer to a mapping"))
-                        continue
-                    for k, v in value.items():
-                        merged.setdefault(k, v)
+        size = 1
+        while not self.check_event(MappingEndEvent):
+            key_event = self.peek_event()
+            line = key_event.start_mark.line + 1
+            if not isinstance(key_event, ScalarEvent):
+                self._value((*loc, "?"))
+                self._value((*loc, "?"))
+                self.issues.append(Issue(loc, "a key must be a plain value, not a list, mapping "
+                                         "or alias", line=line))
                 continue
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, ScalarNode):
-                self.issues.append(Issue(loc, f"line {line}: a key must be a plain value, "
-                                     "not a list or mapping"))
+            self.get_event()
+            self._count(1, loc, line)
+            tag = key_event.tag
+            if (tag is None or tag == "!") and self.resolve(
+                    ScalarNode, key_event.value, key_event.implicit) == _MERGE:
+                value, n = self._value(loc)  # `<<: *anchor` merges lower-priority keys
+                size += n
+                for source in value if isinstance(value, list) else [value]:
+                    if isinstance(source, dict):
+                        for k, v in source.items():
+                            merged.setdefault(k, v)
+                    else:
+                        self.issues.append(Issue(loc, "'<<' must refer to a mapping", line=line))
                 continue
-            key = self._scalar(key_node, loc)
-            if key is None and key_node.tag != f"{_YAML}null":
-                continue
+            key = self._scalar(key_event, loc)
             if key in first_line:
                 self.issues.append(Issue((*loc, key), f"duplicate key '{key}' (first on line "
                                          f"{first_line[key]}, again on line {line})",
                                          line=line))
+                self._value((*loc, f"{key} (duplicate)"))
                 continue
             first_line[key] = line
             self.lines[(*loc, key)] = line
-            out[key] = self._value(value_node, (*loc, key))
+            out[key], n = self._value((*loc, key))
+            size += n
+        self.get_event()
         for k, v in merged.items():
             out.setdefault(k, v)
-        return out
+        return out, size
 
 
 def _parse_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, max(exc.position, 0)) + 1
-        return line, f"character {exc.character!r} is not allowed in YAML ({exc.reason})"
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return line, f"character U+{char:04X} is not allowed in YAML ({exc.reason})"
     if isinstance(exc, yaml.MarkedYAMLError):
         # Only the problem words and the position: the parser's snippet quotes the line,
         # which may hold a secret.
@@ -158,25 +233,24 @@ def _parse_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
 
 
 def parse_yaml(text: str, file: str) -> Located:
-    """Parse YAML text; `.issues` lists duplicate keys and refused tags (their values are
-    left out) so that validation can go on and report everything in one run. Syntax errors
-    and exceeded limits raise InventoryError at once."""
+    """Parse YAML text into data with line marks.
+
+    Duplicate keys and refused tags become `.issues` (their values are left out) so that
+    validation goes on and reports everything in one run; syntax errors and exceeded limits
+    raise InventoryError at once.
+    """
     loader = LineLoader(text)
     try:
         data = loader.build()
     except _Stop:
-        data = None
-    except RecursionError:
-        raise InventoryError([Problem(file, None, "yaml", "nesting too deep to read")]) from None
+        located = Located(file, None, loader.lines, loader.issues)
+        raise InventoryError(located.problems(loader.issues)) from None
     except yaml.YAMLError as exc:
         line, msg = _parse_error(exc, text)
         raise InventoryError([Problem(file, line, "yaml", msg)]) from None
     finally:
         loader.dispose()
-    located = Located(file, data, loader.lines, loader.issues, loader.dropped)
-    if data is None and loader.issues:  # stopped by a limit: nothing usable to validate
-        raise InventoryError(located.problems(loader.issues))
-    return located
+    return Located(file, data, loader.lines, loader.issues, loader.dropped)
 
 
 def read_yaml(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Located:
@@ -203,6 +277,7 @@ def read_yaml(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Lo
         msg = (f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
                "an inventory is UTF-8 YAML")
         raise InventoryError([Problem(file, line, "file", msg)]) from None
+    del raw
     return parse_yaml(text, file)
 
 

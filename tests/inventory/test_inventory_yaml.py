@@ -1,0 +1,182 @@
+"""A48: hostile YAML. Nothing executes, limits hold (peak RSS measured in a subprocess),
+every error names the file and line; a BOM and CRLF line ends are fine."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import EXAMPLE, LAB_ENV, REPO, problems, write
+
+from collector.inventory import InventoryError, load_inventory
+
+REFUSED = ("is not allowed; only plain YAML maps, lists, strings, numbers, booleans and null "
+           "are accepted")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('schema_version: 1\nnotes: !!python/object/apply:os.system ["touch {marker}"]\n',
+     [(2, "notes", f"tag !!python/object/apply:os.system {REFUSED}")]),
+    ('!!python/object/apply:subprocess.call [["touch", "{marker}"]]\n',
+     [(1, "(document)", f"tag !!python/object/apply:subprocess.call {REFUSED}")]),
+    ("schema_version: 1\nnotes: !!python/name:os.system\n",
+     [(2, "notes", f"tag !!python/name:os.system {REFUSED}")]),
+    ('schema_version: 1\nnotes: !!python/object/new:os.system ["touch {marker}"]\n',
+     [(2, "notes", f"tag !!python/object/new:os.system {REFUSED}")]),
+    ("schema_version: 1\nnotes: !!binary aGVsbG8=\n", [(2, "notes", f"tag !!binary {REFUSED}")]),
+    ("schema_version: 1\nnotes: !vault abc\n", [(2, "notes", f"tag !vault {REFUSED}")]),
+], ids=["apply-os.system", "top-level-subprocess", "name", "new", "binary", "custom-tag"])
+def test_tags_are_refused_and_nothing_runs(tmp_path: Path, text: str, expected: list) -> None:
+    marker = tmp_path / "PWNED"
+    path = write(tmp_path, text.replace("{marker}", str(marker)))
+    assert problems(path) == expected
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("schema_version: 1\nnotes: a\x00b\n",
+     [(2, "yaml", "character U+0000 is not allowed in YAML (control characters are not "
+       "allowed)")]),
+    ("schema_version: 1\nnotes: &a [1, *a]\n",
+     [(2, "notes[1]", "alias *a refers to no complete anchor before it (recursive aliases are "
+       "not allowed)"), (2, "notes", "expected a string, got a list")]),
+    ("schema_version: 1\n---\nschema_version: 1\n",
+     [(2, "(document)", "only one YAML document is allowed (found '---' for a second one)")]),
+    ("schema_version: 1\nnotes: " + "[" * 40 + "]" * 40 + "\n",
+     [(2, "notes" + "[0]" * 32, "nesting deeper than 32 levels")]),
+    ("notes: " + "[" * 100_000 + "]" * 100_000 + "\n",
+     [(1, "yaml", "YAML syntax: while increasing flow level, exceeded maximum nesting depth")]),
+    ("schema_version: 1\n? [a, b]\n: c\n",
+     [(2, "(document)", "a key must be a plain value, not a list, mapping or alias")]),
+    ("schema_version: 1\nnotes: !!int cnry-COMM-7f3a9c\n",
+     [(2, "notes", "cannot read the value as !!int")]),
+    ("schema_version: 1\n\tnotes: x\n",
+     [(2, "yaml", "YAML syntax: while scanning a plain scalar, found a tab character that "
+       "violates indentation")]),
+    # The parser's own message would quote the line, and with it the secret.
+    ('schema_version: 1\ncredentials:\n  c: {version: 2c, community: "cnry-COMM-7f3a9c\n',
+     [(4, "yaml", "YAML syntax: while scanning a quoted scalar, found unexpected end of "
+       "stream")]),
+    ("schema_version: 1\ncredentials:\n  c: cnry-COMM-7f3a9c: x\n",
+     [(3, "yaml", "YAML syntax: mapping values are not allowed in this context")]),
+], ids=["nul", "recursive-alias", "two-documents", "deep", "very-deep", "complex-key",
+        "bad-explicit-int", "tab", "unclosed-quote", "stray-colon"])
+def test_malformed_yaml(tmp_path: Path, text: str, expected: list) -> None:
+    assert problems(write(tmp_path, text)) == expected
+
+
+def test_merge_keys_and_anchors_work(tmp_path: Path) -> None:
+    text = """\
+schema_version: 1
+credentials: {c: {version: 2c, community_env: E}}
+sites:
+  - id: s
+    name: S
+    kind: hub
+    devices:
+      - &sw {id: a, address: 127.0.0.10, credential: c, timeout: 3}
+      - {<<: *sw, id: b, address: 127.0.0.11}
+"""
+    inventory = load_inventory(write(tmp_path, text), env={"E": "x"})
+    assert [(d.id, d.address, d.timeout) for d in inventory.devices] == [
+        ("a", "127.0.0.10", 3.0), ("b", "127.0.0.11", 3.0)]
+
+
+def _run_limited(path: Path) -> dict:
+    """Load `path` in a fresh interpreter; its peak RSS and problems, as JSON."""
+    code = f"""
+import json
+from collector.inventory import InventoryError, load_inventory
+try:
+    load_inventory({str(path)!r}, env={{}})
+    found = []
+except InventoryError as exc:
+    found = [[p.line, p.field, p.message] for p in exc.problems]
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent (pytest).
+with open("/proc/self/status") as f:
+    kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print(json.dumps({{"rss_mb": kb / 1024, "problems": found}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def _bomb() -> str:
+    lines = ["schema_version: 1", 'x0: &x0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"x{i}: &x{i} [" + ",".join([f"*x{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    return "\n".join(lines) + "\n"  # 9**10 strings once expanded
+
+
+def _big_plain() -> str:
+    row = "  - abcdefghijklmnopqrstuvwxyz0123456789\n"
+    return "schema_version: 1\nnotes:\n" + row * (9_500_000 // len(row))  # just under 10 MB
+
+
+def _fifty_mb(path: Path) -> None:
+    with open(path, "w") as f:
+        for _ in range(50):
+            f.write("#" * 1_000_000)
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (_bomb, [[7, "x5[0]", "the document holds more than 100,000 values once aliases are "
+              "expanded (an alias bomb?); nothing was loaded"]]),
+    (_big_plain, [[99998, "notes[99995]", "the document holds more than 100,000 values once "
+                   "aliases are expanded (an alias bomb?); nothing was loaded"]]),
+    (_fifty_mb, [[None, "file", "the file is 50.0 MB; an inventory may be at most 10 MB"]]),
+], ids=["billion-laughs", "10MB-of-values", "50MB-file"])
+def test_limits_hold_and_memory_stays_small(tmp_path: Path, make, expected: list) -> None:
+    path = tmp_path / "hostile.yaml"
+    if make is _fifty_mb:
+        make(path)
+    else:
+        write(tmp_path, make(), name=path.name)
+    result = _run_limited(path)
+    assert result["problems"] == expected
+    assert result["rss_mb"] < 100, result
+
+
+@pytest.mark.parametrize(("junk", "expected"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+     [(1, "file", "not UTF-8 text (byte 0x89 at offset 0); an inventory is UTF-8 YAML")]),
+    (b"schema_version: 1\nname: L\xe1ng S\xf8n\n",  # Latin-1, not UTF-8
+     [(2, "file", "not UTF-8 text (byte 0xe1 at offset 25); an inventory is UTF-8 YAML")]),
+])
+def test_binary_junk(tmp_path: Path, junk: bytes, expected: list) -> None:
+    path = tmp_path / "junk.yaml"
+    path.write_bytes(junk)
+    assert problems(path) == expected
+
+
+def test_random_bytes_give_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "random.yaml"
+    path.write_bytes(random.Random(48).randbytes(64 * 1024))
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env={})
+    assert len(info.value.problems) == 1
+    assert str(info.value).startswith(f"{path}:")
+    assert "not UTF-8 text" in str(info.value)
+
+
+def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    path = tmp_path / "windows.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    plain = load_inventory(EXAMPLE, env=LAB_ENV)
+    windows = load_inventory(path, env=LAB_ENV)
+    assert windows.model_dump() == plain.model_dump()
+    assert windows.sites[0].name == "Trung tâm điều hành viễn thông tỉnh Lạng Sơn"
+
+
+def test_crlf_line_numbers_are_right(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.yaml"
+    path.write_bytes(b"\xef\xbb\xbfschema_version: 1\r\n\r\nprovince: x\r\nprovnce: y\r\n")
+    assert problems(path) == [(4, "provnce", "unknown key 'provnce' (did you mean 'province'?); "
+                               "allowed keys: schema_version, province, as_of, "
+                               "coordinates_are_approximate, notes, credentials, defaults, "
+                               "sites, links")]
