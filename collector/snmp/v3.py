@@ -174,6 +174,7 @@ class V3Session(SubtreeWalker):
         self._target: Any = None
         self._sent = 0
         self._closed = False
+        self._known_engine_id: bytes | None = None  # set while a rediscovery is pending
 
     @property
     def requests_sent(self) -> int:
@@ -201,7 +202,52 @@ class V3Session(SubtreeWalker):
             self._target = target
         return self._engine.engine, self._target
 
+    def _peer_engine_id(self) -> bytes | None:
+        """The engine ID pysnmp has cached for this target (None before discovery)."""
+        if self._engine is None or self._target is None:
+            return None
+        target = self._target
+        for mp in self._engine.engine.message_processing_subsystems.values():
+            if hasattr(mp, "get_peer_engine_info"):
+                engine_id = mp.get_peer_engine_info(target.TRANSPORT_DOMAIN,
+                                                    target.transport_address)[0]
+                if engine_id is not None:
+                    return bytes(engine_id)
+        return None
+
+    def _forget_peer(self) -> None:
+        """Make pysnmp rediscover this target's engine ID, boots and time.
+
+        pysnmp caches a peer's engine ID for 300 s and drops the agent's reports that carry
+        a new one, so after an agent restart with a new engine ID (or lower engineBoots)
+        every request would time out for five minutes (A22, A23). Called on a timeout:
+        the next request starts with discovery. Touches pysnmp internals, guarded.
+        """
+        if self._engine is None or self._target is None:
+            return
+        address = tuple(self._target.transport_address)[:2]
+        engine = self._engine.engine
+        for mp in engine.message_processing_subsystems.values():
+            cache = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCache", None)
+            queue = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCacheExpQueue", None)
+            if not isinstance(cache, dict) or not isinstance(queue, dict):
+                continue
+            for key in [k for k in cache if tuple(k[1])[:2] == address]:
+                engine_id = cache.pop(key).get("securityEngineId")
+                for keys in queue.values():  # its expiry would otherwise hit a missing key
+                    while key in keys:
+                        keys.remove(key)
+                for sm in engine.security_models.values():
+                    timeline = getattr(sm, "_SnmpUSMSecurityModel__timeline", None)
+                    if isinstance(timeline, dict):
+                        timeline.pop(engine_id, None)
+
     def _raise_indication(self, indication: Any, what: str, started: float) -> None:
+        if isinstance(indication, errind.RequestTimedOut | errind.UnknownEngineID
+                      | errind.NotInTimeWindow):
+            if self._known_engine_id is None:
+                self._known_engine_id = self._peer_engine_id()
+            self._forget_peer()
         for kind, exc_type, text in _INDICATIONS:
             if isinstance(indication, kind):
                 if exc_type is SnmpTimeout:
@@ -220,6 +266,7 @@ class V3Session(SubtreeWalker):
             async with asyncio.timeout_at(deadline):
                 indication, status, index, varbinds = await make(engine, target)
         except TimeoutError:
+            self._forget_peer()
             elapsed = asyncio.get_running_loop().time() - started
             raise SnmpTimeout(f"{what} on {self.target} timed out after {elapsed:.1f} s "
                               "(poll deadline reached)") from None
@@ -233,6 +280,12 @@ class V3Session(SubtreeWalker):
             raise SnmpError(f"{what} on {self.target}: pysnmp {type(exc).__name__}") from None
         if indication:
             self._raise_indication(indication, what, started)
+        if self._known_engine_id is not None:  # answered again after a rediscovery
+            engine_id = self._peer_engine_id()
+            if engine_id is not None and engine_id != self._known_engine_id:
+                log.info("%s: SNMPv3 engine ID changed (agent restarted?); rediscovered",
+                         self.target)
+            self._known_engine_id = None
         return int(status), int(index), [_plain(name, value) for name, value in varbinds]
 
     async def get(self, oids: Sequence[OID], *, deadline: float) -> list[VarBind]:

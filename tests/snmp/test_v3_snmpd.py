@@ -1,0 +1,203 @@
+"""V3Session against a real net-snmp snmpd: SHA/AES-128, SHA-256/AES-256, A21, A22, A23."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd
+
+from collector.secret import Secret
+from collector.snmp.factory import open_session
+from collector.snmp.settings import SessionSettings
+from collector.snmp.transport import SnmpTransport
+from collector.snmp.types import (
+    SnmpAuthError,
+    SnmpErrorStatus,
+    SnmpSession,
+    SnmpTimeout,
+    Tag,
+    VarBind,
+    parse_oid,
+)
+
+SYS_NAME = parse_oid("1.3.6.1.2.1.1.5.0")
+IF_TABLE = parse_oid("1.3.6.1.2.1.2.2")
+IF_X_TABLE = parse_oid("1.3.6.1.2.1.31.1.1")
+AUTH_CANARY = "cnry-AUTH-51c0de"
+PRIV_CANARY = "cnry-PRIV-9e77aa"
+
+USERS = {
+    "SHA/AES-128": {"user": "testv3user", "auth_protocol": "SHA", "priv_protocol": "AES-128"},
+    "SHA-256/AES-256": {"user": "testv3sha256", "auth_protocol": "SHA-256",
+                        "priv_protocol": "AES-256"},
+}
+
+
+def v3(snmpd: Snmpd, **kw: object) -> SessionSettings:
+    options: dict[str, object] = {
+        "user": "testv3user", "auth_protocol": "SHA", "auth_key": Secret("authpass123"),
+        "priv_protocol": "AES", "priv_key": Secret("privpass123"), "timeout": 0.5, "retries": 1}
+    options.update(kw)
+    return SessionSettings(snmpd.address, snmpd.port, "3", **options)  # type: ignore[arg-type]
+
+
+def deadline(seconds: float = 20.0) -> float:
+    return asyncio.get_running_loop().time() + seconds
+
+
+@pytest.fixture
+async def sessions(transport: SnmpTransport):
+    opened: list[SnmpSession] = []
+
+    def make(settings: SessionSettings) -> SnmpSession:
+        session = open_session(settings, transport)
+        opened.append(session)
+        return session
+
+    try:
+        yield make
+    finally:
+        for session in opened:
+            await session.close()
+
+
+@pytest.mark.parametrize("combo", list(USERS), ids=list(USERS))
+async def test_get_and_walks_match_v2c(combo: str, snmpd: Snmpd, transport: SnmpTransport,
+                                       sessions) -> None:
+    session = sessions(v3(snmpd, **USERS[combo]))
+    assert await session.get([SYS_NAME], deadline=deadline()) == [
+        VarBind(SYS_NAME, Tag.OCTET_STRING, SNMPD_SYSNAME.encode())]
+    plain = sessions(SessionSettings(snmpd.address, snmpd.port, community=Secret("public")))
+    for root in (IF_TABLE, IF_X_TABLE):
+        ours = await session.walk(root, deadline=deadline())
+        reference = await plain.walk(root, deadline=deadline())
+        assert ours.complete and ours.problem is None and len(ours.varbinds) > 20
+        assert [(vb.oid, vb.tag) for vb in ours.varbinds] == [
+            (vb.oid, vb.tag) for vb in reference.varbinds]
+        for mine, theirs in zip(ours.varbinds, reference.varbinds, strict=True):
+            if vb_is_static(mine):
+                assert mine.value == theirs.value
+
+
+def vb_is_static(vb: VarBind) -> bool:
+    return vb.tag not in (Tag.COUNTER32, Tag.COUNTER64, Tag.TIMETICKS)
+
+
+async def test_a19_a21_failures_get_distinct_messages_without_keys(
+        snmpd: Snmpd, sessions, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    cases = [
+        (v3(snmpd, auth_key=Secret(AUTH_CANARY)), SnmpAuthError,
+         "wrong auth key or protocol (Wrong SNMP PDU digest)"),
+        (v3(snmpd, user="nosuchuser"), SnmpAuthError, "unknown SNMPv3 user"),
+        # authNoPriv for a user that must use privacy: the agent's authorizationError
+        (v3(snmpd, priv_protocol=None, priv_key=None), SnmpErrorStatus, "authorizationError"),
+        # a wrong priv key: net-snmp cannot decrypt and stays silent
+        (v3(snmpd, priv_key=Secret(PRIV_CANARY), timeout=0.3, retries=0), SnmpTimeout,
+         "(check user/keys/ACL/reachability)"),
+    ]
+    messages = []
+    for settings, kind, text in cases:
+        session = sessions(settings)
+        with pytest.raises(kind) as info:
+            await session.get([SYS_NAME], deadline=deadline())
+        message = str(info.value)
+        assert text in message and f"on 127.0.0.1:{snmpd.port}" in message
+        messages.append(message + repr(info.value))
+    everything = "\n".join(messages) + caplog.text
+    for canary in (AUTH_CANARY, PRIV_CANARY, "authpass123", "privpass123"):
+        for form in (canary, canary.encode().hex()):
+            assert form not in everything
+
+
+async def test_auth_only_user(snmpd: Snmpd, sessions) -> None:
+    session = sessions(v3(snmpd, user="testv3authonly", priv_protocol=None, priv_key=None))
+    assert (await session.get([SYS_NAME], deadline=deadline()))[0].value == b"testbed-snmpd"
+
+
+async def answers_of_two_polls(session: SnmpSession) -> list[bytes | None]:
+    """sysName from two consecutive polls (None for a timeout)."""
+    answers: list[bytes | None] = []
+    for _ in range(2):
+        try:
+            answers.append((await session.get([SYS_NAME], deadline=deadline()))[0].value)
+        except SnmpTimeout:
+            answers.append(None)
+    return answers
+
+
+async def test_a22_engine_id_change_resumes_within_two_polls(
+        snmpd: Snmpd, sessions, caplog: pytest.LogCaptureFixture) -> None:
+    session = sessions(v3(snmpd))
+    assert (await session.get([SYS_NAME], deadline=deadline()))[0].value == b"testbed-snmpd"
+    old_persist = snmpd.persist_dir
+    snmpd.restart(fresh_engine_id=True)
+    assert snmpd.persist_dir != old_persist  # a new engine ID
+    caplog.set_level(logging.INFO, logger="collector.snmp")
+    answers = await answers_of_two_polls(session)
+    assert answers[-1] == b"testbed-snmpd", answers
+    walk = await session.walk(IF_TABLE, deadline=deadline())
+    assert walk.complete and walk.varbinds
+    changed = [r for r in caplog.records if "engine ID changed" in r.getMessage()]
+    assert len(changed) == (1 if answers[0] is None else 0)  # logged once, if noticed
+
+
+async def test_a23_engine_boots_going_down_resyncs(snmpd: Snmpd, sessions) -> None:
+    session = sessions(v3(snmpd))
+    assert (await session.get([SYS_NAME], deadline=deadline()))[0].value == b"testbed-snmpd"
+    snmpd.stop()
+    saved = snmpd.workdir / "persist-saved"
+    shutil.copytree(snmpd.persist_dir, saved)
+    for _ in range(2):  # two restarts on the same persist dir: engineBoots +2
+        snmpd.start()
+        assert (await answers_of_two_polls(session))[-1] == b"testbed-snmpd"
+        snmpd.stop()
+    shutil.rmtree(snmpd.persist_dir)
+    shutil.copytree(saved, snmpd.persist_dir)  # the older copy: engineBoots goes down
+    snmpd.start()
+    answers = await answers_of_two_polls(session)
+    assert answers[-1] == b"testbed-snmpd", answers
+
+
+def test_a21_missing_cryptography_fails_at_start_up() -> None:
+    # A fresh interpreter in which `cryptography` cannot be imported (sys.modules[...] = None
+    # makes both import and importlib.util.find_spec see it as absent).
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["cryptography"] = None
+        from collector.secret import Secret
+        from collector.snmp.factory import open_session
+        from collector.snmp.settings import SessionSettings
+        from collector.snmp.types import SnmpError
+        from collector.snmp.v3 import require_v3_crypto
+
+        class NoTransport:
+            local_address = "127.0.0.1"
+
+        auth = dict(user="u", auth_protocol="SHA", auth_key=Secret("cnry-AUTH-51c0de"))
+        open_session(SessionSettings("127.0.0.1", 1161, "3", **auth), NoTransport())
+        try:
+            require_v3_crypto()
+        except SnmpError as exc:
+            print("require:", exc)
+        try:
+            open_session(SessionSettings("127.0.0.1", 1161, "3", priv_protocol="AES",
+                                         priv_key=Secret("cnry-PRIV-9e77aa"), **auth),
+                         NoTransport())
+        except SnmpError as exc:
+            print("open:", exc)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines == [
+        "require: SNMPv3 privacy needs the cryptography package (pip install cryptography)",
+        "open: SNMPv3 privacy needs the cryptography package (pip install cryptography)"]
+    assert "cnry" not in res.stdout + res.stderr
