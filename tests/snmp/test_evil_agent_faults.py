@@ -31,6 +31,8 @@ IF_IN_OCTETS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 10)
 IF_X_TABLE = (1, 3, 6, 1, 2, 1, 31, 1, 1)
 COMMUNITY = "evil-c0mmunity-7f3a"
 
+pytest_plugins = ("snmp_fixtures",)  # transport, evil_agent
+
 
 def make_table(interfaces: int = 30) -> Table:
     rows = [VarBind(SYS_UPTIME, Tag.TIMETICKS, 4242), VarBind(SYS_NAME, Tag.OCTET_STRING, b"gw")]

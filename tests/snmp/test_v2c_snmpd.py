@@ -22,6 +22,8 @@ IF_TABLE = parse_oid("1.3.6.1.2.1.2.2")
 IF_X_TABLE = parse_oid("1.3.6.1.2.1.31.1.1")
 CANARY = "cnry-COMM-7f3a9c"
 
+pytest_plugins = ("snmp_fixtures",)  # transport, evil_agent
+
 
 def settings(snmpd: Snmpd, **kw: object) -> SessionSettings:
     options: dict[str, object] = {"community": Secret("public"), "timeout": 1.0, "retries": 1}

@@ -38,6 +38,8 @@ USERS = {
                         "priv_protocol": "AES-256"},
 }
 
+pytest_plugins = ("snmp_fixtures",)  # transport, evil_agent
+
 
 def v3(snmpd: Snmpd, **kw: object) -> SessionSettings:
     options: dict[str, object] = {

@@ -1,4 +1,8 @@
-"""Fixtures of the SNMP layer tests: a loopback transport and evil agents that clean up."""
+"""Fixtures of the SNMP layer tests: a loopback transport and evil agents that clean up.
+
+Not a conftest.py: tests/test_servers.py imports tests/conftest.py as `conftest`, and a second
+conftest module here would shadow it. Test modules import these fixtures by name.
+"""
 
 from __future__ import annotations
 
