@@ -1,0 +1,418 @@
+"""Wiring of `borderwatch run` and `borderwatch poll`: inventory → sessions → poller → state.
+
+`run_service()` builds the whole collector from an inventory, serves /metrics, and runs
+until told to stop; `poll_command()` polls one device once for a person debugging a
+site. Nothing here knows SNMP or Prometheus details: it only connects the modules that
+do (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import difflib
+import errno
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
+from collector.poller import Poller
+from collector.samples import PollResult
+from collector.scheduler import Job, Scheduler
+from collector.snmp.factory import create_transport, open_session
+from collector.snmp.settings import SessionSettings
+from collector.snmp.transport import SnmpTransport
+from collector.snmp.types import SnmpError, SnmpSession
+from collector.state import Event, EventKind, NetworkState
+from collector.topology_spec import DeviceSpec, LinkSpec
+from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
+from exporters.prometheus import ExporterSources, PollCounters, build_registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = "127.0.0.1:9730"
+DEFAULT_SERIES_CAP = 20_000  # per device and poll; a 500-port chassis × 12 metrics fits
+SHUTDOWN_GRACE = 5.0  # seconds for polls to unwind after cancel
+HTTP_SHUTDOWN_GRACE = 2.0  # seconds for open scrapes to finish (keep-alive included)
+STOP_POLL_INTERVAL = 0.2  # how often a threading.Event stop flag is looked at
+
+_EVENT_LEVEL = {
+    EventKind.UNREACHABLE: logging.WARNING,
+    EventKind.RECOVERED: logging.INFO,
+    EventKind.REBOOTED: logging.WARNING,
+    EventKind.PROFILE_MISMATCH: logging.WARNING,
+    EventKind.LINK_DOWN: logging.WARNING,
+    EventKind.LINK_UP: logging.INFO,
+}
+
+
+# ----------------------------------------------------------------------------- mapping
+
+
+def session_settings(eff: EffectiveDeviceSettings) -> SessionSettings:
+    """The SNMP session settings of a device: its credential plus its effective timing."""
+    cred = eff.credential
+    return SessionSettings(
+        address=eff.address, port=eff.port, version=cred.version, timeout=eff.timeout,
+        retries=eff.retries, max_repetitions=eff.max_repetitions, community=cred.community,
+        user=cred.user, auth_protocol=cred.auth_protocol, auth_key=cred.auth_key,
+        priv_protocol=cred.priv_protocol, priv_key=cred.priv_key, context=cred.context or "",
+        accept_any_source=eff.accept_any_source)
+
+
+def device_spec(eff: EffectiveDeviceSettings) -> DeviceSpec:
+    """What poller and state need to know about a device."""
+    target = f"[{eff.address}]:{eff.port}" if ":" in eff.address else f"{eff.address}:{eff.port}"
+    return DeviceSpec(device_id=eff.device_id, site_id=eff.site_id, address=target,
+                      profiles="auto" if eff.profile == "auto" else tuple(eff.profile),
+                      interval=eff.interval)
+
+
+def link_specs(inventory: Inventory) -> list[LinkSpec]:
+    """Links of the inventory as state sees them (capacities in bits/s)."""
+    out = []
+    for link in inventory.links:
+        out.append(LinkSpec(
+            link_id=link.id, a_site=link.a.site, a_device=link.a.device,
+            a_interface=link.a.interface, b_site=link.b.site, b_device=link.b.device,
+            b_interface=link.b.interface, medium=link.medium,
+            capacity_bps=link.capacity_mbps * 1e6,
+            capacity_up_bps=link.capacity_up_mbps * 1e6 if link.capacity_up_mbps else None))
+    return out
+
+
+def needs_v3_crypto(inventory: Inventory) -> bool:
+    """True when a device uses an SNMPv3 credential with privacy (needs `cryptography`)."""
+    used = {d.credential for d in inventory.devices}
+    return any(inventory.credentials[name].version == "3" and
+               inventory.credentials[name].priv_protocol for name in used)
+
+
+# ----------------------------------------------------------------------------- the service
+
+
+@dataclass
+class DeviceRuntime:
+    """One device's live parts: its spec, its session and its running totals."""
+
+    spec: DeviceSpec
+    settings: EffectiveDeviceSettings
+    session: SnmpSession
+    counters: PollCounters
+
+
+@dataclass
+class Service:
+    """The running collector: every part it owns, so that shutdown can close each one."""
+
+    inventory: Inventory
+    state: NetworkState
+    poller: Poller
+    transport: SnmpTransport
+    devices: dict[str, DeviceRuntime]
+    scheduler: Scheduler
+    http: HttpServer
+    metrics_app: MetricsApp
+    series_cap: int = DEFAULT_SERIES_CAP
+    first_round: set[str] = field(default_factory=set)  # devices not polled yet
+
+    async def poll_device(self, device_id: str, deadline: float) -> PollResult:
+        """One scheduled poll: poll, cap, fold into state, log what changed."""
+        dev = self.devices[device_id]
+        result = await self.poller.poll(dev.spec, dev.session, deadline)
+        dev.counters.varbinds += result.varbinds
+        dev.counters.requests += result.requests
+        extra = len(result.samples) - self.series_cap
+        if extra > 0:
+            # Keep the first N in poll order (stable across polls, so the same series
+            # survive every time) and count the rest, like Prometheus' sample_limit.
+            del result.samples[self.series_cap:]
+            if dev.counters.series_dropped == 0:
+                log.warning("device %s produced more than %d series; %d dropped "
+                            "(counted in borderwatch_device_series_dropped_total)",
+                            device_id, self.series_cap, extra)
+            dev.counters.series_dropped += extra
+        for event in self.state.apply(result):
+            log_event(event)
+        if self.first_round:
+            self.first_round.discard(device_id)
+            if not self.first_round:
+                snaps = self.state.device_snapshots()
+                up = sum(1 for s in snaps if s.up)
+                log.info("every device polled once: %d up, %d down", up, len(snaps) - up)
+        return result
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz body: counts and ages only, nothing secret, no SNMP."""
+        snaps = self.state.device_snapshots()
+        now = time.time()
+        last = max((s.last_poll for s in snaps if s.last_poll is not None), default=None)
+        return {
+            "status": "ok",
+            "devices": len(snaps),
+            "devices_up": sum(1 for s in snaps if s.up),
+            "devices_down": sum(1 for s in snaps if s.up is False),
+            "devices_unknown": sum(1 for s in snaps if s.up is None),
+            "last_poll_age_seconds": None if last is None else round(now - last, 3),
+            "polls_in_flight": self.scheduler.polls_in_flight(),
+            "asyncio_tasks": len(asyncio.all_tasks()),
+        }
+
+    async def close(self) -> None:
+        """Stop polling, close sessions and the transport, then stop HTTP (in that order)."""
+        if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
+            log.error("some polls did not stop within %.0f s", SHUTDOWN_GRACE)
+        for dev in self.devices.values():
+            try:
+                await dev.session.close()
+            except Exception:  # one broken session must not keep the others open
+                log.exception("closing the session of %s failed", dev.spec.device_id)
+        await self.transport.close()
+        await self.http.stop()
+
+
+def log_event(event: Event) -> None:
+    """One log line per state change (never per poll); messages are secret-free."""
+    level = _EVENT_LEVEL.get(event.kind, logging.INFO)
+    if event.device_id:
+        log.log(level, "device %s (site %s): %s", event.device_id, event.site_id,
+                event.message)
+    else:
+        log.log(level, "%s", event.message)
+
+
+async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
+                        local_address: str = "0.0.0.0",
+                        series_cap: int = DEFAULT_SERIES_CAP) -> Service:
+    """Build and start every part; returns once /metrics is listening and polls are scheduled.
+
+    Raises OSError when the listen address cannot be bound (nothing is left running).
+    """
+    host, port = parse_listen(listen)
+    effective = {d.id: inventory.effective(d) for d in inventory.devices}
+    specs = {i: device_spec(e) for i, e in effective.items()}
+    state = NetworkState(specs.values(), link_specs(inventory))
+    poller = Poller()
+    transport = await create_transport(max_in_flight=inventory.defaults.max_in_flight,
+                                       local_address=local_address)
+    devices: dict[str, DeviceRuntime] = {}
+    try:
+        for device_id, eff in effective.items():
+            session = open_session(session_settings(eff), transport)
+            devices[device_id] = DeviceRuntime(specs[device_id], eff, session,
+                                               PollCounters(site=eff.site_id))
+    except BaseException:
+        for dev in devices.values():
+            await dev.session.close()
+        await transport.close()
+        raise
+    service: Service | None = None
+
+    def make_poll(device_id: str) -> Callable[[float], Any]:
+        async def poll(deadline: float) -> PollResult:
+            assert service is not None
+            return await service.poll_device(device_id, deadline)
+        return poll
+
+    scheduler = Scheduler(Job(device_id=i, interval=e.interval, poll_deadline=e.poll_deadline,
+                              poll=make_poll(i), site=e.site_id)
+                          for i, e in effective.items())
+    render = RenderStats()  # written by the HTTP app, read by the collector (self-metrics)
+    registry = build_registry(ExporterSources(
+        state=state, scheduler=scheduler, transport=transport.stats,
+        poll_counters={i: d.counters for i, d in devices.items()}, render=render,
+        series_cap=series_cap))
+    metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
+                             render=render)
+    http = HttpServer(metrics_app, host, port)
+    service = Service(inventory, state, poller, transport, devices, scheduler, http,
+                      metrics_app, series_cap, first_round=set(devices))
+    try:
+        await http.start()
+    except BaseException:
+        for dev in devices.values():
+            await dev.session.close()
+        await transport.close()
+        await http.stop()
+        raise
+    scheduler.start()
+    return service
+
+
+async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
+                stop: asyncio.Event | threading.Event | None = None,
+                install_signal_handlers: bool = True,
+                on_ready: Callable[[Service], None] | None = None,
+                local_address: str = "0.0.0.0",
+                series_cap: int = DEFAULT_SERIES_CAP) -> None:
+    """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    if isinstance(stop, asyncio.Event):
+        stopped = stop
+    handled: list[int] = []
+    if install_signal_handlers:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, _on_signal, sig, stopped)
+                handled.append(sig)
+    watcher: asyncio.Task[None] | None = None
+    if isinstance(stop, threading.Event):
+        watcher = asyncio.create_task(_watch_flag(stop, stopped), name="borderwatch-stop-flag")
+    try:
+        service = await start_service(inventory, listen, local_address=local_address,
+                                      series_cap=series_cap)
+        try:
+            log.info("polling %d devices, %d links; serving %s/metrics",
+                     len(service.devices), len(inventory.links), service.http.url)
+            print(f"serving {service.http.url}/metrics", flush=True)
+            if on_ready is not None:
+                on_ready(service)
+            await stopped.wait()
+            log.info("stopping: cancelling polls, closing sessions")
+        finally:
+            await service.close()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+
+
+def _on_signal(sig: int, stopped: asyncio.Event) -> None:
+    if stopped.is_set():
+        return
+    log.info("received %s", signal.Signals(sig).name)
+    stopped.set()
+
+
+async def _watch_flag(flag: threading.Event, stopped: asyncio.Event) -> None:
+    # The lab's signal handlers set a threading.Event. Wait for it in a worker thread in
+    # short slices, so a cancelled watcher never leaves a thread blocked at shutdown.
+    while not await asyncio.to_thread(flag.wait, STOP_POLL_INTERVAL):
+        pass
+    stopped.set()
+
+
+def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
+                stop: threading.Event | None = None,
+                local_address: str = "0.0.0.0",
+                series_cap: int = DEFAULT_SERIES_CAP) -> int:
+    """Run the collector in this thread until stopped; returns the process exit code.
+
+    `stop`: a threading.Event the caller sets to stop the service (the lab sets it from
+    its own SIGINT/SIGTERM handlers); without it the service handles SIGINT/SIGTERM itself.
+    Exit codes: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad inventory.
+    """
+    inventory = _load(inventory_path)
+    if inventory is None:
+        return 2
+    if needs_v3_crypto(inventory):
+        from collector.snmp.v3 import require_v3_crypto
+
+        try:
+            require_v3_crypto()
+        except SnmpError as exc:
+            print(f"borderwatch: {inventory_path}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        asyncio.run(serve(inventory, listen, stop=stop, install_signal_handlers=stop is None,
+                          local_address=local_address, series_cap=series_cap))
+    except ValueError as exc:  # a malformed --listen
+        print(f"borderwatch: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else \
+            (exc.strerror or str(exc))
+        print(f"borderwatch: cannot listen on {listen}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _load(path: str | Path) -> Inventory | None:
+    """The inventory, or None after printing every problem (one per line) to stderr."""
+    try:
+        return load_inventory(path)
+    except InventoryError as exc:
+        print(f"borderwatch: {path}: the inventory has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`borderwatch run --inventory PATH [--listen HOST:PORT]`."""
+    return run_service(args.inventory, args.listen)
+
+
+# ----------------------------------------------------------------------------- poll once
+
+
+def close_matches(device_id: str, known: list[str]) -> list[str]:
+    """Device ids that look like a mistyped one (for 'unknown device' messages)."""
+    matches = difflib.get_close_matches(device_id, known, n=5, cutoff=0.5)
+    prefix = [k for k in known if k.startswith(device_id) and k not in matches]
+    return matches + prefix[: 5 - len(matches)]
+
+
+async def poll_once(inventory: Inventory, device_id: str, *,
+                    local_address: str = "0.0.0.0") -> tuple[DeviceSpec, PollResult]:
+    """Poll one device of the inventory once (own transport and session, closed after)."""
+    eff = inventory.effective(device_id)
+    spec = device_spec(eff)
+    transport = await create_transport(max_in_flight=inventory.defaults.max_in_flight,
+                                       local_address=local_address)
+    session: SnmpSession | None = None
+    try:
+        session = open_session(session_settings(eff), transport)
+        deadline = asyncio.get_running_loop().time() + eff.poll_deadline
+        return spec, await Poller().poll(spec, session, deadline)
+    finally:
+        if session is not None:
+            await session.close()
+        await transport.close()
+
+
+def poll_command(args: argparse.Namespace) -> int:
+    """`borderwatch poll --inventory PATH DEVICE [--json]`: 0 answered, 1 not, 2 bad input."""
+    from collector.poll_cli import render_json, render_table
+
+    inventory = _load(args.inventory)
+    if inventory is None:
+        return 2
+    known = [d.id for d in inventory.devices]
+    if args.device not in known:
+        hint = close_matches(args.device, known)
+        print(f"borderwatch poll: no device {args.device!r} in {args.inventory}"
+              + (f"; did you mean: {', '.join(hint)}?" if hint else ""), file=sys.stderr)
+        return 2
+    if needs_v3_crypto(inventory):
+        from collector.snmp.v3 import require_v3_crypto
+
+        try:
+            require_v3_crypto()
+        except SnmpError as exc:
+            print(f"borderwatch poll: {exc}", file=sys.stderr)
+            return 2
+    try:
+        spec, result = asyncio.run(poll_once(inventory, args.device))
+    except SnmpError as exc:  # e.g. a host name that does not resolve
+        print(f"borderwatch poll: {args.device}: {exc}", file=sys.stderr)
+        return 1
+    print(render_json(spec, result) if args.json else render_table(spec, result))
+    if not result.ok:
+        print(f"borderwatch poll: {args.device} ({spec.address}) did not answer: "
+              f"{result.error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,166 @@
+"""The HTTP face of the service: /metrics and /healthz on aiohttp, loopback by default.
+
+No route takes an address, a target or a device to poll (the SNMP/blackbox exporter
+pattern of `?target=` turns an exporter into an open SNMP proxy); the only query
+parameter accepted anywhere is Prometheus' own `name[]` filter on /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import CollectorRegistry
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_VALUE = 200  # characters; longer `name[]` values are refused, not parsed
+GZIP_LEVEL = 6  # a 500-device exposition compresses ~15× at level 6; 9 costs 3× the CPU
+
+
+@dataclass(slots=True)
+class RenderStats:
+    """What the last /metrics render cost; exported as self-metrics on the next scrape."""
+
+    seconds: float = 0.0
+    bytes: int = 0
+    series: int = 0
+    scrapes: int = 0
+
+
+class _Frozen:
+    """A registry look-alike serving families built earlier (so encoding can leave the loop)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """'HOST:PORT' or '[v6]:PORT' → (host, port); raises ValueError with a readable message."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9730")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"--listen {listen!r}: port must be 1..65535")
+    host = host.strip("[]") or "0.0.0.0"  # ":9730" means every address, as in Go
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost'."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: we cannot know where it resolves, so warn
+
+
+class MetricsApp:
+    """The aiohttp application over an explicit registry and a health function."""
+
+    def __init__(self, registry: CollectorRegistry, health: Callable[[], dict[str, Any]], *,
+                 render: RenderStats | None = None) -> None:
+        self.registry = registry
+        self.health = health
+        self.render = render if render is not None else RenderStats()
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self.metrics)
+        self.app.router.add_get("/healthz", self.healthz)
+        self.app.router.add_get("/", self.index)
+
+    async def index(self, request: web.Request) -> web.Response:
+        """A pointer for people who open the bare URL in a browser."""
+        if request.query_string:
+            raise web.HTTPBadRequest(text="this route takes no parameters\n")
+        return web.Response(text="borderwatch: see /metrics and /healthz\n")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """200 with a small JSON summary; never touches SNMP."""
+        if request.query_string:
+            raise web.HTTPBadRequest(text="this route takes no parameters\n")
+        return web.Response(text=json.dumps(self.health(), sort_keys=True) + "\n",
+                            content_type="application/json")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus exposition built from state at scrape time (never waits on SNMP)."""
+        names = self._name_filter(request)
+        started = time.perf_counter()
+        # Build the families on the loop (the state is only ever read from the loop, so it
+        # is consistent), then format and compress in a worker thread: for hundreds of
+        # devices the text formatting is the expensive part and must not stall polls.
+        families = list((self.registry.restricted_registry(names) if names else
+                         self.registry).collect())
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        use_gzip = gzip_accepted(request.headers.get("Accept-Encoding", ""))
+        body = await asyncio.to_thread(_encode, encoder, families, use_gzip)
+        self.render.seconds = time.perf_counter() - started
+        self.render.bytes = len(body)
+        self.render.series = sum(len(f.samples) for f in families)
+        self.render.scrapes += 1
+        headers = {"Content-Type": content_type}
+        if use_gzip:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
+    @staticmethod
+    def _name_filter(request: web.Request) -> list[str]:
+        unknown = set(request.query.keys()) - {"name[]"}
+        if unknown:
+            raise web.HTTPBadRequest(text="unsupported parameter(s); /metrics only takes name[]\n")
+        names = request.query.getall("name[]", [])
+        if any(len(n) > MAX_QUERY_VALUE for n in names):
+            raise web.HTTPBadRequest(text="name[] value too long\n")
+        return names
+
+
+def _encode(encoder: Callable[[Any], bytes], families: list[Metric], use_gzip: bool) -> bytes:
+    body = encoder(_Frozen(families))
+    return gzip.compress(body, compresslevel=GZIP_LEVEL) if use_gzip else body
+
+
+class HttpServer:
+    """Runs a MetricsApp on one address; start() returns once the socket is listening."""
+
+    def __init__(self, metrics_app: MetricsApp, host: str, port: int) -> None:
+        self._app = metrics_app
+        self.host, self.port = host, port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind and listen; a non-loopback address is allowed but logged as a WARNING."""
+        if not is_loopback(self.host):
+            log.warning("listening on %s, which is not a loopback address: /metrics and "
+                        "/healthz are reachable from the network (no authentication)", self.host)
+        self._runner = web.AppRunner(self._app.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self.port == 0:  # tests ask for any free port; learn the real one
+            self.port = self._runner.addresses[0][1]
+
+    @property
+    def url(self) -> str:
+        """Base URL people can paste into a browser."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop accepting and close open connections. Idempotent."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
