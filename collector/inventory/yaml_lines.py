@@ -240,16 +240,20 @@ def parse_yaml(text: str, file: str) -> Located:
     raise InventoryError at once.
     """
     loader = LineLoader(text)
+    failure: list[Problem] | None = None
     try:
         data = loader.build()
     except _Stop:
-        located = Located(file, None, loader.lines, loader.issues)
-        raise InventoryError(located.problems(loader.issues)) from None
+        failure = Located(file, None, loader.lines, loader.issues).problems(loader.issues)
     except yaml.YAMLError as exc:
         line, msg = _parse_error(exc, text)
-        raise InventoryError([Problem(file, line, "yaml", msg)]) from None
+        failure = [Problem(file, line, "yaml", msg)]
     finally:
         loader.dispose()
+    if failure is not None:
+        # Raised outside the except block so that the parser's exception, which holds the
+        # whole text (secrets included), is not kept as __context__.
+        raise InventoryError(failure)
     return Located(file, data, loader.lines, loader.issues, loader.dropped)
 
 
@@ -273,10 +277,14 @@ def read_yaml(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Lo
     try:
         text = raw.decode("utf-8-sig")  # a BOM from Windows editors is fine
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        msg = (f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+        bad = exc.start
+    else:
+        bad = None
+    if bad is not None:  # raised here, not in the except: the exception holds the raw bytes
+        line = raw.count(b"\n", 0, bad) + 1
+        msg = (f"not UTF-8 text (byte 0x{raw[bad]:02x} at offset {bad}); "
                "an inventory is UTF-8 YAML")
-        raise InventoryError([Problem(file, line, "file", msg)]) from None
+        raise InventoryError([Problem(file, line, "file", msg)])
     del raw
     return parse_yaml(text, file)
 
