@@ -19,7 +19,8 @@ File format (keys not listed here are errors):
     tables:
       - name: TEXT
         index: [LABEL]          # label names for the index arcs (the last takes the rest)
-        labels: {LABEL: OID | {oid: OID, type: string|oid|number|ip}}  # label columns
+        labels: {LABEL: OID | {oid: OID, type: string|oid|number|ip, fallback: OID}}
+                                # label columns; fallback: used where the value is empty
         where: [{oid: OID, eq|ne|gt|ge|lt|le: NUMBER | in: [NUMBER]}]  # rows to keep
         discontinuity: METRIC   # a gauge of this table; when it changes, the row's
                                 # counters restart (ifCounterDiscontinuityTime)
@@ -121,6 +122,7 @@ class LabelSpec:
     name: str
     oid: OID
     type: str = "string"
+    fallback_oid: OID | None = None  # used when the label's own value is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,10 @@ class MetricSpec:
     def oids(self) -> tuple[OID, ...]:
         """Every OID this metric reads (primary, fallback, inputs, info labels)."""
         out = [o for o in (self.oid, self.fallback_oid) if o is not None]
-        return (*out, *self.inputs, *(label.oid for label in self.labels))
+        out += self.inputs
+        for label in self.labels:
+            out += [label.oid] if label.fallback_oid is None else [label.oid, label.fallback_oid]
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +293,11 @@ class _Checker:
                 self.fail(at, "label names must be identifiers")
                 continue
             kind = "string"
+            fallback = None
             if isinstance(spec, dict):
-                data = self.mapping(spec, at, ("oid", "type"), ("oid",))
+                data = self.mapping(spec, at, ("oid", "type", "fallback"), ("oid",))
+                if "fallback" in data:
+                    fallback = self.oid(data["fallback"], f"{at}.fallback")
                 kind = data.get("type", "string")
                 if kind not in LABEL_TYPES:
                     self.fail(f"{at}.type", f"unknown label type {kind!r} "
@@ -298,7 +306,7 @@ class _Checker:
                 spec = data.get("oid")
             oid = self.oid(spec, at)
             if oid is not None:
-                out.append(LabelSpec(name, oid, kind))
+                out.append(LabelSpec(name, oid, kind, fallback))
         return tuple(out)
 
 

@@ -45,3 +45,4 @@ class PollResult:
     requests: int = 0  # SNMP requests sent, retries included
     problems: list[str] = field(default_factory=list)  # partial failures: profile mismatch, OID loop, ...
     profile: str | None = None  # the profile(s) actually used, e.g. "if-mib+ups-mib"
+    bad_varbinds: int = 0  # varbinds refused as the wrong type (A12), counted once each

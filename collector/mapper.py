@@ -1,0 +1,327 @@
+"""The profile engine: varbinds → Samples through dispatch tables built once per profile.
+
+This is the hot path of the collector. A table is fetched column by column. Each varbind is
+dropped into its row (`rows[index][slot]`, one dict lookup and one list store); then every
+row makes its labels once and its samples. No regex and no OID parsing per varbind, and no
+object per varbind except the Sample itself.
+
+Values are checked against what the profile expects (A12): a metric wants a number
+(INTEGER, Counter32/64, Gauge32, TimeTicks), a label wants its declared type. A varbind
+of the wrong type, or one the codec refused (Tag.BAD_VALUE), is counted in `Mapping.bad`
+and skipped. The rest of the device's data is kept. Missing objects (noSuchObject,
+noSuchInstance, endOfMibView, NULL) are simply absent: no sample, never 0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from collector.profiles import Condition, MetricSpec, Profile, TableSpec
+from collector.samples import Kind, Labels, Sample
+from collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str
+
+NUMERIC_TAGS = frozenset({Tag.INTEGER, Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS,
+                          Tag.COUNTER64})
+ABSENT_TAGS = frozenset({Tag.NULL, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE,
+                         Tag.END_OF_MIB_VIEW})
+_TAG_NAMES = {int(t): t.name for t in Tag}
+_COUNTER_BITS = {Tag.COUNTER32: 32, Tag.COUNTER64: 64}
+
+
+@dataclass(slots=True)
+class Mapping:
+    """Output of mapping one poll: samples plus the varbinds refused as the wrong type."""
+
+    samples: list[Sample] = field(default_factory=list)
+    bad: dict[OID, str] = field(default_factory=dict)  # OID → why (one entry per varbind)
+
+    def refuse(self, vb: VarBind, wanted: str) -> None:
+        """Count one varbind of the wrong type (once, however many metrics read it)."""
+        if vb.oid not in self.bad:
+            if vb.tag == Tag.BAD_VALUE and isinstance(vb.value, BadValue):
+                why = vb.value.reason
+            else:
+                why = f"{_TAG_NAMES.get(vb.tag, hex(vb.tag))} where {wanted} was expected"
+            self.bad[vb.oid] = why
+
+
+def _number(vb: VarBind | None, out: Mapping) -> int | None:
+    """The integer value of a varbind, None when absent or of the wrong type (counted)."""
+    if vb is None:
+        return None
+    tag = vb.tag
+    if tag in NUMERIC_TAGS:
+        return vb.value  # type: ignore[return-value]
+    if tag not in ABSENT_TAGS:
+        out.refuse(vb, "a number")
+    return None
+
+
+def _label(vb: VarBind | None, kind: str, out: Mapping) -> str:
+    """A label value rendered per its declared type; "" when absent or refused."""
+    if vb is None or vb.tag in ABSENT_TAGS:
+        return ""
+    tag, value = vb.tag, vb.value
+    if kind == "string" and tag == Tag.OCTET_STRING:
+        return value.rstrip(b"\x00").decode("utf-8", "replace")  # type: ignore[union-attr]
+    if kind == "oid" and tag == Tag.OBJECT_IDENTIFIER:
+        return oid_str(value)  # type: ignore[arg-type]
+    if kind == "number" and tag in NUMERIC_TAGS:
+        return str(value)
+    if kind == "ip" and tag in (Tag.IP_ADDRESS, Tag.OCTET_STRING) and len(value) in (4, 16):  # type: ignore[arg-type]
+        return str(ipaddress.ip_address(value))  # type: ignore[arg-type]
+    out.refuse(vb, f"a {kind}")
+    return ""
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+def _any_of(values: Sequence[int | None], when: Sequence[Condition]) -> float | None:
+    """1 if any present input satisfies its condition, 0 if none does, None if all absent."""
+    seen = False
+    for value, cond in zip(values, when, strict=True):
+        if value is not None:
+            seen = True
+            if cond.holds(value):
+                return 1
+    return 0 if seen else None
+
+
+def _entity_sensor(values: Sequence[int | None], when: Sequence[Condition]) -> float | None:
+    """ENTITY-SENSOR-MIB value × 10^(3 × (scale − units(9))) / 10^precision."""
+    value, scale, precision = values
+    if value is None:
+        return None
+    exponent = 3 * ((scale if scale is not None else 9) - 9) - (precision or 0)
+    # Divide for negative exponents: 282 / 10 is 28.2, 282 * 0.1 is 28.200000000000003.
+    return value * 10**exponent if exponent >= 0 else value / 10**-exponent
+
+
+def _divisor(scale: float) -> float | None:
+    """1/scale when it is a whole number (0.1 → 10), so values are divided, not multiplied."""
+    if 0 < scale < 1:
+        inverse = round(1 / scale)
+        if abs(inverse * scale - 1) < 1e-12:
+            return inverse
+    return None
+
+
+def _scaled(value: int | float, scale: float, divisor: float | None) -> int | float:
+    if divisor is not None:
+        return value / divisor
+    return value * scale if scale != 1 else value
+
+
+Transform = Callable[[Sequence[int | None], Sequence[Condition]], float | None]
+TRANSFORMS: dict[str, Transform] = {"any_of": _any_of, "entity_sensor": _entity_sensor}
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+class _MetricPlan:
+    """One metric with its column slots resolved; `value(row)` is the per-row work."""
+
+    __slots__ = ("bits", "divisor", "fb_bits", "fb_divisor", "fb_scale", "fb_slot", "fb_zero",
+                 "kind", "map", "map_default", "name", "scale", "slot", "slots", "transform",
+                 "when")
+
+    def __init__(self, spec: MetricSpec, slot_of: Callable[[OID], int]) -> None:
+        self.name = spec.info.name
+        self.kind = spec.info.kind
+        self.slot = slot_of(spec.oid) if spec.oid is not None else -1
+        self.slots = tuple(slot_of(o) for o in spec.inputs)
+        self.transform = TRANSFORMS[spec.transform] if spec.transform else None
+        self.when = spec.when
+        self.scale = spec.scale
+        self.divisor = _divisor(spec.scale)
+        self.map = spec.map
+        self.map_default = spec.map_default
+        self.bits = spec.bits
+        self.fb_slot = slot_of(spec.fallback_oid) if spec.fallback_oid is not None else -1
+        self.fb_scale = spec.fallback_scale
+        self.fb_divisor = _divisor(spec.fallback_scale)
+        self.fb_bits = spec.fallback_bits
+        self.fb_zero = spec.fallback_when_zero
+
+    def sample(self, row: Sequence[VarBind | None], labels: Labels, out: Mapping) -> None:
+        """Append this metric's sample for one row, if the row has a value for it."""
+        if self.transform is not None:
+            value = self.transform([_number(row[s], out) for s in self.slots], self.when)
+            if value is not None:
+                out.samples.append(Sample(self.name, labels,
+                                          _scaled(value, self.scale, self.divisor)))
+            return
+        vb = row[self.slot]
+        raw = _number(vb, out)
+        scale, divisor, bits = self.scale, self.divisor, self.bits
+        if self.fb_slot >= 0 and (raw is None or (raw == 0 and self.fb_zero)):
+            fb = row[self.fb_slot]
+            fb_raw = _number(fb, out)
+            if fb_raw is not None:
+                vb, raw, scale, divisor, bits = fb, fb_raw, self.fb_scale, self.fb_divisor, \
+                    self.fb_bits
+        if raw is None:
+            return
+        if self.map is not None:
+            value = self.map.get(raw, self.map_default)
+            if value is None:
+                return
+        else:
+            value = raw
+        if self.kind is Kind.COUNTER:
+            # The wire tag knows the width better than the profile (an agent may serve a
+            # 64-bit column as Counter32).
+            bits = _COUNTER_BITS.get(vb.tag, bits)  # type: ignore[union-attr]
+            out.samples.append(Sample(self.name, labels, value, Kind.COUNTER, bits))
+        else:
+            out.samples.append(Sample(self.name, labels, _scaled(value, scale, divisor)))
+
+
+class TablePlan:
+    """Dispatch table for one TableSpec: which columns to fetch and where each one goes."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.slots: dict[OID, int] = {}
+        fallback_only: list[OID] = []
+
+        def slot_of(oid: OID) -> int:
+            if oid not in self.slots:
+                self.slots[oid] = len(self.slots)
+            return self.slots[oid]
+
+        self._labels = [(label.name, slot_of(label.oid), label.type,
+                         slot_of(label.fallback_oid) if label.fallback_oid else -1)
+                        for label in spec.labels]
+        self._where = [(slot_of(c.oid), c) for c in spec.where if c.oid is not None]
+        self.metrics = [_MetricPlan(m, slot_of) for m in spec.metrics]
+        primary = set(self.slots)  # everything but fallbacks, registered so far
+        for m in spec.metrics:
+            if m.fallback_oid is not None and m.fallback_oid not in primary:
+                fallback_only.append(m.fallback_oid)
+        self.width = len(self.slots)
+        self.columns: tuple[OID, ...] = tuple(o for o in self.slots if o in primary)
+        # (fallback column, primary slot, fetch also when the primary is 0)
+        self.fallbacks: tuple[tuple[OID, int, bool], ...] = tuple(
+            (m.fallback_oid, self.slots[m.oid], m.fallback_when_zero)  # type: ignore[index]
+            for m in spec.metrics if m.fallback_oid in fallback_only)
+        names = [(name, ("col", s, t, fb)) for name, s, t, fb in self._labels]
+        names += [(name, ("idx", i, "", -1)) for i, name in enumerate(spec.index)]
+        names.sort()
+        self._label_plan = [(name, *source) for name, source in names]
+        self._n_index = len(spec.index)
+
+    def add_column(self, rows: dict[OID, list[VarBind | None]], column: OID,
+                   varbinds: Iterable[VarBind]) -> None:
+        """File the varbinds of one walked column into their rows (the per-varbind path)."""
+        slot = self.slots[column]
+        cut = len(column)
+        width = self.width
+        for vb in varbinds:
+            index = vb.oid[cut:]
+            row = rows.get(index)
+            if row is None:
+                row = rows[index] = [None] * width
+            row[slot] = vb
+
+    def add_instances(self, rows: dict[OID, list[VarBind | None]],
+                      varbinds: Iterable[VarBind]) -> None:
+        """File GET results for fallback instances (column OID + index) into their rows."""
+        for vb in varbinds:
+            for column, slot in self.slots.items():
+                if vb.oid[:len(column)] == column:
+                    row = rows.get(vb.oid[len(column):])
+                    if row is not None:
+                        row[slot] = vb
+                    break
+
+    def missing_fallbacks(self, rows: dict[OID, list[VarBind | None]]
+                          ) -> dict[OID, list[OID]]:
+        """Per fallback column, the row indexes whose primary value is absent (or 0)."""
+        need: dict[OID, list[OID]] = {}
+        for column, primary, when_zero in self.fallbacks:
+            for index, row in rows.items():
+                vb = row[primary]
+                if vb is None or vb.tag not in NUMERIC_TAGS or (when_zero and vb.value == 0):
+                    need.setdefault(column, []).append(index)
+        return need
+
+    def map_rows(self, rows: dict[OID, list[VarBind | None]], out: Mapping) -> None:
+        """Turn filled rows into samples (labels built once per row)."""
+        where = self._where
+        plan = self._label_plan
+        n_index = self._n_index
+        metrics = self.metrics
+        for index, row in rows.items():
+            if where:
+                keep = True
+                for slot, cond in where:
+                    value = _number(row[slot], out)
+                    if value is None or not cond.holds(value):
+                        keep = False
+                        break
+                if not keep:
+                    continue
+            pairs = []
+            for name, src, pos, kind, fb in plan:
+                if src == "col":
+                    text = _label(row[pos], kind, out)
+                    if not text and fb >= 0:
+                        text = _label(row[fb], kind, out)
+                    pairs.append((name, text))
+                elif pos < n_index - 1:
+                    pairs.append((name, str(index[pos]) if pos < len(index) else ""))
+                else:  # the last index label takes the rest of the index
+                    pairs.append((name, ".".join(map(str, index[pos:]))))
+            labels = tuple(pairs)
+            for metric in metrics:
+                metric.sample(row, labels, out)
+
+
+class ScalarPlan:
+    """The scalars of one profile: instance OIDs to GET and how each becomes a sample."""
+
+    def __init__(self, specs: Sequence[MetricSpec]) -> None:
+        self.specs = tuple(specs)
+        self.oids: tuple[OID, ...] = tuple(dict.fromkeys(o for m in specs for o in m.oids))
+        self._slots = {oid: i for i, oid in enumerate(self.oids)}
+        self._metrics = [_MetricPlan(m, self._slots.__getitem__) for m in specs
+                         if m.type != "info"]
+        self._info: list[tuple[str, list[tuple[str, int, str]]]] = [
+            (m.info.name, sorted((label.name, self._slots[label.oid], label.type)
+                                 for label in m.labels))
+            for m in specs if m.type == "info"]
+
+    def map(self, values: dict[OID, VarBind], out: Mapping) -> None:
+        """Samples from GET results (OID → VarBind); absent objects give no sample."""
+        row = [values.get(oid) for oid in self.oids]
+        for metric in self._metrics:
+            metric.sample(row, (), out)
+        for name, labels in self._info:
+            pairs = tuple((label, _label(row[slot], kind, out)) for label, slot, kind in labels)
+            if any(value for _, value in pairs):
+                out.samples.append(Sample(name, pairs, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilePlan:
+    """A profile compiled for polling: its scalar plan, table plans and probe OIDs."""
+
+    profile: Profile
+    scalars: ScalarPlan
+    tables: tuple[TablePlan, ...]
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+
+def compile_profile(profile: Profile) -> ProfilePlan:
+    """Build the dispatch tables of a profile (once, when it is loaded)."""
+    return ProfilePlan(profile, ScalarPlan(profile.scalars),
+                       tuple(TablePlan(t) for t in profile.tables))
+

@@ -1,0 +1,341 @@
+"""`Poller`: run a device's profiles over its SNMP session and return a `PollResult`.
+
+Per poll: one batched GET for the scalars of every profile (the system profile's
+sysUpTime and sysObjectID included). Then one walk per needed table column, a few at a
+time (`walk_concurrency`), so a 600 ms satellite RTT is paid per round, not per column.
+Then the 32-bit fallback columns, only for the rows whose 64-bit value is missing: a GET
+of those instances when there are few, a walk of the column otherwise.
+
+`profile: auto`: the first poll probes. The same GET also asks every profile's `answers`
+OIDs; then one single-row walk per `has_rows` OID still in question. The choice is
+remembered per device, so polls after it cost nothing extra. It is probed again at the
+first poll after a reboot is seen (sysUpTime went back), and every `reprobe_interval`
+seconds (1 h by default). An auto-chosen profile that later yields nothing is dropped
+until the next probe.
+
+Device faults never raise. If the first GET fails, the poll has ok=False and an error
+"<reason>: <detail>", the reason being "timeout", "error-status", "malformed response"
+or "authentication". A later failure (a walk that times out or loops, a refused
+value) becomes an entry in `problems`, and the data collected so far is kept. A
+profile named explicitly whose objects are all missing gives the problem
+"profile mismatch: NAME: ..." (A13); state logs it once. CancelledError propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from collector.counters import UptimeChange, classify_uptime
+from collector.mapper import ABSENT_TAGS, ProfilePlan, TablePlan, compile_profile
+from collector.mapper import Mapping as SampleMapping
+from collector.profiles import SYSTEM_PROFILE, Profile, builtin_profiles
+from collector.samples import PollResult
+from collector.snmp.types import (
+    OID,
+    SnmpError,
+    SnmpErrorStatus,
+    SnmpSession,
+    SnmpTimeout,
+    Tag,
+    VarBind,
+    oid_str,
+)
+from collector.topology_spec import DeviceSpec
+
+log = logging.getLogger(__name__)
+
+SYS_UPTIME: OID = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SYS_OBJECT_ID: OID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+MAX_PROBLEMS = 20  # per poll; a broken agent must not produce megabytes of text
+
+
+def error_text(exc: SnmpError) -> str:
+    """'<reason>: <detail>' for PollResult.error; the reason is the part before ':'."""
+    message = str(exc)
+    return message if message.startswith(exc.reason) else f"{exc.reason}: {message}"
+
+
+@dataclass(slots=True)
+class _AutoChoice:
+    names: tuple[str, ...]
+    probed_at: float
+    reprobe: bool = False
+
+
+@dataclass(slots=True)
+class _Uptime:
+    ticks: int
+    t: float
+
+
+class _Run:
+    """One poll in progress: the session, its deadline, counters and problems."""
+
+    def __init__(self, session: SnmpSession, deadline: float, concurrency: int) -> None:
+        self.session = session
+        self.deadline = deadline
+        self.varbinds = 0
+        self.calls = 0
+        self.problems: list[str] = []
+        self.out = SampleMapping()
+        self.timed_out = False  # after one timeout, later walks are not even tried
+        self.gate = asyncio.Semaphore(concurrency)
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+    async def get(self, oids: Sequence[OID]) -> dict[OID, VarBind]:
+        self.calls += 1
+        varbinds = await self.session.get(oids, deadline=self.deadline)
+        self.varbinds += len(varbinds)
+        return {vb.oid: vb for vb in varbinds}
+
+    async def walk(self, root: OID, *, probe: bool = False) -> list[VarBind] | None:
+        """Rows of a subtree (only the first one for a probe); None if the walk failed."""
+        if self.timed_out:
+            return None
+        async with self.gate:
+            if self.timed_out:
+                return None
+            self.calls += 1
+            try:
+                if probe:
+                    result = await self.session.walk(root, deadline=self.deadline, max_rows=1)
+                else:
+                    result = await self.session.walk(root, deadline=self.deadline)
+            except SnmpTimeout as exc:
+                self.timed_out = True
+                self.problem(error_text(exc))
+                return None
+            except SnmpError as exc:
+                self.problem(error_text(exc))
+                return None
+        self.varbinds += len(result.varbinds)
+        if not result.complete and not probe:
+            self.problem(f"walk of {oid_str(root)}: {result.problem}")
+        return result.varbinds
+
+
+def _present(vb: VarBind | None) -> bool:
+    return vb is not None and vb.tag not in ABSENT_TAGS and vb.tag != Tag.BAD_VALUE
+
+
+class Poller:
+    """Runs devices' profiles over their sessions; remembers `auto` choices per device."""
+
+    def __init__(self, profiles: Mapping[str, Profile] | None = None, *,
+                 clock: Callable[[], float] = time.time, reprobe_interval: float = 3600.0,
+                 walk_concurrency: int = 4, fallback_get_limit: int = 8) -> None:
+        profiles = builtin_profiles() if profiles is None else profiles
+        if SYSTEM_PROFILE not in profiles:
+            raise ValueError(f"the profiles need a {SYSTEM_PROFILE!r} profile")
+        self._plans: dict[str, ProfilePlan] = {
+            name: compile_profile(profiles[name])
+            for name in [SYSTEM_PROFILE, *sorted(n for n in profiles if n != SYSTEM_PROFILE)]}
+        self._clock = clock
+        self.reprobe_interval = reprobe_interval
+        self._concurrency = max(1, walk_concurrency)
+        self._fallback_get_limit = fallback_get_limit
+        self._auto: dict[str, _AutoChoice] = {}
+        self._uptime: dict[str, _Uptime] = {}
+
+    def forget(self, device_id: str) -> None:
+        """Drop what is remembered about a device (removed from the inventory)."""
+        self._auto.pop(device_id, None)
+        self._uptime.pop(device_id, None)
+
+    def auto_choice(self, device_id: str) -> tuple[str, ...] | None:
+        """The profiles `auto` chose for a device (system excluded), None before probing."""
+        choice = self._auto.get(device_id)
+        return choice.names if choice is not None else None
+
+    async def poll(self, device: DeviceSpec, session: SnmpSession,
+                   deadline: float) -> PollResult:
+        """Poll one device once; never raises for device faults (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        started, t0 = self._clock(), loop.time()
+        sent0 = getattr(session, "requests_sent", None)
+        run = _Run(session, deadline, self._concurrency)
+        result = PollResult(device.device_id, started, 0.0, ok=True)
+        try:
+            await self._poll(device, run, result)
+        except SnmpError as exc:
+            result.ok = False
+            result.error = error_text(exc)
+            run.out.samples.clear()
+        result.duration = loop.time() - t0
+        sent = getattr(session, "requests_sent", None)
+        result.requests = sent - sent0 if sent0 is not None and sent is not None \
+            else run.calls
+        result.varbinds = run.varbinds
+        result.samples = run.out.samples if result.ok else []
+        if run.out.bad:
+            oid, why = next(iter(run.out.bad.items()))
+            run.problem(f"type confusion: {len(run.out.bad)} varbind(s) refused, e.g. "
+                        f"{oid_str(oid)}: {why}")
+        result.problems = run.problems
+        result.bad_varbinds = len(run.out.bad)
+        return result
+
+    # ------------------------------------------------------------------ steps
+
+    async def _poll(self, device: DeviceSpec, run: _Run, result: PollResult) -> None:
+        system = self._plans[SYSTEM_PROFILE]
+        auto = isinstance(device.profiles, str)
+        choice = self._auto.get(device.device_id) if auto else None
+        probing = auto and (choice is None or choice.reprobe or
+                            self._clock() - choice.probed_at >= self.reprobe_interval)
+        selected: list[ProfilePlan] = []
+        if not auto:
+            for name in dict.fromkeys(device.profiles):
+                plan = self._plans.get(name)
+                if plan is None:
+                    run.problem(f"unknown profile {name!r}")
+                elif name != SYSTEM_PROFILE:
+                    selected.append(plan)
+        elif not probing:
+            selected = [self._plans[n] for n in choice.names]  # type: ignore[union-attr]
+
+        first = list(system.scalars.oids)
+        if probing:
+            first += [o for p in self._candidates() for r in p.profile.match for o in r.answers]
+        else:
+            first += [o for p in selected for o in p.scalars.oids]
+        values = await self._first_get(run, list(dict.fromkeys(first)), len(system.scalars.oids))
+
+        uptime = values.get(SYS_UPTIME)
+        if uptime is not None and uptime.tag == Tag.TIMETICKS:
+            result.sys_uptime_ticks = uptime.value  # type: ignore[assignment]
+            self._note_uptime(device, uptime.value)  # type: ignore[arg-type]
+
+        if probing:
+            selected = await self._probe(run, values)
+            self._auto[device.device_id] = _AutoChoice(tuple(p.name for p in selected),
+                                                       self._clock(), reprobe=run.timed_out)
+            extra = [o for p in selected for o in p.scalars.oids if o not in values]
+            if extra:
+                try:
+                    values.update(await run.get(list(dict.fromkeys(extra))))
+                except SnmpError as exc:
+                    run.problem(error_text(exc))
+
+        out = run.out
+        system.scalars.map(values, out)
+        tables = [(plan, table) for plan in selected for table in plan.tables]
+        fetched = await asyncio.gather(*(self._fetch_table(run, t) for _, t in tables))
+        rows_of = {id(t): rows for (_, t), (rows, _) in zip(tables, fetched, strict=True)}
+        failed = {id(t) for (_, t), (_, ok) in zip(tables, fetched, strict=True) if not ok}
+        used = [SYSTEM_PROFILE]
+        for plan in selected:
+            before = len(out.samples)
+            try:
+                plan.scalars.map(values, out)
+                for table in plan.tables:
+                    table.map_rows(rows_of[id(table)], out)
+            except Exception as exc:  # a mapping bug must cost one profile, not the poll
+                log.exception("mapping %s for %s failed", plan.name, device.device_id)
+                run.problem(f"{plan.name}: mapping failed ({type(exc).__name__})")
+                continue
+            if len(out.samples) > before:
+                used.append(plan.name)
+            elif not run.timed_out and not any(id(t) in failed for t in plan.tables):
+                self._mismatch(device, plan, auto, run)
+        result.profile = "+".join(used)
+
+    async def _first_get(self, run: _Run, oids: list[OID], n_system: int
+                         ) -> dict[OID, VarBind]:
+        """The batched GET; failures of it are device failures, except when only the
+        non-system part is refused (the agent fails the whole PDU for one odd OID)."""
+        try:
+            return await run.get(oids)
+        except SnmpErrorStatus as exc:
+            if len(oids) <= n_system:
+                raise
+            values = await run.get(oids[:n_system])
+            run.problem(f"scalars beyond the system group refused: {error_text(exc)}")
+            return values
+
+    def _candidates(self) -> list[ProfilePlan]:
+        return [p for name, p in self._plans.items()
+                if name != SYSTEM_PROFILE and p.profile.match]
+
+    async def _probe(self, run: _Run, values: dict[OID, VarBind]) -> list[ProfilePlan]:
+        """Which profiles match: sysObjectID and GET answers first, then row probes."""
+        sys_oid_vb = values.get(SYS_OBJECT_ID)
+        sys_oid = sys_oid_vb.value if sys_oid_vb is not None and \
+            sys_oid_vb.tag == Tag.OBJECT_IDENTIFIER else None
+        open_rules: dict[str, list] = {}
+        chosen: set[str] = set()
+        for plan in self._candidates():
+            for rule in plan.profile.match:
+                if rule.sys_object_id and not (sys_oid is not None and any(
+                        sys_oid[:len(p)] == p for p in rule.sys_object_id)):
+                    continue
+                if not all(_present(values.get(o)) for o in rule.answers):
+                    continue
+                if not rule.has_rows:
+                    chosen.add(plan.name)
+                    break
+                open_rules.setdefault(plan.name, []).append(rule)
+        wanted = list(dict.fromkeys(o for name, rules in open_rules.items()
+                                    if name not in chosen for r in rules for o in r.has_rows))
+        found = await asyncio.gather(*(run.walk(o, probe=True) for o in wanted))
+        has = {oid: bool(rows) for oid, rows in zip(wanted, found, strict=True)}
+        for name, rules in open_rules.items():
+            if name not in chosen and any(all(has.get(o) for o in r.has_rows) for r in rules):
+                chosen.add(name)
+        return [p for name, p in self._plans.items() if name in chosen]
+
+    async def _fetch_table(self, run: _Run, table: TablePlan) -> tuple[dict[OID, list], bool]:
+        """The table's rows, and False if a part of it could not be fetched."""
+        rows: dict[OID, list] = {}
+        walked = await asyncio.gather(*(run.walk(col) for col in table.columns))
+        ok = all(varbinds is not None for varbinds in walked)
+        for column, varbinds in zip(table.columns, walked, strict=True):
+            if varbinds:
+                table.add_column(rows, column, varbinds)
+        if not table.fallbacks or not rows or run.timed_out:
+            return rows, ok
+        need = table.missing_fallbacks(rows)
+        few = [column + index for column, indexes in need.items()
+               if len(indexes) <= self._fallback_get_limit for index in indexes]
+        many = [column for column, indexes in need.items()
+                if len(indexes) > self._fallback_get_limit]
+        if few:
+            try:
+                table.add_instances(rows, (await run.get(few)).values())
+            except SnmpError as exc:
+                run.problem(error_text(exc))
+                ok = False
+        for column, varbinds in zip(many, await asyncio.gather(*(run.walk(c) for c in many)),
+                                    strict=True):
+            ok = ok and varbinds is not None
+            if varbinds:
+                table.add_column(rows, column, varbinds)
+        return rows, ok
+
+    # ------------------------------------------------------------------ memory
+
+    def _note_uptime(self, device: DeviceSpec, ticks: int) -> None:
+        now = self._clock()
+        prev = self._uptime.get(device.device_id)
+        self._uptime[device.device_id] = _Uptime(ticks, now)
+        if prev is None:
+            return
+        change, _ = classify_uptime(prev.ticks, ticks, now - prev.t)
+        choice = self._auto.get(device.device_id)
+        if change is UptimeChange.REBOOTED and choice is not None:
+            choice.reprobe = True  # a reboot may come with new firmware: probe next poll
+
+    def _mismatch(self, device: DeviceSpec, plan: ProfilePlan, auto: bool, run: _Run) -> None:
+        if auto:
+            choice = self._auto.get(device.device_id)
+            if choice is not None and plan.name in choice.names:
+                choice.names = tuple(n for n in choice.names if n != plan.name)
+            return
+        run.problem(f"profile mismatch: {plan.name}: the device answers none of its objects")
