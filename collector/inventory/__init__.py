@@ -68,7 +68,8 @@ def load_inventory(path: str | os.PathLike[str], *, env: Mapping[str, str] | Non
                                  ) from None
     issues = list(located.issues)
     try:
-        inventory: Inventory | None = Inventory.model_validate(located.data)
+        inventory: Inventory | None = Inventory.model_validate(
+            located.data, context={"crossrefs_done": True})
     except ValidationError as exc:
         inventory = None
         issues += pydantic_issues(exc, Inventory)

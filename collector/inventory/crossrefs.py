@@ -56,6 +56,11 @@ def _items(raw: Any, key: str) -> list[tuple[int, dict]]:
     return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
 
 
+def _where(lines: dict[Loc, int], loc: Loc, template: str) -> str:
+    """' (line N)'-style text when the line is known (it is not for models built in code)."""
+    return template.format(lines[loc]) if loc in lines else ""
+
+
 def _hint(name: str, known: list[str]) -> str:
     near = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean '{near[0]}'?)" if near else ""
@@ -91,8 +96,8 @@ def check_crossrefs(data: Any, lines: dict[Loc, int]) -> list[Issue]:
             return False
         if ident in seen:
             prev = seen[ident].loc if isinstance(seen[ident], _DeviceEntry) else seen[ident]
-            issues.append(Issue((*loc, "id"), f"duplicate {kind} id '{ident}' (first defined on "
-                                f"line {lines.get(prev, '?')})"))
+            issues.append(Issue((*loc, "id"), f"duplicate {kind} id '{ident}'"
+                                f"{_where(lines, prev, ' (first defined on line {})')}"))
             return False
         return True
 
@@ -140,7 +145,7 @@ def _check_name(site: Site, raw_name: Any, loc: Loc, names: dict, lines: dict,
         forms = (f" once both are normalised to Unicode NFC (this one is written in "
                  f"{form(raw_name)}, that one in {form(other_raw)})")
     issues.append(Issue((*loc, "name"), f"site name '{site.name}' is also the name of site "
-                        f"{other_id} (line {lines.get(other_loc, '?')}){forms}"))
+                        f"{other_id}{_where(lines, other_loc, ' (line {})')}{forms}"))
 
 
 def _check_device(entry: _DeviceEntry, cred_names: list[str], defaults: Defaults | None,
@@ -183,10 +188,10 @@ def _check_same_agent(index: _Index, defaults: Defaults | None, lines: dict,
         key = (dev.address.lower(), port, dev.credential)
         if key in agents:
             other = agents[key]
+            where = _where(lines, other.loc, " (line {})")
             issues.append(Issue((*entry.loc, "address"), f"device {dev.id} has the same "
-                                f"address, port and credential as device {other.raw['id']} "
-                                f"(line {lines.get(other.loc, '?')}): {dev.address} port {port} "
-                                f"credential {dev.credential}"))
+                                f"address, port and credential as device {other.raw['id']}"
+                                f"{where}: {dev.address} port {port} credential {dev.credential}"))
         else:
             agents[key] = entry
 

@@ -19,6 +19,7 @@ from pydantic import (
     PlainValidator,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -472,6 +473,23 @@ class Inventory(BaseModel):
     @classmethod
     def _no_null_credentials(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _check_references(self, info: ValidationInfo) -> Inventory:
+        # load_inventory runs these checks itself, with line numbers, even on a broken file;
+        # this covers inventories built in code.
+        if (info.context or {}).get("crossrefs_done"):
+            return self
+        from collector.inventory.crossrefs import check_crossrefs  # it imports this module
+
+        found = check_crossrefs(self.model_dump(mode="json"), {})
+        issues = [i for i in found if i.severity == "error"]
+        if issues:
+            raise ValidationError.from_exception_data("Inventory", [
+                InitErrorDetails(type=PydanticCustomError("reference", "{message}",
+                                                          {"message": i.message}),
+                                 loc=i.loc, input=None) for i in issues])
+        return self
 
     def model_post_init(self, __context: Any) -> None:
         self._devices = {d.id: (d, s.id) for s in self.sites for d in s.devices}

@@ -93,3 +93,22 @@ def test_programmatic_models_apply_the_same_local_rules() -> None:
     assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [(
         ("auth_protocol",), "priv_protocol AES-128 needs an auth_protocol too (authPriv); "
         "allowed: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512")]
+
+
+def test_programmatic_inventories_get_the_cross_checks() -> None:
+    with pytest.raises(ValidationError) as info:
+        Inventory.model_validate({
+            "schema_version": 1, "credentials": CRED,
+            "sites": [{**SITE, "devices": [
+                {"id": "d", "address": "127.0.0.10", "credential": "nope"},
+                {"id": "d", "address": "127.0.0.11", "credential": "c"}]}],
+            "links": [{"id": "L", "medium": "fiber", "capacity_mbps": 1,
+                       "a": {"site": "s", "device": "d", "interface": "x"},
+                       "b": {"site": "s", "device": "e", "interface": "x"}}]})
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("sites", 0, "devices", 0, "credential"), "unknown credential 'nope'; defined: c"),
+        (("sites", 0, "devices", 1, "id"), "duplicate device id 'd'"),
+        (("links", 0, "a", "interface"), "device d declares no interfaces; add 'x' to its "
+                                         "interfaces list"),
+        (("links", 0, "b", "device"), "unknown device 'e'"),
+    ]
