@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from fakes.evil_agent import EvilAgent, Scenario
+from fakes.udp_proxy import UdpProxy
 
 from collector.snmp.transport import SnmpTransport
 
@@ -39,3 +40,20 @@ async def evil_agent() -> AsyncIterator[Callable[..., Awaitable[EvilAgent]]]:
     finally:
         for agent in agents:
             agent.close()
+
+
+@pytest.fixture
+async def udp_proxy() -> AsyncIterator[Callable[..., Awaitable[UdpProxy]]]:
+    """start(upstream, seed=1) → a running UdpProxy in front of a real agent."""
+    proxies: list[UdpProxy] = []
+
+    async def start(upstream: tuple[str, int], **kwargs: object) -> UdpProxy:
+        proxy = await UdpProxy.start(upstream, **kwargs)  # type: ignore[arg-type]
+        proxies.append(proxy)
+        return proxy
+
+    try:
+        yield start
+    finally:
+        for proxy in proxies:
+            proxy.close()
