@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, FIXTURES, REPO, write
+from inventory_helpers import EXAMPLE, FIXTURES, REPO, write
 
 from collector.inventory.schema import REGENERATE, SCHEMA_PATH, render_schema
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, problems, write
+from inventory_helpers import FIXTURES, problems, write
 
 from collector.inventory import InventoryError, load_inventory
 

@@ -9,7 +9,7 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, LAB_ENV, REPO
+from inventory_helpers import EXAMPLE, LAB_ENV, REPO
 
 from collector.inventory import PROFILE_NAMES, load_inventory
 

@@ -12,7 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from helpers import REPO, problems, write
+from inventory_helpers import REPO, problems, write
 
 from collector.cli import main
 from collector.inventory import InventoryError, load_inventory

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLE, LAB_ENV, REPO, problems, write
+from inventory_helpers import EXAMPLE, LAB_ENV, REPO, problems, write
 
 from collector.inventory import InventoryError, load_inventory
 
