@@ -134,7 +134,7 @@ class Credential(BaseModel):
                 if f in given:
                     errors.append((f, "v3_only", "{f} is only used with version 3 "
                                    "(this credential is version {v})", {"f": f, "v": self.version}))
-            self._one_source("community", errors, required=True, at=None)
+            self._one_source("community", errors, at=None)
         else:
             for f in _COMMUNITY_ONLY:
                 if f in given:
@@ -143,7 +143,7 @@ class Credential(BaseModel):
             if not self.user:
                 errors.append((None, "user_missing", "version 3 needs a user", {}))
             if self.auth_protocol:
-                self._one_source("auth_key", errors, required=True, at="auth_protocol",
+                self._one_source("auth_key", errors, at="auth_protocol",
                                  why=f"auth_protocol {self.auth_protocol}")
             else:
                 self._unwanted("auth_key", "auth_protocol", errors)
@@ -153,15 +153,15 @@ class Credential(BaseModel):
                                    "priv_protocol {p} needs an auth_protocol too (authPriv); "
                                    "allowed: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512",
                                    {"p": self.priv_protocol}))
-                self._one_source("priv_key", errors, required=True, at="priv_protocol",
+                self._one_source("priv_key", errors, at="priv_protocol",
                                  why=f"priv_protocol {self.priv_protocol} (authPriv)")
             else:
                 self._unwanted("priv_key", "priv_protocol", errors)
         _fail("Credential", errors)
         return self
 
-    def _one_source(self, secret: str, errors: list, *, required: bool, at: str | None,
-                    why: str = "") -> None:
+    def _one_source(self, secret: str, errors: list, *, at: str | None, why: str = "") -> None:
+        """Exactly one of secret, secret_env, secret_file; a missing one is reported at `at`."""
         sources = self.sources(secret)
         choices = f"{secret}_env, {secret}_file or {secret}"
         if len(sources) > 1:
@@ -170,7 +170,7 @@ class Credential(BaseModel):
                                "({fields}); give exactly one of {choices}",
                                {"secret": secret, "fields": ", ".join(sources),
                                 "choices": choices}))
-        elif not sources and required:
+        elif not sources:
             needs = f"{why} needs" if why else "needs"
             errors.append((at, "secret_missing", "{needs} a {secret}: give exactly one of "
                            "{choices}", {"needs": needs, "secret": secret, "choices": choices}))
