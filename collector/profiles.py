@@ -368,7 +368,7 @@ def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
                 elif num is not None:
                     mapping[k] = num
     bits = c.bits(data.get("bits"), f"{where}.bits")
-    if mtype == "counter" and bits is None:
+    if mtype == "counter" and "bits" not in data:
         c.fail(f"{where}.bits", "a counter needs bits: 32 or 64")
     if mtype != "counter" and bits is not None:
         c.fail(f"{where}.bits", "only counters have bits")
@@ -447,7 +447,7 @@ def load_profile(path: str | Path) -> Profile:
     rules = []
     for i, rule in enumerate(c.seq(data.get("match"), "match")):
         r = c.mapping(rule, f"match[{i}]", ("sys_object_id", "answers", "has_rows"))
-        if r and not any(r.values()):
+        if isinstance(rule, dict) and not any(r.values()):
             c.fail(f"match[{i}]", "an empty rule would match every device")
         rules.append(MatchRule(
             c.oids(r.get("sys_object_id"), f"match[{i}].sys_object_id"),
