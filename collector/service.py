@@ -123,6 +123,9 @@ class Service:
     metrics_app: MetricsApp
     series_cap: int = DEFAULT_SERIES_CAP
     first_round: set[str] = field(default_factory=set)  # devices not polled yet
+    # Called with every PollResult after state has folded it in (later: the Influx
+    # writer; now: tests that measure cadence). Must be quick and must not raise.
+    result_listeners: list[Callable[[PollResult], None]] = field(default_factory=list)
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -142,6 +145,8 @@ class Service:
             dev.counters.series_dropped += extra
         for event in self.state.apply(result):
             log_event(event)
+        for listener in self.result_listeners:
+            listener(result)
         if self.first_round:
             self.first_round.discard(device_id)
             if not self.first_round:

@@ -54,7 +54,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port_text.isdigit():
         raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9730")
     port = int(port_text)
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:  # 0: any free port (tests)
         raise ValueError(f"--listen {listen!r}: port must be 1..65535")
     host = host.strip("[]") or "0.0.0.0"  # ":9730" means every address, as in Go
     return host, port
