@@ -10,7 +10,8 @@ Design decisions (see reliability tests A5–A9):
   timeout) the late reply to attempt 1 is as good as the reply to attempt 2 and saves a
   round trip. A request-id is never reused while in flight and the counter walks the whole
   31-bit space, so a stale reply can only ever match the request it was sent for (A6); once
-  the request is answered, further copies are dropped as duplicates (A5).
+  the request is answered, further copies are dropped as "duplicate" (A5), and replies to
+  a request that already timed out as "late".
 - The in-flight cap (an asyncio.Semaphore) is global across devices (A9); a request holds
   one slot from first send to answer/timeout, and waiting for a slot counts against the
   caller's deadline.
@@ -41,7 +42,7 @@ from collector.snmp.types import SnmpError, SnmpTimeout
 log = logging.getLogger(__name__)
 
 _MAX_REQUEST_ID = 0x7FFFFFFF
-_RECENT_IDS = 4096  # answered ids remembered, to tell a duplicate from an unknown id
+_RECENT_IDS = 4096  # finished ids remembered: a duplicate or a late reply, not an unknown id
 _RCVBUF = 1 << 20
 
 
@@ -106,7 +107,7 @@ class SnmpTransport:
         self._opening: dict[int, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._pending: dict[int, _Pending] = {}
-        self._recent: dict[int, None] = {}  # insertion-ordered set of answered ids
+        self._recent: dict[int, bool] = {}  # finished ids, oldest first → answered?
         self._next_id = secrets.randbelow(_MAX_REQUEST_ID) + 1
         self._closed = False
 
@@ -216,7 +217,7 @@ class SnmpTransport:
             raise SnmpTimeout("no response")
         finally:
             del self._pending[request_id]
-            self._recent[request_id] = None
+            self._recent[request_id] = future.done() and not future.cancelled()
             if len(self._recent) > _RECENT_IDS:
                 del self._recent[next(iter(self._recent))]
             if not future.done():
@@ -244,7 +245,9 @@ class SnmpTransport:
             return
         pending = self._pending.get(message.request_id)
         if pending is None:
-            reason = "duplicate" if message.request_id in self._recent else "unknown request-id"
+            answered = self._recent.get(message.request_id)
+            reason = ("unknown request-id" if answered is None
+                      else "duplicate" if answered else "late")
             self._drop(reason, addr, message.request_id)
             return
         if not self._source_ok(pending, addr):

@@ -402,3 +402,14 @@ async def test_poll_deadline_is_never_overrun(evil_agent, transport) -> None:
     assert len(agent.requests) == 1
     with pytest.raises(SnmpTimeout, match="timed out"):
         await s.get([SYS_NAME], deadline=loop.time() - 1)
+
+
+async def test_reply_after_the_request_gave_up_is_dropped_as_late(evil_agent,
+                                                                  transport) -> None:
+    agent = await evil_agent(lambda agent, request: [
+        Reply(answer(request, serve(TABLE, request)), delay=0.5)])
+    s = session(agent, transport, timeout=0.2, retries=0)
+    with pytest.raises(SnmpTimeout):
+        await s.get([SYS_NAME], deadline=deadline())
+    await eventually(lambda: transport.stats.dropped["late"] == 1)
+    assert transport.stats.responses == 0

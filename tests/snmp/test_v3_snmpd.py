@@ -123,6 +123,29 @@ async def test_auth_only_user(snmpd: Snmpd, sessions) -> None:
     assert (await session.get([SYS_NAME], deadline=deadline()))[0].value == b"testbed-snmpd"
 
 
+async def test_engines_are_shared_per_credential_and_keys_never_mix(snmpd: Snmpd,
+                                                                   sessions) -> None:
+    # pysnmp keys USM users by name: one engine for every device would let a wrong key for
+    # "testv3user" on one device overwrite the right one on another. One engine per
+    # credential set keeps them apart and still shares an engine where credentials match.
+    from collector.snmp import v3 as v3_module
+
+    good = [sessions(v3(snmpd)) for _ in range(2)]
+    bad = sessions(v3(snmpd, auth_key=Secret(AUTH_CANARY)))
+    for _ in range(3):
+        outcomes = await asyncio.gather(
+            *(s.get([SYS_NAME], deadline=deadline()) for s in (*good, bad)),
+            return_exceptions=True)
+        assert [o[0].value for o in outcomes[:2]] == [b"testbed-snmpd"] * 2
+        assert isinstance(outcomes[2], SnmpAuthError)
+    engines = v3_module._ENGINES[asyncio.get_running_loop()]
+    assert len(engines) == 2 and sorted(e.users for e in engines.values()) == [1, 2]
+    for session in (*good, bad):
+        await session.close()
+        await session.close()  # idempotent
+    assert engines == {}
+
+
 async def answers_of_two_polls(session: SnmpSession) -> list[bytes | None]:
     """sysName from two consecutive polls (None for a timeout)."""
     answers: list[bytes | None] = []
