@@ -22,7 +22,8 @@ def open_session(settings: SessionSettings, transport: SnmpTransport) -> SnmpSes
     return V3Session(settings, local_address=transport.local_address)
 
 
-async def create_transport(*, max_in_flight: int = 64,
-                           local_address: str = "0.0.0.0") -> SnmpTransport:
-    """The process-wide v1/v2c transport (bind 127.0.0.1 in tests; see transport.py)."""
-    return await SnmpTransport.create(max_in_flight=max_in_flight, local_address=local_address)
+async def create_transport(*, max_in_flight: int = 64, local_address: str = "0.0.0.0",
+                           local_address6: str = "::") -> SnmpTransport:
+    """The process-wide v1/v2c transport (bind 127.0.0.1 / ::1 in tests; see transport.py)."""
+    return await SnmpTransport.create(max_in_flight=max_in_flight, local_address=local_address,
+                                      local_address6=local_address6)

@@ -18,7 +18,8 @@ from collector.snmp.transport import SnmpTransport
 @pytest.fixture
 async def transport() -> AsyncIterator[SnmpTransport]:
     """The shared v1/v2c transport, bound to loopback as tests must be."""
-    t = await SnmpTransport.create(max_in_flight=64, local_address="127.0.0.1")
+    t = await SnmpTransport.create(max_in_flight=64, local_address="127.0.0.1",
+                                   local_address6="::1")
     try:
         yield t
     finally:

@@ -413,3 +413,23 @@ async def test_reply_after_the_request_gave_up_is_dropped_as_late(evil_agent,
         await s.get([SYS_NAME], deadline=deadline())
     await eventually(lambda: transport.stats.dropped["late"] == 1)
     assert transport.stats.responses == 0
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_ipv6_agent_and_source_check(evil_agent, transport) -> None:
+    agent = await evil_agent(correct(TABLE), host="::1")
+    s = session(agent, transport)
+    assert s.target == f"[::1]:{agent.port}"
+    assert await s.get([SYS_NAME], deadline=deadline()) == [
+        VarBind(SYS_NAME, Tag.OCTET_STRING, b"gw")]
