@@ -38,8 +38,9 @@ class SubtreeWalker:
     noSuchObject/noSuchInstance or a v1 noSuchName; stop with problem "OID not increasing"
     (complete=False, rows kept) on a repeated or decreasing OID; cap at max_rows
     ("truncated at max_rows"); tooBig halves max_repetitions for the life of the session and
-    asks again; a short GETBULK answer just continues from its last OID; any other
-    error-status raises SnmpErrorStatus with the RFC name. Timeouts raise SnmpTimeout.
+    asks again (a tooBig that persists at one row raises and restores the old value); a
+    short GETBULK answer just continues from its last OID; any other error-status raises
+    SnmpErrorStatus with the RFC name. Timeouts raise SnmpTimeout.
     """
 
     target: str
@@ -59,6 +60,7 @@ class SubtreeWalker:
         what = f"walk of {oid_str(root)}"
         depth = len(root)
         last = root
+        reps_before = self.max_repetitions
         while True:
             if len(rows) >= max_rows:
                 result.complete = False
@@ -77,6 +79,10 @@ class SubtreeWalker:
                     continue
                 if status == NO_SUCH_NAME and not self._bulk:
                     return result  # SNMPv1's way of saying "end of MIB view"
+                if status == TOO_BIG:
+                    # tooBig for a single row is not about size (an agent's error on one
+                    # object): don't leave the session walking one row at a time for it.
+                    self.max_repetitions = reps_before
                 raise SnmpErrorStatus(
                     status, page.error_index,
                     f"agent answered {error_status_name(status)} (index {page.error_index}) "
