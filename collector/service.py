@@ -143,6 +143,10 @@ class Service:
                             "(counted in borderwatch_device_series_dropped_total)",
                             device_id, self.series_cap, extra)
             dev.counters.series_dropped += extra
+        log.debug("device %s polled: %s, %.3f s, %d request(s), %d varbind(s), %d sample(s)%s",
+                  device_id, "ok" if result.ok else f"failed ({result.error})",
+                  result.duration, result.requests, result.varbinds, len(result.samples),
+                  f"; problems: {'; '.join(result.problems)}" if result.problems else "")
         for event in self.state.apply(result):
             log_event(event)
         for listener in self.result_listeners:
