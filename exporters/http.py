@@ -19,11 +19,12 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder, gzip_accepted
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
+SERIES_METRIC = "borderwatch_exposition_series"
 MAX_QUERY_VALUE = 200  # characters; longer `name[]` values are refused, not parsed
 GZIP_LEVEL = 6  # a 500-device exposition compresses ~15× at level 6; 9 costs 3× the CPU
 
@@ -105,6 +106,11 @@ class MetricsApp:
         # devices the text formatting is the expensive part and must not stall polls.
         families = list((self.registry.restricted_registry(names) if names else
                          self.registry).collect())
+        if not names or SERIES_METRIC in names:
+            # Counted here, over everything the registry produced (process_* included).
+            total = sum(len(f.samples) for f in families) + 1
+            families.append(GaugeMetricFamily(
+                SERIES_METRIC, "Samples in this exposition (this one included).", value=total))
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         use_gzip = gzip_accepted(request.headers.get("Accept-Encoding", ""))
         body = await asyncio.to_thread(_encode, encoder, families, use_gzip)

@@ -91,12 +91,7 @@ class BorderwatchCollector:
         families += self._device_families(devices, per_device, profile_names)
         families += self._link_families()
         families += self._self_families(devices)
-        total = sum(len(f.samples) for f in families)
-        families.append(GaugeMetricFamily(
-            "borderwatch_exposition_series",
-            "Samples in this exposition (self-metrics and this one included).",
-            value=total + 1))
-        yield from families
+        yield from families  # borderwatch_exposition_series is added by exporters.http
 
     # ------------------------------------------------------------------ profile series
 
@@ -344,7 +339,9 @@ class BorderwatchCollector:
 def build_registry(sources: ExporterSources, *, process_metrics: bool = True,
                    ) -> CollectorRegistry:
     """An explicit registry holding the borderwatch collector (and process_* metrics)."""
-    registry = CollectorRegistry(auto_describe=False)
+    # Our collector describes no names (its families depend on what the devices answer);
+    # without this flag `?name[]=` filtering would never ask it for anything.
+    registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
     registry.register(BorderwatchCollector(sources))
     if process_metrics:
         ProcessCollector(registry=registry)

@@ -81,11 +81,12 @@ def v3(user: str, auth: str, priv: str | None, prefix: str) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running_service(inventory: Path, env: Mapping[str, str], **kwargs: Any,
+async def running_service(inventory: Path, env: Mapping[str, str], *,
+                          listen: str = "127.0.0.1:0", **kwargs: Any,
                           ) -> AsyncIterator[Service]:
-    """The whole collector in this event loop, on loopback and a free port; closed after."""
+    """The whole collector in this event loop, on loopback (a free port unless `listen`)."""
     inv = load_inventory(inventory, env=env)
-    service = await start_service(inv, "127.0.0.1:0", local_address="127.0.0.1", **kwargs)
+    service = await start_service(inv, listen, local_address="127.0.0.1", **kwargs)
     try:
         yield service
     finally:
