@@ -21,6 +21,7 @@ from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.prometheus import BorderwatchCollector, ExporterSources, build_registry
 
 GOLDEN = Path(__file__).with_name("data") / "exposition.golden.txt"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 NOW = 1_790_000_000.0
 RX, UP, UPTIME = ("borderwatch_interface_receive_bytes_total", "borderwatch_interface_up",
                   "borderwatch_device_uptime_seconds")
@@ -141,3 +142,23 @@ def test_collector_reads_state_at_each_scrape() -> None:
             if s.labels["device"] == "tk-mw1"] == [0.0]
     assert [s.value for s in after["borderwatch_device_up"].samples
             if s.labels["device"] == "tk-mw1"] == [1.0]
+
+
+async def test_docs_list_every_metric() -> None:
+    """docs/metrics.md names every profile metric and every family the exporter builds."""
+    from collector.profiles import metric_catalog
+    from collector.scheduler import Scheduler
+    from collector.snmp.transport import TransportStats
+    from exporters.http import SERIES_METRIC, RenderStats
+    from exporters.prometheus import PollCounters
+
+    docs = DOCS.read_text()
+    sources = ExporterSources(state=build_state(), scheduler=Scheduler([]),
+                              transport=TransportStats(),
+                              poll_counters={"dd-agg1": PollCounters(site="hub-dongdang")},
+                              render=RenderStats(), series_cap=10)
+    names = {f.name + "_total" if f.type == "counter" else f.name
+             for f in build_registry(sources, process_metrics=False).collect()}
+    names |= set(metric_catalog()) | {SERIES_METRIC}
+    missing = sorted(n for n in names if f"`{n}`" not in docs)
+    assert not missing, f"add to docs/metrics.md: {missing}"
