@@ -4,6 +4,10 @@ Start them a few at a time (each indexes its data file, which costs CPU), wait u
 answers an SNMP GET on its own address, stop them by PID (SIGTERM, then SIGKILL after a
 bound). A lab killed hard leaves pid files behind; the next start stops those leftovers
 after checking /proc that the PID still is our snmpsim for that device.
+
+`shared=True` is the measured alternative: one responder-lite process (lab/lite.py) serves
+every device, choosing the data by the endpoint a request arrived on. It starts in seconds
+and needs a fraction of the memory, but an agent can no longer be stopped on its own.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from lab.dumps import DumpError, write_data_file
 log = logging.getLogger(__name__)
 
 RESPONDER = "snmpsim-command-responder"
+LITE_MODULE = "lab.lite"
+UDP_DOMAIN = "1.3.6.1.6.1.1"  # snmpUDPDomain; responder-lite appends the endpoint's index
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 STOP_TIMEOUT = 5.0
-PROBE_INTERVAL = 0.25
+PROBE_INTERVAL = 0.1
 _PR_SET_PDEATHSIG = 1
 
 
@@ -109,35 +115,41 @@ def memory_of(pid: int) -> tuple[int, int]:
 
 @dataclass(eq=False)  # identity: agents are dict keys while they start
 class Agent:
-    """One device's snmpsim process and its files under <state-dir>/agents/<device-id>/."""
+    """One simulated device: its data file, and the snmpsim process that serves it.
+
+    Per-device mode keeps everything under <state-dir>/agents/<device-id>/; in shared mode
+    the data dir, cache, log, pid file and process are those of the one shared responder.
+    """
 
     spec: AgentSpec
-    home: Path
+    data_dir: Path
+    data_file: Path
+    cache_dir: Path
+    log_path: Path
+    pid_path: Path
+    stamp: Path
     records: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ready_after: float | None = None
     error: str | None = None
 
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def data_file(self) -> Path:
+    @classmethod
+    def own(cls, spec: AgentSpec, home: Path) -> Agent:
+        """An agent with its own process and files under `home`."""
+        data_dir = home / "data"
         # snmpsim serves a file under community = its path without extension.
-        return self.data_dir / f"{self.spec.community.reveal()}.snmprec"
+        return cls(spec, data_dir, data_dir / f"{spec.community.reveal()}.snmprec",
+                   home / "cache", home / "agent.log", home / "pid", home / "data.build")
 
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
-
-    @property
-    def log_path(self) -> Path:
-        return self.home / "agent.log"
-
-    @property
-    def pid_path(self) -> Path:
-        return self.home / "pid"
+    @classmethod
+    def sharing(cls, spec: AgentSpec, home: Path, transport_index: int) -> Agent:
+        """An agent served by the shared responder-lite as its transport_index-th endpoint."""
+        data_dir = home / "data"
+        # responder-lite tries <community>/<transport domain OID> before <community>.
+        name = f"{UDP_DOMAIN}.{transport_index}.snmprec"
+        return cls(spec, data_dir, data_dir / spec.community.reveal() / name,
+                   home / "cache", home / "lite.log", home / "pid",
+                   home / "stamps" / f"{_dir_name(spec.device_id)}.build")
 
     @property
     def pid(self) -> int | None:
@@ -147,14 +159,11 @@ class Agent:
         """True while the agent's process runs."""
         return self.proc is not None and self.proc.poll() is None
 
-    def argv(self, variation_dir: Path) -> list[str]:
-        """The responder's command line (no secret in it: the community is a file name)."""
-        option = "--agent-udpv6-endpoint" if ":" in self.spec.address else "--agent-udpv4-endpoint"
-        host = f"[{self.spec.address}]" if ":" in self.spec.address else self.spec.address
-        return [_responder_binary(), f"--data-dir={self.data_dir}",
-                f"--cache-dir={self.cache_dir}", f"--variation-modules-dir={variation_dir}",
-                f"{option}={host}:{self.spec.port}",
-                "--logging-method=stdout", "--log-level=error"]
+
+def _endpoint_option(spec: AgentSpec) -> str:
+    if ":" in spec.address:
+        return f"--agent-udpv6-endpoint=[{spec.address}]:{spec.port}"
+    return f"--agent-udpv4-endpoint={spec.address}:{spec.port}"
 
 
 @dataclass
@@ -183,12 +192,19 @@ class Lab:
     """All agents of an inventory: prepare data, start with bounded parallelism, stop."""
 
     def __init__(self, specs: list[AgentSpec], state_dir: Path, *, parallelism: int = 6,
-                 ready_timeout: float = 120.0) -> None:
+                 ready_timeout: float = 120.0, shared: bool = False) -> None:
         self.state_dir = Path(state_dir)
         self.parallelism = max(1, parallelism)
         self.ready_timeout = ready_timeout
-        self.agents = [Agent(s, self.state_dir / "agents" / _dir_name(s.device_id))
-                       for s in specs]
+        self.shared = shared
+        if shared:
+            if any(":" in s.address for s in specs):
+                raise LabError("the shared lab serves IPv4 loopback addresses only")
+            home = self.state_dir / "shared"
+            self.agents = [Agent.sharing(s, home, i) for i, s in enumerate(specs)]
+        else:
+            self.agents = [Agent.own(s, self.state_dir / "agents" / _dir_name(s.device_id))
+                           for s in specs]
         self._rebuilt = 0
         self._prepare_seconds = 0.0
 
@@ -200,21 +216,22 @@ class Lab:
         self._rebuilt = 0
         t0 = time.monotonic()
         for agent in self.agents:
-            agent.data_dir.mkdir(parents=True, exist_ok=True)
-            os.chmod(agent.home, 0o700)  # file names in it are the community
-            stamp = agent.home / "data.build"
-            before = stamp.stat().st_mtime_ns if stamp.exists() else None
+            agent.data_file.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(agent.data_dir.parent, 0o700)  # file names in it are the community
+            before = agent.stamp.stat().st_mtime_ns if agent.stamp.exists() else None
             try:
                 agent.records = write_data_file(agent.spec.sim_profile, agent.spec.device_id,
-                                                agent.data_file, stamp)
+                                                agent.data_file, agent.stamp)
             except DumpError as exc:
                 problems.append(f"{agent.spec.device_id}: {exc}")
                 continue
-            if before != stamp.stat().st_mtime_ns:
+            if before != agent.stamp.stat().st_mtime_ns:
                 self._rebuilt += 1
-            # A changed community leaves the old file: snmpsim would answer it too.
-            for old in agent.data_dir.iterdir():
-                if old != agent.data_file:
+        # Files of a former community or device: snmpsim would serve them too.
+        wanted = {a.data_file for a in self.agents}
+        for data_dir in {a.data_dir for a in self.agents}:
+            for old in data_dir.rglob("*"):
+                if old.is_file() and old not in wanted:
                     old.unlink()
         self._prepare_seconds = time.monotonic() - t0
         if problems:
@@ -232,6 +249,11 @@ class Lab:
         variation_dir = _variation_dir(self.state_dir)
         pending = deque(self.agents)
         starting: dict[Agent, _Probe] = {}
+        if self.shared:
+            # One process for all: every agent is probed at once, none is spawned below.
+            starting = {a: _Probe(a, self.ready_timeout)
+                        for a in self._spawn_shared(variation_dir)}
+            pending.clear()
         while pending or starting:
             while pending and len(starting) < self.parallelism:
                 agent = pending.popleft()
@@ -248,13 +270,14 @@ class Lab:
                     agent.ready_after = time.monotonic() - probe.started
                 else:
                     agent.error = outcome
-                    self._stop_agent(agent)
+                    if not self.shared:
+                        self._stop_agent(agent)
             time.sleep(0.02)
         ready = [a for a in self.agents if a.error is None]
         failed = [a for a in self.agents if a.error is not None]
         rss = pss = 0
-        for agent in ready:
-            r, p = memory_of(agent.proc.pid)  # type: ignore[union-attr]
+        for pid in {a.proc.pid for a in ready if a.proc is not None}:
+            r, p = memory_of(pid)
             rss, pss = rss + r, pss + p
         return LabReport(ready, failed, sum(a.records for a in ready),
                          time.monotonic() - t0, self._prepare_seconds, self._rebuilt, rss, pss)
@@ -264,15 +287,47 @@ class Lab:
         if not _port_is_free(agent.spec.address, agent.spec.port):
             agent.error = f"udp {agent.spec.endpoint} is already in use by another program"
             return None
+        argv = [_responder_binary(), *self._common_args(agent, variation_dir),
+                _endpoint_option(agent.spec), "--logging-method=stdout"]
+        agent.proc = self._popen(argv, agent)
+        return _Probe(agent, self.ready_timeout)
+
+    def _spawn_shared(self, variation_dir: Path) -> list[Agent]:
+        """Start the one responder-lite; the agents to probe (none if it could not start)."""
+        first = self.agents[0]
+        self._stop_leftover(first)
+        busy = [a for a in self.agents if not _port_is_free(a.spec.address, a.spec.port)]
+        if busy:
+            for agent in self.agents:
+                agent.error = ("the shared lab needs every endpoint free; in use: "
+                               + ", ".join(a.spec.endpoint for a in busy))
+            return []
+        # responder-lite logs the community of every request it has no data for: log
+        # nothing (tracebacks still reach the log file through stderr).
+        argv = [sys.executable, "-m", LITE_MODULE, *self._common_args(first, variation_dir),
+                *(_endpoint_option(a.spec) for a in self.agents), "--logging-method=null"]
+        proc = self._popen(argv, first)
+        for agent in self.agents:
+            agent.proc = proc
+        return list(self.agents)
+
+    @staticmethod
+    def _common_args(agent: Agent, variation_dir: Path) -> list[str]:
+        # No secret on the command line: the community is only a file name in data_dir.
+        return [f"--data-dir={agent.data_dir}", f"--cache-dir={agent.cache_dir}",
+                f"--variation-modules-dir={variation_dir}", "--log-level=error"]
+
+    @staticmethod
+    def _popen(argv: list[str], agent: Agent) -> subprocess.Popen[bytes]:
         agent.cache_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # it refuses root without this
         with open(agent.log_path, "wb") as logf:
-            agent.proc = subprocess.Popen(
-                agent.argv(variation_dir), stdin=subprocess.DEVNULL, stdout=logf,
-                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True,
                 preexec_fn=_die_with_parent)  # main thread only, see _die_with_parent
-        agent.pid_path.write_text(str(agent.proc.pid))
-        return _Probe(agent, self.ready_timeout)
+        agent.pid_path.write_text(str(proc.pid))
+        return proc
 
     def _stop_leftover(self, agent: Agent) -> None:
         try:
@@ -284,7 +339,9 @@ class Lab:
         except OSError:
             return
         ours = f"--data-dir={agent.data_dir}".encode()
-        if any(RESPONDER.encode() in part for part in cmdline) and ours in cmdline:
+        program = any(RESPONDER.encode() in part or part == LITE_MODULE.encode()
+                      for part in cmdline)
+        if program and ours in cmdline:
             log.warning("%s: stopping leftover agent pid %d of an earlier lab run",
                         agent.spec.device_id, pid)
             _terminate(pid)
@@ -298,7 +355,7 @@ class Lab:
 
     def stop(self) -> None:
         """Stop every agent: SIGTERM all, then SIGKILL whoever outlives the bound."""
-        procs = [a.proc for a in self.agents if a.proc is not None]
+        procs = list({id(a.proc): a.proc for a in self.agents if a.proc is not None}.values())
         for proc in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -35,7 +35,8 @@ def lab_command(args: argparse.Namespace) -> int:
     if skipped:
         log.info("not simulated (no sim_profile): %s", ", ".join(skipped))
 
-    lab = Lab(specs, state_dir)
+    # `--shared` (one responder-lite for every device) is read if the parser offers it.
+    lab = Lab(specs, state_dir, shared=bool(getattr(args, "shared", False)))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}

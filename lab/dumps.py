@@ -273,7 +273,9 @@ def write_data_file(sim_profile: str, device_id: str, dest: Path, stamp: Path) -
     Returns the record count. An up-to-date file is left untouched: its mtime is what keeps
     snmpsim's index valid. The stamp must live outside snmpsim's data dir.
     """
-    key = _build_key(sim_profile, device_id)
+    # The destination is part of the key: in the shared lab a file's name is its endpoint's
+    # position, which moves when the inventory changes.
+    key = f"{_build_key(sim_profile, device_id)} {dest}"
     if dest.is_file() and stamp.is_file():
         try:
             stored_key, count = stamp.read_text().rsplit("\n", 1)
@@ -287,5 +289,6 @@ def write_data_file(sim_profile: str, device_id: str, dest: Path, stamp: Path) -
     with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as fh:
         fh.writelines(rec.line() + "\n" for rec in records)
     os.replace(tmp, dest)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(f"{key}\n{len(records)}")
     return len(records)

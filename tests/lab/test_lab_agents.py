@@ -81,23 +81,29 @@ def _gone(pid: int) -> bool:
     return state == "Z"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory):
-    """A running lab of four devices (two lab files, a real dump), stopped at the end."""
+@pytest.fixture(scope="module", params=["per-device", "shared"])
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A running lab of four devices (lab files and a real dump), stopped at the end.
+
+    Both modes: one snmpsim per device, and one shared responder-lite (lab/lite.py).
+    """
     base = tmp_path_factory.mktemp("lab")
     port = _common_free_port([a for a, _ in DEVICES.values()])
     inv_path = write_inventory(base / "inventory.yaml", DEVICES, port)
     inventory = load_inventory(inv_path, env={COMMUNITY_VAR: TEST_COMMUNITY})
     specs, skipped = agent_specs(inventory)
     assert skipped == []
-    running = Lab(specs, base / "state", parallelism=4)
+    running = Lab(specs, base / "state", parallelism=4, shared=request.param == "shared")
     running.prepare()
     report = running.start()
     try:
         assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
         yield running, port, report
     finally:
+        pids = {a.pid for a in running.agents}
         running.stop()
+        assert all(pid is not None and _gone(pid) for pid in pids)
+        assert len(pids) == (1 if request.param == "shared" else len(DEVICES))
 
 
 def test_each_device_answers_at_its_own_address_with_its_own_data(lab) -> None:
@@ -112,10 +118,20 @@ def test_each_device_answers_at_its_own_address_with_its_own_data(lab) -> None:
     assert object_ids["t-ubnt1"].startswith(".1.3.6.1.4.1.41112")  # the real airMAX dump
     assert object_ids["t-mw1"].startswith(".1.3.6.1.4.1.2011.")  # Huawei
     assert object_ids["t-vsat1"].startswith(".1.3.6.1.4.1.13732.")  # iDirect
+    # SNMPv1 works too, with noSuchName for a missing object.
+    res = snmpget(DEVICES["t-dc1"][0], port, [SYS_NAME, "1.3.6.1.2.1.1.99.0"],
+                  community=TEST_COMMUNITY, version="1", timeout=2)
+    assert "noSuchName" in res.stdout + res.stderr
+    assert get(DEVICES["t-dc1"][0], port, SYS_NAME) == ["t-dc1"]
     # A community the lab does not use gets silence, as on a real agent.
     res = snmpget(DEVICES["t-mw1"][0], port, [SYS_NAME], community="public", timeout=0.5,
                   retries=0)
     assert res.returncode != 0 and "Timeout" in res.stderr
+    # snmpsim's "index" community lists data files, whose names are the lab community.
+    res = subprocess.run(["snmpgetnext", "-v2c", "-c", "index", "-On", "-t", "0.5", "-r", "0",
+                          f"{DEVICES['t-mw1'][0]}:{port}", "1.3.6.1.4.1.20408.999"],
+                         capture_output=True, text=True, timeout=10)
+    assert TEST_COMMUNITY not in res.stdout and ".1.3.6.1.4.1.20408.999" not in res.stdout
 
 
 def _ticks(text: str) -> int:
