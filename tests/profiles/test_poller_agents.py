@@ -187,3 +187,30 @@ async def test_real_snmpd_interfaces(snmpd: Snmpd, transport) -> None:
     assert dict(lo.labels)["ifName"] == "lo"
     assert all(0 <= s.value <= 1 for s in result.samples
                if s.metric == "borderwatch_cpu_load_ratio")
+
+
+async def test_auto_choice_is_probed_again_after_the_reprobe_interval(snmpsim_dumps,
+                                                                      transport) -> None:
+    now = [1_000_000.0]
+    poller = Poller(clock=lambda: now[0], reprobe_interval=3600)
+    dump = "ubiquiti-m5"
+    device = DeviceSpec(dump, "site")
+    session = sim_session(snmpsim_dumps, transport, dump)
+    first = await poll(poller, device, session)
+    now[0] += 3599
+    steady = await poll(poller, device, session)
+    now[0] += 2
+    again = await poll(poller, device, session)
+    assert first.requests == again.requests > steady.requests
+    assert poller.auto_choice(dump) == ("airmax", "if-mib")
+
+
+async def test_cancelling_a_poll_propagates(transport) -> None:
+    settings = SessionSettings("127.0.0.1", free_udp_port(), community=Secret("public"),
+                               timeout=5.0, retries=3)
+    task = asyncio.create_task(poll(Poller(), DeviceSpec("slow", "s"),
+                                    open_session(settings, transport)))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
