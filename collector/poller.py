@@ -44,7 +44,7 @@ from collector.snmp.types import (
     VarBind,
     oid_str,
 )
-from collector.topology_spec import DeviceSpec
+from collector.topology_spec import AUTO, DeviceSpec
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,14 @@ class Poller:
 
     async def _poll(self, device: DeviceSpec, run: _Run, result: PollResult) -> None:
         system = self._plans[SYSTEM_PROFILE]
-        auto = isinstance(device.profiles, str)
+        auto = device.profiles == AUTO
         choice = self._auto.get(device.device_id) if auto else None
         probing = auto and (choice is None or choice.reprobe or
                             self._clock() - choice.probed_at >= self.reprobe_interval)
         selected: list[ProfilePlan] = []
         if not auto:
-            for name in dict.fromkeys(device.profiles):
+            names = [device.profiles] if isinstance(device.profiles, str) else device.profiles
+            for name in dict.fromkeys(names):
                 plan = self._plans.get(name)
                 if plan is None:
                     run.problem(f"unknown profile {name!r}")
