@@ -20,42 +20,78 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log verbosity (default: INFO; secrets are never logged at any level)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run the collector and serve /metrics",
-                       description="Poll every device of the inventory on its cadence and "
-                                   "serve Prometheus /metrics and /healthz.")
-    p.add_argument("--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)")
-    p.add_argument("--listen", default=DEFAULT_LISTEN,
-                   help="HOST:PORT for /metrics (default: %(default)s, loopback only; "
-                        "a non-loopback address logs a warning)")
+    p = sub.add_parser(
+        "run",
+        help="run the collector and serve /metrics",
+        description="Poll every device of the inventory on its cadence and "
+        "serve Prometheus /metrics and /healthz.",
+    )
+    p.add_argument(
+        "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        help="HOST:PORT for /metrics (default: %(default)s, loopback only; "
+        "a non-loopback address logs a warning)",
+    )
 
-    p = sub.add_parser("check", help="validate an inventory file",
-                       description="Validate an inventory; print every problem as "
-                                   "file:line: field: message and exit 1 if there is any.")
-    p.add_argument("path", nargs="?", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)")
-    p.add_argument("--no-secrets", action="store_true",
-                   help="do not require secret environment variables/files to be present")
+    p = sub.add_parser(
+        "check",
+        help="validate an inventory file",
+        description="Validate an inventory; print every problem as "
+        "file:line: field: message and exit 1 if there is any.",
+    )
+    p.add_argument(
+        "path", nargs="?", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--no-secrets",
+        action="store_true",
+        help="do not require secret environment variables/files to be present",
+    )
 
-    p = sub.add_parser("poll", help="poll one device once and print what it answered",
-                       description="Poll one device once (for debugging a site): a table, or JSON with --json.")
+    p = sub.add_parser(
+        "poll",
+        help="poll one device once and print what it answered",
+        description="Poll one device once (for debugging a site): a table, or JSON with --json.",
+    )
     p.add_argument("device", help="device id from the inventory")
-    p.add_argument("--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)")
+    p.add_argument(
+        "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("lab", help="run simulated SNMP agents for an inventory",
-                       description="Start one snmpsim agent per device address of the inventory "
-                                   "(real device dumps plus the lab's own radio/VSAT/power data), "
-                                   "with moving counters. Ctrl-C stops them all.")
-    p.add_argument("--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)")
-    p.add_argument("--state-dir", default="var/lab",
-                   help="where the lab keeps its data and snmpsim index cache (default: %(default)s)")
-    p.add_argument("--with-collector", action="store_true",
-                   help="also run the collector against the lab and serve /metrics")
-    p.add_argument("--listen", default=DEFAULT_LISTEN, help="with --with-collector: HOST:PORT for /metrics")
+    p = sub.add_parser(
+        "lab",
+        help="run simulated SNMP agents for an inventory",
+        description="Start one snmpsim agent per device address of the inventory "
+        "(real device dumps plus the lab's own radio/VSAT/power data), "
+        "with moving counters. Ctrl-C stops them all.",
+    )
+    p.add_argument(
+        "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--state-dir",
+        default="var/lab",
+        help="where the lab keeps its data and snmpsim index cache (default: %(default)s)",
+    )
+    p.add_argument(
+        "--with-collector",
+        action="store_true",
+        help="also run the collector against the lab and serve /metrics",
+    )
+    p.add_argument(
+        "--listen", default=DEFAULT_LISTEN, help="with --with-collector: HOST:PORT for /metrics"
+    )
 
     p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")

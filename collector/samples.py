@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs; hashable, cheap to compare
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a sample's value behaves over time."""
 
     GAUGE = "gauge"
@@ -38,11 +38,15 @@ class PollResult:
     started: float  # wall clock (time.time()) at the start of the poll
     duration: float  # seconds
     ok: bool
-    error: str | None = None  # short, secret-free reason when not ok ("timeout", "malformed response: ...")
+    error: str | None = (
+        None  # short, secret-free reason when not ok ("timeout", "malformed response: ...")
+    )
     samples: list[Sample] = field(default_factory=list)
     sys_uptime_ticks: int | None = None  # sysUpTime.0 in 1/100 s, for reboot detection
     varbinds: int = 0  # how many varbinds were received (for self-metrics and benchmarks)
     requests: int = 0  # SNMP requests sent, retries included
-    problems: list[str] = field(default_factory=list)  # partial failures: profile mismatch, OID loop, ...
+    problems: list[str] = field(
+        default_factory=list
+    )  # partial failures: profile mismatch, OID loop, ...
     profile: str | None = None  # the profile(s) actually used, e.g. "if-mib+ups-mib"
     bad_varbinds: int = 0  # varbinds refused as the wrong type (A12), counted once each

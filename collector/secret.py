@@ -15,7 +15,9 @@ class Secret:
 
     def __init__(self, value: str, source: str = "") -> None:
         self._value = value
-        self._source = source  # where it came from, e.g. "env BORDERWATCH_LAB_COMMUNITY"; safe to show
+        self._source = (
+            source  # where it came from, e.g. "env BORDERWATCH_LAB_COMMUNITY"; safe to show
+        )
 
     def reveal(self) -> str:
         """The secret itself, for the wire only."""
