@@ -44,8 +44,10 @@ async def test_removed_device_disappears_from_prometheus_at_once(
         # series of it at all, not a frozen last value.
         await asyncio.to_thread(prom.wait_for, "borderwatch_inventory_devices",
                                 lambda r: bool(r) and r[0]["value"][1] == "1", 30)
+        # ... and the kept device's data is back, from a scrape of the new process.
+        kept = await asyncio.to_thread(prom.wait_for, 'borderwatch_interface_up{device="keep"}',
+                                       lambda r: len(r) > 0, 30)
         gone = await asyncio.to_thread(_query, prom, '{__name__=~"borderwatch_.+",device="gone"}')
-        kept = await asyncio.to_thread(_query, prom, 'borderwatch_interface_up{device="keep"}')
         text = (await scrape(service))["text"]
     assert gone == []
     assert kept
