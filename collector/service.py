@@ -188,6 +188,10 @@ class Service:
         await self.http.stop()
 
 
+class ListenError(Exception):
+    """The HTTP address for /metrics cannot be bound (port taken, address not local)."""
+
+
 def log_event(event: Event) -> None:
     """One log line per state change (never per poll); messages are secret-free."""
     level = _EVENT_LEVEL.get(event.kind, logging.INFO)
@@ -203,7 +207,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         series_cap: int = DEFAULT_SERIES_CAP) -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
 
-    Raises OSError when the listen address cannot be bound (nothing is left running).
+    Raises ListenError when the listen address cannot be bound (nothing is left running),
+    ValueError for a malformed `listen`.
     """
     host, port = parse_listen(listen)
     effective = {d.id: inventory.effective(d) for d in inventory.devices}
@@ -246,11 +251,15 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                       metrics_app, series_cap, first_round=set(devices))
     try:
         await http.start()
-    except BaseException:
+    except BaseException as exc:
         for dev in devices.values():
             await dev.session.close()
         await transport.close()
         await http.stop()
+        if isinstance(exc, OSError):
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else \
+                (exc.strerror or str(exc))
+            raise ListenError(f"cannot listen on {listen}: {reason}") from exc
         raise
     scheduler.start()
     return service
@@ -324,6 +333,11 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     its own SIGINT/SIGTERM handlers); without it the service handles SIGINT/SIGTERM itself.
     Exit codes: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad inventory.
     """
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        print(f"borderwatch: {exc}", file=sys.stderr)
+        return 2
     inventory = _load(inventory_path)
     if inventory is None:
         return 2
@@ -338,13 +352,8 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     try:
         asyncio.run(serve(inventory, listen, stop=stop, install_signal_handlers=stop is None,
                           local_address=local_address, series_cap=series_cap))
-    except ValueError as exc:  # a malformed --listen
+    except ListenError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else \
-            (exc.strerror or str(exc))
-        print(f"borderwatch: cannot listen on {listen}: {reason}", file=sys.stderr)
         return 1
     return 0
 

@@ -185,3 +185,20 @@ async def test_series_cap_drops_extra_series_and_counts_them(
     assert len(exported) == 20
     warnings = [r.getMessage() for r in caplog.records if "series" in r.getMessage()]
     assert len(warnings) == 1 and "ls-core-sw1" in warnings[0]  # once, not per poll
+
+
+def test_run_service_reports_a_taken_port_and_a_bad_listen(
+        inventory: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from collector.service import run_service
+
+    monkeypatch.setenv("BW_C", "public")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_service(inventory, f"127.0.0.1:{port}", local_address="127.0.0.1") == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err
+    assert "Traceback" not in err
+    assert run_service(inventory, "localhost") == 2
+    assert "--listen 'localhost': expected HOST:PORT" in capsys.readouterr().err
