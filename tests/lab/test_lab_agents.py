@@ -4,15 +4,17 @@ data, counters move, the lab MIB values are there, and stopping leaves no proces
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from servers import free_udp_port, port_is_free, snmpget
+from servers import free_tcp_port, free_udp_port, port_is_free, snmpget
 
 from collector.inventory import load_inventory
 from lab.agents import Lab
@@ -49,10 +51,12 @@ def _common_free_port(addresses: list[str]) -> int:
     raise RuntimeError("no port free on all test addresses")
 
 
-def write_inventory(path: Path, devices: dict[str, tuple[str, str]], port: int) -> Path:
+def write_inventory(path: Path, devices: dict[str, tuple[str, str]], port: int,
+                    interval: float = 60) -> Path:
     """A minimal valid inventory with the given lab devices (one site)."""
     lines = ["schema_version: 1", "credentials:", "  lab-v2c:", "    version: 2c",
-             f"    community_env: {COMMUNITY_VAR}", "defaults:", f"  port: {port}", "sites:",
+             f"    community_env: {COMMUNITY_VAR}", "defaults:", f"  port: {port}",
+             f"  interval: {interval}", "sites:",
              "  - id: test-site", "    name: Test site", "    kind: hub", "    devices:"]
     for dev_id, (address, profile) in devices.items():
         lines.append(f"      - {{id: {dev_id}, address: {address}, credential: lab-v2c, "
@@ -285,3 +289,44 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
         time.sleep(0.1)
     assert all(_gone(p) for p in pids)
     assert not list(state.glob("agents/*/pid"))
+
+
+def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path) -> None:
+    devices = {"t-wc1": ("127.0.0.231", "custom/huawei-rtn905"),
+               "t-wc2": ("127.0.0.232", "custom/huawei-etp48200")}
+    port = _common_free_port([a for a, _ in devices.values()])
+    inv_path = write_inventory(tmp_path / "inv.yaml", devices, port, interval=5)
+    listen = f"127.0.0.1:{free_tcp_port()}"
+    env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inv_path),
+         "--state-dir", str(tmp_path / "state"), "--with-collector", "--listen", listen],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=Path(__file__).resolve().parents[2])
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "serving http://" in line or "FAILED" in line:
+                break
+        assert any(f"serving http://{listen}/metrics" in line for line in lines), "".join(lines)
+        deadline = time.monotonic() + 30
+        ups: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as resp:
+                body = resp.read().decode()
+            ups = {m.group(1): m.group(2) for m in re.finditer(
+                r'^borderwatch_device_up\{[^}]*device="([^"]+)"[^}]*\} (\S+)$', body, re.M)}
+            if len(ups) == len(devices):
+                break
+            time.sleep(0.5)
+        assert ups == {"t-wc1": "1.0", "t-wc2": "1.0"}, "".join(lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    text = "".join(lines) + out
+    assert proc.returncode == 0, text
+    assert "lab stopped" in text
+    community = (tmp_path / "state" / "secrets" / COMMUNITY_VAR).read_text().strip()
+    assert community not in text and community not in body
