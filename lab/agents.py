@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -239,11 +240,12 @@ class Lab:
 
     # ------------------------------------------------------------------ processes
 
-    def start(self) -> LabReport:
+    def start(self, cancel: threading.Event | None = None) -> LabReport:
         """Start every agent, at most `parallelism` starting at once; report who is ready.
 
         Agents that fail (exit, busy port, no answer in time) are listed with their log
-        tail in the report; the others keep running.
+        tail in the report; the others keep running. Setting `cancel` (Ctrl-C during a
+        long start) stops launching: the agents not started yet are reported as failed.
         """
         t0 = time.monotonic()
         variation_dir = _variation_dir(self.state_dir)
@@ -255,6 +257,14 @@ class Lab:
                         for a in self._spawn_shared(variation_dir)}
             pending.clear()
         while pending or starting:
+            if cancel is not None and cancel.is_set():
+                for agent in [*pending, *starting]:
+                    agent.error = "not started: the lab was stopped"
+                for probe in starting.values():
+                    probe.close()
+                pending.clear()
+                starting.clear()
+                break
             while pending and len(starting) < self.parallelism:
                 agent = pending.popleft()
                 probe = self._spawn(agent, variation_dir)

@@ -47,7 +47,9 @@ def lab_command(args: argparse.Namespace) -> int:
             print(f"borderwatch lab: {args.inventory}:\n{exc}", file=sys.stderr)
             return 1
         print(f"starting {len(specs)} simulated agents (data and index cache in {state_dir})")
-        report = lab.start()
+        report = lab.start(cancel=stop)
+        if stop.is_set():
+            return 0  # Ctrl-C while starting; `finally` stops what did start
         _print_report(report)
         if not report.ready:
             return 1

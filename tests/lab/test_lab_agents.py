@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -330,3 +331,33 @@ def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path
     assert "lab stopped" in text
     community = (tmp_path / "state" / "secrets" / COMMUNITY_VAR).read_text().strip()
     assert community not in text and community not in body
+
+
+def test_cancel_during_start_stops_launching_and_stop_cleans_up(tmp_path: Path) -> None:
+    devices = {f"t-can{i}": (f"127.0.0.{240 + i}", "custom/idirect-x7") for i in range(5)}
+    port = _common_free_port([a for a, _ in devices.values()])
+    inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
+                         env={COMMUNITY_VAR: TEST_COMMUNITY})
+    running = Lab(agent_specs(inv)[0], tmp_path / "state", parallelism=1)
+    running.prepare()
+    cancel = threading.Event()
+    first_pid = tmp_path / "state" / "agents" / "t-can0" / "pid"
+
+    def ctrl_c_once_the_first_agent_is_spawned() -> None:
+        deadline = time.monotonic() + 30
+        while not first_pid.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancel.set()
+
+    threading.Thread(target=ctrl_c_once_the_first_agent_is_spawned, daemon=True).start()
+    try:
+        report = running.start(cancel=cancel)
+        not_started = [a for a in report.failed if a.error == "not started: the lab was stopped"]
+        assert len(report.ready) + len(not_started) == len(devices)
+        assert len(not_started) >= len(devices) - 2  # one at a time: at most 1-2 got going
+        pids = [a.pid for a in running.agents if a.pid is not None]
+        assert pids  # the first agent was spawned before the cancel
+    finally:
+        running.stop()
+    assert all(_gone(p) for p in pids)
+    assert not list((tmp_path / "state").glob("agents/*/pid"))
