@@ -102,6 +102,11 @@ class BorderwatchCollector:
         per_device: dict[str, int] = {}
         for snap in devices:
             n = 0
+            site, dev = snap.site_id, snap.device_id
+            # One label dict per row, shared by that row's metrics (an interface's
+            # labels repeat for each of its ~11 metrics); building them is the costliest
+            # step of a scrape. The encoder only reads them.
+            label_dicts: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
             for metric, rows in snap.series.items():
                 family = by_name.get(metric)
                 if family is None:
@@ -115,9 +120,11 @@ class BorderwatchCollector:
                 # Samples are appended directly: add_metric() re-zips label names per
                 # call, which is most of the render time for ~50k interface series.
                 append = family.samples.append
-                site, dev = snap.site_id, snap.device_id
                 for labels, value in rows.items():
-                    append(Sample(metric, _labels(site, dev, labels), value, None, None))
+                    lbl = label_dicts.get(labels)
+                    if lbl is None:
+                        lbl = label_dicts[labels] = _labels(site, dev, labels)
+                    append(Sample(metric, lbl, value, None, None))
                 n += len(rows)
             per_device[snap.device_id] = n
         return list(by_name.values()), per_device
