@@ -301,8 +301,8 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     finally:
         if watcher is not None:
             watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            # wait() neither raises the watcher's CancelledError nor swallows ours
+            await asyncio.wait([watcher])
         for sig in handled:
             loop.remove_signal_handler(sig)
     log.info("stopped")

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import logging
 import socket
 import subprocess
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -27,10 +31,11 @@ from runtime_helpers import (
     wait_until,
     write_inventory,
 )
-from servers import find_binary
+from servers import find_binary, free_tcp_port
 
 from collector.cli import DEFAULT_LISTEN, build_parser
 from collector.profiles import metric_catalog
+from collector.service import run_service
 from exporters.http import HttpServer, MetricsApp, is_loopback, parse_listen
 
 # promtool lint findings that are deliberate: IF-MIB label names as snmp_exporter spells
@@ -189,8 +194,6 @@ async def test_series_cap_drops_extra_series_and_counts_them(
 
 def test_run_service_reports_a_taken_port_and_a_bad_listen(
         inventory: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from collector.service import run_service
-
     monkeypatch.setenv("BW_C", "public")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -202,3 +205,31 @@ def test_run_service_reports_a_taken_port_and_a_bad_listen(
     assert "Traceback" not in err
     assert run_service(inventory, "localhost") == 2
     assert "--listen 'localhost': expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_run_service_stops_when_the_callers_flag_is_set(
+        inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab's way (`borderwatch lab --with-collector`): its own signal handlers set a
+    threading.Event; run_service must notice it, shut down and return 0."""
+    monkeypatch.setenv("BW_C", "public")
+    port = free_tcp_port()
+    stop = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(run_service(
+        inventory, f"127.0.0.1:{port}", stop=stop, local_address="127.0.0.1")))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        health = None
+        while health is None or health["devices_up"] < 2:
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = json.loads(r.read())
+            except OSError:
+                continue
+    finally:
+        stop.set()
+        thread.join(15)
+    assert not thread.is_alive() and result == [0]
