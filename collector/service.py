@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:9730"
 DEFAULT_SERIES_CAP = 20_000  # per device and poll; a 500-port chassis × 12 metrics fits
 SHUTDOWN_GRACE = 5.0  # seconds for polls to unwind after cancel
-HTTP_SHUTDOWN_GRACE = 2.0  # seconds for open scrapes to finish (keep-alive included)
 STOP_POLL_INTERVAL = 0.2  # how often a threading.Event stop flag is looked at
 
 _EVENT_LEVEL = {

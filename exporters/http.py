@@ -25,6 +25,7 @@ from prometheus_client.registry import CollectorRegistry
 log = logging.getLogger(__name__)
 
 SERIES_METRIC = "borderwatch_exposition_series"
+SHUTDOWN_TIMEOUT = 2.0  # seconds for in-flight HTTP requests when the service stops
 MAX_QUERY_VALUE = 200  # characters; longer `name[]` values are refused, not parsed
 GZIP_LEVEL = 6  # a 500-device exposition compresses ~15× at level 6; 9 costs 3× the CPU
 
@@ -152,7 +153,10 @@ class HttpServer:
         if not is_loopback(self.host):
             log.warning("listening on %s, which is not a loopback address: /metrics and "
                         "/healthz are reachable from the network (no authentication)", self.host)
-        self._runner = web.AppRunner(self._app.app, access_log=None, handle_signals=False)
+        # shutdown_timeout bounds how long stop() waits for scrapes in progress (aiohttp's
+        # default is 60 s, longer than any service manager waits after SIGTERM).
+        self._runner = web.AppRunner(self._app.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
