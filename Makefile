@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` (set up and run the lab network with the
 # collector) and `make test` (set up and run the test suite). CI runs `make test`.
 .PHONY: setup demo test lint schema
+.PHONY: bench
 
 setup:
 	bash scripts/setup.sh
@@ -17,3 +18,7 @@ lint: setup
 
 schema: setup
 	.venv/bin/borderwatch schema -o collector/schema/inventory.schema.json
+
+# Performance against Go snmp_exporter (root: a private network namespace); see bench/README.md.
+bench: setup
+	.venv/bin/python bench/compare.py $(BENCH_ARGS)
