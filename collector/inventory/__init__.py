@@ -29,19 +29,26 @@ from collector.inventory.models import (
     Defaults,
     Device,
     EffectiveDeviceSettings,
+    Influx,
+    InfluxSpool,
     Interface,
     Inventory,
     Link,
     LinkEnd,
     Site,
 )
-from collector.inventory.secrets import perms_warning, readable_by_others, resolve_all
+from collector.inventory.secrets import (
+    perms_warning,
+    readable_by_others,
+    resolve_all,
+    resolve_influx,
+)
 from collector.inventory.yaml_lines import file_mode, read_yaml
 
 __all__ = [
     "DEVICE_ROLES", "MEDIA", "PROFILE_NAMES", "SITE_KINDS", "Credential", "Defaults", "Device",
-    "EffectiveDeviceSettings", "Interface", "Inventory", "InventoryError", "InventoryFileError",
-    "Link", "LinkEnd", "Problem", "Site", "load_inventory",
+    "EffectiveDeviceSettings", "Influx", "InfluxSpool", "Interface", "Inventory",
+    "InventoryError", "InventoryFileError", "Link", "LinkEnd", "Problem", "Site", "load_inventory",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +84,10 @@ def load_inventory(path: str | os.PathLike[str], *, env: Mapping[str, str] | Non
     credentials, found, inline = resolve_all(
         located.data, base_dir=Path(path).resolve().parent, env=env, resolve=resolve_secrets)
     issues += found
+    influx, found, influx_inline = resolve_influx(
+        located.data, base_dir=Path(path).resolve().parent, env=env, resolve=resolve_secrets)
+    issues += found
+    inline = inline or influx_inline
     errors, warnings = _split(located, issues)
     if inline:
         mode = file_mode(path)
@@ -86,7 +97,7 @@ def load_inventory(path: str | os.PathLike[str], *, env: Mapping[str, str] | Non
     if errors:
         raise InventoryError(errors, warnings)
     assert inventory is not None  # no errors means the whole-file validation passed
-    inventory = inventory.model_copy(update={"credentials": credentials})
+    inventory = inventory.model_copy(update={"credentials": credentials, "influx": influx})
     inventory._warnings = tuple(warnings)
     if log_warnings:
         for w in warnings:

@@ -9,6 +9,7 @@ Defaults live in the `Defaults` model and nowhere else.
 from __future__ import annotations
 
 import datetime
+import urllib.parse
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -412,6 +413,99 @@ class Link(BaseModel):
         return self
 
 
+# ----------------------------------------------------------------------------- influx
+
+LongSeconds = Annotated[float, Field(gt=0, le=366 * 86400)]
+
+
+def _check_url(value: Any) -> str:
+    # Not echoed: a URL with user:password in it carries a secret.
+    if isinstance(value, str):
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname and "@" not in parts.netloc \
+                and not parts.query and not parts.fragment:
+            try:
+                parts.port  # noqa: B018 -- raises ValueError for a port out of range
+            except ValueError:
+                pass
+            else:
+                return value
+    raise PydanticCustomError(
+        "influx_url", "must be an http:// or https:// URL with a host and no user:password, "
+        "query or fragment, e.g. http://127.0.0.1:8086 (the value is not shown; put the "
+        "token in token_env or token_file)")
+
+
+HttpUrl = Annotated[str, PlainValidator(_check_url), WithJsonSchema({
+    "type": "string", "pattern": "^https?://", "description":
+    "http:// or https:// URL of the InfluxDB server, without credentials"})]
+
+
+class InfluxSpool(BaseModel):
+    """The writer's on-disk store-and-forward spool: bounded, oldest points dropped first."""
+
+    model_config = _STRICT
+
+    dir: str = Field("var/spool/influx", min_length=1, description=(
+        "spool directory, relative to the inventory file's directory; one writer per "
+        "directory (it is locked)"))
+    max_bytes: int = Field(256 * 2**20, ge=64 * 1024, le=2**40, description=(
+        "bytes the spool may use on disk; beyond it the oldest points are dropped (counted)"))
+    max_age: LongSeconds = Field(7 * 86400.0, description=(
+        "seconds; spooled points older than this are dropped (counted)"))
+
+
+class Influx(BaseModel):
+    """Where and how to write measurements to InfluxDB (v2 write API), with store-and-forward.
+
+    The token comes from token_env or token_file (or inline, discouraged); none at all
+    sends no Authorization header (a server without authentication).
+    """
+
+    model_config = _STRICT
+
+    url: HttpUrl
+    org: str = Field(min_length=1, description="InfluxDB organisation (name or id)")
+    bucket: str = Field(min_length=1, description="InfluxDB bucket (v1: database/retention)")
+    token: InlineSecret | None = Field(None, description="inline is discouraged")
+    token_env: EnvName | None = None
+    token_file: str | None = None
+    batch_size: int = Field(1000, ge=1, le=100_000, description="points per write request")
+    flush_interval: Seconds = Field(10.0, description="seconds a point may wait for a batch")
+    timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        5.0, description="seconds one write request may take (connect, send, answer)")
+    gzip: bool = Field(True, description="gzip request bodies")
+    retry_initial: Seconds = Field(1.0, description="first retry delay after a failed write")
+    retry_max: Seconds = Field(60.0, description=(
+        "cap on the retry delay, exponential backoff and Retry-After alike"))
+    memory_points: int = Field(20_000, ge=1, le=10_000_000, description=(
+        "points held in memory while unsent; more go to the spool"))
+    spool: InfluxSpool = Field(default_factory=InfluxSpool)
+
+    def token_sources(self) -> list[str]:
+        """Names of the fields that supply the token."""
+        return [f for f in ("token", "token_env", "token_file") if getattr(self, f) is not None]
+
+    @model_validator(mode="after")
+    def _check_influx(self) -> Influx:
+        errors: list[tuple[str | None, str, str, dict[str, Any]]] = []
+        sources = self.token_sources()
+        for f in sources[1:]:
+            errors.append((f, "secret_sources", "the token is given more than once ({fields}); "
+                           "give at most one of token_env, token_file or token",
+                           {"fields": ", ".join(sources)}))
+        if self.retry_initial > self.retry_max:
+            errors.append(("retry_initial", "retry_order", "retry_initial {a} s is longer "
+                           "than retry_max {b} s", {"a": _num(self.retry_initial),
+                                                    "b": _num(self.retry_max)}))
+        if self.memory_points < self.batch_size:
+            errors.append(("memory_points", "memory_points", "memory_points {m} is smaller "
+                           "than batch_size {b}; a batch must fit in memory",
+                           {"m": self.memory_points, "b": self.batch_size}))
+        _fail("Influx", errors)
+        return self
+
+
 # ----------------------------------------------------------------------------- the whole
 
 @dataclass(frozen=True)
@@ -465,6 +559,7 @@ class Inventory(BaseModel):
     defaults: Defaults = Field(default_factory=Defaults)
     sites: tuple[Site, ...] = ()
     links: tuple[Link, ...] = ()
+    influx: Influx | None = Field(None, description="write measurements to InfluxDB too")
 
     _devices: dict[str, tuple[Device, str]] = PrivateAttr(default_factory=dict)
     _warnings: tuple = PrivateAttr(default=())

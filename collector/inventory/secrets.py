@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from collector.inventory.errors import Issue
-from collector.inventory.models import Credential
+from collector.inventory.models import Credential, Influx
 from collector.secret import Secret
 
 SECRET_NAMES = ("community", "auth_key", "priv_key")
@@ -129,3 +129,50 @@ def resolve_all(data: Any, *, base_dir: Path, env: Mapping[str, str] | None,
             issues += found
         out[str(name)] = cred
     return out, issues, inline
+
+
+def resolve_influx(data: Any, *, base_dir: Path, env: Mapping[str, str] | None,
+                   resolve: bool) -> tuple[Influx | None, list[Issue], bool]:
+    """The `influx` section with its token as a `Secret` and its spool dir made absolute.
+
+    Returns (section or None, issues, whether the token is written inline). A section that
+    does not validate on its own gives None (its errors come from the whole-file check).
+    """
+    env = os.environ if env is None else env
+    raw = data.get("influx") if isinstance(data, dict) else None
+    if raw is None:
+        return None, [], False
+    try:
+        influx = Influx.model_validate(raw)
+    except ValidationError:
+        return None, [], False
+    issues: list[Issue] = []
+    inline = influx.token is not None
+    if inline:
+        issues.append(Issue(("influx", "token"), "the token is written inline in the inventory "
+                            "(value not shown); move it to token_env or token_file", "warning"))
+    update: dict[str, Any] = {}
+    spool_dir = Path(influx.spool.dir).expanduser()
+    spool_dir = spool_dir if spool_dir.is_absolute() else base_dir / spool_dir
+    update["spool"] = influx.spool.model_copy(update={"dir": str(spool_dir)})
+    if resolve and influx.token_env is not None:
+        loc = ("influx", "token_env")
+        text = env.get(influx.token_env)
+        if text is None:
+            issues.append(Issue(loc, f"environment variable {influx.token_env} is not set"))
+        elif not text:
+            issues.append(Issue(loc, f"environment variable {influx.token_env} is empty"))
+        else:
+            update["token"] = Secret(text, source=f"environment variable {influx.token_env}")
+    elif resolve and influx.token_file is not None:
+        loc = ("influx", "token_file")
+        path = Path(influx.token_file).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        text, error, warning = _read_file(path, str(path))
+        if warning:
+            issues.append(Issue(loc, warning, "warning"))
+        if error:
+            issues.append(Issue(loc, error))
+        elif text is not None:
+            update["token"] = Secret(text, source=f"file {path}")
+    return influx.model_copy(update=update), issues, inline

@@ -1,0 +1,151 @@
+"""PollResults as InfluxDB line protocol: the measurement/tag/field design, in one place.
+
+Design (documented in docs/influx.md):
+
+* A metric `borderwatch_<group>_<rest>` becomes measurement `<group>` and field `<rest>`
+  without a trailing `_total` (`borderwatch_interface_receive_bytes_total` →
+  `interface` / `receive_bytes`). Samples of one poll with the same measurement and the
+  same labels share one line (one point), so an interface row is one point.
+* Tags: `site`, `device` (inventory ids) plus the sample's labels (`ifIndex`, `ifName`...).
+  A profile label named `site` or `device` becomes `exported_site` / `exported_device`, as
+  in the Prometheus exporter. Empty label values are left out (InfluxDB has no empty tags).
+* Field types never depend on the value, only on the metric, so a field never changes
+  type (InfluxDB refuses that): counters are unsigned integers (`123u`, exact up to
+  2^64 - 1: a Counter64 near 2^63 is not rounded, A27), gauges are floats, per-poll counts
+  of the `device` measurement are integers (`12i`).
+* Counters are the raw device counters as polled (as snmpget shows them; Counter32 wraps
+  at 2^32): use `non_negative_derivative()` (InfluxQL) or `derivative(nonNegative: true)`
+  (Flux).
+* Every poll also writes `device,site=…,device=… up=1,poll_duration_seconds=…,varbinds=…i,
+  requests=…i`, failed polls included (up=0 and no other measurement).
+* Timestamp: the poll's start (`PollResult.started`), in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from collector.samples import Kind, PollResult
+
+PREFIX = "borderwatch_"
+MAX_U64 = 2**64 - 1
+RESERVED_TAGS = ("site", "device")  # ours; a profile label with one of these names is renamed
+
+_MEASUREMENT_ESCAPE = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+# Line protocol has no escape for line breaks: a newline would end the point.
+_CONTROL = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One poll as line protocol: `lines` (no trailing newline each) and their time span."""
+
+    lines: list[bytes]
+    ts_ms: int  # every line of one poll has the same timestamp
+
+    @property
+    def points(self) -> int:
+        """Points (lines) in this poll."""
+        return len(self.lines)
+
+
+@lru_cache(maxsize=4096)
+def measurement_field(metric: str) -> tuple[str, str]:
+    """(measurement, field) of a metric name: `borderwatch_interface_up` → (interface, up)."""
+    name = metric.removeprefix(PREFIX)
+    group, sep, rest = name.partition("_")
+    if not sep or not rest:  # not of our shape: keep it whole in a catch-all measurement
+        return "borderwatch", name
+    rest = rest.removesuffix("_total") or rest
+    return group, rest
+
+
+def escape_measurement(name: str) -> str:
+    """A measurement name as line protocol wants it."""
+    return name.translate(_CONTROL).translate(_MEASUREMENT_ESCAPE)
+
+
+def escape_key(name: str) -> str:
+    """A tag key, tag value or field key as line protocol wants it."""
+    text = name.translate(_CONTROL).translate(_KEY_ESCAPE)
+    if text.endswith("\\"):
+        # A trailing backslash would escape the separator after it; the same fix as
+        # influxdb-client's Point (a space after it).
+        text += " "
+    return text
+
+
+def format_float(value: float) -> str | None:
+    """A float field value (shortest exact repr), None for NaN/±Inf (line protocol has none)."""
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return repr(value)
+
+
+def format_unsigned(value: float | int) -> str | None:
+    """An unsigned-integer field value (`123u`), None if it is not a whole number in range."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    if not 0 <= value <= MAX_U64:
+        return None
+    return f"{value}u"
+
+
+def tag_set(site_id: str, device_id: str, labels: Iterable[tuple[str, str]]) -> str:
+    """`,k=v` pairs sorted by key (what InfluxDB recommends), empty values left out."""
+    tags = {"site": site_id, "device": device_id}
+    for name, value in labels:
+        key = f"exported_{name}" if name in RESERVED_TAGS else name
+        if value != "":
+            tags[key] = value
+    return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items())
+                   if v != "")
+
+
+def timestamp_ms(started: float) -> int:
+    """The line timestamp of a poll: its start, in whole milliseconds."""
+    return round(started * 1000)
+
+
+def encode_result(result: PollResult, site_id: str) -> Encoded:
+    """All lines of one poll: its `device` line first, then one line per (measurement, labels).
+
+    Values that cannot be written (NaN, a counter outside 0..2^64-1) are left out; a line
+    whose every value was left out is not written.
+    """
+    ts = timestamp_ms(result.started)
+    device_tags = tag_set(site_id, result.device_id, ())
+    # (measurement, labels) → [field=value, ...], in first-seen order (stable across polls)
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
+    device_fields = [f"up={1.0 if result.ok else 0.0!r}",
+                     f"poll_duration_seconds={format_float(result.duration) or '0.0'}",
+                     f"varbinds={int(result.varbinds)}i", f"requests={int(result.requests)}i"]
+    groups[("device", ())] = device_fields
+    for sample in result.samples:
+        measurement, field = measurement_field(sample.metric)
+        if sample.kind is Kind.COUNTER:
+            text = format_unsigned(sample.value)
+        else:
+            text = format_float(sample.value)
+        if text is None:
+            continue
+        fields = groups.get((measurement, sample.labels))
+        if fields is None:
+            fields = groups[(measurement, sample.labels)] = []
+        fields.append(f"{escape_key(field)}={text}")
+    lines = []
+    suffix = f" {ts}"
+    for (measurement, labels), fields in groups.items():
+        if not fields:
+            continue
+        tags = device_tags if not labels else tag_set(site_id, result.device_id, labels)
+        lines.append(f"{escape_measurement(measurement)}{tags} {','.join(fields)}{suffix}"
+                     .encode())
+    return Encoded(lines, ts)
