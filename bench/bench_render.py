@@ -27,7 +27,7 @@ from exporters.prometheus import BorderwatchCollector, ExporterSources
 
 GAUGES = ("borderwatch_interface_up", "borderwatch_interface_oper_status",
           "borderwatch_interface_admin_status", "borderwatch_interface_speed_bytes",
-          "borderwatch_interface_counter_discontinuity_seconds")
+          "borderwatch_interface_discontinuity_time_seconds")
 COUNTERS = ("borderwatch_interface_receive_bytes_total",
             "borderwatch_interface_transmit_bytes_total",
             "borderwatch_interface_receive_errors_total",

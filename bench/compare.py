@@ -39,7 +39,7 @@ import hotspots  # noqa: E402
 import subject  # noqa: E402
 from agents import start_snmpd  # noqa: E402
 from exposition import sum_metric  # noqa: E402
-from netns import Namespace  # noqa: E402
+from netns import Namespace, run_inside  # noqa: E402
 from procs import Group, Proc  # noqa: E402
 
 NETNS = "bwbench"
@@ -372,28 +372,7 @@ def outer(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     hotspots.ensure_py_spy()  # needs the network: before entering the namespace
-    ns = Namespace(NETNS, TAPS)
-    ns.create()
-    child: subprocess.Popen[bytes] | None = None
-
-    def forward(signum: int, _frame: object) -> None:
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-
-    try:
-        child = subprocess.Popen(ns.argv([sys.executable, __file__, "--inside",
-                                          *sys.argv[1:]]))
-        # Ctrl-C reaches the child too (same terminal process group); it stops its own
-        # processes, then we delete the namespace. SIGTERM is forwarded to it.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, forward)
-        return child.wait()
-    finally:
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(30)
-        ns.delete()
+    return run_inside(Namespace(NETNS, TAPS), __file__, sys.argv[1:])
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 
 
@@ -86,3 +87,31 @@ def inside(name: str) -> bool:
     except OSError:
         return False
     return here == there
+
+
+def run_inside(ns: Namespace, script: str, args: list[str]) -> int:
+    """Create `ns`, run `python script --inside args...` in it, delete it; the exit code.
+
+    Ctrl-C reaches the child too (same terminal process group): it stops the processes
+    it started, then the namespace is deleted here. SIGTERM is forwarded to the child.
+    """
+    ns.create()
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_term = signal.signal(signal.SIGTERM, forward)
+    try:
+        child = subprocess.Popen(ns.argv([sys.executable, script, "--inside", *args]))
+        return child.wait()
+    finally:
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(30)
+        ns.delete()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)

@@ -40,7 +40,7 @@ def test_catalog_has_the_required_metrics_with_their_types() -> None:
         assert catalog[name].help, name
     rx = catalog["borderwatch_interface_receive_bytes_total"]
     assert rx.max_rate_metric == "borderwatch_interface_speed_bytes"
-    assert rx.discontinuity_metric == "borderwatch_interface_counter_discontinuity_seconds"
+    assert rx.discontinuity_metric == "borderwatch_interface_discontinuity_time_seconds"
 
 
 def _write(tmp_path: Path, name: str, body: str) -> Path:

@@ -12,7 +12,7 @@ RX = "borderwatch_interface_receive_bytes_total"
 TX = "borderwatch_interface_transmit_bytes_total"
 UP = "borderwatch_interface_up"
 SPEED = "borderwatch_interface_speed_bytes"
-DISC = "borderwatch_interface_counter_discontinuity_seconds"
+DISC = "borderwatch_interface_discontinuity_time_seconds"
 INTERVAL = 10.0
 BOOT = 1_000_000.0  # wall time the fake devices booted at
 
