@@ -1,0 +1,282 @@
+"""`make bench-scale`: 10,000 devices at a 60 s interval for 5 minutes (about 7 minutes).
+
+    sudo .venv/bin/python bench/scale.py [--devices 10000] [--minutes 5] [--taps 3]
+
+One snmpd in a private network namespace serves `--taps` + 1 interfaces on 100 ports,
+bound to the namespace's wildcard address; each inventory device is one (127.0.X.Y,
+port) pair, so 100 addresses x 100 ports give 10,000 distinct endpoints (snmpd answers
+from the address it was asked on). The namespace has no address but loopback, so
+nothing leaves it. `borderwatch run` polls them with the built-in `system` + `if-mib`
+profiles (3 taps + lo: 4 interfaces, ~50-70 varbinds per poll) while a client scrapes
+/metrics every `--scrape-every` seconds, as Prometheus would.
+
+Reported: start-up time, scheduler lag p50/p99 (from the service's own histogram, over
+the measured window only), overruns, poll success rate, CPU share of one core, RSS,
+/metrics render time; targets from issue 3 next to each figure. Results are added to
+bench/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+import aiohttp  # noqa: E402
+import hotspots  # noqa: E402
+import subject  # noqa: E402
+from agents import start_snmpd  # noqa: E402
+from exposition import buckets, delta, quantile, sum_metric, value  # noqa: E402
+from netns import Namespace, run_inside  # noqa: E402
+from procs import Group, Proc  # noqa: E402
+
+NETNS = "bwscale"
+FIRST_PORT = 20000
+PORTS = 100
+LISTEN = "127.0.0.1:9730"
+RESULTS = ROOT / "bench" / "results" / "scale.json"
+LAG = "borderwatch_scheduler_lag_seconds"
+
+
+def targets(devices: int) -> list[subject.Target]:
+    """`devices` distinct (address, port) endpoints: 100 ports per address."""
+    out = []
+    for k in range(devices):
+        a, port = divmod(k, PORTS)
+        address = f"127.0.{1 + a // 250}.{1 + a % 250}"
+        out.append(subject.Target(f"d{a:03d}-{port:02d}", address, FIRST_PORT + port))
+    return out
+
+
+class Window:
+    """Figures taken from scrapes during the measured window."""
+
+    def __init__(self) -> None:
+        self.client_s: list[float] = []  # scrape wall time seen by the client
+        self.render_s: list[float] = []  # borderwatch_exposition_render_seconds (previous)
+        self.scrape_cpu_s: list[float] = []  # CPU-s borderwatch used during a scrape
+        self.bytes: list[int] = []
+        self.series = 0
+        self.rss_mib: list[float] = []
+
+
+async def measure(proc: Proc, snmpd: Proc, args: argparse.Namespace, n: int) -> dict:
+    """Warm-up round, then the window; returns the figures."""
+    out: dict = {}
+    async with aiohttp.ClientSession(auto_decompress=False) as http:
+        polled = await subject.wait_polled(proc, LISTEN, n, limit=args.interval * 3 + 120)
+        out["first_round_complete_s"] = polled
+        print(f"  every device polled once {polled:.1f} s after listening", flush=True)
+        # A full interval more, so that the window starts in the steady state.
+        await asyncio.sleep(args.interval)
+        text, _, _ = await http_scrape(http, proc)
+        base = snapshot(text)
+        cpu0, agent0, t0 = proc.cpu(), snmpd.cpu(), time.monotonic()
+        window = Window()
+        end = t0 + args.minutes * 60
+        while True:
+            await asyncio.sleep(max(0.0, min(args.scrape_every, end - time.monotonic())))
+            before = proc.cpu()
+            text, wall, size = await http_scrape(http, proc)
+            window.scrape_cpu_s.append(proc.cpu() - before)
+            window.client_s.append(wall)
+            window.bytes.append(size)
+            render = value(text, "borderwatch_exposition_render_seconds")
+            if render:
+                window.render_s.append(render)
+            window.series = sum(1 for line in text.splitlines() if line and line[0] != "#")
+            window.rss_mib.append(proc.rss_mib())
+            elapsed = time.monotonic() - t0
+            print(f"  t+{elapsed:5.0f} s: scrape {wall * 1000:6.0f} ms, {window.series} "
+                  f"series, CPU so far {(proc.cpu() - cpu0) / elapsed * 100:5.1f} % of a core, "
+                  f"RSS {window.rss_mib[-1]:.0f} MiB", flush=True)
+            if time.monotonic() >= end:
+                break
+        t1 = time.monotonic()
+        cpu1, agent1 = proc.cpu(), snmpd.cpu()
+        last = snapshot(text)
+    wall = t1 - t0
+    lag = delta(last["lag"], base["lag"])
+    polls = last["polls"] - base["polls"]
+    failures = last["failures"] - base["failures"]
+    out.update({
+        "window_s": wall,
+        "polls": polls,
+        "polls_expected": n * wall / args.interval,
+        "poll_success_rate": (polls - failures) / polls if polls else None,
+        "overruns": last["overruns"] - base["overruns"],
+        "missed_ticks": last["missed"] - base["missed"],
+        "deadline_kills": last["kills"] - base["kills"],
+        "lag_p50_s": quantile(0.5, lag),
+        "lag_p99_s": quantile(0.99, lag),
+        "lag_max_5min_s": last["lag_max"],
+        "lag_buckets": lag,
+        "varbinds_per_s": (last["varbinds"] - base["varbinds"]) / wall,
+        "varbinds_per_poll": (last["varbinds"] - base["varbinds"]) / polls if polls else None,
+        "requests_per_s": (last["requests"] - base["requests"]) / wall,
+        "cpu_share_of_one_core": (cpu1 - cpu0) / wall,
+        "cpu_s_per_1k_varbinds": (cpu1 - cpu0) / max(1, last["varbinds"] - base["varbinds"])
+        * 1000,
+        "snmpd_cpu_share": (agent1 - agent0) / wall,
+        "rss_mib": max(window.rss_mib),
+        "peak_rss_mib": proc.hwm_mib(),
+        "series": window.series,
+        "scrape_client_s": {"median": statistics.median(window.client_s),
+                            "max": max(window.client_s)},
+        "render_s": {"median": statistics.median(window.render_s),
+                     "max": max(window.render_s)} if window.render_s else None,
+        "scrape_cpu_s": {"median": statistics.median(window.scrape_cpu_s),
+                         "max": max(window.scrape_cpu_s)},
+        "scrape_bytes_gzip": statistics.median(window.bytes),
+        "scrapes": len(window.client_s),
+    })
+    return out
+
+
+async def http_scrape(http: aiohttp.ClientSession, proc: Proc) -> tuple[str, float, int]:
+    if not proc.alive():
+        raise RuntimeError(f"borderwatch exited:\n{proc.tail()}")
+    return await subject.scrape(http, LISTEN)
+
+
+def snapshot(text: str) -> dict:
+    """The counters the report is computed from."""
+    return {
+        "lag": buckets(text, LAG),
+        "lag_max": value(text, "borderwatch_scheduler_lag_max_seconds"),
+        "polls": sum_metric(text, "borderwatch_device_polls_total"),
+        "failures": sum_metric(text, "borderwatch_device_poll_failures_total"),
+        "overruns": sum_metric(text, "borderwatch_poll_overruns_total"),
+        "missed": sum_metric(text, "borderwatch_scheduler_missed_ticks_total"),
+        "kills": sum_metric(text, "borderwatch_poll_deadline_kills_total"),
+        "varbinds": sum_metric(text, "borderwatch_poll_varbinds_total"),
+        "requests": sum_metric(text, "borderwatch_device_snmp_requests_total"),
+    }
+
+
+def report(r: dict, args: argparse.Namespace) -> str:
+    """The figures with issue 3's targets."""
+    def ok(good: bool) -> str:
+        return "met" if good else "MISSED"
+
+    lag99 = r["lag_p99_s"] or 0.0
+    render = (r["render_s"] or r["scrape_client_s"])["median"]
+    lines = [
+        f"== scale run: {args.devices} devices, interval {args.interval:g} s, "
+        f"{r['window_s'] / 60:.1f} min window ==",
+        f"start-up: /metrics listening {r['startup_s']:.1f} s after start "
+        f"(inventory load + {args.devices} sessions); every device polled once "
+        f"{r['first_round_complete_s']:.0f} s later",
+        f"polls {r['polls']:.0f} of {r['polls_expected']:.0f} expected, success "
+        f"{100 * (r['poll_success_rate'] or 0):.2f} %; {r['varbinds_per_poll']:.1f} varbinds "
+        f"and {r['requests_per_s'] / max(1, r['polls'] / r['window_s']):.1f} requests per "
+        f"poll; {r['varbinds_per_s']:.0f} varbinds/s",
+        f"scheduler lag p50 {1000 * (r['lag_p50_s'] or 0):.1f} ms, p99 {1000 * lag99:.1f} ms "
+        f"(histogram buckets), max {1000 * (r['lag_max_5min_s'] or 0):.0f} ms "
+        f"[target p99 < 1 s: {ok(lag99 < 1)}]",
+        f"overruns {r['overruns']:.0f}, missed ticks {r['missed_ticks']:.0f}, deadline "
+        f"kills {r['deadline_kills']:.0f} [target no overruns: {ok(r['overruns'] == 0)}]",
+        f"CPU {100 * r['cpu_share_of_one_core']:.1f} % of one core "
+        f"({r['cpu_s_per_1k_varbinds']:.4f} CPU-s per 1k varbinds, scrapes every "
+        f"{args.scrape_every:g} s included) [target <= 25 %: "
+        f"{ok(r['cpu_share_of_one_core'] <= 0.25)}]; snmpd "
+        f"{100 * r['snmpd_cpu_share']:.1f} %",
+        f"RSS {r['rss_mib']:.0f} MiB (peak {r['peak_rss_mib']:.0f} MiB) "
+        f"[target <= 1024 MiB: {ok(r['peak_rss_mib'] <= 1024)}]",
+        f"/metrics: {r['series']} series, {r['scrape_bytes_gzip'] / 1e6:.1f} MB gzip; render "
+        f"(server) median {render:.2f} s, max {(r['render_s'] or r['scrape_client_s'])['max']:.2f}"
+        f" s; client wall median {r['scrape_client_s']['median']:.2f} s; "
+        f"{r['scrape_cpu_s']['median']:.2f} CPU-s per scrape [target <= 1 s: {ok(render <= 1)}]",
+    ]
+    return "\n".join(lines)
+
+
+def inner(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="bwscale-"))
+    group = Group()
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        ports = [FIRST_PORT + p for p in range(PORTS)]
+        print(f"starting snmpd: {PORTS} ports x {args.taps + 1} interfaces ...", flush=True)
+        snmpd = start_snmpd(group, workdir / "snmpd", "snmpd", "0.0.0.0", ports)
+        devices = targets(args.devices)
+        inventory = workdir / "inventory.yaml"
+        subject.write_inventory(inventory, devices, interval=args.interval,
+                                max_in_flight=args.max_in_flight)
+        print(f"borderwatch: {args.devices} devices, interval {args.interval:g} s",
+              flush=True)
+        proc = subject.start(group, workdir, inventory, LISTEN)
+        startup = asyncio.run(subject.wait_listening(proc, LISTEN))
+        print(f"  /metrics listening {startup:.1f} s after start", flush=True)
+        result = asyncio.run(measure(proc, snmpd, args, len(devices)))
+        result["startup_s"] = startup
+        if args.profile and hotspots.py_spy():
+            print("profiling 30 s with py-spy (after the window) ...", flush=True)
+            spy = hotspots.start_recording(proc.pid, 30, workdir / "pyspy.txt")
+            spy.communicate()
+            prof = hotspots.load_folded(workdir / "pyspy.txt")
+            result["profile"] = prof.as_dict()
+            result["profile_text"] = prof.table()
+        text = report(result, args)
+        print()
+        print(text)
+        if "profile_text" in result:
+            print(f"\nprofile (30 s after the window):\n{result['profile_text']}")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"args": vars(args), "result": result,
+                                       "report": text}, indent=2, default=str) + "\n")
+        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        group.stop_all()
+        if args.keep:
+            print(f"work files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument("--minutes", type=float, default=5.0, help="measured window")
+    parser.add_argument("--taps", type=int, default=3, help="interfaces per device - 1")
+    parser.add_argument("--scrape-every", type=float, default=30.0,
+                        help="seconds between /metrics scrapes (default 30)")
+    parser.add_argument("--max-in-flight", type=int, default=64,
+                        help="defaults.max_in_flight of the inventory (default 64)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not 1 <= args.devices <= 250 * 250 * PORTS:
+        parser.error("--devices out of range")
+    if args.inside:
+        return inner(args)
+    if os.geteuid() != 0:
+        print("bench-scale: needs root (ip netns, tap devices)", file=sys.stderr)
+        return 2
+    hotspots.ensure_py_spy()
+    return run_inside(Namespace(NETNS, args.taps), __file__, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
