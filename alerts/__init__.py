@@ -1,0 +1,1 @@
+"""Alerts that page once per incident: topology-aware root cause, rules, a pure engine."""
