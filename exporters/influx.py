@@ -177,6 +177,11 @@ class InfluxStats:
         return self.spool.points if self.spool else 0
 
     @property
+    def spool_max_bytes(self) -> int:
+        """The spool's size limit."""
+        return self.spool.max_bytes if self.spool else 0
+
+    @property
     def spool_bytes(self) -> int:
         """Bytes of the spool's segment files."""
         return self.spool.bytes if self.spool else 0
@@ -253,14 +258,18 @@ class InfluxWriter:
         await asyncio.to_thread(self._spool.open)
         self.stats.spool = self._spool
         s = self.settings
-        # The client's own timeout covers connect + send + answer; our asyncio timeout
-        # around each write is the hard bound (A33). Redirects are not followed: the
-        # token must not travel to another host.
-        self._client = InfluxDBClientAsync(
-            url=s.url, token=s.token.reveal() if s.token else None, org=s.org,
-            timeout=int(s.timeout * 1000), enable_gzip=s.gzip, debug=False,
-            allow_redirects=False)
-        self._write_api = self._client.write_api()
+        try:
+            # The client's own timeout covers connect + send + answer; our asyncio timeout
+            # around each write is the hard bound (A33). Redirects are not followed: the
+            # token must not travel to another host.
+            self._client = InfluxDBClientAsync(
+                url=s.url, token=s.token.reveal() if s.token else None, org=s.org,
+                timeout=int(s.timeout * 1000), enable_gzip=s.gzip, debug=False,
+                allow_redirects=False)
+            self._write_api = self._client.write_api()
+        except BaseException:
+            await asyncio.to_thread(self._spool.close)  # unlock the directory
+            raise
         self._precision = WritePrecision.MS
         self._worker = asyncio.create_task(self._run(), name="borderwatch-influx-writer")
         log.info("writing to InfluxDB %s (org %s, bucket %s); spool %s", s.url, s.org,
@@ -300,8 +309,6 @@ class InfluxWriter:
 
     def submit(self, result: PollResult, site_id: str) -> None:
         """Queue one poll's points; never blocks, never raises (a poll must not fail here)."""
-        if self._closing:
-            return
         try:
             encoded = encode_result(result, site_id)
         except Exception:  # a bug must not stop polling
@@ -310,10 +317,11 @@ class InfluxWriter:
                 log.exception("cannot encode a poll of %s as line protocol", result.device_id)
             self._count_dropped("encode_error", 1)
             return
-        if not encoded.lines:
-            return
         n = len(encoded.lines)
         self.stats.points_submitted += n
+        if self._closing:  # polls must stop before close(); count what came too late
+            self._count_dropped("closed", n)
+            return
         if not self._building:
             self._building_since = asyncio.get_running_loop().time()
             self._building_min = self._building_max = encoded.ts_ms

@@ -125,7 +125,8 @@ def encode_result(result: PollResult, site_id: str) -> Encoded:
     # (measurement, labels) → [field=value, ...], in first-seen order (stable across polls)
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
     device_fields = [f"up={1.0 if result.ok else 0.0!r}",
-                     f"poll_duration_seconds={format_float(result.duration) or '0.0'}",
+                     # microseconds are all the precision a poll's duration has
+                     f"poll_duration_seconds={format_float(round(result.duration, 6)) or '0.0'}",
                      f"varbinds={int(result.varbinds)}i", f"requests={int(result.requests)}i"]
     groups[("device", ())] = device_fields
     for sample in result.samples:
