@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
 from aiohttp import web
 
 
@@ -86,3 +88,14 @@ class FakeInflux:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+@pytest.fixture(name="fake")
+async def fake_server() -> AsyncIterator[FakeInflux]:
+    """A started FakeInflux as fixture `fake` (import `fake_server` into a test module)."""
+    server = FakeInflux()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

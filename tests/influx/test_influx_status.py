@@ -10,10 +10,9 @@ import logging
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
-from fake_influx import FakeInflux
+from fake_influx import fake_server  # noqa: F401  (the `fake` fixture)
 from influx_helpers import TOKEN, fast_settings, point_key, polls, started_writer, wait_until
 
 from exporters.influx import (
@@ -23,16 +22,6 @@ from exporters.influx import (
     parse_retry_after,
 )
 from exporters.line_protocol import encode_result
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeInflux]:
-    server = FakeInflux()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def expected_lines(results, site="s1") -> list[bytes]:

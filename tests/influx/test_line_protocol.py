@@ -3,6 +3,8 @@ escaping, exact 64-bit counters (A27), failed polls."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from collector.profiles import metric_catalog
@@ -133,3 +135,18 @@ def test_tags_sorted_empty_left_out_and_ours_never_overwritten() -> None:
 
 def test_timestamp_rounds_to_the_millisecond() -> None:
     assert timestamp_ms(1.0004) == 1000 and timestamp_ms(1.0006) == 1001
+
+
+def test_docs_table_lists_every_field_of_every_profile() -> None:
+    """docs/influx.md's measurement table stays true to the profiles (drift check)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "influx.md").read_text()
+    rows: dict[str, str] = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 4 and cells[1].startswith("`"):
+            rows[cells[1].strip("`")] = rows.get(cells[1].strip("`"), "") + cells[3]
+    missing = [f"{m}.{f}" for m, f in map(measurement_field, metric_catalog())
+               if f"`{f}`" not in rows.get(m, "")]
+    assert not missing, f"docs/influx.md lacks {missing}"
+    for own in ("up", "poll_duration_seconds", "varbinds", "requests"):
+        assert f"`{own}`" in rows["device"]
