@@ -5,29 +5,48 @@ from __future__ import annotations
 import math
 
 
-def samples(text: str, name: str) -> list[tuple[str, float]]:
+class Parsed:
+    """Samples of an exposition by name, parsed once (560k lines take ~1 s; the client
+    shares the 2 cores with the service it measures, so it must not parse repeatedly)."""
+
+    def __init__(self, text: str, names: set[str] | None = None) -> None:
+        self.by_name: dict[str, list[tuple[str, float]]] = {}
+        for line in text.splitlines():
+            if not line or line[0] == "#":
+                continue
+            brace = line.find("{")
+            if brace >= 0:
+                name = line[:brace]
+                if names is not None and name not in names:
+                    continue
+                labels, _, rest = line[brace + 1:].rpartition("} ")
+            else:
+                name, _, rest = line.partition(" ")
+                if names is not None and name not in names:
+                    continue
+                labels = ""
+            self.by_name.setdefault(name, []).append((labels, float(rest.split()[0])))
+
+    def samples(self, name: str) -> list[tuple[str, float]]:
+        """(label text, value) of every sample named exactly `name`."""
+        return self.by_name.get(name, [])
+
+
+def _parsed(text: str | Parsed, name: str) -> Parsed:
+    return text if isinstance(text, Parsed) else Parsed(text, {name})
+
+
+def samples(text: str | Parsed, name: str) -> list[tuple[str, float]]:
     """(label text, value) of every sample named exactly `name`."""
-    out = []
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        rest = line[len(name):]
-        if rest.startswith("{"):
-            labels, _, value = rest[1:].rpartition("} ")
-        elif rest.startswith(" "):
-            labels, value = "", rest[1:]
-        else:
-            continue  # a longer name with this prefix
-        out.append((labels, float(value.split()[0])))
-    return out
+    return _parsed(text, name).samples(name)
 
 
-def sum_metric(text: str, name: str) -> float:
+def sum_metric(text: str | Parsed, name: str) -> float:
     """Sum of every sample named `name` (0 if none)."""
     return sum(v for _, v in samples(text, name))
 
 
-def value(text: str, name: str) -> float | None:
+def value(text: str | Parsed, name: str) -> float | None:
     """The value of an unlabelled sample, None if absent."""
     for labels, v in samples(text, name):
         if not labels:
@@ -35,7 +54,7 @@ def value(text: str, name: str) -> float | None:
     return None
 
 
-def buckets(text: str, name: str) -> list[tuple[float, float]]:
+def buckets(text: str | Parsed, name: str) -> list[tuple[float, float]]:
     """Cumulative (le, count) pairs of an unlabelled histogram `name`, sorted by le."""
     out = []
     for labels, v in samples(text, name + "_bucket"):
