@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import pytest
 from influx_helpers import fast_settings, polls, started_writer, wait_until
@@ -49,7 +49,8 @@ async def transport() -> AsyncIterator[SnmpTransport]:
         await t.close()
 
 
-def expected_points(results: list[PollResult], site: str = SITE) -> dict[tuple, float]:
+def expected_points(results: list[PollResult],
+                    site: str | Mapping[str, str] = SITE) -> dict[tuple, float]:
     """What VictoriaMetrics must hold: {(name, labels, ts_ms): value}, from the polls.
 
     VictoriaMetrics names a field `measurement_field`; tags become labels (empty ones are
@@ -58,7 +59,8 @@ def expected_points(results: list[PollResult], site: str = SITE) -> dict[tuple, 
     out: dict[tuple, float] = {}
     for r in results:
         ts = timestamp_ms(r.started)
-        base = (("device", r.device_id), ("site", site))
+        base = (("device", r.device_id),
+                ("site", site if isinstance(site, str) else site[r.device_id]))
         own = {"up": 1.0 if r.ok else 0.0, "poll_duration_seconds": round(r.duration, 6),
                "varbinds": r.varbinds, "requests": r.requests}
         for name, value in own.items():
