@@ -280,6 +280,14 @@ class InfluxWriter:
         in memory while the server answers, spool the rest, fsync the spool."""
         if self._closed:
             return
+        if self.stats.spool is None:  # never started: nowhere to keep what is in memory
+            self._closing = self._closed = True
+            self._seal(force=True)
+            self._count_dropped("closed", self._memory())
+            self._fresh.clear()
+            self._fresh_points = 0
+            self._update_memory()
+            return
         loop = asyncio.get_running_loop()
         self._closing = True
         self._close_deadline = loop.time() + grace

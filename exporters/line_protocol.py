@@ -24,7 +24,6 @@ Design (documented in docs/influx.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -51,6 +50,12 @@ class Encoded:
     def points(self) -> int:
         """Points (lines) in this poll."""
         return len(self.lines)
+
+
+@lru_cache(maxsize=4096)
+def _escaped_field(metric: str) -> tuple[str, str]:
+    measurement, field = measurement_field(metric)
+    return measurement, escape_key(field)
 
 
 @lru_cache(maxsize=4096)
@@ -98,7 +103,8 @@ def format_unsigned(value: float | int) -> str | None:
     return f"{value}u"
 
 
-def tag_set(site_id: str, device_id: str, labels: Iterable[tuple[str, str]]) -> str:
+@lru_cache(maxsize=65536)  # the same rows come back every poll; bounded
+def tag_set(site_id: str, device_id: str, labels: tuple[tuple[str, str], ...]) -> str:
     """`,k=v` pairs sorted by key (what InfluxDB recommends), empty values left out."""
     tags = {"site": site_id, "device": device_id}
     for name, value in labels:
@@ -130,7 +136,7 @@ def encode_result(result: PollResult, site_id: str) -> Encoded:
                      f"varbinds={int(result.varbinds)}i", f"requests={int(result.requests)}i"]
     groups[("device", ())] = device_fields
     for sample in result.samples:
-        measurement, field = measurement_field(sample.metric)
+        measurement, field = _escaped_field(sample.metric)
         if sample.kind is Kind.COUNTER:
             text = format_unsigned(sample.value)
         else:
@@ -140,7 +146,7 @@ def encode_result(result: PollResult, site_id: str) -> Encoded:
         fields = groups.get((measurement, sample.labels))
         if fields is None:
             fields = groups[(measurement, sample.labels)] = []
-        fields.append(f"{escape_key(field)}={text}")
+        fields.append(f"{field}={text}")
     lines = []
     suffix = f" {ts}"
     for (measurement, labels), fields in groups.items():

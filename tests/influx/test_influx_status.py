@@ -287,3 +287,13 @@ async def test_a_spool_dir_has_one_writer(fake, tmp_path) -> None:
             await started_writer(fast_settings(fake.url, tmp_path / "spool"))
     finally:
         await writer.close()
+
+
+async def test_close_without_start_counts_what_it_held(tmp_path) -> None:
+    from exporters.influx import InfluxWriter
+
+    writer = InfluxWriter(fast_settings("http://127.0.0.1:9", tmp_path / "spool"))
+    writer.submit(polls(1)[0], "s1")
+    await writer.close()
+    assert writer.stats.dropped == {"closed": 3} and writer.stats.memory_points == 0
+    assert not (tmp_path / "spool").exists()
