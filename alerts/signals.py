@@ -8,6 +8,7 @@ holds a firing alert and drops a pending one. Evaluators are a table keyed by ki
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ PACKET_METRICS = ("borderwatch_interface_receive_packets_total",
                   "borderwatch_interface_transmit_packets_total")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Subject:
     """What an alert is about; `key` names it uniquely within a rule."""
 
@@ -46,7 +47,7 @@ class Subject:
     interface: str | None = None
     detail: str | None = None  # direction of a link, or the labels of a series
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """'link=L27', 'device=dd-agg2,interface=Gi0/10', 'device=x,series=ifIndex=1'..."""
         parts = []
@@ -102,20 +103,33 @@ class Context:
     analysis: Analysis
     devices: Mapping[str, DeviceSnapshot]
     links: Mapping[str, LinkSnapshot]
+    _by_name: dict[str, dict[str, InterfaceState]] = field(default_factory=dict)
+    _power: dict[str, tuple[bool | None, float | None, float | None]] = field(
+        default_factory=dict)
 
     # ------------------------------------------------------------------ helpers
 
     def interface(self, device_id: str, name: str) -> InterfaceState | None:
         """A device's interface by inventory name: ifName, then ifDescr, then ifIndex."""
-        snap = self.devices.get(device_id)
-        if snap is None or not snap.up or snap.stale:
-            return None
-        ifaces = snap.interfaces.values()
-        for attr in ("name", "descr", "if_index"):
-            for iface in ifaces:
-                if getattr(iface, attr) == name:
-                    return iface
-        return None
+        index = self._by_name.get(device_id)
+        if index is None:
+            snap = self.devices.get(device_id)
+            index = {}
+            if snap is not None and snap.up and not snap.stale:
+                ifaces = snap.interfaces.values()
+                # the same precedence as collector.state: ifName over ifDescr over ifIndex
+                index = {**{i.if_index: i for i in ifaces}, **{i.descr: i for i in ifaces
+                                                              if i.descr},
+                         **{i.name: i for i in ifaces if i.name}}
+            self._by_name[device_id] = index
+        return index.get(name)
+
+    def power(self, device_id: str) -> tuple[bool | None, float | None, float | None]:
+        """(on battery?, seconds on battery, runtime left) of a device, once per evaluation."""
+        hit = self._power.get(device_id)
+        if hit is None:
+            hit = self._power[device_id] = _power(self.devices[device_id])
+        return hit
 
     def row_link(self, device_id: str, labels: Labels) -> tuple[LinkInfo | None, str | None]:
         """The link (and interface name) a per-row metric belongs to, if it can be told.
@@ -338,8 +352,8 @@ def _power(snap: DeviceSnapshot) -> tuple[bool | None, float | None, float | Non
 
 
 def _on_battery(rule: Rule, ctx: Context) -> Iterator[Signal]:
-    for device_id, snap in _live(ctx):
-        on_battery, seconds, runtime = _power(snap)
+    for device_id, _snap in _live(ctx):
+        on_battery, seconds, runtime = ctx.power(device_id)
         if on_battery is None:
             continue
         yield Signal(_device_subject(ctx, device_id), observed=on_battery,
@@ -348,8 +362,8 @@ def _on_battery(rule: Rule, ctx: Context) -> Iterator[Signal]:
 
 def _battery_runtime_low(rule: Rule, ctx: Context) -> Iterator[Signal]:
     gate = rule.while_on_battery is not False
-    for device_id, snap in _live(ctx):
-        on_battery, _, runtime = _power(snap)
+    for device_id, _snap in _live(ctx):
+        on_battery, _, runtime = ctx.power(device_id)
         if runtime is None:
             continue
         forced = False if gate and on_battery is False else None
@@ -379,6 +393,9 @@ assert set(EVALUATORS) == set(KINDS), "every rule kind needs an evaluator"
 
 def signals(rule: Rule, ctx: Context) -> Iterator[Signal]:
     """The rule's signals for subjects its `match` admits."""
+    if rule.match is None:
+        yield from EVALUATORS[rule.kind](rule, ctx)
+        return
     for signal in EVALUATORS[rule.kind](rule, ctx):
         if ctx.matches(rule, signal.subject):
             yield signal

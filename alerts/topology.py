@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -143,6 +143,7 @@ class Topology:
                                (link.b_device, link.b_interface)):
                 self._links_of_device.setdefault(dev, []).append(link)
                 self._link_at[(dev, iface)] = link
+        self._cache: dict[tuple, Any] = {}
         self.planned_critical: dict[str, frozenset[str]] = critical_elements(
             self.graph, self.cores)
         self.planned_capacity: dict[str, float] = bottleneck_capacity(
@@ -161,6 +162,28 @@ class Topology:
                           link.capacity_mbps * 1e6)
                  for link in inventory.links]
         return cls(sites, links, devices)
+
+    def critical(self, roots: Iterable[str], nodes: Iterable[str],
+                 links: Iterable[str]) -> dict[str, frozenset[str]]:
+        """`critical_elements` of a sub-graph, memoised (the network rarely changes shape
+        between two evaluations, and the engine evaluates every few seconds)."""
+        key = ("crit", frozenset(roots), frozenset(nodes), frozenset(links))
+        return self._memo(key, lambda: critical_elements(self.graph, key[1], key[2], key[3]))
+
+    def capacity(self, roots: Iterable[str], nodes: Iterable[str],
+                 links: Iterable[str]) -> dict[str, float]:
+        """`bottleneck_capacity` of a sub-graph, memoised."""
+        key = ("cap", frozenset(roots), frozenset(nodes), frozenset(links))
+        return self._memo(key, lambda: bottleneck_capacity(self.graph, key[1], self.links,
+                                                           key[2], key[3]))
+
+    def _memo(self, key: tuple, compute: Any) -> Any:
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) >= 512:  # bounded: a long outage with many states
+                self._cache.clear()
+            hit = self._cache[key] = compute()
+        return hit
 
     def site_devices(self, site_id: str) -> tuple[str, ...]:
         """Devices at a site, in inventory order."""
@@ -270,7 +293,9 @@ class Health:
     None unknown. last_success: start time of each device's latest good poll. link_state:
     "up" | "down" | "unknown" per link. down_since: first time each failed element
     (`link:..`, `device:..`) was seen failed. confirmed_cuts: links seen down from both
-    ends during their current outage.
+    ends during their current outage. failing: devices whose latest poll failed, even if
+    not yet long enough to count as dark; with two or more links already reported down
+    around a site, that is enough to blame the site rather than the links.
     """
 
     device_up: Mapping[str, bool | None] = field(default_factory=dict)
@@ -278,6 +303,7 @@ class Health:
     link_state: Mapping[str, str] = field(default_factory=dict)
     down_since: Mapping[str, float] = field(default_factory=dict)
     confirmed_cuts: frozenset[str] = frozenset()
+    failing: frozenset[str] = frozenset()  # devices whose latest poll failed (not debounced)
 
 
 @dataclass(frozen=True)
@@ -339,6 +365,13 @@ def _site_obs(topo: Topology, site_id: str, health: Health) -> str:
     if states and all(s is False for s in states):
         return "dark"
     return "unknown"
+
+
+def _silent(topo: Topology, site_id: str, health: Health) -> bool:
+    """Every device of the site is dark or failed its latest poll."""
+    devices = topo.site_devices(site_id)
+    return bool(devices) and all(health.device_up.get(d) is False or d in health.failing
+                                 for d in devices)
 
 
 def _reach(graph: nx.MultiGraph, roots: Iterable[str], nodes: set[str],
@@ -491,7 +524,7 @@ def _region_outage(topo: Topology, region: list[str], reach: set[str],
         inner = link.a_site if link.a_site in region_set else link.b_site
         outside_only.setdefault(inner, []).append(key)
     promoted = sorted(s for s, keys in outside_only.items()
-                      if len(keys) >= 2 and obs[s] == "dark")
+                      if len(keys) >= 2 and _silent(topo, s, health))
     explained = {k for s in promoted for k in outside_only[s]}
     root = {broken[k] for k in boundary if k not in explained} | {site_el(s) for s in promoted}
     touching = sorted({key for s in region for _, _, key in topo.graph.edges(s, keys=True)
@@ -506,7 +539,7 @@ def _region_outage(topo: Topology, region: list[str], reach: set[str],
 def _redundancy(topo: Topology, roots: set[str], live: set[str], alive: set[str],
                 broken: Mapping[str, str], outages: list[Outage]
                 ) -> dict[str, LostRedundancy]:
-    now = critical_elements(topo.graph, roots, live, alive)
+    now = topo.critical(roots, live, alive)
     new_spofs = {s: now[s] - topo.planned_critical.get(s, frozenset())
                  for s in sorted(live) if s in now}
     new_spofs = {s: spofs for s, spofs in new_spofs.items() if spofs}
@@ -527,11 +560,11 @@ def _redundancy(topo: Topology, roots: set[str], live: set[str], alive: set[str]
     causes: dict[str, list[str]] = {s: [] for s in new_spofs}
     for element in sorted(failed):
         links, sites = failed[element]
-        with_it = critical_elements(topo.graph, roots, live | sites, alive | links)
+        with_it = topo.critical(roots, live | sites, alive | links)
         for s, spofs in new_spofs.items():
             if spofs - with_it.get(s, spofs):
                 causes[s].append(element)
-    capacity = bottleneck_capacity(topo.graph, roots, topo.links, live, alive)
+    capacity = topo.capacity(roots, live, alive)
     out = {}
     for s, spofs in new_spofs.items():
         out[s] = LostRedundancy(

@@ -1,0 +1,432 @@
+"""The alert engine: a pure state machine over (network state, now) that pages once per incident.
+
+Call `Engine.evaluate(state, now)` after every poll result is applied (or on a short
+tick); it returns the notifications to deliver now. It never reads a clock, never does I/O
+and keeps everything it remembers in plain data (`dump_state()` / `Engine(...,
+state=...)`), so that a store can persist it and a restart neither re-pages nor forgets an
+incident.
+
+One evaluation:
+1. observe: device and link snapshots become `Health` (a device counts as dark for the
+   topology once it has been unreachable for `dark_after_intervals` poll intervals; a link
+   remembers when it went down and which ends saw it down);
+2. analyse the topology (outages with root causes, lost redundancy);
+3. step every rule's alerts through their lifecycle (pending → firing → resolved);
+4. group alerts into incidents by root cause (alerts.incident) — alerts behind a failed
+   element become members of the root-cause incident and are never notified on their own;
+5. decide per incident whether to notify, with a named reason (new, escalated, repeat,
+   resolved; or why not: pending, group_wait, group_interval, unchanged, silenced,
+   maintenance, never_notified); silences and maintenance windows suppress the
+   notification, never the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from alerts import content
+from alerts.incident import Group, Grouper, Incident
+from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
+from alerts.notification import Decision, Notification
+from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
+from alerts.signals import Context, Signal, signals, site_power
+from alerts.silence import Silence, covering_window
+from alerts.topology import Analysis, Health, Topology, analyse, device_el, link_el
+from collector.state import DeviceSnapshot, LinkSnapshot
+
+STATE_VERSION = 1
+
+
+class StateView(Protocol):
+    """The read side of collector.state.NetworkState that the engine uses."""
+
+    def device_snapshots(self) -> list[DeviceSnapshot]: ...
+
+    def link_snapshots(self) -> list[LinkSnapshot]: ...
+
+
+class StateError(ValueError):
+    """A saved engine state that cannot be loaded (wrong version or shape)."""
+
+
+class Engine:
+    """Rules + topology + memory → notifications, one evaluation at a time."""
+
+    def __init__(self, topology: Topology, rules: RuleSet, *,
+                 state: Mapping[str, Any] | None = None) -> None:
+        self.topology = topology
+        self.rules = rules
+        self._by_name: dict[str, Rule] = {r.name: r for r in rules.rules}
+        self.alerts: dict[str, AlertState] = {}
+        self.incidents: dict[str, Incident] = {}  # open ones
+        self.history: list[Incident] = []  # resolved, newest last, bounded
+        self.silences: dict[str, Silence] = {}
+        # what the observations looked like before (the topology's evidence over time)
+        self.unreachable_since: dict[str, float] = {}
+        self.link_down_since: dict[str, float] = {}
+        self.link_down_ends: dict[str, list[str]] = {}
+        self.site_power: dict[str, dict[str, Any]] = {}
+        self.last_evaluation: float | None = None
+        self.last_analysis: Analysis | None = None
+        self.decisions: dict[str, Decision] = {}  # per incident, at the last evaluation
+        if state is not None:
+            self._load(state)
+
+    # ------------------------------------------------------------------ public API
+
+    def evaluate(self, view: StateView, now: float) -> list[Notification]:
+        """One evaluation at `now` (the state's wall clock); the notifications to send."""
+        devices = {s.device_id: s for s in view.device_snapshots()}
+        links = {s.link_id: s for s in view.link_snapshots()}
+        health = self._observe(devices, links, now)
+        analysis = analyse(self.topology, health)
+        ctx = Context(self.topology, analysis, devices, links)
+        resolved_now = self._step_alerts(ctx, now)
+        out = self._incidents(Grouper(self.topology, analysis), resolved_now, now)
+        self._forget()
+        self.last_evaluation = now
+        self.last_analysis = analysis
+        return out
+
+    def add_silence(self, silence: Silence) -> str:
+        """Add (or replace) a silence; returns its id."""
+        self.silences[silence.id] = silence
+        return silence.id
+
+    def expire_silence(self, silence_id: str, now: float) -> None:
+        """End a silence now (KeyError if unknown); notifications resume at the next
+        evaluation (an incident that fired while silenced is then notified as new)."""
+        old = self.silences[silence_id]
+        self.silences[silence_id] = Silence(old.matchers, old.starts_at,
+                                            max(old.starts_at + 1e-6, now),
+                                            old.created_by, old.comment, old.id)
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not resolved yet (pending ones included), oldest first."""
+        return sorted(self.incidents.values(), key=lambda i: (i.opened_at, i.key))
+
+    def dump_state(self) -> dict[str, Any]:
+        """Everything remembered, as JSON-safe data (load it back with `state=`)."""
+        return {
+            "version": STATE_VERSION,
+            "last_evaluation": self.last_evaluation,
+            "alerts": [a.to_dict() for _, a in sorted(self.alerts.items())],
+            "incidents": [i.to_dict() for i in self.open_incidents()],
+            "history": [i.to_dict() for i in self.history],
+            "silences": [s.to_dict() for _, s in sorted(self.silences.items())],
+            "memory": {
+                "unreachable_since": dict(sorted(self.unreachable_since.items())),
+                "link_down_since": dict(sorted(self.link_down_since.items())),
+                "link_down_ends": dict(sorted(self.link_down_ends.items())),
+                "site_power": dict(sorted(self.site_power.items())),
+            },
+        }
+
+    # ------------------------------------------------------------------ state
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise StateError(f"engine state version {state.get('version')!r} is not "
+                             f"supported (expected {STATE_VERSION})")
+        try:
+            self.last_evaluation = state.get("last_evaluation")
+            for data in state.get("alerts", []):
+                alert = AlertState.from_dict(data)
+                self.alerts[alert.key] = alert
+            for data in state.get("incidents", []):
+                incident = Incident.from_dict(data)
+                self.incidents[incident.key] = incident
+            self.history = [Incident.from_dict(d) for d in state.get("history", [])]
+            for data in state.get("silences", []):
+                silence = Silence.from_dict(data)
+                self.silences[silence.id] = silence
+            memory = state.get("memory", {})
+            self.unreachable_since = dict(memory.get("unreachable_since", {}))
+            self.link_down_since = dict(memory.get("link_down_since", {}))
+            self.link_down_ends = {k: list(v) for k, v in
+                                   memory.get("link_down_ends", {}).items()}
+            self.site_power = dict(memory.get("site_power", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"engine state cannot be loaded: {exc}") from None
+
+    # ------------------------------------------------------------------ 1. observe
+
+    def _observe(self, devices: Mapping[str, DeviceSnapshot],
+                 links: Mapping[str, LinkSnapshot], now: float) -> Health:
+        dark_after = self.rules.settings.dark_after_intervals
+        device_up: dict[str, bool | None] = {}
+        last_success: dict[str, float | None] = {}
+        down_since: dict[str, float] = {}
+        for device_id, snap in devices.items():
+            last_success[device_id] = snap.last_success
+            if snap.up is False:
+                since = self.unreachable_since.setdefault(device_id, now)
+                down_since[device_el(device_id)] = since
+                # one failed poll is not yet darkness: it must last a poll interval
+                device_up[device_id] = False if now - since >= dark_after * snap.interval \
+                    else None
+            else:
+                self.unreachable_since.pop(device_id, None)
+                device_up[device_id] = snap.up
+        link_state: dict[str, str] = {}
+        for link_id, snap in links.items():
+            state = snap.state
+            if state == "down":
+                self.link_down_since.setdefault(link_id, now)
+                ends = self.link_down_ends.setdefault(link_id, [])
+                for end, seen_up in (("a", snap.a_up), ("b", snap.b_up)):
+                    if seen_up is False and end not in ends:
+                        ends.append(end)
+                        ends.sort()
+            elif state == "up":
+                self.link_down_since.pop(link_id, None)
+                self.link_down_ends.pop(link_id, None)
+            elif link_id in self.link_down_since:
+                state = "down"  # last seen down, now nobody can see it: still down
+            link_state[link_id] = state
+            if link_id in self.link_down_since:
+                down_since[link_el(link_id)] = self.link_down_since[link_id]
+        for site, (on_battery, _seconds, runtime) in site_power(devices,
+                                                                self.topology).items():
+            prev = self.site_power.get(site, {})
+            since = (prev.get("since") if prev.get("on_battery") else now) if on_battery \
+                else None
+            self.site_power[site] = {"on_battery": on_battery, "since": since,
+                                     "runtime_seconds": runtime, "observed_at": now}
+        confirmed = frozenset(k for k, ends in self.link_down_ends.items()
+                              if len(ends) == 2)
+        failing = frozenset(d for d, snap in devices.items() if snap.up is False)
+        return Health(device_up=device_up, last_success=last_success,
+                      link_state=link_state, down_since=down_since,
+                      confirmed_cuts=confirmed, failing=failing)
+
+    # ------------------------------------------------------------------ 3. alerts
+
+    def _step_alerts(self, ctx: Context, now: float) -> set[str]:
+        resolved_now: set[str] = set()
+        seen: set[str] = set()
+        remembered = {a.rule for a in self.alerts.values()}
+        for rule in self.rules.rules:
+            flap = self.rules.flap(rule)
+            known = rule.name in remembered
+            for signal in signals(rule, ctx):
+                if not known and not condition(rule, signal, None):
+                    continue  # the usual case: clear, and nothing remembered for this rule
+                key = f"{rule.name}/{signal.subject.key}"
+                seen.add(key)
+                alert = self.alerts.get(key)
+                if alert is None:
+                    if not condition(rule, signal, None):
+                        continue  # clear and never seen: nothing to remember
+                    alert = self.alerts[key] = AlertState(rule.name, signal.subject,
+                                                          rule.severity)
+                alert.severity = rule.severity
+                if step(alert, rule, flap, signal, now) is Transition.RESOLVED:
+                    resolved_now.add(key)
+        for key, alert in list(self.alerts.items()):
+            if key in seen:
+                continue
+            rule = self._by_name.get(alert.rule)
+            if rule is None or not self._subject_exists(alert):
+                if resolve(alert, now) is Transition.RESOLVED:
+                    resolved_now.add(key)
+            elif step(alert, rule, self.rules.flap(rule), None, now) is Transition.RESOLVED:
+                resolved_now.add(key)
+        return resolved_now
+
+    def _subject_exists(self, alert: AlertState) -> bool:
+        subject, topo = alert.subject, self.topology
+        return ((subject.site is None or subject.site in topo.sites)
+                and (subject.device is None or subject.device in topo.devices)
+                and (subject.link is None or subject.link in topo.links))
+
+    def _forget(self) -> None:
+        for key in [k for k, a in self.alerts.items() if a.forgettable()]:
+            del self.alerts[key]
+
+    # ------------------------------------------------------------------ 4-5. incidents
+
+    def _incidents(self, grouper: Grouper, resolved_now: set[str], now: float
+                   ) -> list[Notification]:
+        groups: dict[str, Group] = {}
+        for key, alert in sorted(self.alerts.items()):
+            if not (alert.active or key in resolved_now):
+                continue
+            rule = self._by_name.get(alert.rule)
+            kind = rule.kind if rule else ""
+            subject = alert.subject
+            gkey = grouper.key_for(kind, subject.site, subject.device, subject.link,
+                                   alert.info)
+            group = groups.setdefault(gkey, Group(gkey))
+            group.alerts.append(key)
+            if kind == "redundancy_lost" and alert.active and subject.site:
+                group.redundancy_lost.add(subject.site)
+        for group in groups.values():
+            grouper.fill(group)
+
+        members: dict[str, list[str]] = {}
+        fed: dict[str, list[Group]] = {}
+        for gkey in sorted(groups):
+            group = groups[gkey]
+            incident = self._incident_for(group, now)
+            fed.setdefault(incident.key, []).append(group)
+            if gkey not in incident.groups:
+                incident.groups.append(gkey)
+            for akey in group.alerts:
+                alert = self.alerts[akey]
+                home = alert.incident if alert.incident in self.incidents else incident.key
+                members.setdefault(home, []).append(akey)
+
+        out: list[Notification] = []
+        for inc_key in sorted(self.incidents, key=lambda k: (self.incidents[k].opened_at, k)):
+            incident = self.incidents[inc_key]
+            notification = self._update(incident, members.get(inc_key, []),
+                                         fed.get(inc_key, []), resolved_now, now)
+            if notification is not None:
+                out.append(notification)
+        for key in [k for k, i in self.incidents.items() if i.status == "resolved"]:
+            incident = self.incidents.pop(key)
+            if incident.firing_since is not None:
+                self.history.append(incident)
+        del self.history[:max(0, len(self.history) - self.rules.settings.history)]
+        for alert in self.alerts.values():
+            if alert.incident is not None and alert.incident not in self.incidents:
+                alert.incident = None  # its incident is over
+        return out
+
+    def _incident_for(self, group: Group, now: float) -> Incident:
+        """The open incident a group belongs to, creating one if needed."""
+        open_ = sorted(self.incidents.values(), key=lambda i: (i.opened_at, i.key))
+        same_family = [i for i in open_ if i.family == group.family]
+        sticky = {self.alerts[a].incident for a in group.alerts} - {None}
+        for incident in same_family:  # its fired alerts tie the group to their incident
+            if incident.key in sticky:
+                return incident
+        for incident in open_:
+            if group.key in incident.groups:
+                return incident
+        if group.family == "reach":
+            anchors = group.anchors()
+            for incident in same_family:
+                if incident.anchors() & anchors:
+                    return incident
+        key = f"{group.key}@{int(now)}"
+        n = 2
+        while key in self.incidents:
+            key = f"{group.key}@{int(now)}-{n}"
+            n += 1
+        incident = self.incidents[key] = Incident(key=key, family=group.family,
+                                                  opened_at=now)
+        return incident
+
+    def _update(self, incident: Incident, member_keys: list[str], groups: list[Group],
+                resolved_now: set[str], now: float) -> Notification | None:
+        if groups:
+            incident.roots = sorted({r for g in groups for r in g.roots})
+            incident.evidence = sorted({e for g in groups for e in g.evidence})
+            incident.cut_off = sorted({s for g in groups for s in g.cut_off})
+            incident.down_sites = sorted({s for g in groups for s in g.down_sites})
+            incident.all_roots = sorted(set(incident.all_roots) | set(incident.roots))
+            incident.all_cut_off = sorted(set(incident.all_cut_off) | set(incident.cut_off))
+        members = [self.alerts[k] for k in sorted(set(member_keys))]
+        active = [a for a in members if a.active]
+        incident.redundancy_lost = sorted({
+            a.subject.site for a in active
+            if a.subject.site and self._kind(a) == "redundancy_lost"})
+        incident.alerts = [a.key for a in members]
+        incident.seen_alerts = sorted(set(incident.seen_alerts) | set(incident.alerts))
+        firing = [a for a in active if a.phase is Phase.FIRING]
+        was = incident.status
+        if firing:
+            incident.status = "firing"
+            if incident.firing_since is None:
+                incident.firing_since = now
+            incident.severity = severity_max(a.severity for a in firing)
+            incident.flapping = any(a.flapping for a in firing)
+            for alert in firing:
+                alert.incident = incident.key
+        elif active and was != "firing":
+            incident.status = "pending"
+        else:
+            incident.status = "resolved"
+            incident.resolved_at = now
+        decision = self._decide(incident, was, now)
+        incident.last_decision = {"notify": decision.notify, "reason": decision.reason,
+                                  "detail": decision.detail, "at": now}
+        self.decisions[incident.key] = decision
+        if decision.reason in ("silenced", "maintenance"):
+            incident.suppressed = f"{decision.reason}: {decision.detail}"
+        if not decision.notify:
+            return None
+        notification = content.build(self, incident, members, decision, now)
+        incident.notifications += 1
+        incident.notified_at = now
+        incident.notified_status = notification.status
+        if notification.status == "firing":
+            incident.notified_severity = incident.severity
+            incident.notified_cut_off = list(incident.cut_off)
+            incident.notified_roots = list(incident.roots)
+            incident.notified_evidence = list(incident.evidence)
+        return notification
+
+    def _kind(self, alert: AlertState) -> str:
+        rule = self._by_name.get(alert.rule)
+        return rule.kind if rule else ""
+
+    def _decide(self, incident: Incident, was: str, now: float) -> Decision:
+        settings = self.rules.settings
+        if incident.status == "pending":
+            return Decision(False, "pending")
+        if incident.status == "resolved":
+            if incident.notified_status != "firing":
+                return Decision(False, "never_notified")
+            muted = self._muted(incident, now)
+            if muted is not None:
+                return muted
+            return Decision(True, "resolved")
+        muted = self._muted(incident, now)
+        if muted is not None:
+            return muted
+        if incident.notified_status != "firing":
+            assert incident.firing_since is not None
+            if now - incident.firing_since < settings.group_wait:
+                return Decision(False, "group_wait")
+            return Decision(True, "new")
+        assert incident.notified_at is not None
+        worse = SEVERITY_RANK.get(incident.severity or "", 0) > \
+            SEVERITY_RANK.get(incident.notified_severity or "", 0)
+        grew = sorted(set(incident.cut_off) - set(incident.notified_cut_off))
+        if worse or grew:
+            if now - incident.notified_at < settings.group_interval:
+                return Decision(False, "group_interval", "escalation waits for "
+                                "group_interval")
+            detail = f"severity {incident.notified_severity} → {incident.severity}" if worse \
+                else f"{len(grew)} more site(s) cut off"
+            return Decision(True, "escalated", detail)
+        repeat = min((self.rules.repeat_interval(self._by_name[a.rule])
+                      for a in (self.alerts[k] for k in incident.alerts)
+                      if a.rule in self._by_name), default=settings.repeat_interval)
+        if now - incident.notified_at >= repeat:
+            return Decision(True, "repeat")
+        return Decision(False, "unchanged")
+
+    def _muted(self, incident: Incident, now: float) -> Decision | None:
+        labels = content.match_labels(self, incident)
+        for silence in sorted(self.silences.values(), key=lambda s: s.id):
+            if silence.active(now) and silence.matches(labels):
+                return Decision(False, "silenced", silence.id)
+        elements = incident.roots or self._subject_elements(incident)
+        window = covering_window(self.rules.maintenance, elements, self.topology, now)
+        if window is not None:
+            return Decision(False, "maintenance", window.name)
+        return None
+
+    def _subject_elements(self, incident: Incident) -> list[str]:
+        return sorted({e for k in incident.alerts if k in self.alerts
+                       for e in self.alerts[k].subject.elements()})
+
+
+def evaluate_signals(rule: Rule, ctx: Context) -> Iterable[Signal]:
+    """The signals one rule sees (for debugging and `borderwatch rules` later)."""
+    return signals(rule, ctx)

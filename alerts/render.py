@@ -1,0 +1,309 @@
+"""Bilingual text for notifications: Vietnamese (names as in the inventory) and English.
+
+Follows the terminology of langson-notes §5 — one message per incident, severity tag,
+what is cut off, the root cause (nguyên nhân gốc), power state, since when:
+
+  [NGHIÊM TRỌNG] Mất liên lạc Đồn Biên phòng Tú Mịch (xã Mẫu Sơn). Nguyên nhân gốc: mất
+  tuyến viba Mẫu Sơn – Tú Mịch (L30); Trạm chuyển tiếp viba đỉnh Mẫu Sơn đang chạy ắc
+  quy do mất điện lưới. Bắt đầu: 14:05 26/11/2026.
+
+English names come from `name_en` (notes in parentheses dropped) or, failing that, the
+Vietnamese name without diacritics. Times are shown in Vietnam time (UTC+07:00, no DST).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from alerts.notification import AlertRef, Cause, Notification, PowerNote, SiteRef
+
+VN_TZ = datetime.timezone(datetime.timedelta(hours=7))
+SEVERITY_TAG = {
+    "vi": {"critical": "NGHIÊM TRỌNG", "major": "CHÍNH", "warning": "CẢNH BÁO"},
+    "en": {"critical": "CRITICAL", "major": "MAJOR", "warning": "WARNING"},
+}
+RESOLVED_TAG = {"vi": "ĐÃ KHÔI PHỤC", "en": "RESOLVED"}
+MEDIUM = {
+    "vi": {"fiber": "tuyến cáp quang", "microwave": "tuyến viba",
+           "vsat": "kênh vệ tinh (VSAT)", "radio": "tuyến vô tuyến"},
+    "en": {"fiber": "fibre link", "microwave": "microwave link", "vsat": "VSAT link",
+           "radio": "radio link"},
+}
+# Leading words of site names that say what a site is; link names use the place alone.
+_NAME_PREFIXES = sorted((
+    "Đồn Biên phòng Cửa khẩu Quốc tế ", "Đồn Biên phòng Cửa khẩu ", "Đồn Biên phòng ",
+    "Trạm kiểm soát Biên phòng ", "Nút truyền dẫn ", "Trạm chuyển tiếp viba đỉnh ",
+    "Trạm chuyển tiếp viba ", "Cửa khẩu Quốc tế đường sắt ", "Cửa khẩu Quốc tế ",
+    "Cửa khẩu ", "UBND xã ", "UBND phường ", "Trung tâm điều hành viễn thông tỉnh ",
+), key=len, reverse=True)
+_COMMUNE_EN = (("thị trấn ", "township"), ("phường ", "ward"), ("xã ", "commune"))
+
+
+def ascii_fold(text: str) -> str:
+    """Vietnamese without diacritics ('Đồng Đăng' → 'Dong Dang')."""
+    text = text.replace("Đ", "D").replace("đ", "d")
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def short_name(site: SiteRef, lang: str) -> str:
+    """The place alone, for link names: 'Nút truyền dẫn Đồng Đăng' → 'Đồng Đăng'."""
+    name = site.name
+    for prefix in _NAME_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return name if lang == "vi" else ascii_fold(name)
+
+
+def commune(site: SiteRef, lang: str) -> str | None:
+    """'xã Mẫu Sơn' (vi) or 'Mau Son commune' (en)."""
+    if not site.commune:
+        return None
+    if lang == "vi":
+        return site.commune
+    for prefix, word in _COMMUNE_EN:
+        if site.commune.startswith(prefix):
+            return f"{ascii_fold(site.commune[len(prefix):])} {word}"
+    return ascii_fold(site.commune)
+
+
+def site_name(site: SiteRef, lang: str) -> str:
+    """The site's full name in a language."""
+    if lang == "vi":
+        return site.name
+    if site.name_en:
+        name = re.sub(r"\s*\([^)]*\)", "", site.name_en)  # notes in parentheses
+        return name.split(", ")[0].strip()
+    return ascii_fold(site.name)
+
+
+def site_label(site: SiteRef, lang: str) -> str:
+    """Name plus commune: 'Đồn Biên phòng Tú Mịch (xã Mẫu Sơn)'."""
+    name, where = site_name(site, lang), commune(site, lang)
+    return f"{name} ({where})" if where and where not in name else name
+
+
+def link_name(cause: Cause, lang: str) -> str:
+    """'tuyến viba Mẫu Sơn – Tú Mịch (L30)' / 'microwave link Mau Son–Tu Mich (L30)'."""
+    medium = MEDIUM[lang].get(cause.medium or "", "tuyến" if lang == "vi" else "link")
+    a, b = (short_name(s, lang) for s in cause.ends)
+    dash = " – " if lang == "vi" else "–"
+    return f"{medium} {a}{dash}{b} ({cause.ident})"
+
+
+def when(t: float, lang: str) -> str:
+    """'14:05 26/11/2026' in Vietnam time (the English text names the offset)."""
+    text = datetime.datetime.fromtimestamp(t, VN_TZ).strftime("%H:%M %d/%m/%Y")
+    return text if lang == "vi" else f"{text} (UTC+07:00)"
+
+
+def span(seconds: float, lang: str) -> str:
+    """A duration for people: '45 phút', '2 giờ 5 phút' / '45 min', '2 h 5 min'."""
+    minutes = max(0, round(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    h, m = ("giờ", "phút") if lang == "vi" else ("h", "min")
+    if hours and minutes:
+        return f"{hours} {h} {minutes} {m}"
+    if hours:
+        return f"{hours} {h}"
+    return f"{minutes} {m}"
+
+
+def _list(items: Sequence[str], lang: str) -> str:
+    return ", ".join(items)
+
+
+def cause_text(cause: Cause, lang: str) -> str:
+    """One root cause as a phrase."""
+    vi = lang == "vi"
+    if cause.kind == "link" and len(cause.ends) == 2:
+        name = link_name(cause, lang)
+        return f"mất {name}" if vi else f"{name} down"
+    if cause.kind == "site" and cause.ends:
+        where = site_name(cause.ends[0], lang)
+        if cause.evidence:
+            links = ", ".join(cause.evidence)
+            return (f"mất liên lạc toàn bộ thiết bị tại {where} (tuyến {links} mất tín hiệu)"
+                    if vi else f"all devices at {where} unreachable (links {links} down)")
+        return (f"mất liên lạc toàn bộ thiết bị tại {where}, các tuyến kết nối vẫn hoạt động "
+                "(nghi mất điện hoặc hỏng thiết bị)" if vi else
+                f"all devices at {where} unreachable while its links look up (power or "
+                "equipment failure?)")
+    if cause.kind == "device" and cause.ends:
+        where = site_name(cause.ends[0], lang)
+        return (f"thiết bị {cause.ident} tại {where} không phản hồi" if vi else
+                f"device {cause.ident} at {where} not responding")
+    return cause.element
+
+
+def power_text(note: PowerNote, lang: str) -> str:
+    """'X đang chạy ắc quy do mất điện lưới (còn khoảng 45 phút)'."""
+    name = site_name(note.site, lang)
+    left = ""
+    if note.runtime_seconds is not None:
+        left = (f" (còn khoảng {span(note.runtime_seconds, lang)})" if lang == "vi" else
+                f" (about {span(note.runtime_seconds, lang)} left)")
+    return (f"{name} đang chạy ắc quy do mất điện lưới{left}" if lang == "vi" else
+            f"{name} on battery after mains loss{left}")
+
+
+def _root(n: Notification, lang: str) -> str:
+    parts = [cause_text(c, lang) for c in n.root_cause]
+    parts += [power_text(p, lang) for p in n.power]
+    if not parts:
+        return ""
+    label = "Nguyên nhân gốc" if lang == "vi" else "Root cause"
+    text = "; ".join(parts)
+    return f" {label}: {text[0].lower() if lang == 'vi' else text[0]}{text[1:]}."
+
+
+def _sites(sites: Sequence[SiteRef], lang: str) -> str:
+    return _list([site_label(s, lang) for s in sites], lang)
+
+
+def _subject(a: AlertRef, n: Notification, lang: str) -> str:
+    """Where a condition is: the link it belongs to, else the device and site."""
+    fields = dict(part.split("=", 1) for part in a.subject.split(",") if "=" in part)
+    links = [c for c in n.root_cause if c.kind == "link"]
+    if len(links) == 1 and len(n.root_cause) == 1:  # a condition on one link's equipment
+        return link_name(links[0], lang)
+    if "device" in fields:
+        where = n.power[0].site if n.power else None
+        dev = fields["device"]
+        iface = f" {fields['interface']}" if "interface" in fields else ""
+        if lang == "vi":
+            return f"thiết bị {dev}{iface}" + (f" tại {site_name(where, lang)}" if where else "")
+        return f"device {dev}{iface}" + (f" at {site_name(where, lang)}" if where else "")
+    if "link" in fields:
+        return (f"tuyến {fields['link']}" if lang == "vi" else f"link {fields['link']}")
+    return a.subject
+
+
+def _condition(n: Notification, lang: str) -> str:
+    """The sentence for incidents that are a condition, not a reachability problem."""
+    vi = lang == "vi"
+    a = next((x for x in n.alerts if x.phase == "firing"), n.alerts[0] if n.alerts else None)
+    if a is None:
+        return ""
+    where = _subject(a, n, lang)
+    info = a.info
+    site = n.power[0].site if n.power else None
+    site_txt = site_name(site, lang) if site else where
+    kind = a.kind
+    if kind == "link_down":
+        return f"Mất {where}." if vi else f"{where[0].upper()}{where[1:]} down."
+    if kind == "interface_down":
+        return f"Cổng của {where} ngừng hoạt động." if vi else f"Interface of {where} down."
+    if kind == "radio_fade":
+        sig, fade = info.get("signal_dbm"), a.value
+        if vi:
+            return f"Suy giảm tín hiệu {where}: mức thu {sig:.1f} dBm, thấp hơn thiết kế " \
+                   f"{fade:.1f} dB."
+        return f"Signal degradation on {where}: receive level {sig:.1f} dBm, {fade:.1f} dB " \
+               "below plan."
+    if kind == "radio_signal_low":
+        return (f"Mức thu thấp trên {where}: {a.value:.1f} dBm." if vi else
+                f"Low receive level on {where}: {a.value:.1f} dBm.")
+    if kind == "radio_snr_low":
+        if "esno" in str(info.get("metric", "")):
+            return (f"Es/No VSAT thấp tại {where}: {a.value:.1f} dB (suy hao do mưa?)." if vi
+                    else f"Low VSAT Es/No at {where}: {a.value:.1f} dB (rain fade?).")
+        return (f"Tỷ số tín hiệu/tạp âm thấp trên {where}: {a.value:.1f} dB." if vi else
+                f"Low SNR on {where}: {a.value:.1f} dB.")
+    if kind == "on_battery":
+        runtime = info.get("runtime_seconds")
+        left = ""
+        if runtime is not None:
+            left = (f", còn khoảng {span(runtime, lang)}" if vi else
+                    f", about {span(runtime, lang)} left")
+        return (f"Mất điện lưới tại {site_txt}: đang chạy ắc quy{left}." if vi else
+                f"Mains power lost at {site_txt}: on battery{left}.")
+    if kind == "battery_runtime_low":
+        runtime = a.value or 0.0
+        return (f"Sắp cạn ắc quy tại {site_txt}: còn khoảng {span(runtime, lang)}." if vi
+                else f"Battery nearly exhausted at {site_txt}: about {span(runtime, lang)} "
+                "left.")
+    if kind == "link_utilization":
+        pct = (a.value or 0.0) * 100
+        return (f"Quá tải {where}: mức sử dụng băng thông {pct:.0f}%." if vi else
+                f"Overload on {where}: {pct:.0f}% of capacity.")
+    if kind == "interface_errors":
+        return (f"Lỗi gói trên {where}: {a.value:.1f} lỗi/s." if vi else
+                f"Packet errors on {where}: {a.value:.1f} errors/s.")
+    value = "" if a.value is None else f" = {a.value:g}"
+    return f"{a.rule} ({where}){value}."
+
+
+def render(n: Notification, lang: str = "vi") -> str:
+    """The one-paragraph text of a notification in 'vi' or 'en'."""
+    if lang not in SEVERITY_TAG:
+        raise ValueError(f"language {lang!r} is not supported; allowed: vi, en")
+    vi = lang == "vi"
+    resolved = n.status == "resolved"
+    tag = RESOLVED_TAG[lang] if resolved else SEVERITY_TAG[lang].get(n.severity, n.severity)
+    cut = list(n.cut_off)
+    if n.headline in ("isolation", "site_down") and cut:
+        if resolved:
+            body = (f"Đã khôi phục liên lạc {_sites(cut, lang)}" if vi else
+                    f"Communications restored with {_sites(cut, lang)}")
+            if n.ended_at is not None:
+                body += (f" sau {span(n.ended_at - n.since, lang)}" if vi else
+                         f" after {span(n.ended_at - n.since, lang)}")
+            body += "."
+        elif len(cut) == 1:
+            body = (f"Mất liên lạc {site_label(cut[0], lang)}." if vi else
+                    f"{site_label(cut[0], lang)} unreachable.")
+        else:
+            body = (f"Mất liên lạc {len(cut)} trạm: {_sites(cut, lang)}." if vi else
+                    f"{len(cut)} sites unreachable: {_sites(cut, lang)}.")
+        body += _root(n, lang)
+    elif n.headline == "device_down":
+        root = n.root_cause[0] if n.root_cause else None
+        text = cause_text(root, lang) if root else ""
+        body = (text[0].upper() + text[1:] + "." if text else "") if not resolved else (
+            (f"Thiết bị {root.ident} đã phản hồi trở lại." if vi else
+             f"Device {root.ident} responds again.") if root else "")
+        if n.cut_off or n.power:
+            body += _root(n, lang) if n.power else ""
+    elif n.headline == "redundancy_lost":
+        sites = list(n.redundancy_lost)
+        if resolved:
+            body = (f"Đã khôi phục dự phòng cho {_sites(sites, lang)}." if vi else
+                    f"Redundancy restored for {_sites(sites, lang)}.")
+        else:
+            body = (f"Mất dự phòng: {len(sites)} trạm chỉ còn một đường truyền "
+                    f"({_sites(sites, lang)})." if vi else
+                    f"Redundancy lost: {len(sites)} site(s) now on a single path "
+                    f"({_sites(sites, lang)}).")
+        body += _root(n, lang)
+        caps = [a.info for a in n.alerts if a.kind == "redundancy_lost"
+                and a.info.get("capacity_bps")]
+        if caps and not resolved:
+            # the site that lost most of its planned capacity
+            worst = max(caps, key=lambda i: (i.get("planned_capacity_bps") or 0) /
+                        i["capacity_bps"])
+            now_c, plan = worst["capacity_bps"] / 1e6, (worst.get("planned_capacity_bps")
+                                                         or 0) / 1e6
+            if plan and now_c < plan:
+                body += (f" Dung lượng còn lại {now_c:g} Mbit/s (thiết kế {plan:g} Mbit/s)."
+                         if vi else
+                         f" Remaining capacity {now_c:g} Mbit/s (planned {plan:g} Mbit/s).")
+    else:
+        body = _condition(n, lang)
+        if resolved:
+            body = (f"{body} Đã kết thúc sau {span((n.ended_at or n.at) - n.since, lang)}."
+                    if vi else
+                    f"{body} Over after {span((n.ended_at or n.at) - n.since, lang)}.")
+    if n.flapping and not resolved:
+        changes = max((len(a.info.get("changes", [])) for a in n.alerts), default=0)
+        body += " (Chập chờn: trạng thái thay đổi liên tục.)" if vi else \
+            " (Flapping: the state keeps changing.)"
+        del changes
+    start = (f" Bắt đầu: {when(n.since, lang)}." if vi else f" Since: {when(n.since, lang)}.")
+    if resolved:
+        start = ""
+    return f"[{tag}] {body}{start}"
