@@ -11,7 +11,7 @@ series that disappeared are dropped at the next scrape (generational swap).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from collector.samples import Kind
 from collector.state import DeviceSnapshot, NetworkState
@@ -44,36 +44,45 @@ class SeriesText:
 
     def render(self, devices: Iterable[DeviceSnapshot] | None = None) -> str:
         """The exposition text of every profile series (families contiguous)."""
+        return "".join(self.parts(devices))
+
+    def parts(self, devices: Iterable[DeviceSnapshot] | None = None,
+              chunk: int = 1_000_000) -> Iterator[str]:
+        """The same text in pieces of at most `chunk` devices of one family, so that a
+        caller on the event loop can yield between pieces. Run it to the end: the label
+        text cache is swapped when it finishes."""
         devices = list(self._state.device_snapshots() if devices is None else devices)
         by_metric: dict[str, list[DeviceSnapshot]] = {}
         for snap in devices:
             for metric in snap.series:
                 by_metric.setdefault(metric, []).append(snap)
         old, new = self._prefix, {}
-        out: list[str] = []
-        append = out.append
         for metric, snaps in by_metric.items():
             info = self._state.metric_info(metric)
-            family = metric[:-6] if info.kind is Kind.COUNTER and metric.endswith("_total") \
-                else metric
+            # prometheus_client (0.2x) names a counter's HELP/TYPE with the _total suffix.
+            family = metric
             help_text = info.help.replace("\\", r"\\").replace("\n", r"\n")
-            append(f"# HELP {family} {help_text}\n# TYPE {family} "
+            yield (f"# HELP {family} {help_text}\n# TYPE {family} "
                    f"{'counter' if info.kind is Kind.COUNTER else 'gauge'}\n")
-            for snap in snaps:
-                dev = snap.device_id
-                head = None
-                for labels, value in snap.series[metric].items():
-                    key = (dev, metric, labels)
-                    prefix = old.pop(key, None)
-                    if prefix is None:
-                        if head is None:
-                            head = f'{metric}{{site="{_escape(snap.site_id)}",' \
-                                   f'device="{_escape(dev)}"'
-                        parts = "".join(
-                            f',{"exported_" + n if n in ("site", "device") else n}='
-                            f'"{_escape(v)}"' for n, v in labels)
-                        prefix = f"{head}{parts}}} "
-                    new[key] = prefix
-                    append(prefix + _number(value) + "\n")
+            for start in range(0, len(snaps), chunk):
+                out: list[str] = []
+                append = out.append
+                for snap in snaps[start:start + chunk]:
+                    dev = snap.device_id
+                    head = None
+                    rows = snap.series.get(metric, {})  # replaced, never mutated, by apply()
+                    for labels, value in rows.items():
+                        key = (dev, metric, labels)
+                        prefix = old.pop(key, None)
+                        if prefix is None:
+                            if head is None:
+                                head = f'{metric}{{site="{_escape(snap.site_id)}",' \
+                                       f'device="{_escape(dev)}"'
+                            parts = "".join(
+                                f',{"exported_" + n if n in ("site", "device") else n}='
+                                f'"{_escape(v)}"' for n, v in labels)
+                            prefix = f"{head}{parts}}} "
+                        new[key] = prefix
+                        append(prefix + _number(value) + "\n")
+                yield "".join(out)
         self._prefix = new
-        return "".join(out)

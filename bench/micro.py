@@ -31,6 +31,7 @@ from bench_mapping import map_once, prepare  # noqa: E402
 from fast_exposition import SeriesText  # noqa: E402
 from prometheus_client.exposition import choose_encoder  # noqa: E402
 
+from collector.profiles import builtin_profiles  # noqa: E402
 from collector.samples import Kind, PollResult, Sample  # noqa: E402
 from collector.snmp import ber  # noqa: E402
 from collector.state import NetworkState  # noqa: E402
@@ -151,28 +152,21 @@ def bench_mapping_state(report: Report, seconds: float) -> None:
 
 
 def _if_samples(n_if: int, poll: int) -> list[Sample]:
-    """Samples of an if-mib poll of `n_if` interfaces, as the profile names them."""
-    out: list[Sample] = [Sample("borderwatch_device_uptime_seconds", (), 1000.0 + poll * 60),
-                         Sample("borderwatch_device_info", (("sysDescr", "Linux bench"),
-                                                            ("sysName", "bench"),
-                                                            ("sysObjectID", "1.3.6.1.4.1.8072")),
-                                1)]
+    """Samples of an if-mib poll of `n_if` interfaces, named as the profile names them."""
+    profiles = builtin_profiles()
+    uptime, info = (m.info.name for m in profiles["system"].scalars)
+    out: list[Sample] = [Sample(uptime, (), 1000.0 + poll * 60),
+                         Sample(info, (("sysDescr", "Linux bench"), ("sysName", "bench"),
+                                       ("sysObjectID", "1.3.6.1.4.1.8072")), 1)]
     for i in range(1, n_if + 1):
         labels = (("ifAlias", ""), ("ifDescr", f"tap{i}"), ("ifIndex", str(i)),
                   ("ifName", f"tap{i}"))
-        for name, value in (("borderwatch_interface_up", 1), ("borderwatch_interface_oper_status",
-                                                              1),
-                            ("borderwatch_interface_admin_status", 1),
-                            ("borderwatch_interface_speed_bytes", 1.25e9),
-                            ("borderwatch_interface_counter_discontinuity_seconds", 0.0)):
-            out.append(Sample(name, labels, value))
-        for name in ("borderwatch_interface_receive_bytes_total",
-                     "borderwatch_interface_transmit_bytes_total",
-                     "borderwatch_interface_receive_errors_total",
-                     "borderwatch_interface_transmit_errors_total",
-                     "borderwatch_interface_receive_discards_total",
-                     "borderwatch_interface_transmit_discards_total"):
-            out.append(Sample(name, labels, 10**9 + poll * 12345 * i, Kind.COUNTER, 64))
+        for metric in profiles["if-mib"].tables[0].metrics:
+            if metric.info.kind is Kind.COUNTER:
+                out.append(Sample(metric.info.name, labels, 10**9 + poll * 12345 * i,
+                                  Kind.COUNTER, 64))
+            else:
+                out.append(Sample(metric.info.name, labels, 1))
     return out
 
 

@@ -45,7 +45,7 @@ NETNS = "bwscale"
 FIRST_PORT = 20000
 PORTS = 100
 LISTEN = "127.0.0.1:9730"
-RESULTS = ROOT / "bench" / "results" / "scale.json"
+RESULTS = ROOT / "bench" / "results" / "scale.json"  # scale-proposals.json with --proposals
 LAG = "borderwatch_scheduler_lag_seconds"
 
 
@@ -181,7 +181,8 @@ def report(r: dict, args: argparse.Namespace) -> str:
     lag99 = r["lag_p99_s"] or 0.0
     render = (r["render_s"] or r["scrape_client_s"])["median"]
     lines = [
-        f"== scale run: {args.devices} devices, interval {args.interval:g} s, "
+        f"== scale run{' WITH bench/proposals.py' if args.proposals else ''}: "
+        f"{args.devices} devices, interval {args.interval:g} s, "
         f"{r['window_s'] / 60:.1f} min window ==",
         f"start-up: /metrics listening {r['startup_s']:.1f} s after start "
         f"(inventory load + {args.devices} sessions); every device polled once "
@@ -229,8 +230,8 @@ def inner(args: argparse.Namespace) -> int:
         print(f"borderwatch: {args.devices} devices, interval {args.interval:g} s",
               flush=True)
         # bw_run.py: the CLI with the inventory's 100,000-value cap lifted (see its doc).
-        proc = subject.start(group, workdir, inventory, LISTEN,
-                             argv_prefix=[sys.executable, str(ROOT / "bench" / "bw_run.py")])
+        proc = subject.start(group, workdir, inventory, LISTEN, argv_prefix=subject.BW_RUN,
+                             proposals=args.proposals)
         startup = asyncio.run(subject.wait_listening(proc, LISTEN))
         print(f"  /metrics listening {startup:.1f} s after start", flush=True)
         result = asyncio.run(measure(proc, snmpd, args, len(devices)))
@@ -247,10 +248,11 @@ def inner(args: argparse.Namespace) -> int:
         print(text)
         if "profile_text" in result:
             print(f"\nprofile (30 s after the window):\n{result['profile_text']}")
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"args": vars(args), "result": result,
+        results = RESULTS.with_name("scale-proposals.json") if args.proposals else RESULTS
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps({"args": vars(args), "result": result,
                                        "report": text}, indent=2, default=str) + "\n")
-        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+        print(f"\nwrote {results.relative_to(ROOT)}")
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything", file=sys.stderr)
@@ -274,6 +276,8 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, default=64,
                         help="defaults.max_in_flight of the inventory (default 64)")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--proposals", action="store_true",
+                        help="apply bench/proposals.py to the service (what-if run)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
