@@ -3,6 +3,7 @@
 No route takes an address, a target or a device to poll (the SNMP/blackbox exporter
 pattern of `?target=` turns an exporter into an open SNMP proxy); the only query
 parameter accepted anywhere is Prometheus' own `name[]` filter on /metrics.
+/status and /api/status (the read-only status page, exporters/status.py) take none.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
+
+if TYPE_CHECKING:
+    from exporters.status import StatusPage
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,11 @@ class MetricsApp:
         self.app.router.add_get("/metrics", self.metrics)
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/", self.index)
+        # The status page: 404 until exporters.status.attach_status() sets these two.
+        self.status: Callable[[], dict[str, Any]] | None = None
+        self.status_page: StatusPage | None = None
+        self.app.router.add_get("/api/status", self.api_status)
+        self.app.router.add_get("/status", self.status_html)
 
     async def index(self, request: web.Request) -> web.Response:
         """A pointer for people who open the bare URL in a browser."""
@@ -97,6 +106,28 @@ class MetricsApp:
             raise web.HTTPBadRequest(text="this route takes no parameters\n")
         return web.Response(text=json.dumps(self.health(), sort_keys=True) + "\n",
                             content_type="application/json")
+
+    async def api_status(self, request: web.Request) -> web.Response:
+        """The status page's JSON: sites by status, devices, links; never touches SNMP."""
+        if request.query_string:
+            raise web.HTTPBadRequest(text="this route takes no parameters\n")
+        if self.status is None:
+            raise web.HTTPNotFound(text="the status page is not enabled\n")
+        return web.Response(text=json.dumps(self.status(), ensure_ascii=False) + "\n",
+                            content_type="application/json", charset="utf-8",
+                            headers={"Cache-Control": "no-store"})
+
+    async def status_html(self, request: web.Request) -> web.Response:
+        """The read-only status page (static HTML; its script polls /api/status)."""
+        if request.query_string:
+            raise web.HTTPBadRequest(text="this route takes no parameters\n")
+        if self.status_page is None:
+            raise web.HTTPNotFound(text="the status page is not enabled\n")
+        return web.Response(text=self.status_page.html, content_type="text/html",
+                            charset="utf-8", headers={
+                                "Content-Security-Policy": self.status_page.csp,
+                                "X-Content-Type-Options": "nosniff",
+                                "Cache-Control": "no-store"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Prometheus exposition built from state at scrape time (never waits on SNMP)."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages of the real test servers (snmpd, net-snmp tools, Prometheus,
-# Alertmanager, VictoriaMetrics, snmp_exporter). Idempotent: when every package is already
-# installed and its command is on PATH, apt is not touched at all (a warm machine skips it).
+# Alertmanager, VictoriaMetrics, snmp_exporter) and headless Chromium (status page tests).
+# Idempotent: when every package is already installed and its command is on PATH, apt is
+# not touched at all (a warm machine skips it).
 set -euo pipefail
 
 # package -> a command it provides (both must be present for the package to count as installed)
@@ -12,6 +13,7 @@ declare -A PACKAGES=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [victoria-metrics]=victoria-metrics
   [prometheus-snmp-exporter]=prometheus-snmp-exporter
+  [chromium]=chromium
 )
 
 # snmpd lives in /usr/sbin, which a non-root PATH may lack.

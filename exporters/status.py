@@ -1,0 +1,181 @@
+"""The status page's data: every site as up, degraded, down, isolated or unknown, for when
+Grafana is not at hand (served as /api/status and read by /status).
+
+Read-only over `collector.state.NetworkState` and the inventory's site names; it never
+touches SNMP and never carries a secret (no credentials, no addresses, no communities).
+
+Site status from its devices' `up` (None = not polled yet):
+
+| devices                        | status    |
+|--------------------------------|-----------|
+| none, or none polled yet       | unknown   |
+| every polled one answers       | up        |
+| some answer, some do not       | degraded  |
+| polled ones all fail to answer | down      |
+
+A site that is "down" by that table becomes "isolated" when the topology analysis
+(`alerts.topology.analyse`) says it is cut off behind another failed element: its own
+devices may be fine, the path to them is not. A site that answers is never called
+isolated, whatever the link evidence says (the answer is the stronger evidence).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from collector.state import DeviceSnapshot, LinkSnapshot, NetworkState
+
+if TYPE_CHECKING:
+    from alerts.topology import Analysis, Health, Topology
+    from collector.inventory import Inventory
+    from exporters.http import MetricsApp
+
+log = logging.getLogger(__name__)
+
+# Worst first: the page lists groups in this order.
+SITE_STATUSES = ("down", "isolated", "degraded", "unknown", "up")
+PAGE_PATH = Path(__file__).with_name("static") / "status.html"
+
+
+def site_status(device_up: Sequence[bool | None]) -> str:
+    """up / degraded / down / unknown of a site from its devices' `up` (table in the module doc)."""
+    polled = [u for u in device_up if u is not None]
+    if not polled:
+        return "unknown"
+    if all(polled):
+        return "up"
+    if any(polled):
+        return "degraded"
+    return "down"
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _device(snap: DeviceSnapshot) -> dict[str, Any]:
+    # Deliberately a short allow-list: no address, no credential, no series.
+    return {
+        "id": snap.device_id,
+        "up": snap.up,
+        "stale": snap.stale,
+        "last_poll": _iso(snap.last_poll),
+        "last_success": _iso(snap.last_success),
+        "last_error": snap.last_error,
+    }
+
+
+def _link(snap: LinkSnapshot) -> dict[str, Any]:
+    spec = snap.spec
+    return {"id": spec.link_id, "a_site": spec.a_site, "b_site": spec.b_site,
+            "medium": spec.medium, "state": snap.state, "reason": snap.reason}
+
+
+def health_from_state(devices: Iterable[DeviceSnapshot], links: Iterable[LinkSnapshot]
+                      ) -> Health:
+    """The topology's evidence as seen right now (no debounce: the page shows the present)."""
+    from alerts.topology import Health
+
+    devs = list(devices)
+    return Health(device_up={d.device_id: d.up for d in devs},
+                  last_success={d.device_id: d.last_success for d in devs},
+                  link_state={lk.link_id: lk.state for lk in links},
+                  failing=frozenset(d.device_id for d in devs if d.up is False))
+
+
+class StatusBuilder:
+    """Builds the /api/status document from the inventory's sites and the live state."""
+
+    def __init__(self, inventory: Inventory, state: NetworkState, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._state = state
+        self._clock = clock
+        self._sites = [{"id": s.id, "name": s.name, "name_en": s.name_en, "kind": s.kind,
+                        "commune": s.commune, "devices": [d.id for d in s.devices]}
+                       for s in inventory.sites]
+        self.topology: Topology | None = None
+        self.isolation_note: str | None = None
+        try:
+            # alerts/ is not part of the installed packages yet (pyproject's packages.find):
+            # without it the page still works, only without isolation.
+            from alerts.topology import Topology
+
+            self.topology = Topology.from_inventory(inventory)
+        except ImportError:
+            self.isolation_note = "isolation not computed: the alerts package is not installed"
+        except ValueError as exc:  # e.g. no core site: reachability has no origin
+            self.isolation_note = f"isolation not computed: {exc}"
+        if self.isolation_note:
+            log.info("status page: %s", self.isolation_note)
+
+    def build(self) -> dict[str, Any]:
+        """The document: generated_at, summary counts, sites (with devices), links."""
+        devices = {s.device_id: s for s in self._state.device_snapshots()}
+        links = self._state.link_snapshots()
+        analysis = self._analyse(devices.values(), links)
+        sites = []
+        for site in self._sites:
+            snaps = [devices[d] for d in site["devices"] if d in devices]
+            status = site_status([s.up for s in snaps])
+            isolated_by: list[str] = []
+            if analysis is not None and status == "down" and \
+                    analysis.status.get(site["id"]) == "isolated":
+                status = "isolated"
+                outage = analysis.outage_of(site["id"])
+                isolated_by = [_element_text(e) for e in outage.root] if outage else []
+            sites.append({**{k: v for k, v in site.items() if k != "devices"},
+                          "status": status, "isolated_by": isolated_by,
+                          "devices": [_device(s) for s in snaps]})
+        summary = {name: sum(1 for s in sites if s["status"] == name) for name in SITE_STATUSES}
+        return {
+            "generated_at": _iso(self._clock()),
+            "isolation": self.topology is not None,
+            "isolation_note": self.isolation_note,
+            "summary": summary,
+            "sites": sites,
+            "links": [_link(lk) for lk in links],
+        }
+
+    def _analyse(self, devices: Iterable[DeviceSnapshot], links: list[LinkSnapshot]
+                 ) -> Analysis | None:
+        if self.topology is None:
+            return None
+        from alerts.topology import analyse
+
+        return analyse(self.topology, health_from_state(devices, links))
+
+
+def _element_text(element: str) -> str:
+    """'site:hub-a' → 'site hub-a' (ids only: the page looks names up itself)."""
+    kind, _, ident = element.partition(":")
+    return f"{kind} {ident}"
+
+
+class StatusPage:
+    """The HTML page (static, UTF-8) and its Content-Security-Policy, loaded once."""
+
+    def __init__(self, path: Path = PAGE_PATH) -> None:
+        self.html = path.read_text(encoding="utf-8")
+        script = self.html.split("<script>", 1)[1].split("</script>", 1)[0]
+        script_hash = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        # Only this page's own inline script runs, and it may only talk to this server.
+        self.csp = ("default-src 'none'; style-src 'unsafe-inline'; "
+                    f"script-src 'sha256-{script_hash}'; connect-src 'self'; "
+                    "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                    "frame-ancestors 'none'")
+
+
+def attach_status(metrics_app: MetricsApp, inventory: Inventory, state: NetworkState) -> None:
+    """Enable /status and /api/status on a MetricsApp (before or after it starts serving)."""
+    builder = StatusBuilder(inventory, state)
+    metrics_app.status = builder.build
+    metrics_app.status_page = StatusPage()
