@@ -413,7 +413,11 @@ class InfluxWriter:
                         # replay (A36).
                         self._last_expire = now
                         await asyncio.to_thread(self._spool.expire)
-                    await self._sleep(self._retry_at - now)
+                    # wake for the seal too: a batch must reach the spool within
+                    # flush_interval, not when the backoff ends
+                    due = self._seal_due()
+                    await self._sleep(min(self._retry_at, due if due is not None
+                                          else self._retry_at) - now)
                     continue
                 if self._fresh:
                     await self._send_fresh()

@@ -297,3 +297,17 @@ async def test_close_without_start_counts_what_it_held(tmp_path) -> None:
     await writer.close()
     assert writer.stats.dropped == {"closed": 3} and writer.stats.memory_points == 0
     assert not (tmp_path / "spool").exists()
+
+
+async def test_points_reach_the_spool_within_the_flush_interval_during_backoff(
+        fake, tmp_path) -> None:
+    fake.default = (503, {}, "")
+    writer = await started_writer(fast_settings(fake.url, tmp_path / "spool",
+                                                retry_initial=30.0, retry_max=30.0))
+    first, second = polls(2)
+    writer.submit(first, "s1")
+    await wait_until(lambda: writer.stats.spool_points == 3, within=10, what="first spooled")
+    writer.submit(second, "s1")  # the backoff lasts ≥ 15 s; the spool must not wait for it
+    await wait_until(lambda: writer.stats.spool_points == 6, within=10, what="second spooled")
+    assert len(fake.requests) == 1
+    await writer.close()
