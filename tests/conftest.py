@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from servers import (
     start_snmpd,
     start_snmpsim,
 )
+
+from collector.snmp.transport import SnmpTransport
 
 # The dumps served by the session-wide snmpsim; community = the relative path.
 SNMPSIM_TEST_DUMPS = (
@@ -114,3 +116,14 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[SnmpTransport]:
+    """The shared v1/v2c transport, bound to loopback as tests must be."""
+    t = await SnmpTransport.create(max_in_flight=64, local_address="127.0.0.1",
+                                   local_address6="::1")
+    try:
+        yield t
+    finally:
+        await t.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from conftest import SNMPSIM_V3_USER
@@ -25,14 +24,6 @@ COUNTER_OIDS = {  # (metric, bits) → column whose value the sample must equal
     (TX, 64): "1.3.6.1.2.1.31.1.1.1.10", (TX, 32): "1.3.6.1.2.1.2.2.1.16",
 }
 
-
-@pytest.fixture
-async def transport() -> AsyncIterator[SnmpTransport]:
-    t = await SnmpTransport.create(local_address="127.0.0.1")
-    try:
-        yield t
-    finally:
-        await t.close()
 
 
 def sim_session(sim: Snmpsim, transport: SnmpTransport, dump: str, **kw):

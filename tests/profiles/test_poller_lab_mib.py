@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from servers import REPO_ROOT, Snmpsim, free_udp_port, start_snmpsim
@@ -50,14 +50,6 @@ def lab_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
     finally:
         sim.stop()
 
-
-@pytest.fixture
-async def transport() -> AsyncIterator[SnmpTransport]:
-    t = await SnmpTransport.create(local_address="127.0.0.1")
-    try:
-        yield t
-    finally:
-        await t.close()
 
 
 async def poll_lab(sim: Snmpsim, transport: SnmpTransport, name: str, poller: Poller):

@@ -16,7 +16,6 @@ from collector.poller import Poller
 from collector.secret import Secret
 from collector.snmp import ber
 from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
 from collector.snmp.types import OID, Tag, VarBind
 from collector.snmp.v2c import V2cSession
 from collector.state import NetworkState
@@ -70,14 +69,6 @@ async def agent() -> AsyncIterator[EvilAgent]:
     finally:
         a.close()
 
-
-@pytest.fixture
-async def transport() -> AsyncIterator[SnmpTransport]:
-    t = await SnmpTransport.create(local_address="127.0.0.1")
-    try:
-        yield t
-    finally:
-        await t.close()
 
 
 async def test_type_confusion_counted_per_varbind_rest_kept(agent, transport) -> None:

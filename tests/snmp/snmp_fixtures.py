@@ -1,4 +1,4 @@
-"""Fixtures of the SNMP layer tests: a loopback transport and evil agents that clean up.
+"""Fixtures of the SNMP layer tests: evil agents that clean up (the transport is in conftest).
 
 Not a conftest.py: tests/test_servers.py imports tests/conftest.py as `conftest`, and a second
 conftest module here would shadow it. Test modules import these fixtures by name.
@@ -11,19 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from fakes.evil_agent import EvilAgent, Scenario
 from fakes.udp_proxy import UdpProxy
-
-from collector.snmp.transport import SnmpTransport
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[SnmpTransport]:
-    """The shared v1/v2c transport, bound to loopback as tests must be."""
-    t = await SnmpTransport.create(max_in_flight=64, local_address="127.0.0.1",
-                                   local_address6="::1")
-    try:
-        yield t
-    finally:
-        await t.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ device id being answered from a second recording (another community of the same 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,14 +98,6 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
     finally:
         sim.stop()
 
-
-@pytest.fixture
-async def transport() -> AsyncIterator[SnmpTransport]:
-    t = await SnmpTransport.create(local_address="127.0.0.1")
-    try:
-        yield t
-    finally:
-        await t.close()
 
 
 class Run:
