@@ -2,6 +2,7 @@
 # collector) and `make test` (set up and run the test suite). CI runs `make test`.
 .PHONY: setup demo test lint schema
 .PHONY: bench bench-scale
+.PHONY: dashboards
 
 setup:
 	bash scripts/setup.sh
@@ -26,3 +27,7 @@ bench: setup
 # 10,000 devices at a 60 s interval for 5 minutes (~7 minutes; root); see bench/README.md.
 bench-scale: setup
 	.venv/bin/python bench/scale.py $(BENCH_ARGS)
+
+# Grafana dashboards (grafana/dashboards/*.json) from grafana/catalog.py and inventory.yaml.
+dashboards: setup
+	.venv/bin/python -m grafana.generate

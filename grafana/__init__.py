@@ -1,0 +1,1 @@
+"""Grafana provisioning and dashboards for borderwatch, generated from one Python source."""

@@ -1,0 +1,317 @@
+"""Every borderwatch dashboard, declared as data: the one source `make dashboards` renders.
+
+Conventions of the queries (tests/grafana runs each against a real Prometheus):
+* `${commune:raw}` is a regex of site ids (the commune variable's value, see sites.py),
+  `.*` for All; `$site` one site id; `$sites` a regex of site ids (multi-select);
+  `$link` one link id.
+* A count that may legitimately be zero ends in ` or vector(0)`, so the stat shows 0
+  instead of "No data".
+"""
+
+from __future__ import annotations
+
+from grafana.model import Dashboard, Panel, Query, Row, Variable
+from grafana.sites import SiteRow, commune_options, site_table
+
+IN_COMMUNE = 'site=~"${commune:raw}"'
+RATE = "$__rate_interval"
+
+# The two ends of the selected link as (device, ifName) series: joins interface and radio
+# metrics onto a link through borderwatch_link_info.
+LINK_ENDS = (
+    'max by (link, device, ifName) ('
+    'label_replace(label_replace(borderwatch_link_info{link="$link"}, '
+    '"device", "$1", "a_device", "(.+)"), "ifName", "$1", "a_interface", "(.+)") or '
+    'label_replace(label_replace(borderwatch_link_info{link="$link"}, '
+    '"device", "$1", "b_device", "(.+)"), "ifName", "$1", "b_interface", "(.+)"))'
+)
+LINK_DEVICES = f"max by (link, device) ({LINK_ENDS})"
+
+UP_DOWN = ({"type": "value", "options": {"0": {"text": "down", "color": "red"},
+                                         "1": {"text": "up", "color": "green"}}},)
+MAINS_BATTERY = ({"type": "value", "options": {"0": {"text": "mains", "color": "green"},
+                                               "1": {"text": "on battery", "color": "red"}}},)
+OK_ALARM = ({"type": "value", "options": {"0": {"text": "no mains", "color": "red"},
+                                          "1": {"text": "mains ok", "color": "green"}}},)
+RED_IF_ANY = ((None, "green"), (1, "red"))
+TABLE = {"showHeader": True, "cellHeight": "sm"}
+
+
+def _stat(title: str, expr: str, *, unit: str = "none", thresholds=RED_IF_ANY,
+          description: str = "", width: int = 4) -> Panel:
+    return Panel(title, "stat", (Query(expr, instant=True),), unit=unit, width=width, height=4,
+                 thresholds=thresholds, description=description,
+                 options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
+                                            "values": False},
+                          "colorMode": "background", "graphMode": "none"})
+
+
+def _table(title: str, expr: str, *, unit: str = "none", mappings=(), description: str = "",
+           width: int = 12, height: int = 8, hide: tuple[str, ...] = ("Time",)) -> Panel:
+    organize = {"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}
+    return Panel(title, "table", (Query(expr, instant=True),), unit=unit, width=width,
+                 height=height, mappings=mappings, description=description, options=TABLE,
+                 transformations=({"id": "labelsToFields", "options": {"mode": "columns"}},
+                                  organize))
+
+
+def _series(title: str, *queries: Query, unit: str = "none", description: str = "",
+            width: int = 12, thresholds=()) -> Panel:
+    return Panel(title, "timeseries", queries, unit=unit, width=width,
+                 description=description, thresholds=thresholds,
+                 options={"legend": {"displayMode": "table", "placement": "bottom",
+                                     "calcs": ["lastNotNull", "max"]},
+                          "tooltip": {"mode": "multi", "sort": "desc"}})
+
+
+def _commune(rows: list[SiteRow]) -> Variable:
+    return Variable("commune", "Commune", "custom", commune_options(rows), include_all=True,
+                    all_value=".*")
+
+
+SITE_VAR = Variable("site", "Site", "query",
+                    'label_values(borderwatch_device_up{site=~"${commune:raw}"}, site)')
+SITES_VAR = Variable("sites", "Sites", "query",
+                     'label_values(borderwatch_device_up{site=~"${commune:raw}"}, site)',
+                     multi=True, include_all=True, all_value=".*")
+LINK_VAR = Variable("link", "Link", "query", "label_values(borderwatch_link_info, link)")
+
+
+def overview(rows: list[SiteRow]) -> Dashboard:
+    """The network at a glance: map of sites by status, counts, what is down now."""
+    sites = site_table(rows)
+    status = (f"(avg by (site) (borderwatch_device_up) * on(site) "
+              f"group_left(name, commune, kind, lat, lon) {sites}) "
+              f"or on(site) ({sites} * -1)")
+    centre_lat = sum(r.lat for r in rows) / len(rows)
+    centre_lon = sum(r.lon for r in rows) / len(rows)
+    geomap = Panel(
+        "Sites by status", "geomap", (Query(status, instant=True),), unit="percentunit",
+        width=24, height=14,
+        description="Share of each site's devices answering SNMP: green all, orange some, "
+                    "red none, grey not polled yet (-1). Coordinates come from inventory.yaml "
+                    "at generation time (`make dashboards`) and are approximate.",
+        thresholds=((None, "grey"), (0, "red"), (0.01, "orange"), (1, "green")),
+        transformations=(
+            {"id": "labelsToFields", "options": {"mode": "columns"}},
+            {"id": "convertFieldType", "options": {"conversions": [
+                {"targetField": "lat", "destinationType": "number"},
+                {"targetField": "lon", "destinationType": "number"}]}},
+        ),
+        options={
+            "view": {"id": "coords", "lat": round(centre_lat, 3), "lon": round(centre_lon, 3),
+                     "zoom": 9},
+            "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
+            "basemap": {"type": "default", "name": "Basemap"},
+            "layers": [{
+                "type": "markers", "name": "Sites", "tooltip": True,
+                "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+                "config": {"showLegend": True,
+                           "style": {"size": {"fixed": 8},
+                                     "color": {"field": "Value", "fixed": "grey"},
+                                     "text": {"mode": "field", "field": "name"},
+                                     "textConfig": {"fontSize": 10, "offsetY": -12}}},
+            }],
+            "tooltip": {"mode": "details"},
+        })
+    incidents_note = Panel(
+        "Alerts and isolation", "text", width=24, height=3,
+        text="borderwatch's alert engine (`alerts/`: isolation, root cause, battery) does "
+             "not export its alerts to Prometheus yet, so this dashboard shows no "
+             "`ALERTS{}` and no isolated-site count. The tables below are what the "
+             "collector's own state shows now: devices not answering, links down and "
+             "sites where no device answers (dark: isolated *or* down).")
+    return Dashboard(
+        "bw-overview", "borderwatch / Overview",
+        "Lạng Sơn border network: sites on the map by status, device and link counts, "
+        "what is down now.",
+        variables=(_commune(rows),),
+        panels=(
+            _stat("Devices up", f"sum(borderwatch_device_up{{{IN_COMMUNE}}})",
+                  thresholds=((None, "green"),)),
+            _stat("Devices down",
+                  f"count(borderwatch_device_up{{{IN_COMMUNE}}} == 0) or vector(0)"),
+            _stat("Links up", "sum(borderwatch_link_up)", thresholds=((None, "green"),)),
+            _stat("Links down", "count(borderwatch_link_up == 0) or vector(0)"),
+            _stat("Dark sites",
+                  f"count(max by (site) (borderwatch_device_up{{{IN_COMMUNE}}}) == 0) "
+                  "or vector(0)",
+                  description="Sites where no device answers: isolated or without power."),
+            _stat("Sites polled", f"count(count by (site) (borderwatch_device_up{{{IN_COMMUNE}}}))",
+                  thresholds=((None, "blue"),)),
+            geomap,
+            Row("Incidents now"),
+            incidents_note,
+            _table("Devices not answering", f"borderwatch_device_up{{{IN_COMMUNE}}} == 0",
+                   mappings=UP_DOWN, width=8, hide=("Time", "__name__", "job", "instance")),
+            _table("Links down", "borderwatch_link_up == 0", mappings=UP_DOWN, width=8,
+                   hide=("Time", "__name__", "job", "instance")),
+            _table("Dark sites (no device answering)",
+                   f"max by (site) (borderwatch_device_up{{{IN_COMMUNE}}}) == 0",
+                   mappings=UP_DOWN, width=8),
+            Row("Traffic"),
+            _series("Busiest links (utilisation)",
+                    Query("topk(10, borderwatch_link_utilization_ratio)",
+                          "{{link}} {{direction}}"),
+                    unit="percentunit", width=24),
+        ))
+
+
+def site(rows: list[SiteRow]) -> Dashboard:
+    """One site ($site): its devices, interfaces, power and radios."""
+    s = 'site="$site"'
+    return Dashboard(
+        "bw-site", "borderwatch / Site",
+        "Everything at one site: devices, interfaces, power and radio.",
+        variables=(_commune(rows), SITE_VAR),
+        panels=(
+            Row("Devices"),
+            _stat("Devices up", f"sum(borderwatch_device_up{{{s}}})",
+                  thresholds=((None, "green"),)),
+            _stat("Devices down", f"count(borderwatch_device_up{{{s}}} == 0) or vector(0)"),
+            _table("Devices", f"borderwatch_device_up{{{s}}}", mappings=UP_DOWN, width=16,
+                   height=6, hide=("Time", "__name__", "job", "instance", "site")),
+            _series("Device uptime", Query(f"borderwatch_device_uptime_seconds{{{s}}}",
+                                           "{{device}}"), unit="s"),
+            _series("Poll duration", Query(f"borderwatch_device_poll_duration_seconds{{{s}}}",
+                                           "{{device}}"), unit="s"),
+            Row("Interfaces"),
+            _series("Receive", Query(f"rate(borderwatch_interface_receive_bytes_total{{{s}}}"
+                                     f"[{RATE}]) * 8", "{{device}} {{ifName}}"), unit="bps"),
+            _series("Transmit", Query(f"rate(borderwatch_interface_transmit_bytes_total{{{s}}}"
+                                      f"[{RATE}]) * 8", "{{device}} {{ifName}}"), unit="bps"),
+            _table("Interface status", f"borderwatch_interface_up{{{s}}}", mappings=UP_DOWN,
+                   hide=("Time", "__name__", "job", "instance", "site")),
+            _series("Interface errors and discards",
+                    Query(f"rate(borderwatch_interface_receive_errors_total{{{s}}}[{RATE}])",
+                          "{{device}} {{ifName}} rx errors"),
+                    Query(f"rate(borderwatch_interface_transmit_errors_total{{{s}}}[{RATE}])",
+                          "{{device}} {{ifName}} tx errors"),
+                    Query(f"rate(borderwatch_interface_receive_discards_total{{{s}}}[{RATE}])",
+                          "{{device}} {{ifName}} rx discards"),
+                    unit="pps"),
+            Row("Power"),
+            _stat("UPS on battery", f"sum(borderwatch_ups_on_battery{{{s}}}) or vector(0)"),
+            _stat("DC plant without mains",
+                  f"count(borderwatch_power_mains_ok{{{s}}} == 0) or vector(0)"),
+            _series("Battery runtime left",
+                    Query(f"borderwatch_ups_battery_runtime_seconds{{{s}}}", "UPS {{device}}"),
+                    Query(f"borderwatch_power_battery_runtime_seconds{{{s}}}",
+                          "DC {{device}}"), unit="s", width=16),
+            _series("Battery voltage",
+                    Query(f"borderwatch_ups_battery_voltage_volts{{{s}}}", "UPS {{device}}"),
+                    Query(f"borderwatch_power_battery_voltage_volts{{{s}}}", "DC {{device}}"),
+                    unit="volt"),
+            _series("UPS input voltage", Query(f"borderwatch_ups_input_voltage_volts{{{s}}}",
+                                               "{{device}} line {{line}}"), unit="volt"),
+            Row("Radio"),
+            _series("Received signal level",
+                    Query(f"borderwatch_radio_signal_dbm{{{s}}}", "{{device}} {{radio}}"),
+                    unit="dBm"),
+            _series("SNR", Query(f"borderwatch_radio_snr_db{{{s}}}", "{{device}} {{radio}}"),
+                    unit="dB"),
+            _series("Modulation",
+                    Query(f"borderwatch_radio_modulation{{{s}}}", "{{device}} {{radio}}"),
+                    unit="none", description="bits per symbol: QPSK 2, 16QAM 4 … 4096QAM 12"),
+            _series("VSAT Es/No", Query(f"borderwatch_vsat_receive_esno_db{{{s}}}",
+                                        "{{device}}"), unit="dB"),
+        ))
+
+
+def link() -> Dashboard:
+    """One link ($link): state, utilisation and traffic per direction, errors, signal."""
+    ln = 'link="$link"'
+    return Dashboard(
+        "bw-link", "borderwatch / Link",
+        "One link: state, utilisation per direction, errors at both ends, radio signal.",
+        variables=(LINK_VAR,),
+        panels=(
+            _stat("State", f"borderwatch_link_up{{{ln}}}",
+                  thresholds=((None, "red"), (1, "green"))),
+            _table("Ends", f"borderwatch_link_info{{{ln}}}", width=20, height=4,
+                   hide=("Time", "__name__", "job", "instance", "Value")),
+            _series("Utilisation per direction",
+                    Query(f"borderwatch_link_utilization_ratio{{{ln}}}", "{{direction}}"),
+                    unit="percentunit", thresholds=((None, "green"), (0.8, "red"))),
+            _series("Traffic and capacity",
+                    Query(f"borderwatch_link_traffic_bits_per_second{{{ln}}}",
+                          "traffic {{direction}}"),
+                    Query(f"borderwatch_link_capacity_bits_per_second{{{ln}}}",
+                          "capacity {{direction}}"), unit="bps"),
+            _series("Errors at both ends",
+                    Query("sum by (device, ifName) (rate(borderwatch_interface_receive_errors_"
+                          f"total[{RATE}])) * on(device, ifName) group_left() {LINK_ENDS}",
+                          "{{device}} {{ifName}} rx"),
+                    Query("sum by (device, ifName) (rate(borderwatch_interface_transmit_errors_"
+                          f"total[{RATE}])) * on(device, ifName) group_left() {LINK_ENDS}",
+                          "{{device}} {{ifName}} tx"), unit="pps"),
+            _series("End interfaces up",
+                    Query("max by (device, ifName) (borderwatch_interface_up) "
+                          f"* on(device, ifName) group_left() {LINK_ENDS}",
+                          "{{device}} {{ifName}}"), thresholds=((None, "red"), (1, "green"))),
+            _series("Received signal at both ends",
+                    Query("borderwatch_radio_signal_dbm * on(device) group_left(link) "
+                          f"{LINK_DEVICES}", "{{device}} {{radio}}"),
+                    unit="dBm", description="Radio links (microwave, airMAX) only."),
+            _series("SNR / Es/No at both ends",
+                    Query(f"borderwatch_radio_snr_db * on(device) group_left(link) "
+                          f"{LINK_DEVICES}", "{{device}} SNR"),
+                    Query(f"borderwatch_vsat_receive_esno_db * on(device) group_left(link) "
+                          f"{LINK_DEVICES}", "{{device}} Es/No"),
+                    unit="dB", description="Microwave SNR; VSAT Es/No."),
+        ))
+
+
+def power(rows: list[SiteRow]) -> Dashboard:
+    """UPS and DC plants of the selected sites: on battery, runtime, charge, mains."""
+    ss = 'site=~"$sites"'
+    return Dashboard(
+        "bw-power", "borderwatch / Power and battery",
+        "UPS (RFC 1628) and -48 V DC plants: mains, battery, runtime.",
+        variables=(_commune(rows), SITES_VAR),
+        panels=(
+            _stat("UPS on battery", f"sum(borderwatch_ups_on_battery{{{ss}}}) or vector(0)"),
+            _stat("DC plants without mains",
+                  f"count(borderwatch_power_mains_ok{{{ss}}} == 0) or vector(0)"),
+            _stat("Rectifier alarms",
+                  f"sum(borderwatch_power_rectifier_alarms{{{ss}}}) or vector(0)"),
+            _stat("Shortest runtime left",
+                  f"min(borderwatch_ups_battery_runtime_seconds{{{ss}}} or "
+                  f"borderwatch_power_battery_runtime_seconds{{{ss}}})", unit="s",
+                  thresholds=((None, "red"), (1800, "orange"), (3600, "green"))),
+            _table("UPS", f"borderwatch_ups_on_battery{{{ss}}}", mappings=MAINS_BATTERY,
+                   hide=("Time", "__name__", "job", "instance")),
+            _table("DC plants", f"borderwatch_power_mains_ok{{{ss}}}", mappings=OK_ALARM,
+                   hide=("Time", "__name__", "job", "instance")),
+            _series("Runtime left",
+                    Query(f"borderwatch_ups_battery_runtime_seconds{{{ss}}}",
+                          "UPS {{site}} {{device}}"),
+                    Query(f"borderwatch_power_battery_runtime_seconds{{{ss}}}",
+                          "DC {{site}} {{device}}"), unit="s"),
+            _series("UPS battery charge",
+                    Query(f"borderwatch_ups_battery_charge_ratio{{{ss}}}", "{{site}} {{device}}"),
+                    unit="percentunit"),
+            _series("Battery voltage",
+                    Query(f"borderwatch_ups_battery_voltage_volts{{{ss}}}", "UPS {{device}}"),
+                    Query(f"borderwatch_power_battery_voltage_volts{{{ss}}}", "DC {{device}}"),
+                    unit="volt"),
+            _series("DC battery and load current",
+                    Query(f"borderwatch_power_battery_current_amperes{{{ss}}}",
+                          "battery {{device}}"),
+                    Query(f"borderwatch_power_load_current_amperes{{{ss}}}", "load {{device}}"),
+                    unit="amp", description="Battery current: positive charging, "
+                                            "negative discharging."),
+            _series("Battery temperature",
+                    Query(f"borderwatch_ups_battery_temperature_celsius{{{ss}}}",
+                          "UPS {{device}}"),
+                    Query(f"borderwatch_power_battery_temperature_celsius{{{ss}}}",
+                          "DC {{device}}"), unit="celsius"),
+            _series("UPS input voltage",
+                    Query(f"borderwatch_ups_input_voltage_volts{{{ss}}}",
+                          "{{device}} line {{line}}"), unit="volt"),
+        ))
+
+
+def dashboards(rows: list[SiteRow]) -> list[Dashboard]:
+    """All dashboards, in file order."""
+    return [overview(rows), site(rows), link(), power(rows)]

@@ -1,0 +1,166 @@
+"""The generated dashboard files: in sync with their source, well-formed, schema-valid.
+
+Grafana cannot be installed here, so structure is checked twice: by hand (the fields
+Grafana needs to load a provisioned dashboard) and, where the package is installed, by a
+round trip through grafana-foundation-sdk's typed models (Grafana's maintained schema, as
+Python classes): a key the schema does not know is dropped by the round trip and reported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from dashboard_targets import (
+    DASHBOARD_DIR,
+    custom_options,
+    load_dashboards,
+    targets,
+    variables_used,
+)
+
+from grafana.generate import drift, generated
+from grafana.sites import load_sites
+
+GRAFANA_DIR = DASHBOARD_DIR.parent
+PANEL_TYPES = {"row", "stat", "table", "timeseries", "geomap", "text"}
+DASHBOARDS = load_dashboards()
+
+
+def test_generated_files_match_the_source() -> None:
+    assert drift() == [], "grafana/dashboards differs from grafana/catalog.py: run make dashboards"
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    out = tmp_path / "dashboards"
+    shutil.copytree(DASHBOARD_DIR, out)
+    assert drift(out) == []
+    edited = json.loads((out / "site.json").read_text())
+    edited["panels"][1]["title"] = "edited by hand"
+    (out / "site.json").write_text(json.dumps(edited))
+    (out / "extra.json").write_text("{}")
+    (out / "link.json").unlink()
+    assert drift(out) == ["extra.json", "link.json", "site.json"]
+
+
+def test_generation_is_deterministic() -> None:
+    assert generated() == generated()
+
+
+def _panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
+    return dash["panels"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_dashboard_structure(name: str) -> None:
+    dash = DASHBOARDS[name]
+    assert dash["uid"] == f"bw-{name}" and dash["title"].startswith("borderwatch / ")
+    assert isinstance(dash["schemaVersion"], int) and dash["schemaVersion"] >= 36
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    ids = [p["id"] for p in _panels(dash)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    cells: set[tuple[int, int]] = set()
+    for p in _panels(dash):
+        assert p["type"] in PANEL_TYPES, p["type"]
+        assert p["title"]
+        g = p["gridPos"]
+        assert all(isinstance(g[k], int) for k in ("h", "w", "x", "y")), g
+        assert g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, (p["title"], g)
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
+                for y in range(g["y"], g["y"] + g["h"])}
+        assert not mine & cells, f"{p['title']} overlaps another panel"
+        cells |= mine
+        if p["type"] in ("row", "text"):
+            assert "targets" not in p
+            continue
+        assert p["datasource"] == {"type": "prometheus", "uid": "borderwatch-prometheus"}
+        assert p["targets"], p["title"]
+        refs = [t["refId"] for t in p["targets"]]
+        assert len(refs) == len(set(refs))
+        for t in p["targets"]:
+            assert t["datasource"] == p["datasource"] and t["expr"].strip()
+            assert t["format"] == ("table" if t["instant"] else "time_series")
+            for var in variables_used(t["expr"]):
+                assert var in variables, f"{p['title']}: ${var} is not a variable of {name}"
+        assert p["fieldConfig"]["defaults"]["unit"]
+
+
+def test_every_dashboard_kind_and_variable_is_there() -> None:
+    assert set(DASHBOARDS) == {"overview", "site", "link", "power"}
+    names = {v["name"] for d in DASHBOARDS.values() for v in d["templating"]["list"]}
+    assert {"commune", "site", "link"} <= names
+    assert any(p["type"] == "geomap" for p in DASHBOARDS["overview"]["panels"])
+    assert len(targets(DASHBOARDS)) >= 50
+
+
+def test_commune_variable_covers_every_site_once() -> None:
+    rows = load_sites()
+    commune = next(v for v in DASHBOARDS["overview"]["templating"]["list"]
+                   if v["name"] == "commune")
+    options = custom_options(commune["query"])
+    sites = [s for _, regex in options for s in regex.split("|")]
+    assert sorted(sites) == sorted(r.site for r in rows)
+    for text, regex in options:
+        assert {r.commune for r in rows if r.site in regex.split("|")} == {text}
+
+
+def test_provisioning_names_the_dashboards_datasource() -> None:
+    ds = yaml.safe_load((GRAFANA_DIR / "provisioning/datasources/borderwatch.yaml").read_text())
+    by_uid = {d["uid"]: d for d in ds["datasources"]}
+    assert by_uid["borderwatch-prometheus"]["type"] == "prometheus"
+    assert by_uid["borderwatch-influxdb"]["type"] == "influxdb"
+    assert by_uid["borderwatch-influxdb"]["jsonData"]["version"] == "Flux"
+    used = {t["datasource"]["uid"] for d in DASHBOARDS.values() for p in d["panels"]
+            for t in p.get("targets", [])}
+    assert used <= set(by_uid)
+    prov = yaml.safe_load((GRAFANA_DIR / "provisioning/dashboards/borderwatch.yaml").read_text())
+    (provider,) = prov["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def _lost_keys(original: Any, round_trip: Any, path: str = "") -> list[str]:
+    """Keys of `original` that the typed round trip dropped (unknown to the schema)."""
+    lost = []
+    if isinstance(original, dict) and isinstance(round_trip, dict):
+        for key, value in original.items():
+            if key not in round_trip:
+                lost.append(f"{path}/{key}")
+            else:
+                lost += _lost_keys(value, round_trip[key], f"{path}/{key}")
+    elif isinstance(original, list) and isinstance(round_trip, list):
+        for i, (a, b) in enumerate(zip(original, round_trip, strict=False)):
+            lost += _lost_keys(a, b, f"{path}[{i}]")
+    return lost
+
+
+def _plain(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.to_json()
+                                 if hasattr(o, "to_json") else o.value))
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_grafana_foundation_sdk_schema_round_trip(name: str) -> None:
+    sdk = pytest.importorskip("grafana_foundation_sdk",
+                              reason="pip install grafana-foundation-sdk (not a declared "
+                                     "dependency yet)")
+    del sdk
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+    from grafana_foundation_sdk.models.prometheus import Dataquery
+
+    dash = DASHBOARDS[name]
+    lost = _lost_keys(dash, _plain(Dashboard.from_json(dash).to_json()))
+    for p in dash["panels"]:
+        if p["type"] != "row":
+            options = importlib.import_module(f"grafana_foundation_sdk.models.{p['type']}")
+            lost += [f"{p['title']}: options{k}" for k in
+                     _lost_keys(p["options"], _plain(options.Options.from_json(p["options"])
+                                                     .to_json()))]
+        for t in p.get("targets", []):
+            lost += [f"{p['title']}: target{k}" for k in
+                     _lost_keys(t, _plain(Dataquery.from_json(t).to_json()))]
+    assert lost == [], f"keys unknown to Grafana's schema: {lost}"
