@@ -45,8 +45,11 @@ def canaries() -> dict[str, str]:
 
 def write_inventory(path: Path, endpoints: Mapping[str, tuple[str, int]],
                     defaults: Mapping[str, Any] | None = None,
-                    profile: list[str] | None = None) -> Path:
-    """The inventory with each device at endpoints[device_id]."""
+                    profile: list[str] | None = None,
+                    interfaces: Mapping[str, str] | None = None) -> Path:
+    """The inventory with each device at endpoints[device_id]; links end on each device's
+    interfaces[device_id] (default INTERFACE)."""
+    iface = {d: (interfaces or {}).get(d, INTERFACE) for d in DEVICES}
     sites = []
     for site in SITES:
         devices = []
@@ -54,10 +57,10 @@ def write_inventory(path: Path, endpoints: Mapping[str, tuple[str, int]],
             host, port = endpoints[device_id]
             devices.append({"id": device_id, "address": host, "port": port,
                             "credential": device_id, "profile": profile or ["system", "if-mib"],
-                            "interfaces": [INTERFACE]})
+                            "interfaces": [iface[device_id]]})
         sites.append({**{k: v for k, v in site.items() if k != "devices"}, "devices": devices})
-    links = [{"id": lid, "a": {"site": a_site, "device": a_dev, "interface": INTERFACE},
-              "b": {"site": b_site, "device": b_dev, "interface": INTERFACE},
+    links = [{"id": lid, "a": {"site": a_site, "device": a_dev, "interface": iface[a_dev]},
+              "b": {"site": b_site, "device": b_dev, "interface": iface[b_dev]},
               "medium": "fiber", "capacity_mbps": 1000}
              for lid, a_site, a_dev, b_site, b_dev in LINKS]
     data = {"schema_version": 1,

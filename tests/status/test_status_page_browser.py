@@ -108,3 +108,40 @@ async def test_status_page_renders_and_follows_a_device_going_down(tmp_path: Pat
         for proxy in proxies.values():
             proxy.close()
         snmpd.stop()
+
+
+@pytest.mark.slow
+async def test_status_page_lists_a_link_down(tmp_path: Path, snmpsim_dumps) -> None:
+    """yt-sw1 is a real Cisco C3560 dump (snmpsim) whose Gi0/1 is operationally down: the
+    site answers (up), and link L3 that ends on Gi0/1 is listed as down with its reason."""
+    communities = canaries()
+    communities["yt-sw1"] = snmpsim_dumps.community_for("cisco-c3560")
+    snmpd = start_snmpd(tmp_path / "snmpd", extra_conf=snmpd_conf(communities))
+    try:
+        endpoints = {d: snmpd.endpoint for d in communities} | {"yt-sw1": snmpsim_dumps.endpoint}
+        inv = write_inventory(tmp_path / "inventory.yaml", endpoints,
+                              defaults={"interval": 2, "timeout": 1.5, "retries": 0},
+                              interfaces={"yt-sw1": "Gi0/1"})
+        async with running_service(inv, env_for(communities)) as service:
+            attach_status(service.metrics_app, service.inventory, service.state)
+            await wait_until(lambda: {lk.link_id: lk.state
+                                      for lk in service.state.link_snapshots()}["L3"] == "down",
+                             within=20, what="link L3 seen down by the collector")
+            async with Chromium.launch(tmp_path / "chromium") as browser, \
+                    browser.page() as page:
+                await page.navigate(f"{service.http.url}/status")
+                row = await page.wait_for(
+                    "(() => { const r = document.querySelector('#links [data-link-id=L3]');"
+                    " return r && [...r.cells].map(c => c.textContent); })()",
+                    PAGE_WAIT, "link L3 in the links-down table")
+                assert row[:3] == ["L3", "Trung tâm điều hành Lạng Sơn ↔ Trạm xã Yên Trạch",
+                                   "fiber"]
+                assert "yt-sw1 Gi0/1 down" in row[3]
+                assert await page.evaluate("document.querySelectorAll('#links tr[data-link-id]')"
+                                           ".length") == 1
+                statuses = await page.evaluate(STATUSES_JS)
+                assert statuses["xa-yt"] == "up"  # the device answers; only its port is down
+                html = await page.evaluate("document.documentElement.outerHTML")
+                assert find_leaks(html, communities.values()) == []
+    finally:
+        snmpd.stop()
