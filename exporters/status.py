@@ -2,7 +2,9 @@
 Grafana is not at hand (served as /api/status and read by /status).
 
 Read-only over `collector.state.NetworkState` and the inventory's site names; it never
-touches SNMP and never carries a secret (no credentials, no addresses, no communities).
+touches SNMP and never carries a secret: devices are reduced to an allow-list of fields
+(no credential, no address field; a poll error's text may name the device's address:port,
+as the collector's log lines do, and never a community or key).
 
 Site status from its devices' `up` (None = not polled yet):
 
@@ -63,7 +65,7 @@ def _iso(t: float | None) -> str | None:
 
 
 def _device(snap: DeviceSnapshot) -> dict[str, Any]:
-    # Deliberately a short allow-list: no address, no credential, no series.
+    # Deliberately a short allow-list: no address field, no credential, no series.
     return {
         "id": snap.device_id,
         "up": snap.up,
