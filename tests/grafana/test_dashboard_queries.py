@@ -63,6 +63,14 @@ NO_AGENT = ("bptl-sw1",)
 KEEP_LINKS = ("L08", "L22")
 DASHBOARDS = load_dashboards()
 TARGETS = targets(DASHBOARDS)
+FALLBACK = " or vector(0)"
+# Counts of trouble the lab slice cannot show: its DC plant file always reports mains ok.
+# For these only the whole query (with its 0 fallback) must return data; the part before
+# the fallback still runs against Prometheus (a syntax or label error would fail).
+EMPTY_IN_LAB = {
+    "site/DC plant without mains/A",
+    "power/DC plants without mains/A",
+}
 
 
 def _slice_inventory(dest: Path, port: int) -> Path:
@@ -204,7 +212,18 @@ def _first_data(live: Live, target: Target) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
 def test_panel_query_returns_data(live: Live, target: Target) -> None:
+    """Data for some real value of the variables; a `or vector(0)` stat must have data
+    before its fallback too (the lab shows a device, a site and a link down), so the
+    fallback cannot hide a query that matches nothing."""
     _first_data(live, target)
+    if target.expr.endswith(FALLBACK):
+        bare = Target(target.dashboard, target.panel, target.ref,
+                      target.expr.removesuffix(FALLBACK), target.instant)
+        if target.id in EMPTY_IN_LAB:
+            with pytest.raises(AssertionError, match="no data"):
+                _first_data(live, bare)  # still runs: a broken query raises another error
+        else:
+            _first_data(live, bare)
 
 
 def test_a_query_without_data_is_caught(live: Live) -> None:
