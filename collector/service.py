@@ -34,7 +34,9 @@ from collector.snmp.types import SnmpError, SnmpSession
 from collector.state import Event, EventKind, NetworkState
 from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
+from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
+from exporters.spool import SpoolError
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +124,10 @@ class Service:
     metrics_app: MetricsApp
     series_cap: int = DEFAULT_SERIES_CAP
     first_round: set[str] = field(default_factory=set)  # devices not polled yet
-    # Called with every PollResult after state has folded it in (later: the Influx
-    # writer; now: tests that measure cadence). Must be quick and must not raise.
+    # Called with every PollResult after state has folded it in (the Influx writer,
+    # tests that measure cadence). Must be quick and must not raise.
     result_listeners: list[Callable[[PollResult], None]] = field(default_factory=list)
+    influx: InfluxWriter | None = None  # when the inventory has an `influx:` section
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -178,6 +181,10 @@ class Service:
         """Stop polling, close sessions and the transport, then stop HTTP (in that order)."""
         if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
             log.error("some polls did not stop within %.0f s", SHUTDOWN_GRACE)
+        if self.influx is not None:
+            # Inputs have stopped; drain what is buffered (or spool and fsync it) before
+            # the outputs close.
+            await self.influx.close(grace=SHUTDOWN_GRACE)
         for dev in self.devices.values():
             try:
                 await dev.session.close()
@@ -227,6 +234,16 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             await dev.session.close()
         await transport.close()
         raise
+    influx: InfluxWriter | None = None
+    if inventory.influx is not None:
+        influx = InfluxWriter(WriterSettings.from_inventory(inventory.influx))
+        try:
+            await influx.start()
+        except BaseException:
+            for dev in devices.values():
+                await dev.session.close()
+            await transport.close()
+            raise
     service: Service | None = None
 
     def make_poll(device_id: str) -> Callable[[float], Any]:
@@ -242,18 +259,25 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     registry = build_registry(ExporterSources(
         state=state, scheduler=scheduler, transport=transport.stats,
         poll_counters={i: d.counters for i, d in devices.items()}, render=render,
-        series_cap=series_cap))
+        series_cap=series_cap, influx=influx.stats if influx is not None else None))
     metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                              render=render)
     http = HttpServer(metrics_app, host, port)
     service = Service(inventory, state, poller, transport, devices, scheduler, http,
-                      metrics_app, series_cap, first_round=set(devices))
+                      metrics_app, series_cap, first_round=set(devices), influx=influx)
+    if influx is not None:
+        sites = {i: e.site_id for i, e in effective.items()}
+        writer = influx
+        service.result_listeners.append(
+            lambda result: writer.submit(result, sites.get(result.device_id, "")))
     try:
         await http.start()
     except BaseException as exc:
         for dev in devices.values():
             await dev.session.close()
         await transport.close()
+        if influx is not None:
+            await influx.close()
         await http.stop()
         if isinstance(exc, OSError):
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else \
@@ -353,6 +377,9 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                           local_address=local_address, series_cap=series_cap))
     except ListenError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
+        return 1
+    except SpoolError as exc:
+        print(f"borderwatch: influx spool: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -35,6 +35,8 @@ from collector.scheduler import Scheduler
 from collector.snmp.transport import TransportStats
 from collector.state import DeviceSnapshot, NetworkState
 from exporters.http import RenderStats
+from exporters.influx import InfluxStats
+from exporters.influx_metrics import influx_families
 
 VERSION = "0.1.0"
 
@@ -59,6 +61,7 @@ class ExporterSources:
     poll_counters: Mapping[str, PollCounters] | None = None
     render: RenderStats | None = None
     series_cap: int | None = None
+    influx: InfluxStats | None = None  # only when the inventory configures InfluxDB
 
 
 def _labels(site: str, device: str, labels: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -91,6 +94,8 @@ class BorderwatchCollector:
         families += self._device_families(devices, per_device, profile_names)
         families += self._link_families()
         families += self._self_families(devices)
+        if self._src.influx is not None:
+            families += influx_families(self._src.influx)
         yield from families  # borderwatch_exposition_series is added by exporters.http
 
     # ------------------------------------------------------------------ profile series

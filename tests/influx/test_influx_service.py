@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 from influx_helpers import TOKEN, wait_until
@@ -18,7 +19,7 @@ from test_influx_vm import assert_stored_exactly_once, expected_points, vm  # no
 from collector.inventory import load_inventory
 from collector.samples import PollResult
 from collector.service import Service, start_service
-from exporters.influx import InfluxWriter, WriterSettings
+from exporters.influx import InfluxWriter
 
 DEVICES = 6
 ENV = {f"BW_C{i}": f"bw-c{i}" for i in range(DEVICES)} | {"BW_INFLUX_TOKEN": TOKEN}
@@ -61,23 +62,17 @@ def write_inventory(path: Path, snmpd_port: int, influx_url: str) -> Path:
 @contextlib.asynccontextmanager
 async def borderwatch(inventory_path: Path, journal: list[PollResult],
                       ) -> AsyncIterator[tuple[Service, InfluxWriter]]:
-    """The collector plus its Influx writer, wired the way collector/service.py should."""
+    """The collector as `borderwatch run` builds it: its Influx writer comes from the
+    inventory's `influx:` section and is fed through the service's result hook."""
     inventory = load_inventory(inventory_path, env=ENV)
-    writer = InfluxWriter(WriterSettings.from_inventory(inventory.influx))
-    await writer.start()
     service = await start_service(inventory, "127.0.0.1:0", local_address="127.0.0.1")
-    sites = {d.id: inventory.site_of(d).id for d in inventory.devices}
-
-    def to_influx(result: PollResult) -> None:
-        journal.append(result)
-        writer.submit(result, sites[result.device_id])
-
-    service.result_listeners.append(to_influx)
+    assert service.influx is not None, "the service did not build the Influx writer"
+    # The journal listener goes after the writer's, so it records exactly what was submitted.
+    service.result_listeners.append(journal.append)
     try:
-        yield service, writer
+        yield service, service.influx
     finally:
-        await service.close()  # polls stop first...
-        await writer.close()  # ...then the writer spools what is left and fsyncs
+        await service.close()  # polls stop, then the writer spools what is left and fsyncs
 
 
 async def test_outage_and_restart_under_polling(vm, snmpd_many, tmp_path) -> None:  # noqa: F811
@@ -92,10 +87,16 @@ async def test_outage_and_restart_under_polling(vm, snmpd_many, tmp_path) -> Non
         await wait_until(lambda: first.stats.spool_points > 200, what="points spooled")
     spooled_first = first.stats.spool_points  # after close(): memory spooled too
     assert first.stats.dropped == {}
-    async with borderwatch(path, journal) as (_, writer):  # restarted during the outage
+    async with borderwatch(path, journal) as (service, writer):  # restarted during the outage
         assert writer.stats.spool_points == spooled_first
         await wait_until(lambda: writer.stats.spool_points > spooled_first + 200,
                          what="the new process spools too")
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"{service.http.url}/metrics") as response:
+            exposition = await response.text()
+        spool_line = [line for line in exposition.splitlines()
+                      if line.startswith("borderwatch_influx_spool_points ")]
+        assert spool_line and float(spool_line[0].split()[1]) > 0, "spool not on /metrics"
         vm.start()
         await wait_until(lambda: writer.stats.spool_points == 0, what="replay")
         await wait_until(lambda: len(journal) > before + 40, what="fresh polls after")

@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
 from influx_helpers import fast_settings, polls, started_writer, wait_until
@@ -39,14 +39,6 @@ def vm(tmp_path) -> Iterator[VictoriaMetrics]:
     finally:
         server.stop()
 
-
-@pytest.fixture
-async def transport() -> AsyncIterator[SnmpTransport]:
-    t = await SnmpTransport.create(local_address="127.0.0.1")
-    try:
-        yield t
-    finally:
-        await t.close()
 
 
 def expected_points(results: list[PollResult],
