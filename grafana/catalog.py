@@ -35,6 +35,11 @@ OK_ALARM = ({"type": "value", "options": {"0": {"text": "no mains", "color": "re
                                           "1": {"text": "mains ok", "color": "green"}}},)
 RED_IF_ANY = ((None, "green"), (1, "red"))
 TABLE = {"showHeader": True, "cellHeight": "sm"}
+# Data links: click a site (map marker, table row) or a link row to open its page.
+TO_SITE = {"links": [{"title": "Site page", "url": "/d/bw-site/borderwatch-site?"
+                      "var-site=${__data.fields.site}&${__url_time_range}"}]}
+TO_LINK = {"links": [{"title": "Link page", "url": "/d/bw-link/borderwatch-link?"
+                      "var-link=${__data.fields.link}&${__url_time_range}"}]}
 
 
 def _stat(title: str, expr: str, *, unit: str = "none", thresholds=RED_IF_ANY,
@@ -47,10 +52,12 @@ def _stat(title: str, expr: str, *, unit: str = "none", thresholds=RED_IF_ANY,
 
 
 def _table(title: str, expr: str, *, unit: str = "none", mappings=(), description: str = "",
-           width: int = 12, height: int = 8, hide: tuple[str, ...] = ("Time",)) -> Panel:
+           width: int = 12, height: int = 8, hide: tuple[str, ...] = ("Time",),
+           field: dict | None = None) -> Panel:
     organize = {"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}
     return Panel(title, "table", (Query(expr, instant=True),), unit=unit, width=width,
                  height=height, mappings=mappings, description=description, options=TABLE,
+                 field=field or {},
                  transformations=({"id": "labelsToFields", "options": {"mode": "columns"}},
                                   organize))
 
@@ -92,6 +99,7 @@ def overview(rows: list[SiteRow]) -> Dashboard:
                     "red none, grey not polled yet (-1). Coordinates come from inventory.yaml "
                     "at generation time (`make dashboards`) and are approximate.",
         thresholds=((None, "grey"), (0, "red"), (0.01, "orange"), (1, "green")),
+        field=TO_SITE,
         transformations=(
             {"id": "labelsToFields", "options": {"mode": "columns"}},
             {"id": "convertFieldType", "options": {"conversions": [
@@ -143,12 +151,13 @@ def overview(rows: list[SiteRow]) -> Dashboard:
             Row("Incidents now"),
             incidents_note,
             _table("Devices not answering", f"borderwatch_device_up{{{IN_COMMUNE}}} == 0",
-                   mappings=UP_DOWN, width=8, hide=("Time", "__name__", "job", "instance")),
+                   mappings=UP_DOWN, width=8, hide=("Time", "__name__", "job", "instance"),
+                   field=TO_SITE),
             _table("Links down", "borderwatch_link_up == 0", mappings=UP_DOWN, width=8,
-                   hide=("Time", "__name__", "job", "instance")),
+                   hide=("Time", "__name__", "job", "instance"), field=TO_LINK),
             _table("Dark sites (no device answering)",
                    f"max by (site) (borderwatch_device_up{{{IN_COMMUNE}}}) == 0",
-                   mappings=UP_DOWN, width=8),
+                   mappings=UP_DOWN, width=8, field=TO_SITE),
             Row("Traffic"),
             _series("Busiest links (utilisation)",
                     Query("topk(10, borderwatch_link_utilization_ratio)",
@@ -280,9 +289,9 @@ def power(rows: list[SiteRow]) -> Dashboard:
                   f"borderwatch_power_battery_runtime_seconds{{{ss}}})", unit="s",
                   thresholds=((None, "red"), (1800, "orange"), (3600, "green"))),
             _table("UPS", f"borderwatch_ups_on_battery{{{ss}}}", mappings=MAINS_BATTERY,
-                   hide=("Time", "__name__", "job", "instance")),
+                   hide=("Time", "__name__", "job", "instance"), field=TO_SITE),
             _table("DC plants", f"borderwatch_power_mains_ok{{{ss}}}", mappings=OK_ALARM,
-                   hide=("Time", "__name__", "job", "instance")),
+                   hide=("Time", "__name__", "job", "instance"), field=TO_SITE),
             _series("Runtime left",
                     Query(f"borderwatch_ups_battery_runtime_seconds{{{ss}}}",
                           "UPS {{site}} {{device}}"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,17 @@ def test_grafana_foundation_sdk_schema_round_trip(name: str) -> None:
             lost += [f"{p['title']}: target{k}" for k in
                      _lost_keys(t, _plain(Dataquery.from_json(t).to_json()))]
     assert lost == [], f"keys unknown to Grafana's schema: {lost}"
+
+
+def test_data_links_open_existing_dashboards_with_their_variables() -> None:
+    by_uid = {d["uid"]: d for d in DASHBOARDS.values()}
+    urls = [link["url"] for d in DASHBOARDS.values() for p in d["panels"]
+            for link in p.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+    assert len(urls) >= 5
+    for url in urls:
+        m = re.match(r"^/d/([\w-]+)/[\w-]+\?var-(\w+)=\$\{__data\.fields\.(\w+)\}", url)
+        assert m, url
+        uid, var, column = m.groups()
+        assert uid in by_uid, url
+        assert var in {v["name"] for v in by_uid[uid]["templating"]["list"]}, url
+        assert var == column
