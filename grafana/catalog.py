@@ -57,9 +57,7 @@ def _table(title: str, expr: str, *, unit: str = "none", mappings=(), descriptio
     organize = {"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}
     return Panel(title, "table", (Query(expr, instant=True),), unit=unit, width=width,
                  height=height, mappings=mappings, description=description, options=TABLE,
-                 field=field or {},
-                 transformations=({"id": "labelsToFields", "options": {"mode": "columns"}},
-                                  organize))
+                 field=field or {}, transformations=(organize,))
 
 
 def _series(title: str, *queries: Query, unit: str = "none", description: str = "",
@@ -101,7 +99,7 @@ def overview(rows: list[SiteRow]) -> Dashboard:
         thresholds=((None, "grey"), (0, "red"), (0.01, "orange"), (1, "green")),
         field=TO_SITE,
         transformations=(
-            {"id": "labelsToFields", "options": {"mode": "columns"}},
+            # Table format makes every label a column; lat/lon are label strings.
             {"id": "convertFieldType", "options": {"conversions": [
                 {"targetField": "lat", "destinationType": "number"},
                 {"targetField": "lon", "destinationType": "number"}]}},
