@@ -37,6 +37,7 @@ from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
 from exporters.spool import SpoolError
+from exporters.status import attach_status
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         series_cap=series_cap, influx=influx.stats if influx is not None else None))
     metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                              render=render)
+    attach_status(metrics_app, inventory, state)  # /status page and /api/status
     http = HttpServer(metrics_app, host, port)
     service = Service(inventory, state, poller, transport, devices, scheduler, http,
                       metrics_app, series_cap, first_round=set(devices), influx=influx)

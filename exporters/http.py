@@ -98,7 +98,8 @@ class MetricsApp:
         """A pointer for people who open the bare URL in a browser."""
         if request.query_string:
             raise web.HTTPBadRequest(text="this route takes no parameters\n")
-        return web.Response(text="borderwatch: see /metrics and /healthz\n")
+        return web.Response(
+            text="borderwatch: see /metrics, /healthz and /status (JSON: /api/status)\n")
 
     async def healthz(self, request: web.Request) -> web.Response:
         """200 with a small JSON summary; never touches SNMP."""

@@ -16,7 +16,7 @@ from collector.inventory import load_inventory
 from collector.samples import PollResult
 from collector.service import device_spec, link_specs
 from collector.state import NetworkState
-from exporters.status import SITE_STATUSES, StatusBuilder, attach_status, site_status
+from exporters.status import SITE_STATUSES, StatusBuilder, site_status
 
 
 @pytest.mark.parametrize(("device_up", "expected"), [
@@ -131,9 +131,6 @@ async def test_status_routes_carry_no_secret_and_refuse_parameters(tmp_path: Pat
                               defaults={"interval": 2, "timeout": 0.5, "retries": 0})
         async with running_service(inv, env_for(communities)) as service:
             base = service.http.url
-            status, _, _ = await fetch(f"{base}/api/status")
-            assert status == 404  # not enabled until attached
-            attach_status(service.metrics_app, service.inventory, service.state)
             await wait_until(lambda: all(s.up is not None
                                          for s in service.state.device_snapshots()),
                              within=20, what="every device polled once")

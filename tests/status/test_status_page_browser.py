@@ -20,8 +20,6 @@ from runtime_helpers import find_leaks, running_service, wait_until
 from servers import start_snmpd
 from status_world import SITES, canaries, env_for, snmpd_conf, write_inventory
 
-from exporters.status import attach_status
-
 DEFAULTS = {"interval": 1, "timeout": 0.4, "retries": 1}  # a dead device is seen in ~1 s
 BEHIND_PROXY = ("dd-agg1", "bptl-sw1")
 PAGE_WAIT = 30.0  # seconds; the page refreshes every 3 s, polls every 1 s
@@ -49,7 +47,6 @@ async def test_status_page_renders_and_follows_a_device_going_down(tmp_path: Pat
                      for d in communities}
         inv = write_inventory(tmp_path / "inventory.yaml", endpoints, defaults=DEFAULTS)
         async with running_service(inv, env_for(communities)) as service:
-            attach_status(service.metrics_app, service.inventory, service.state)
             await wait_until(lambda: all(s.up for s in service.state.device_snapshots()),
                              within=20, what="every device answering")
             async with Chromium.launch(tmp_path / "chromium") as browser, \
@@ -123,7 +120,6 @@ async def test_status_page_lists_a_link_down(tmp_path: Path, snmpsim_dumps) -> N
                               defaults={"interval": 2, "timeout": 1.5, "retries": 0},
                               interfaces={"yt-sw1": "Gi0/1"})
         async with running_service(inv, env_for(communities)) as service:
-            attach_status(service.metrics_app, service.inventory, service.state)
             await wait_until(lambda: {lk.link_id: lk.state
                                       for lk in service.state.link_snapshots()}["L3"] == "down",
                              within=20, what="link L3 seen down by the collector")
