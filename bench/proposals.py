@@ -13,6 +13,10 @@ environment has BWBENCH_PROPOSALS=1; the service is otherwise unchanged.
    fallback ones, so fallback columns (ifSpeed, ifInOctets, ifOutOctets) are fetched
    only for rows whose primary value is missing, as the poller intends, instead of
    being walked on every poll.
+4. collector/poller.py + collector/snmp (walk): walk the columns of a table together,
+   a few per GETBULK (each column a repeater, max-repetitions unchanged), instead of one
+   GETBULK stream per column: 4x fewer requests, hence fewer sendto/epoll round trips
+   per varbind. Falls back to per-column walks on any error-status or odd answer.
 3. exporters/prometheus.py + exporters/http.py: render the per-device families (profile
    series and device/scheduler/poll counters) as text with the label text of each
    series kept between scrapes (bench/fast_exposition.py), yielding to the event loop
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
+import os
 import socket
 import time
 
@@ -114,20 +119,45 @@ def _wake(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
+class _Answer:
+    """What the transport's receive path completes: the request's future, and (in the
+    same call, not one loop pass later through a done-callback) the attempt's waiter."""
+
+    __slots__ = ("future", "pending")
+
+    def __init__(self, future: asyncio.Future, pending: _Pending) -> None:
+        self.future = future
+        self.pending = pending
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def cancelled(self) -> bool:
+        return self.future.cancelled()
+
+    def set_result(self, value: object) -> None:
+        self.future.set_result(value)
+        self._wake()
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.future.set_exception(exc)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.pending.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
 class _Pending(transport_mod._Pending):
-    """_Pending whose future, once completed, also wakes the attempt's waiter."""
+    """_Pending with the current attempt's waiter; `.future` is an _Answer."""
 
     __slots__ = ("waiter",)
 
     def __init__(self, host, port, future, accept_any):  # type: ignore[no-untyped-def]
         super().__init__(host, port, future, accept_any)
-        self.waiter = None
-        future.add_done_callback(self._wake_waiter)
-
-    def _wake_waiter(self, _future: asyncio.Future) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.waiter: asyncio.Future | None = None
+        self.future = _Answer(future, self)
 
 
 def patch_transport() -> None:
@@ -174,6 +204,122 @@ def patch_mapper() -> None:
             and m.oid is not None)
 
     mapper.TablePlan.__init__ = fixed  # type: ignore[method-assign]
+
+
+# ----------------------------------------------------------------------------- 4. table walks
+
+COLUMNS_PER_REQUEST = 4  # x max-repetitions 25 = at most 100 varbinds (~3-4 kB) per answer
+
+
+class _Fallback(Exception):
+    """The grouped walk met something the per-column walk handles better."""
+
+
+async def walk_columns(session, columns, *, deadline):  # type: ignore[no-untyped-def]
+    """Walk several columns with one GETBULK per step (one repeater per live column)."""
+    from collector.snmp.ber import GET_BULK_REQUEST
+    from collector.snmp.walk import _END_TAGS
+
+    started = asyncio.get_running_loop().time()
+    live = list(columns)
+    last = {c: c for c in columns}
+    out: dict = {c: [] for c in columns}
+    while live:
+        message = await session._request(
+            GET_BULK_REQUEST, [last[c] for c in live], deadline=deadline,
+            what=f"walk of {len(live)} columns", started=started,
+            rows=sum(len(v) for v in out.values()), max_repetitions=session.max_repetitions)
+        varbinds = message.varbinds
+        if message.error_status or not varbinds:
+            raise _Fallback
+        n = len(live)
+        ended: set = set()
+        for i, vb in enumerate(varbinds):  # row-major: repetition i // n, column i % n
+            col = live[i % n]
+            if col in ended:
+                continue
+            oid = vb.oid
+            if vb.tag in _END_TAGS or len(oid) <= len(col) or oid[:len(col)] != col:
+                ended.add(col)
+                continue
+            if oid <= last[col]:
+                raise _Fallback  # a loop: the per-column walk reports it properly
+            out[col].append(vb)
+            last[col] = oid
+        if len(out[live[0]]) > 100_000:
+            raise _Fallback
+        live = [c for c in live if c not in ended]
+    return out
+
+
+async def _walk_group(run, cols):  # type: ignore[no-untyped-def]
+    from collector.poller import error_text
+
+    if run.timed_out:
+        return [None] * len(cols)
+    got = None
+    async with run.gate:
+        if run.timed_out:
+            return [None] * len(cols)
+        run.calls += 1
+        try:
+            got = await walk_columns(run.session, cols, deadline=run.deadline)
+        except _Fallback:
+            got = None
+        except SnmpTimeout as exc:
+            run.timed_out = True
+            run.problem(error_text(exc))
+            return [None] * len(cols)
+        except SnmpError:
+            got = None  # the per-column walks below meet it again and report it
+    if got is None:
+        return list(await asyncio.gather(*(run.walk(c) for c in cols)))
+    run.varbinds += sum(len(v) for v in got.values())
+    return [got[c] for c in cols]
+
+
+def patch_poller() -> None:
+    from collector.poller import Poller
+    from collector.snmp.v2c import V2cSession
+
+    async def _fetch_table(self, run, table):  # type: ignore[no-untyped-def]
+        columns = list(table.columns)
+        if isinstance(run.session, V2cSession) and run.session._bulk and len(columns) > 1:
+            groups = [columns[i:i + COLUMNS_PER_REQUEST]
+                      for i in range(0, len(columns), COLUMNS_PER_REQUEST)]
+            parts = await asyncio.gather(*(_walk_group(run, g) for g in groups))
+            walked = [vbs for part in parts for vbs in part]
+        else:
+            walked = await asyncio.gather(*(run.walk(col) for col in columns))
+        # From here on as collector/poller.py's _fetch_table.
+        rows: dict = {}
+        ok = all(varbinds is not None for varbinds in walked)
+        for column, varbinds in zip(columns, walked, strict=True):
+            if varbinds:
+                table.add_column(rows, column, varbinds)
+        if not table.fallbacks or not rows or run.timed_out:
+            return rows, ok
+        need = table.missing_fallbacks(rows)
+        few = [column + index for column, indexes in need.items()
+               if len(indexes) <= self._fallback_get_limit for index in indexes]
+        many = [column for column, indexes in need.items()
+                if len(indexes) > self._fallback_get_limit]
+        if few:
+            try:
+                table.add_instances(rows, (await run.get(few)).values())
+            except SnmpError as exc:
+                from collector.poller import error_text
+
+                run.problem(error_text(exc))
+                ok = False
+        for column, varbinds in zip(many, await asyncio.gather(*(run.walk(c) for c in many)),
+                                    strict=True):
+            ok = ok and varbinds is not None
+            if varbinds:
+                table.add_column(rows, column, varbinds)
+        return rows, ok
+
+    Poller._fetch_table = _fetch_table  # type: ignore[method-assign]
 
 
 # ----------------------------------------------------------------------------- 3. exposition
@@ -342,3 +488,5 @@ def apply_all() -> None:
     patch_transport()
     patch_mapper()
     patch_exposition()
+    if os.environ.get("BWBENCH_PROPOSALS_GROUPED", "1") == "1":
+        patch_poller()
