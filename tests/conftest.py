@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from servers import (
     REPO_ROOT,
+    SNMPSIM_TEST_DUMPS,
+    SNMPSIM_V3_USER,
     MissingBinary,
     Prometheus,
     Snmpd,
@@ -23,21 +25,6 @@ from servers import (
 )
 
 from collector.snmp.transport import SnmpTransport
-
-# The dumps served by the session-wide snmpsim; community = the relative path.
-SNMPSIM_TEST_DUMPS = (
-    "network/switch/cisco-c3560",
-    "network/router/cisco-unmarked-0",
-    "network/wifi/ubiquiti-m5",
-    "UPS/eaton-93e-80",
-    "network/router/huawei-s5720",
-    "iot/geist-temperature-sensor",
-    "network/router/vyatta-unknown",
-    "cloud/arista-dcs-7150s-52-cl",
-)
-# An SNMPv3 user of the session snmpsim (context name = community); test credentials only.
-SNMPSIM_V3_USER = {"user": "simv3", "auth_key": "authpass123", "auth_proto": "SHA",
-                   "priv_key": "privpass123", "priv_proto": "AES"}
 
 # Persistent and git-ignored (/var/ in .gitignore): the data copies and snmpsim's index live
 # at stable paths, because snmpsim keys its index by the data file's path and mtime, so a

@@ -612,3 +612,19 @@ def start_prometheus(workdir: Path, scrape_targets: list[str], *, scrape_interva
         server.stop()
         raise
     return server
+
+
+# The dumps served by the session-wide snmpsim; community = the relative path.
+SNMPSIM_TEST_DUMPS = (
+    "network/switch/cisco-c3560",
+    "network/router/cisco-unmarked-0",
+    "network/wifi/ubiquiti-m5",
+    "UPS/eaton-93e-80",
+    "network/router/huawei-s5720",
+    "iot/geist-temperature-sensor",
+    "network/router/vyatta-unknown",
+    "cloud/arista-dcs-7150s-52-cl",
+)
+# An SNMPv3 user of the session snmpsim (context name = community); test credentials only.
+SNMPSIM_V3_USER = {"user": "simv3", "auth_key": "authpass123", "auth_proto": "SHA",
+                   "priv_key": "privpass123", "priv_proto": "AES"}

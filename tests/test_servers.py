@@ -8,10 +8,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import SNMPSIM_TEST_DUMPS, SNMPSIM_V3_USER
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from servers import (
     SNMPD_SYSNAME,
+    SNMPSIM_TEST_DUMPS,
+    SNMPSIM_V3_USER,
     SYS_OBJECT_ID_0,
     SYS_UPTIME_0,
     ServerError,

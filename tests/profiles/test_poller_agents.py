@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import SNMPSIM_V3_USER
-from servers import Snmpd, Snmpsim, free_udp_port, snmpget
+from servers import SNMPSIM_V3_USER, Snmpd, Snmpsim, free_udp_port, snmpget
 
 from collector.poller import Poller
 from collector.samples import PollResult

@@ -8,8 +8,7 @@ import bz2
 from pathlib import Path
 
 import pytest
-from conftest import SNMPSIM_V3_USER
-from servers import Snmpsim, dump_path
+from servers import SNMPSIM_V3_USER, Snmpsim, dump_path
 
 from collector.secret import Secret
 from collector.snmp.factory import open_session
