@@ -163,6 +163,7 @@ class Flap(BaseModel):
 
     model_config = _STRICT
 
+    enabled: bool = True  # `flap: false` in a rule is short for {enabled: false}
     changes: int = Field(6, ge=2, le=1000)
     window: Duration = 600.0
     clear_changes: int = Field(1, ge=0, le=999)
@@ -229,7 +230,7 @@ class Rule(BaseModel):
     while_on_battery: bool | None = None
     interfaces: Literal["declared", "all"] | None = None
     match: Match | None = None
-    flap: Flap | Literal[False] | None = None
+    flap: Flap | None = None
     repeat_interval: Duration | None = None
     labels: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
         default_factory=dict)
@@ -239,6 +240,8 @@ class Rule(BaseModel):
     @field_validator("flap", mode="before")
     @classmethod
     def _flap_off(cls, value: Any) -> Any:
+        if value is False:
+            return {"enabled": False}
         if value is True:
             raise PydanticCustomError("flap", "flap is a mapping {changes, window, "
                                       "clear_changes} or false (off); true is not allowed")
@@ -345,9 +348,8 @@ class RuleSet:
 
     def flap(self, rule: Rule) -> Flap | None:
         """A rule's flap detection: its own, the settings' default, or None when off."""
-        if rule.flap is False:
-            return None
-        return rule.flap or self.settings.flap
+        flap = rule.flap or self.settings.flap
+        return flap if flap.enabled else None
 
     def repeat_interval(self, rule: Rule) -> float:
         """A rule's repeat interval (its own or the settings')."""
@@ -458,6 +460,10 @@ def _parse(path: Path, known: KnownIds | None, metrics: Iterable[str] | None
     except ValidationError as exc:
         issues += pydantic_issues(exc, RulesFile)
     issues += _crossrefs(located.data, known, metrics)
+    # a value the reader refused (bad tag, duplicate key) is missing from the data: the
+    # reader's message says why, so validation's echo of the gap is dropped
+    issues = [i for i in issues if i in located.issues or not any(
+        i.loc[:len(d)] == d for d in located.dropped)]
     errors = [p for p in located.problems(issues) if p.severity == "error"]
     seen: set[tuple] = set()
     unique = []
