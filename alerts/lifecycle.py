@@ -154,7 +154,8 @@ def step(alert: AlertState, rule: Rule, flap: Flap | None, signal: Signal | None
         if not cond:
             alert.phase, alert.active_since = Phase.INACTIVE, None
             return Transition.DROPPED
-        if now - (alert.active_since or now) >= rule.for_:
+        since = alert.active_since if alert.active_since is not None else now
+        if now - since >= rule.for_:
             return _fire(alert, now)
         return Transition.NONE
 
