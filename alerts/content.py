@@ -130,9 +130,11 @@ def build(engine: Engine, incident: Incident, members: list[AlertState], decisio
     firing = [a for a in ranked if a.phase is Phase.FIRING] or ranked
     primary = firing[0].rule if firing else "unknown"
     severity = (incident.notified_severity if resolved else incident.severity) or "warning"
-    alerts = tuple(AlertRef(a.rule, engine._kind(a), a.severity, a.subject.key, str(a.phase),
-                            a.firing_since if a.phase is Phase.FIRING else a.active_since,
-                            a.value, a.flapping, dict(a.info)) for a in ranked)
+    alerts = tuple(AlertRef(
+        a.rule, engine._kind(a), a.severity, a.subject.key, str(a.phase),
+        a.firing_since if a.phase is Phase.FIRING else a.active_since, a.value, a.flapping,
+        dict(a.info), site_ref(topo, a.subject.site) if a.subject.site else None,
+        a.subject.device, a.subject.interface, a.subject.link) for a in ranked)
     redundancy = incident.redundancy_lost
     if resolved and not redundancy:
         redundancy = sorted({a.subject.site for a in members if a.subject.site

@@ -59,6 +59,10 @@ class AlertRef:
     value: float | None = None
     flapping: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    site: SiteRef | None = None
+    device: str | None = None
+    interface: str | None = None
+    link: str | None = None
 
 
 @dataclass(frozen=True)

@@ -113,10 +113,6 @@ def span(seconds: float, lang: str) -> str:
     return f"{minutes} {m}"
 
 
-def _list(items: Sequence[str], lang: str) -> str:
-    return ", ".join(items)
-
-
 def cause_text(cause: Cause, lang: str) -> str:
     """One root cause as a phrase."""
     vi = lang == "vi"
@@ -162,25 +158,24 @@ def _root(n: Notification, lang: str) -> str:
 
 
 def _sites(sites: Sequence[SiteRef], lang: str) -> str:
-    return _list([site_label(s, lang) for s in sites], lang)
+    return ", ".join(site_label(s, lang) for s in sites)
 
 
 def _subject(a: AlertRef, n: Notification, lang: str) -> str:
-    """Where a condition is: the link it belongs to, else the device and site."""
-    fields = dict(part.split("=", 1) for part in a.subject.split(",") if "=" in part)
+    """Where a condition is: its link when the incident is about one link, else the device
+    (and interface) at its site."""
     links = [c for c in n.root_cause if c.kind == "link"]
-    if len(links) == 1 and len(n.root_cause) == 1:  # a condition on one link's equipment
+    if len(links) == 1 and len(n.root_cause) == 1 and a.link == links[0].ident:
         return link_name(links[0], lang)
-    if "device" in fields:
-        where = n.power[0].site if n.power else None
-        dev = fields["device"]
-        iface = f" {fields['interface']}" if "interface" in fields else ""
-        if lang == "vi":
-            return f"thiết bị {dev}{iface}" + (f" tại {site_name(where, lang)}" if where else "")
-        return f"device {dev}{iface}" + (f" at {site_name(where, lang)}" if where else "")
-    if "link" in fields:
-        return (f"tuyến {fields['link']}" if lang == "vi" else f"link {fields['link']}")
-    return a.subject
+    vi = lang == "vi"
+    if a.device:
+        iface = f" {a.interface}" if a.interface else ""
+        at = (f" tại {site_name(a.site, lang)}" if vi else f" at {site_name(a.site, lang)}") \
+            if a.site else ""
+        return (f"thiết bị {a.device}{iface}" if vi else f"device {a.device}{iface}") + at
+    if a.link:
+        return f"tuyến {a.link}" if vi else f"link {a.link}"
+    return site_name(a.site, lang) if a.site else a.subject
 
 
 def _condition(n: Notification, lang: str) -> str:
@@ -191,8 +186,7 @@ def _condition(n: Notification, lang: str) -> str:
         return ""
     where = _subject(a, n, lang)
     info = a.info
-    site = n.power[0].site if n.power else None
-    site_txt = site_name(site, lang) if site else where
+    site_txt = site_name(a.site, lang) if a.site else where
     kind = a.kind
     if kind == "link_down":
         return f"Mất {where}." if vi else f"{where[0].upper()}{where[1:]} down."
@@ -262,13 +256,13 @@ def render(n: Notification, lang: str = "vi") -> str:
                     f"{len(cut)} sites unreachable: {_sites(cut, lang)}.")
         body += _root(n, lang)
     elif n.headline == "device_down":
-        root = n.root_cause[0] if n.root_cause else None
-        text = cause_text(root, lang) if root else ""
-        body = (text[0].upper() + text[1:] + "." if text else "") if not resolved else (
-            (f"Thiết bị {root.ident} đã phản hồi trở lại." if vi else
-             f"Device {root.ident} responds again.") if root else "")
-        if n.cut_off or n.power:
-            body += _root(n, lang) if n.power else ""
+        root = n.root_cause[0]
+        if resolved:
+            body = (f"Thiết bị {root.ident} đã phản hồi trở lại." if vi else
+                    f"Device {root.ident} responds again.")
+        else:
+            text = cause_text(root, lang)
+            body = f"{text[0].upper()}{text[1:]}."
     elif n.headline == "redundancy_lost":
         sites = list(n.redundancy_lost)
         if resolved:
@@ -299,10 +293,8 @@ def render(n: Notification, lang: str = "vi") -> str:
                     if vi else
                     f"{body} Over after {span((n.ended_at or n.at) - n.since, lang)}.")
     if n.flapping and not resolved:
-        changes = max((len(a.info.get("changes", [])) for a in n.alerts), default=0)
         body += " (Chập chờn: trạng thái thay đổi liên tục.)" if vi else \
             " (Flapping: the state keeps changing.)"
-        del changes
     start = (f" Bắt đầu: {when(n.since, lang)}." if vi else f" Since: {when(n.since, lang)}.")
     if resolved:
         start = ""
