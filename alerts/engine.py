@@ -22,7 +22,7 @@ One evaluation:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from alerts import content
@@ -30,7 +30,7 @@ from alerts.incident import Group, Grouper, Incident
 from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
 from alerts.notification import Decision, Notification
 from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
-from alerts.signals import Context, Signal, signals, site_power
+from alerts.signals import Context, signals, site_power
 from alerts.silence import Silence, covering_window
 from alerts.topology import Analysis, Health, Topology, analyse, device_el, link_el
 from collector.state import DeviceSnapshot, LinkSnapshot
@@ -69,7 +69,7 @@ class Engine:
         self.site_power: dict[str, dict[str, Any]] = {}
         self.last_evaluation: float | None = None
         self.last_analysis: Analysis | None = None
-        self.decisions: dict[str, Decision] = {}  # per incident, at the last evaluation
+        self.decisions: dict[str, Decision] = {}  # per open incident, last evaluation
         if state is not None:
             self._load(state)
 
@@ -194,6 +194,11 @@ class Engine:
                 else None
             self.site_power[site] = {"on_battery": on_battery, "since": since,
                                      "runtime_seconds": runtime, "observed_at": now}
+        for memory, known in ((self.unreachable_since, devices), (self.link_down_since, links),
+                              (self.link_down_ends, links), (self.site_power,
+                                                             self.topology.sites)):
+            for key in [k for k in memory if k not in known]:
+                del memory[key]  # removed from the inventory
         confirmed = frozenset(k for k, ends in self.link_down_ends.items()
                               if len(ends) == 2)
         failing = frozenset(d for d, snap in devices.items() if snap.up is False)
@@ -269,6 +274,13 @@ class Engine:
         fed: dict[str, list[Group]] = {}
         for gkey in sorted(groups):
             group = groups[gkey]
+            homes = [self.alerts[a].incident for a in group.alerts]
+            if all(h in self.incidents and self.incidents[h].family != group.family
+                   for h in homes):
+                # every alert already belongs to an incident of another kind: nothing new
+                for akey in group.alerts:
+                    members.setdefault(self.alerts[akey].incident or "", []).append(akey)
+                continue
             incident = self._incident_for(group, now)
             fed.setdefault(incident.key, []).append(group)
             if gkey not in incident.groups:
@@ -293,6 +305,7 @@ class Engine:
         for alert in self.alerts.values():
             if alert.incident is not None and alert.incident not in self.incidents:
                 alert.incident = None  # its incident is over
+        self.decisions = {k: d for k, d in self.decisions.items() if k in self.incidents}
         return out
 
     def _incident_for(self, group: Group, now: float) -> Incident:
@@ -354,7 +367,7 @@ class Engine:
         decision = self._decide(incident, was, now)
         incident.last_decision = {"notify": decision.notify, "reason": decision.reason,
                                   "detail": decision.detail, "at": now}
-        self.decisions[incident.key] = decision
+        self.decisions[incident.key] = decision  # pruned to open incidents after the round
         if decision.reason in ("silenced", "maintenance"):
             incident.suppressed = f"{decision.reason}: {decision.detail}"
         if not decision.notify:
@@ -426,7 +439,3 @@ class Engine:
         return sorted({e for k in incident.alerts if k in self.alerts
                        for e in self.alerts[k].subject.elements()})
 
-
-def evaluate_signals(rule: Rule, ctx: Context) -> Iterable[Signal]:
-    """The signals one rule sees (for debugging and `borderwatch rules` later)."""
-    return signals(rule, ctx)

@@ -140,7 +140,9 @@ def power_text(note: PowerNote, lang: str) -> str:
     """'X đang chạy ắc quy do mất điện lưới (còn khoảng 45 phút)'."""
     name = site_name(note.site, lang)
     left = ""
-    if note.runtime_seconds is not None:
+    if note.runtime_seconds is not None and note.runtime_seconds < 60:
+        left = " (ắc quy đã cạn)" if lang == "vi" else " (battery exhausted)"
+    elif note.runtime_seconds is not None:
         left = (f" (còn khoảng {span(note.runtime_seconds, lang)})" if lang == "vi" else
                 f" (about {span(note.runtime_seconds, lang)} left)")
     return (f"{name} đang chạy ắc quy do mất điện lưới{left}" if lang == "vi" else
@@ -179,57 +181,79 @@ def _subject(a: AlertRef, n: Notification, lang: str) -> str:
 
 
 def _condition(n: Notification, lang: str) -> str:
-    """The sentence for incidents that are a condition, not a reachability problem."""
+    """The sentence for incidents that are a condition, not a reachability problem.
+
+    A resolve names what ended, not the values it ended with."""
     vi = lang == "vi"
     a = next((x for x in n.alerts if x.phase == "firing"), n.alerts[0] if n.alerts else None)
     if a is None:
         return ""
     where = _subject(a, n, lang)
-    info = a.info
     site_txt = site_name(a.site, lang) if a.site else where
-    kind = a.kind
+    what, detail = _what(a, where, site_txt, lang)
+    if n.status == "resolved":
+        took = span((n.ended_at or n.at) - n.since, lang)
+        return f"{what}: đã kết thúc sau {took}." if vi else f"{what}: over after {took}."
+    return f"{what}{detail}."
+
+
+def _what(a: AlertRef, where: str, site_txt: str, lang: str) -> tuple[str, str]:
+    """(what is wrong, ': the values') for one condition alert."""
+    vi = lang == "vi"
+    info, value, kind = a.info, a.value, a.kind
     if kind == "link_down":
-        return f"Mất {where}." if vi else f"{where[0].upper()}{where[1:]} down."
+        return (f"Mất {where}" if vi else f"{where[0].upper()}{where[1:]} down"), ""
     if kind == "interface_down":
-        return f"Cổng của {where} ngừng hoạt động." if vi else f"Interface of {where} down."
+        return (f"Cổng của {where} ngừng hoạt động" if vi else f"Interface of {where} down"), ""
     if kind == "radio_fade":
-        sig, fade = info.get("signal_dbm"), a.value
-        if vi:
-            return f"Suy giảm tín hiệu {where}: mức thu {sig:.1f} dBm, thấp hơn thiết kế " \
-                   f"{fade:.1f} dB."
-        return f"Signal degradation on {where}: receive level {sig:.1f} dBm, {fade:.1f} dB " \
-               "below plan."
+        sig = info.get("signal_dbm")
+        detail = (f": mức thu {sig:.1f} dBm, thấp hơn thiết kế {value:.1f} dB" if vi else
+                  f": receive level {sig:.1f} dBm, {value:.1f} dB below plan") \
+            if sig is not None and value is not None else ""
+        return (f"Suy giảm tín hiệu {where}" if vi else f"Signal degradation on {where}"), \
+            detail
+    number = "" if value is None else f": {value:.1f}"
     if kind == "radio_signal_low":
-        return (f"Mức thu thấp trên {where}: {a.value:.1f} dBm." if vi else
-                f"Low receive level on {where}: {a.value:.1f} dBm.")
+        return (f"Mức thu thấp trên {where}" if vi else f"Low receive level on {where}"), \
+            f"{number} dBm" if number else ""
     if kind == "radio_snr_low":
         if "esno" in str(info.get("metric", "")):
-            return (f"Es/No VSAT thấp tại {where}: {a.value:.1f} dB (suy hao do mưa?)." if vi
-                    else f"Low VSAT Es/No at {where}: {a.value:.1f} dB (rain fade?).")
-        return (f"Tỷ số tín hiệu/tạp âm thấp trên {where}: {a.value:.1f} dB." if vi else
-                f"Low SNR on {where}: {a.value:.1f} dB.")
+            return (f"Es/No VSAT thấp tại {where}" if vi else f"Low VSAT Es/No at {where}"), \
+                (f"{number} dB (suy hao do mưa?)" if vi else f"{number} dB (rain fade?)") \
+                if number else ""
+        return (f"Tỷ số tín hiệu/tạp âm thấp trên {where}" if vi else f"Low SNR on {where}"), \
+            f"{number} dB" if number else ""
     if kind == "on_battery":
         runtime = info.get("runtime_seconds")
         left = ""
         if runtime is not None:
             left = (f", còn khoảng {span(runtime, lang)}" if vi else
                     f", about {span(runtime, lang)} left")
-        return (f"Mất điện lưới tại {site_txt}: đang chạy ắc quy{left}." if vi else
-                f"Mains power lost at {site_txt}: on battery{left}.")
+        return (f"Mất điện lưới tại {site_txt}" if vi else f"Mains power lost at {site_txt}"), \
+            (f": đang chạy ắc quy{left}" if vi else f": on battery{left}")
     if kind == "battery_runtime_low":
-        runtime = a.value or 0.0
-        return (f"Sắp cạn ắc quy tại {site_txt}: còn khoảng {span(runtime, lang)}." if vi
-                else f"Battery nearly exhausted at {site_txt}: about {span(runtime, lang)} "
-                "left.")
+        left = span(value or 0.0, lang)
+        return (f"Sắp cạn ắc quy tại {site_txt}" if vi else
+                f"Battery nearly exhausted at {site_txt}"), \
+            (f": còn khoảng {left}" if vi else f": about {left} left")
     if kind == "link_utilization":
-        pct = (a.value or 0.0) * 100
-        return (f"Quá tải {where}: mức sử dụng băng thông {pct:.0f}%." if vi else
-                f"Overload on {where}: {pct:.0f}% of capacity.")
+        pct = f"{(value or 0.0) * 100:.0f}%"
+        return (f"Quá tải {where}" if vi else f"Overload on {where}"), \
+            (f": mức sử dụng băng thông {pct}" if vi else f": {pct} of capacity")
     if kind == "interface_errors":
-        return (f"Lỗi gói trên {where}: {a.value:.1f} lỗi/s." if vi else
-                f"Packet errors on {where}: {a.value:.1f} errors/s.")
-    value = "" if a.value is None else f" = {a.value:g}"
-    return f"{a.rule} ({where}){value}."
+        return (f"Lỗi gói trên {where}" if vi else f"Packet errors on {where}"), \
+            (f"{number} lỗi/s" if vi else f"{number} errors/s") if number else ""
+    return f"{a.rule} ({where})", "" if value is None else f" = {value:g}"
+
+
+def _also_single_path(n: Notification, lang: str) -> str:
+    """The sites the same failure left on a single path, as a closing sentence."""
+    if not n.redundancy_lost or n.status == "resolved":
+        return ""
+    sites = _sites(n.redundancy_lost, lang)
+    count = len(n.redundancy_lost)
+    return (f" Mất dự phòng: {count} trạm chỉ còn một đường truyền ({sites})." if lang == "vi"
+            else f" Redundancy lost: {count} site(s) now on a single path ({sites}).")
 
 
 def render(n: Notification, lang: str = "vi") -> str:
@@ -254,7 +278,7 @@ def render(n: Notification, lang: str = "vi") -> str:
         else:
             body = (f"Mất liên lạc {len(cut)} trạm: {_sites(cut, lang)}." if vi else
                     f"{len(cut)} sites unreachable: {_sites(cut, lang)}.")
-        body += _root(n, lang)
+        body += _root(n, lang) + _also_single_path(n, lang)
     elif n.headline == "device_down":
         root = n.root_cause[0]
         if resolved:
@@ -263,6 +287,7 @@ def render(n: Notification, lang: str = "vi") -> str:
         else:
             text = cause_text(root, lang)
             body = f"{text[0].upper()}{text[1:]}."
+        body += _also_single_path(n, lang)
     elif n.headline == "redundancy_lost":
         sites = list(n.redundancy_lost)
         if resolved:
@@ -288,10 +313,6 @@ def render(n: Notification, lang: str = "vi") -> str:
                          f" Remaining capacity {now_c:g} Mbit/s (planned {plan:g} Mbit/s).")
     else:
         body = _condition(n, lang)
-        if resolved:
-            body = (f"{body} Đã kết thúc sau {span((n.ended_at or n.at) - n.since, lang)}."
-                    if vi else
-                    f"{body} Over after {span((n.ended_at or n.at) - n.since, lang)}.")
     if n.flapping and not resolved:
         body += " (Chập chờn: trạng thái thay đổi liên tục.)" if vi else \
             " (Flapping: the state keeps changing.)"

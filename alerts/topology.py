@@ -367,6 +367,24 @@ def _site_obs(topo: Topology, site_id: str, health: Health) -> str:
     return "unknown"
 
 
+def _dead(topo: Topology, device: str, health: Health, seen: set[str]) -> bool:
+    """A device failed on its own: another device at its site answered a poll started after
+    it began failing (so the site itself is reachable), and it is dark, or its latest poll
+    failed and a neighbour reports one of its links down (physical evidence, no need to
+    wait out the darkness debounce)."""
+    site = topo.device_site(device)
+    since = health.down_since.get(device_el(device))
+    if site not in seen or since is None:
+        return False
+    if not any((health.last_success.get(d) or -math.inf) > since
+               and health.device_up.get(d) is True for d in topo.site_devices(site)):
+        return False  # the site's answers predate the failure: not evidence of anything
+    if health.device_up.get(device) is False:
+        return True
+    return device in health.failing and any(
+        health.link_state.get(k.link_id) == "down" for k in topo.links_of_device(device))
+
+
 def _silent(topo: Topology, site_id: str, health: Health) -> bool:
     """Every device of the site is dark or failed its latest poll."""
     devices = topo.site_devices(site_id)
@@ -406,8 +424,7 @@ def analyse(topo: Topology, health: Health) -> Analysis:
     """Site statuses, outages with root causes, and lost redundancy from the evidence."""
     obs = {s: _site_obs(topo, s, health) for s in topo.sites}
     seen = {s for s, o in obs.items() if o == "seen"} | set(topo.cores)
-    dead = sorted(d for d, up in health.device_up.items()
-                  if up is False and topo.device_site(d) in seen)
+    dead = sorted(d for d in topo.devices if _dead(topo, d, health, seen))
     dead_set = set(dead)
     broken: dict[str, str] = {}
     for link in topo.links.values():

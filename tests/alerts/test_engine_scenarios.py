@@ -360,3 +360,24 @@ def _with_maintenance(windows: tuple[dict, ...], *, run_start: bool) -> RuleSet:
     base = default_rules()
     extra = tuple(Maintenance(start=start, end=end, **w) for w in windows)
     return RuleSet(base.settings, base.rules, extra, base.sources)
+
+
+def test_dead_aggregation_switch_is_one_incident(inventory: Inventory, topo: Topology) -> None:
+    """dd-agg2 at Đồng Đăng dies (dd-agg1 there still answers): the four sites behind it are
+    cut off and the posts it also fed lose redundancy; one page blames the switch."""
+    def crash(world: World, now: float) -> None:
+        world.dead_devices.add("dd-agg2")
+
+    def fixed(world: World, now: float) -> None:
+        world.dead_devices.discard("dd-agg2")
+
+    run = started(inventory, topo)
+    sent = run.run(1200, [(0, crash), (600, fixed)])
+    assert [s[:2] for s in summary(sent)] == [("firing", "new"), ("resolved", "resolved")]
+    page = sent[0].notification
+    assert [c.element for c in page.root_cause] == ["device:dd-agg2"]
+    assert {s.site_id for s in page.cut_off} == {"bg-gadongdang", "bp-thanhloa",
+                                                 "cm-dongdang", "cm-vanlang"}
+    (record,) = [i for i in run.engine.history if i.key == page.incident_key]
+    assert "DeviceUnreachable/device=dd-agg2" in record.seen_alerts
+    assert "RedundancyLost/site=bp-baolam" in record.seen_alerts

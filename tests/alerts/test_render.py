@@ -179,7 +179,21 @@ def test_resolved_condition_and_flapping(topo: Topology) -> None:
     n = make(topo, "link_down", status="resolved", roots=("link:L26",), alerts=(down,),
              ended=AT + 3600 + 300)
     assert render.render(n, "en") == (
-        "[RESOLVED] Microwave link Bao Lam–Huu Nghi (L26) down. Over after 1 h 5 min.")
+        "[RESOLVED] Microwave link Bao Lam–Huu Nghi (L26) down: over after 1 h 5 min.")
+    fade = alert(topo, "radio_fade", 0.0, site="hub-mauson", device="ms-mw5", link="L30",
+                 signal_dbm=-45.0)
+    n = make(topo, "radio_fade", status="resolved", roots=("link:L30",), alerts=(fade,),
+             ended=AT + 480)
+    assert render.render(n, "vi") == ("[ĐÃ KHÔI PHỤC] Suy giảm tín hiệu tuyến viba Mẫu Sơn – "
+                                      "Tú Mịch (L30): đã kết thúc sau 8 phút.")
+
+
+def test_exhausted_battery_note(topo: Topology) -> None:
+    n = make(topo, "isolation", roots=("link:L30",), cut_off=("bp-tumich",),
+             power=(("hub-mauson", 20.0),))
+    assert "Trạm chuyển tiếp viba đỉnh Mẫu Sơn đang chạy ắc quy do mất điện lưới (ắc quy đã " \
+        "cạn)." in render.render(n, "vi")
+    assert "on battery after mains loss (battery exhausted)." in render.render(n, "en")
 
 
 @pytest.mark.parametrize(("text", "folded"), [
@@ -222,3 +236,12 @@ def test_unknown_language(topo: Topology) -> None:
                                                     (7500, "2 giờ 5 phút", "2 h 5 min")])
 def test_span(seconds: float, vi: str, en: str) -> None:
     assert render.span(seconds, "vi") == vi and render.span(seconds, "en") == en
+
+
+def test_single_path_sentence(topo: Topology) -> None:
+    n = make(topo, "device_down", severity="major", roots=("device:dd-agg2",),
+             redundancy=("bp-baolam",))
+    assert render.render(n, "vi") == (
+        "[CHÍNH] Thiết bị dd-agg2 tại Nút truyền dẫn Đồng Đăng không phản hồi. Mất dự phòng: 1 "
+        "trạm chỉ còn một đường truyền (Đồn Biên phòng Bảo Lâm (xã Đồng Đăng)). Bắt đầu: 14:05 "
+        "26/11/2026.")

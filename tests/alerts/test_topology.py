@@ -130,7 +130,8 @@ CASES = [
                  [(("site:hub-mauson",), ("bp-tumich",), ("hub-mauson",))],
                  {"bg-chima": "up", "bp-bason": "up"}, id="mauson-power"),
     pytest.param(dict(dark_devices=["dd-agg2"], down=["L13", "L24", "L25"],
-                      dark=["bg-gadongdang", "bp-thanhloa", "cm-dongdang", "cm-vanlang"]),
+                      dark=["bg-gadongdang", "bp-thanhloa", "cm-dongdang", "cm-vanlang"],
+                      answered_at={"dd-agg1": 130.0}),  # its neighbour answered since
                  [(("device:dd-agg2",), ("bg-gadongdang", "bp-thanhloa", "cm-dongdang",
                                          "cm-vanlang"), ())],
                  {"hub-dongdang": "up", "bp-baolam": "up"}, id="dd-agg2-dead"),
@@ -232,3 +233,31 @@ def test_single_missed_poll_at_a_hub_is_not_an_outage_of_its_dependants(topo: To
     assert [(o.root, o.isolated) for o in result.outages] == [(("site:hub-thatkhe",), ())]
     for site in THATKHE_DEPENDANTS:
         assert result.status[site] == "up"
+
+
+def test_device_is_blamed_only_when_its_site_answered_since(topo: Topology) -> None:
+    """A fibre cut isolates a hub: its switch's poll fails first while the hub's other
+    devices last answered before the cut. That is no evidence against the switch: the
+    root cause stays the cut link."""
+    h = health(topo, down=["L03", "L04"], confirmed=["L04"], dark_devices=["tk-agg1"])
+    result = analyse(topo, h)
+    assert result.dead_devices == ()
+    assert [o.root for o in result.outages] == [("link:L03", "link:L04")]
+    # ...but if tk-mw1 answered after tk-agg1 failed, the switch itself is dead
+    h = health(topo, down=["L03", "L04"], confirmed=["L04"], dark_devices=["tk-agg1"],
+               answered_at={"tk-mw1": 150.0})
+    assert analyse(topo, h).dead_devices == ("tk-agg1",)
+
+
+def test_failing_device_with_its_link_reported_down_is_dead_without_debounce(
+        topo: Topology) -> None:
+    """dd-agg2's latest poll failed (not yet dark) and a neighbour reports L13 down; dd-agg1
+    answered since: dd-agg2 is dead now, and the sites behind it are cut off."""
+    h = health(topo, down=["L13"], answered_at={"dd-agg1": 130.0})
+    device_up = dict(h.device_up, **{"dd-agg2": None})
+    h = Health(device_up=device_up, last_success=h.last_success, link_state=h.link_state,
+               down_since={**h.down_since, "device:dd-agg2": 100.0},
+               failing=frozenset({"dd-agg2"}))
+    result = analyse(topo, h)
+    assert result.dead_devices == ("dd-agg2",)
+    assert [o.root for o in result.outages] == [("device:dd-agg2",)]
