@@ -1,1 +1,35 @@
-"""Alerts that page once per incident: topology-aware root cause, rules, a pure engine."""
+"""Alerts that page once per incident: topology-aware root cause, declarative rules, a pure
+engine, bilingual texts.
+
+How the service drives it (one engine per inventory; everything runs on the event loop)::
+
+    topology = Topology.from_inventory(inventory)
+    rules = load_rules(path_or_None, known=KnownIds.from_topology(topology),
+                       metrics=metric_catalog())          # RulesError: file:line messages
+    engine = Engine(topology, rules, state=store.load())  # None on the first start
+    ...
+    # every TICK seconds (5 s keeps detection within one poll interval + 5 s), or after
+    # each NetworkState.apply():
+    for notification in engine.evaluate(network_state, time.time()):
+        outbox.put(notification)                           # notifiers: a later issue
+    store.save(engine.dump_state())                        # JSON-safe; no re-page on restart
+
+`now` must be the same wall clock as the NetworkState's (poll start times are compared
+with it). Silences: `engine.add_silence(Silence(...))`, `engine.expire_silence(id, now)`.
+Maintenance windows come from the rules file. `engine.open_incidents()`,
+`engine.history` and `engine.last_analysis` are the read side for an API and reports;
+`alerts.topology.single_points` / `capacity_risks` are the planners' static analysis.
+"""
+
+from alerts.engine import Engine, StateError
+from alerts.notification import Decision, Notification
+from alerts.render import render
+from alerts.rules import KnownIds, RulesError, RuleSet, default_rules, load_rules
+from alerts.silence import Matcher, Silence
+from alerts.topology import Topology, analyse, capacity_risks, single_points
+
+__all__ = [
+    "Decision", "Engine", "KnownIds", "Matcher", "Notification", "RuleSet", "RulesError",
+    "Silence", "StateError", "Topology", "analyse", "capacity_risks", "default_rules",
+    "load_rules", "render", "single_points",
+]

@@ -22,6 +22,7 @@ One evaluation:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -122,6 +123,21 @@ class Engine:
                 "site_power": dict(sorted(self.site_power.items())),
             },
         }
+
+    def dump_json(self) -> str:
+        """`dump_state()` as JSON text (for a file or a SQLite column)."""
+        return json.dumps(self.dump_state(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def load_json(cls, topology: Topology, rules: RuleSet, text: str) -> Engine:
+        """An engine that continues from `dump_json()` text (StateError if unusable)."""
+        try:
+            state = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StateError(f"engine state is not JSON: {exc}") from None
+        if not isinstance(state, dict):
+            raise StateError("engine state must be a JSON object")
+        return cls(topology, rules, state=state)
 
     # ------------------------------------------------------------------ state
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from world import INTERVAL, TICK, Run, Sent, World
 
-from alerts.engine import Engine
+from alerts.engine import Engine, StateError
 from alerts.rules import RuleSet, default_rules
 from alerts.silence import Matcher, Silence
 from alerts.topology import Topology
@@ -314,8 +314,7 @@ def test_state_round_trips_through_json_without_re_paging(inventory: Inventory,
     run = started(inventory, topo)
     first = run.run(when, [(0, cut("L27"))])
     assert [s[:2] for s in summary(first)] == [("firing", "new")]
-    saved = json.dumps(run.engine.dump_state())
-    run.engine = Engine(topo, default_rules(), state=json.loads(saved))
+    run.engine = Engine.load_json(topo, default_rules(), run.engine.dump_json())
     rest = run.run(1200, [(600 - when, repair("L27"))])
     assert [s[:2] for s in summary(rest)] == [("resolved", "resolved")]
     assert rest[0].notification.incident_key == first[0].notification.incident_key
@@ -381,3 +380,31 @@ def test_dead_aggregation_switch_is_one_incident(inventory: Inventory, topo: Top
     (record,) = [i for i in run.engine.history if i.key == page.incident_key]
     assert "DeviceUnreachable/device=dd-agg2" in record.seen_alerts
     assert "RedundancyLost/site=bp-baolam" in record.seen_alerts
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[]", "engine state must be a JSON object"),
+    ("{", "engine state is not JSON: Expecting property name enclosed in double quotes: "
+          "line 1 column 2 (char 1)"),
+    ('{"version": 7}', "engine state version 7 is not supported (expected 1)"),
+    ('{"version": 1, "alerts": [{"rule": "X"}]}', "engine state cannot be loaded: "
+     "'subject'"),
+])
+def test_unusable_saved_state(topo: Topology, text: str, message: str) -> None:
+    with pytest.raises(StateError) as info:
+        Engine.load_json(topo, default_rules(), text)
+    assert str(info.value) == message
+
+
+def test_rules_or_devices_gone_after_restart(inventory: Inventory, topo: Topology) -> None:
+    """A restart with a rule removed: its firing alert resolves (no orphan incident)."""
+    run = started(inventory, topo)
+    first = run.run(120, [(0, cut("L27"))])
+    assert [s[:2] for s in summary(first)] == [("firing", "new")]
+    base = default_rules()
+    rules = RuleSet(base.settings, tuple(r for r in base.rules if r.kind not in (
+        "site_isolated", "link_down", "interface_down", "device_unreachable", "site_down")))
+    run.engine = Engine.load_json(topo, rules, run.engine.dump_json())
+    rest = run.run(60)
+    assert [s[:2] for s in summary(rest)] == [("resolved", "resolved")]
+    assert run.engine.open_incidents() == []
