@@ -18,12 +18,12 @@ How the service drives it (one engine per inventory; everything runs on the even
 with it). Silences: `engine.add_silence(Silence(...))`, `engine.expire_silence(id, now)`.
 Maintenance windows come from the rules file. `engine.open_incidents()`,
 `engine.history` and `engine.last_analysis` are the read side for an API and reports;
-`alerts.topology.single_points` / `capacity_risks` are the planners' static analysis.
+`alerts.topology.single_points` / `capacity_risks` are the planners' static analysis;
+`alerts.render.render(notification, "vi" | "en")` the text of a notification.
 """
 
 from alerts.engine import Engine, StateError
 from alerts.notification import Decision, Notification
-from alerts.render import render
 from alerts.rules import KnownIds, RulesError, RuleSet, default_rules, load_rules
 from alerts.silence import Matcher, Silence
 from alerts.topology import Topology, analyse, capacity_risks, single_points
@@ -31,5 +31,5 @@ from alerts.topology import Topology, analyse, capacity_risks, single_points
 __all__ = [
     "Decision", "Engine", "KnownIds", "Matcher", "Notification", "RuleSet", "RulesError",
     "Silence", "StateError", "Topology", "analyse", "capacity_risks", "default_rules",
-    "load_rules", "render", "single_points",
+    "load_rules", "single_points",
 ]
