@@ -103,8 +103,9 @@ async def wait_listening(proc: Proc, listen: str, limit: float = 300.0) -> float
             await asyncio.sleep(0.05)
 
 
-async def wait_polled(proc: Proc, listen: str, devices: int, limit: float) -> float:
-    """Seconds until every device has been polled once and is up."""
+async def wait_polled(proc: Proc, listen: str, devices: int, limit: float,
+                      strict: bool = True) -> float:
+    """Seconds until every device has been polled once (not strict: at most `limit`)."""
     t0 = time.monotonic()
     async with aiohttp.ClientSession() as http:
         while True:
@@ -116,6 +117,10 @@ async def wait_polled(proc: Proc, listen: str, devices: int, limit: float) -> fl
                     print(f"  warning: {health['devices_down']} device(s) down", flush=True)
                 return time.monotonic() - t0
             if time.monotonic() - t0 > limit:
+                if not strict:  # an overloaded service is what a scale run measures
+                    print(f"  warning: not every device polled after {limit:.0f} s: {health}",
+                          flush=True)
+                    return time.monotonic() - t0
                 raise RuntimeError(f"not every device polled after {limit} s: {health}")
             await asyncio.sleep(0.25)
 
