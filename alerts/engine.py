@@ -42,9 +42,13 @@ STATE_VERSION = 1
 class StateView(Protocol):
     """The read side of collector.state.NetworkState that the engine uses."""
 
-    def device_snapshots(self) -> list[DeviceSnapshot]: ...
+    def device_snapshots(self) -> list[DeviceSnapshot]:
+        """Every device of the topology."""
+        ...
 
-    def link_snapshots(self) -> list[LinkSnapshot]: ...
+    def link_snapshots(self) -> list[LinkSnapshot]:
+        """Every link of the topology, with its state from both ends."""
+        ...
 
 
 class StateError(ValueError):

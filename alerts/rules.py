@@ -374,6 +374,7 @@ class _RulesLocated(Located):
     """Field paths name rules and windows by their `name`: rules[LinkDown].for."""
 
     def field(self, loc: Loc) -> str:
+        """A readable path such as rules[LinkDown].for."""
         out = ""
         node: Any = self.data
         for part in loc:
