@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The editable install maps only collector/exporters/lab (pyproject's packages.find);
-# until `alerts*` is added there, make the new top-level package importable from the tree.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from alerts.topology import Topology
+from collector.inventory import Inventory, load_inventory
 
-from alerts.topology import Topology  # noqa: E402
-from collector.inventory import Inventory, load_inventory  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLE_INVENTORY = REPO_ROOT / "inventory.yaml"
 

@@ -27,7 +27,7 @@ from collector.inventory import load_inventory
 from collector.samples import PollResult
 from collector.service import Service, start_service
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 BORDERWATCH = str(REPO_ROOT / ".venv" / "bin" / "borderwatch")
 
 
