@@ -222,7 +222,8 @@ class Lab:
             before = agent.stamp.stat().st_mtime_ns if agent.stamp.exists() else None
             try:
                 agent.records = write_data_file(agent.spec.sim_profile, agent.spec.device_id,
-                                                agent.data_file, agent.stamp)
+                                                agent.data_file, agent.stamp,
+                                                agent.spec.link_capacity)
             except DumpError as exc:
                 problems.append(f"{agent.spec.device_id}: {exc}")
                 continue

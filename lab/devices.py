@@ -14,8 +14,8 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import MutableMapping
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.inventory import Inventory, load_inventory
@@ -41,6 +41,9 @@ class AgentSpec:
     port: int
     sim_profile: str
     community: Secret
+    # Interface name → capacity (bit/s) of the inventory link it ends, so the lab's traffic
+    # fits the link (the smaller direction when a link is asymmetric).
+    link_capacity: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -96,6 +99,7 @@ def agent_specs(inventory: Inventory) -> tuple[list[AgentSpec], list[str]]:
     skipped: list[str] = []
     problems: list[str] = []
     by_endpoint: dict[tuple[str, int], str] = {}
+    caps = link_capacities(inventory)
     for device in inventory.devices:
         if not device.sim_profile:
             skipped.append(device.id)
@@ -128,7 +132,22 @@ def agent_specs(inventory: Inventory) -> tuple[list[AgentSpec], list[str]]:
                             f"{by_endpoint[key]}; each lab device needs its own address:port")
             continue
         by_endpoint[key] = device.id
-        specs.append(AgentSpec(device.id, eff.address, eff.port, device.sim_profile, community))
+        specs.append(AgentSpec(device.id, eff.address, eff.port, device.sim_profile, community,
+                               caps.get(device.id, {})))
     if problems:
         raise LabError("\n".join(problems))
     return specs, skipped
+
+
+def link_capacities(inventory: Inventory) -> dict[str, dict[str, float]]:
+    """Device id → {interface name → the lowest capacity (bit/s) of a link it ends}."""
+    out: dict[str, dict[str, float]] = {}
+    for link in inventory.links:
+        mbps = [m for m in (link.capacity_mbps, link.capacity_up_mbps) if m]
+        if not mbps:
+            continue
+        bps = min(mbps) * 1e6
+        for end in (link.a, link.b):
+            per_device = out.setdefault(end.device, {})
+            per_device[end.interface] = min(per_device.get(end.interface, bps), bps)
+    return out

@@ -15,7 +15,7 @@ import hashlib
 import importlib.util
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ CUSTOM_PREFIX = "custom/"
 CUSTOM_DIR = Path(__file__).resolve().parent / "snmprec"
 
 # Bump when the output of build_records() changes for the same input, so cached files rebuild.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 
 # The subtrees borderwatch polls; everything else is dropped from the dumps.
 SUBTREES: tuple[tuple[int, ...], ...] = tuple(
@@ -43,6 +43,7 @@ SUBTREES: tuple[tuple[int, ...], ...] = tuple(
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+IF_DESCR = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
 IF_SPEED = (1, 3, 6, 1, 2, 1, 2, 2, 1, 5)          # bit/s, Gauge32
 IF_OPER_STATUS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)    # 1 = up
 IF_IN_OCTETS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 10)     # Counter32
@@ -50,6 +51,7 @@ IF_OUT_OCTETS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 16)    # Counter32
 IF_HC_IN_OCTETS = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)    # Counter64
 IF_HC_OUT_OCTETS = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10)  # Counter64
 IF_HIGH_SPEED = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 15)     # Mbit/s
+IF_NAME = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
 UBNT_SIGNAL = (1, 3, 6, 1, 4, 1, 41112, 1, 4, 5, 1, 5)  # airMAX signal, dBm
 
 # Lab MIB radio columns (RSL, SNR, MSE in 0.1 units): how far (±) a device's level is shifted
@@ -166,6 +168,27 @@ def _speed_bps(index: tuple[int, ...], records: dict[tuple[int, ...], Record]) -
     return speed if speed else 10_000_000
 
 
+def _text(rec: Record | None) -> str | None:
+    """An OctetString record's text ('4' plain, '4x' hex), None for anything else."""
+    if rec is None:
+        return None
+    if rec.tag == "4":
+        return rec.value
+    if rec.tag == "4x":
+        try:
+            return bytes.fromhex(rec.value).decode("utf-8", "replace")
+        except ValueError:
+            return None
+    return None
+
+
+def _interface_names(records: dict[tuple[int, ...], Record],
+                     index: tuple[int, ...]) -> set[str]:
+    """The names a link end may use for an interface: ifName and ifDescr."""
+    names = {_text(records.get(IF_NAME + index)), _text(records.get(IF_DESCR + index))}
+    return {n for n in names if n}
+
+
 def _rng(seed: str, *parts: object) -> random.Random:
     digest = hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
@@ -175,13 +198,18 @@ def _numeric(tag: str, **settings: object) -> tuple[str, str]:
     return f"{tag}:numeric", ",".join(f"{k}={v}" for k, v in settings.items())
 
 
-def animate(records: dict[tuple[int, ...], Record], seed: str) -> dict[tuple[int, ...], Record]:
+def animate(records: dict[tuple[int, ...], Record], seed: str,
+            link_capacity: Mapping[str, float] | None = None) -> dict[tuple[int, ...], Record]:
     """Rewrite sysUpTime and octet counters of up interfaces into snmpsim `numeric` lines.
 
     Rates are a deterministic, plausible share (2–35 %) of the interface speed, drawn from
-    `seed` (the device id), so a device keeps its traffic pattern across lab restarts. A
-    32-bit counter starts at its 64-bit twin's value modulo 2**32, so both stay consistent.
+    `seed` (the device id), so a device keeps its traffic pattern across lab restarts. An
+    interface that ends an inventory link (`link_capacity`: interface name → bit/s) is
+    loaded against the link's capacity instead when that is lower: a 1 Gbit/s port on a
+    2 Mbit/s VSAT link must not show 300 Mbit/s. A 32-bit counter starts at its 64-bit
+    twin's value modulo 2**32, so both stay consistent.
     """
+    link_capacity = link_capacity or {}
     out = dict(records)
     uptime = _int(records.get(SYS_UPTIME))
     if uptime is not None and records[SYS_UPTIME].tag == "67":
@@ -192,6 +220,9 @@ def animate(records: dict[tuple[int, ...], Record], seed: str) -> dict[tuple[int
         if _int(status) != 1:
             continue
         speed = _speed_bps(index, records)
+        caps = [link_capacity[n] for n in _interface_names(records, index) if n in link_capacity]
+        if caps:
+            speed = min(speed, min(caps))
         for direction, (col32, col64) in OCTET_COLUMNS.items():
             share = _rng(seed, direction, index).uniform(0.02, 0.35)
             rate = max(1, round(speed * share / 8))  # octets per second
@@ -255,19 +286,23 @@ def personalise(records: dict[tuple[int, ...], Record], device_id: str
     return out
 
 
-def build_records(sim_profile: str, device_id: str) -> list[Record]:
+def build_records(sim_profile: str, device_id: str,
+                  link_capacity: Mapping[str, float] | None = None) -> list[Record]:
     """A device's trimmed, personalised, animated records, sorted by OID (snmpsim needs it)."""
     records = personalise(trimmed_records(sim_profile), device_id)
-    return sorted(animate(records, device_id).values(), key=lambda r: r.oid)
+    return sorted(animate(records, device_id, link_capacity).values(), key=lambda r: r.oid)
 
 
-def _build_key(sim_profile: str, device_id: str) -> str:
+def _build_key(sim_profile: str, device_id: str,
+               link_capacity: Mapping[str, float] | None = None) -> str:
     src = source_path(sim_profile)
     st = src.stat()
-    return f"v{BUILD_VERSION} {sim_profile} {st.st_size} {st.st_mtime_ns} {device_id}"
+    caps = ",".join(f"{k}={v:g}" for k, v in sorted((link_capacity or {}).items()))
+    return f"v{BUILD_VERSION} {sim_profile} {st.st_size} {st.st_mtime_ns} {device_id} [{caps}]"
 
 
-def write_data_file(sim_profile: str, device_id: str, dest: Path, stamp: Path) -> int:
+def write_data_file(sim_profile: str, device_id: str, dest: Path, stamp: Path,
+                    link_capacity: Mapping[str, float] | None = None) -> int:
     """Build dest (an .snmprec) for a device unless `stamp` says it is up to date.
 
     Returns the record count. An up-to-date file is left untouched: its mtime is what keeps
@@ -275,7 +310,7 @@ def write_data_file(sim_profile: str, device_id: str, dest: Path, stamp: Path) -
     """
     # The destination is part of the key: in the shared lab a file's name is its endpoint's
     # position, which moves when the inventory changes.
-    key = f"{_build_key(sim_profile, device_id)} {dest}"
+    key = f"{_build_key(sim_profile, device_id, link_capacity)} {dest}"
     if dest.is_file() and stamp.is_file():
         try:
             stored_key, count = stamp.read_text().rsplit("\n", 1)
@@ -283,7 +318,7 @@ def write_data_file(sim_profile: str, device_id: str, dest: Path, stamp: Path) -
                 return int(count)
         except ValueError:
             pass
-    records = build_records(sim_profile, device_id)
+    records = build_records(sim_profile, device_id, link_capacity)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as fh:

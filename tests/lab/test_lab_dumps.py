@@ -141,3 +141,15 @@ def test_an_up_to_date_data_file_is_not_rewritten(tmp_path: Path) -> None:
     assert dest.stat().st_mtime_ns == mtime  # snmpsim's index stays valid
     write_data_file("custom/idirect-x7", "other-dev", dest, stamp)
     assert "other-dev" in dest.read_text()
+
+
+def test_an_interface_on_a_link_is_loaded_against_the_link_capacity() -> None:
+    """A 2 Mbit/s VSAT link must not carry the share of a 100 Mbit/s port's speed."""
+    plain = _by_oid(build_records("custom/idirect-x7", "dev-a"))
+    capped = _by_oid(build_records("custom/idirect-x7", "dev-a", {"sat-1": 2e6}))
+    index = next(oid.rsplit(".", 1)[1] for oid, r in plain.items()
+                 if oid.startswith("1.3.6.1.2.1.31.1.1.1.1.") and r.value == "sat-1")
+    for column in (IF_HC_IN, "1.3.6.1.2.1.31.1.1.1.10"):
+        rate = float(_settings(capped[f"{column}.{index}"])["rate"])  # octets/s
+        assert 0 < rate * 8 <= 0.35 * 2e6
+        assert rate < float(_settings(plain[f"{column}.{index}"])["rate"])
