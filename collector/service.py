@@ -129,6 +129,10 @@ class Service:
     # tests that measure cadence). Must be quick and must not raise.
     result_listeners: list[Callable[[PollResult], None]] = field(default_factory=list)
     influx: InfluxWriter | None = None  # when the inventory has an `influx:` section
+    # Alert engine, outbox and notifiers, when the inventory has an `alerts:` section
+    # (alerts.service_hook.AlertService; typed loosely so that collector/ keeps no import
+    # of alerts/ at module level).
+    alerts: Any = None
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -182,6 +186,9 @@ class Service:
         """Stop polling, close sessions and the transport, then stop HTTP (in that order)."""
         if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
             log.error("some polls did not stop within %.0f s", SHUTDOWN_GRACE)
+        if self.alerts is not None:
+            # alerts: stop ticking and delivering, save the engine state (outbox is on disk)
+            await self.alerts.close()
         if self.influx is not None:
             # Inputs have stopped; drain what is buffered (or spool and fsync it) before
             # the outputs close.
@@ -211,9 +218,12 @@ def log_event(event: Event) -> None:
 
 async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         local_address: str = "0.0.0.0",
-                        series_cap: int = DEFAULT_SERIES_CAP) -> Service:
+                        series_cap: int = DEFAULT_SERIES_CAP,
+                        base_dir: Path | None = None) -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
 
+    `base_dir`: what relative paths of the `alerts:` section are relative to (the
+    inventory file's directory; default the working directory).
     Raises ListenError when the listen address cannot be bound (nothing is left running),
     ValueError for a malformed `listen`.
     """
@@ -286,6 +296,17 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 (exc.strerror or str(exc))
             raise ListenError(f"cannot listen on {listen}: {reason}") from exc
         raise
+    if inventory.alerts is not None:
+        # alerts: the engine ticks on the live state; notifications go through the
+        # durable outbox to the configured receivers (alerts/service_hook.py)
+        from alerts.service_hook import AlertService
+
+        try:
+            service.alerts = AlertService(inventory, state, base_dir=base_dir)
+        except BaseException:
+            await service.close()
+            raise
+        service.alerts.start()
     scheduler.start()
     return service
 
@@ -295,7 +316,8 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 install_signal_handlers: bool = True,
                 on_ready: Callable[[Service], None] | None = None,
                 local_address: str = "0.0.0.0",
-                series_cap: int = DEFAULT_SERIES_CAP) -> None:
+                series_cap: int = DEFAULT_SERIES_CAP,
+                base_dir: Path | None = None) -> None:
     """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -312,7 +334,7 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         watcher = asyncio.create_task(_watch_flag(stop, stopped), name="borderwatch-stop-flag")
     try:
         service = await start_service(inventory, listen, local_address=local_address,
-                                      series_cap=series_cap)
+                                      series_cap=series_cap, base_dir=base_dir)
         try:
             log.info("polling %d devices, %d links; serving %s/metrics",
                      len(service.devices), len(inventory.links), service.http.url)
@@ -376,13 +398,17 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
             return 2
     try:
         asyncio.run(serve(inventory, listen, stop=stop, install_signal_handlers=stop is None,
-                          local_address=local_address, series_cap=series_cap))
+                          local_address=local_address, series_cap=series_cap,
+                          base_dir=Path(inventory_path).resolve().parent))
     except ListenError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1
     except SpoolError as exc:
         print(f"borderwatch: influx spool: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # alerts: a bad rules file (RulesError) or no core site
+        print(f"borderwatch: alerts: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -506,6 +506,92 @@ class Influx(BaseModel):
         return self
 
 
+# ----------------------------------------------------------------------------- alerts
+
+
+def _check_receiver_url(value: Any) -> str:
+    # Not echoed, and never logged later: a webhook URL often carries a token in its path.
+    if isinstance(value, str):
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname and "@" not in parts.netloc:
+            try:
+                parts.port  # noqa: B018 -- raises ValueError for a port out of range
+            except ValueError:
+                pass
+            else:
+                return value
+    raise PydanticCustomError(
+        "receiver_url", "must be an http:// or https:// URL with a host and no user:password "
+        "(the value is not shown)")
+
+
+ReceiverUrl = Annotated[str, PlainValidator(_check_receiver_url), WithJsonSchema({
+    "type": "string", "pattern": "^https?://", "description":
+    "http:// or https:// URL; may hold a token in its path or query (never logged)"})]
+
+
+class Webhook(BaseModel):
+    """A generic webhook receiver: one JSON POST per notification (docs in alerts/notify)."""
+
+    model_config = _STRICT
+
+    name: Id = Field(description="names the receiver in logs and errors (its URL is never shown)")
+    url: ReceiverUrl
+    language: Literal["vi", "en"] = Field("vi", description="language of the `text` field")
+    timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0, description="seconds one delivery may take")
+
+
+class Alertmanager(BaseModel):
+    """A Prometheus Alertmanager (v2 API) that gets every incident as an alert."""
+
+    model_config = _STRICT
+
+    name: Id = Field("alertmanager", description="names the receiver in logs and errors")
+    url: ReceiverUrl = Field(description="base URL, e.g. http://127.0.0.1:9093")
+    timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0, description="seconds one POST may take")
+    resend_interval: Seconds = Field(60.0, description=(
+        "seconds between re-posts of active alerts; endsAt is 4 of these ahead, so "
+        "Alertmanager never resolves an alert on its own while borderwatch runs"))
+
+
+class Alerts(BaseModel):
+    """Alert evaluation in the service: rules, engine state, outbox and receivers."""
+
+    model_config = _STRICT
+
+    rules: str | None = Field(None, description=(
+        "rules file, relative to the inventory file's directory; none: the built-in rules"))
+    state_dir: str = Field("var/alerts", min_length=1, description=(
+        "engine state (state.json) and the outbox (outbox.sqlite), relative to the "
+        "inventory file's directory"))
+    tick: Annotated[float, Field(gt=0, le=300)] = Field(
+        5.0, description="seconds between evaluations of the rules")
+    dashboard_url: ReceiverUrl | None = Field(None, description=(
+        "link put in notifications; {site} is replaced by the first affected site id"))
+    retry_initial: Seconds = Field(1.0, description="first retry delay of a failed delivery")
+    retry_max: Seconds = Field(60.0, description="cap on the retry delay (exponential, jittered)")
+    webhooks: tuple[Webhook, ...] = ()
+    alertmanager: Alertmanager | None = None
+
+    @model_validator(mode="after")
+    def _check_alerts(self) -> Alerts:
+        errors: list[tuple[str | None, str, str, dict[str, Any]]] = []
+        if self.retry_initial > self.retry_max:
+            errors.append(("retry_initial", "retry_order", "retry_initial {a} s is longer "
+                           "than retry_max {b} s", {"a": _num(self.retry_initial),
+                                                    "b": _num(self.retry_max)}))
+        names = [w.name for w in self.webhooks] + (
+            [self.alertmanager.name] if self.alertmanager else [])
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            errors.append(("webhooks", "receiver_names", "receiver names must be unique; "
+                           "repeated: {names}", {"names": ", ".join(dup)}))
+        _fail("Alerts", errors)
+        return self
+
+
 # ----------------------------------------------------------------------------- the whole
 
 @dataclass(frozen=True)
@@ -560,6 +646,8 @@ class Inventory(BaseModel):
     sites: tuple[Site, ...] = ()
     links: tuple[Link, ...] = ()
     influx: Influx | None = Field(None, description="write measurements to InfluxDB too")
+    alerts: Alerts | None = Field(None, description=(
+        "evaluate alert rules in the service and deliver notifications"))
 
     _devices: dict[str, tuple[Device, str]] = PrivateAttr(default_factory=dict)
     _warnings: tuple = PrivateAttr(default=())

@@ -1,0 +1,197 @@
+"""The alert engine inside the running service: tick, persist, queue, deliver.
+
+Every `tick` seconds the engine evaluates the live NetworkState; its notifications go to
+the durable outbox (one row per receiver, fsync'd) before anything else, then the engine
+state is written atomically to `<state_dir>/state.json` when it changed. On start the
+state is loaded back, so a restart neither re-pages nor forgets an incident; a state that
+cannot be loaded is moved aside (`state.json.bad-<time>`) and the engine starts empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alerts.engine import Engine, StateError
+from alerts.notification import Notification
+from alerts.notify.alertmanager import AlertmanagerNotifier
+from alerts.notify.dispatcher import Dispatcher, Reposter
+from alerts.notify.outbox import Outbox
+from alerts.notify.receiver import Receiver
+from alerts.notify.webhook import WebhookNotifier
+from alerts.rules import KnownIds, RulesError, load_rules
+from alerts.topology import Topology
+from collector.inventory import Inventory
+from collector.inventory.models import Alerts
+from collector.profiles import metric_catalog
+from collector.state import NetworkState
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+OUTBOX_FILE = "outbox.sqlite"
+
+
+def resolve_path(path: str, base_dir: Path) -> Path:
+    """A path of the `alerts:` section: relative ones are relative to the inventory's dir."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that a crash leaves the old or the new content, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself must survive a power cut
+    finally:
+        os.close(dir_fd)
+
+
+class AlertsConfigError(ValueError):
+    """The alerts cannot run: a bad rules file (every problem, file:line) or no core site."""
+
+
+class AlertService:
+    """Engine + state file + outbox + notifiers of one service."""
+
+    def __init__(self, inventory: Inventory, state: NetworkState, *,
+                 base_dir: Path | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        config = inventory.alerts if inventory.alerts is not None else Alerts()
+        self.config = config
+        base = Path.cwd() if base_dir is None else base_dir
+        self.state_dir = resolve_path(config.state_dir, base)
+        self.state_path = self.state_dir / STATE_FILE
+        self.network = state
+        self.clock = clock
+        try:
+            self.topology = Topology.from_inventory(inventory)
+        except ValueError as exc:  # e.g. no core site: reachability has no origin
+            raise AlertsConfigError(str(exc)) from None
+        rules_path = resolve_path(config.rules, base) if config.rules else None
+        try:
+            self.rules = load_rules(rules_path, known=KnownIds.from_topology(self.topology),
+                                    metrics=metric_catalog())
+        except RulesError as exc:
+            raise AlertsConfigError(str(exc)) from None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = self._load_engine()
+        self._saved = self._comparable(self.engine.dump_state())
+        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
+        self.receivers: list[Receiver] = []
+        self.reposter: Reposter | None = None
+        for hook in config.webhooks:
+            self.receivers.append(WebhookNotifier(hook.name, hook.url, language=hook.language,
+                                                  timeout=hook.timeout,
+                                                  dashboard=config.dashboard_url))
+        if config.alertmanager is not None:
+            am = config.alertmanager
+            notifier = AlertmanagerNotifier(am.name, am.url, self.outbox, timeout=am.timeout,
+                                            resend_interval=am.resend_interval,
+                                            dashboard=config.dashboard_url)
+            self.receivers.append(notifier)
+            self.reposter = Reposter(notifier, am.resend_interval)
+        self.dispatchers = {r.name: Dispatcher(r, self.outbox,
+                                               retry_initial=config.retry_initial,
+                                               retry_max=config.retry_max)
+                            for r in self.receivers}
+        self.sent: list[Notification] = []  # this process's notifications (read side, tests)
+        self.evaluations = 0
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ state file
+
+    def _load_engine(self) -> Engine:
+        try:
+            text = self.state_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Engine(self.topology, self.rules)
+        try:
+            engine = Engine.load_json(self.topology, self.rules, text)
+        except StateError as exc:
+            aside = self.state_path.with_name(f"{STATE_FILE}.bad-{int(time.time())}")
+            os.replace(self.state_path, aside)
+            log.error("alert state %s cannot be loaded (%s); moved to %s, starting empty",
+                      self.state_path, exc, aside.name)
+            return Engine(self.topology, self.rules)
+        log.info("alert state loaded: %d open incident(s)", len(engine.incidents))
+        return engine
+
+    @staticmethod
+    def _comparable(state: dict[str, Any]) -> str:
+        # last_evaluation moves at every tick; saving for it alone would write every 5 s
+        return json.dumps({k: v for k, v in state.items() if k != "last_evaluation"},
+                          sort_keys=True, ensure_ascii=False)
+
+    def save(self, force: bool = False) -> bool:
+        """Write the engine state if it changed since the last save; True if written."""
+        state = self.engine.dump_state()
+        comparable = self._comparable(state)
+        if not force and comparable == self._saved:
+            return False
+        write_atomic(self.state_path, json.dumps(state, ensure_ascii=False, sort_keys=True))
+        self._saved = comparable
+        return True
+
+    # ------------------------------------------------------------------ ticking
+
+    def evaluate(self) -> list[Notification]:
+        """One evaluation: notifications into the outbox (committed), then the state saved."""
+        notifications = self.engine.evaluate(self.network, self.clock())
+        self.evaluations += 1
+        names = [r.name for r in self.receivers]
+        for n in notifications:
+            log.warning("alert %s %s (%s): %s", n.status, n.incident_key, n.reason,
+                        n.annotations.get("summary_en", ""))
+            if names:
+                self.outbox.put(names, n.to_dict())
+        self.sent += notifications
+        self.save()
+        if notifications:
+            for d in self.dispatchers.values():
+                d.wake()
+        return notifications
+
+    def start(self) -> None:
+        """Start delivering (what a previous run left too), re-posting and ticking."""
+        for d in self.dispatchers.values():
+            d.start()
+        if self.reposter is not None:
+            self.reposter.start()
+        self._task = asyncio.create_task(self._run(), name="alerts-tick")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick)
+            try:
+                self.evaluate()
+                self.last_error = None
+            except Exception as exc:  # one bad evaluation must not end alerting
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("alert evaluation failed")
+
+    async def close(self) -> None:
+        """Stop ticking and delivering; save the state; undelivered stays in the outbox."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+            self._task = None
+        if self.reposter is not None:
+            await self.reposter.stop()
+        for d in self.dispatchers.values():
+            await d.stop()
+        self.save(force=True)
+        self.outbox.close()

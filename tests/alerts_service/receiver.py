@@ -1,0 +1,59 @@
+"""The test's webhook receiver (an aiohttp server on loopback): records every POST, answers
+with scripted statuses (e.g. 500 then 200)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Hit:
+    """One request the receiver got."""
+
+    path: str
+    body: Any
+    at: float
+    status: int
+
+
+@dataclass
+class Receiver:
+    """`await Receiver().start()`; `.url(path)`; `.hits`; `.script` = statuses to answer next."""
+
+    script: list[int] = field(default_factory=list)  # popped per request; then 200
+    hits: list[Hit] = field(default_factory=list)
+    port: int = 0
+    _runner: web.AppRunner | None = None
+
+    async def start(self, port: int = 0) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        status = self.script.pop(0) if self.script else 200
+        self.hits.append(Hit(request.path, json.loads(await request.read()), time.time(),
+                             status))
+        return web.Response(status=status, text="nope" if status >= 400 else "ok")
+
+    def ok(self, path: str | None = None) -> list[Any]:
+        """Bodies answered 2xx (optionally of one path), in order."""
+        return [h.body for h in self.hits if h.status < 300 and (path is None or h.path == path)]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
