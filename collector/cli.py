@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--listen", default=DEFAULT_LISTEN, help="with --with-collector: HOST:PORT for /metrics"
     )
+    p.add_argument(
+        "--scenario", help="YAML file of timed faults the lab runs (see lab/README-faults.md)"
+    )
+    from lab.control import add_fault_subcommand
+
+    add_fault_subcommand(p)  # `borderwatch lab fault VERB TARGET`: talks to a running lab
 
     p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")

@@ -133,6 +133,7 @@ class Agent:
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ready_after: float | None = None
     error: str | None = None
+    spawned_at: float | None = None  # wall clock, as snmpsim's `numeric` counts (lab/faults.py)
 
     @classmethod
     def own(cls, spec: AgentSpec, home: Path) -> Agent:
@@ -331,6 +332,7 @@ class Lab:
     @staticmethod
     def _popen(argv: list[str], agent: Agent) -> subprocess.Popen[bytes]:
         agent.cache_dir.mkdir(parents=True, exist_ok=True)
+        agent.spawned_at = time.time()
         env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")  # it refuses root without this
         with open(agent.log_path, "wb") as logf:
             proc = subprocess.Popen(
@@ -363,6 +365,42 @@ class Lab:
             agent.proc = None
         with contextlib.suppress(FileNotFoundError):
             agent.pid_path.unlink()
+
+    def agent(self, device_id: str) -> Agent:
+        """The agent of a device (KeyError if the lab has none)."""
+        return next(a for a in self.agents if a.spec.device_id == device_id)
+
+    def stop_one(self, device_id: str) -> None:
+        """Stop one device's agent (per-device mode only; used by lab/faults.py)."""
+        if self.shared:
+            raise LabError("the shared lab cannot stop one agent")
+        self._stop_agent(self.agent(device_id))
+
+    def start_one(self, device_id: str) -> Agent:
+        """(Re)start one device's agent and wait until it answers; LabError if it does not.
+
+        The calling thread must outlive the agent (see _die_with_parent).
+        """
+        if self.shared:
+            raise LabError("the shared lab cannot start one agent")
+        agent = self.agent(device_id)
+        self._stop_agent(agent)
+        agent.error = None
+        probe = self._spawn(agent, _variation_dir(self.state_dir))
+        if probe is None:
+            raise LabError(f"{device_id}: {agent.error}")
+        t0 = time.monotonic()
+        try:
+            while (outcome := probe.step()) is None:
+                time.sleep(0.02)
+        finally:
+            probe.close()
+        if outcome != "ready":
+            agent.error = outcome
+            self._stop_agent(agent)
+            raise LabError(f"{device_id}: {outcome}")
+        agent.ready_after = time.monotonic() - t0
+        return agent
 
     def stop(self) -> None:
         """Stop every agent: SIGTERM all, then SIGKILL whoever outlives the bound."""

@@ -9,16 +9,34 @@ import sys
 import threading
 from pathlib import Path
 
+import yaml
+
 from collector.inventory import InventoryError, load_inventory
 from lab.agents import Lab, LabReport
+from lab.control import ControlLoop, fault_command, load_scenario, schedule_scenario
 from lab.devices import LabError, agent_specs, lab_env_communities
+from lab.faults import FaultInjector, Topology
 
 log = logging.getLogger(__name__)
 
 
 def lab_command(args: argparse.Namespace) -> int:
     """Run the lab until SIGINT/SIGTERM; returns the process exit code."""
+    if getattr(args, "lab_action", None) == "fault":
+        return fault_command(args)
     state_dir = Path(args.state_dir)
+    shared = bool(getattr(args, "shared", False))
+    scenario = []
+    if getattr(args, "scenario", None):
+        if shared:
+            print("borderwatch lab: --scenario needs one agent per device (not --shared)",
+                  file=sys.stderr)
+            return 2
+        try:
+            scenario = load_scenario(Path(args.scenario))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            print(f"borderwatch lab: {exc}", file=sys.stderr)
+            return 2
     try:
         for var in lab_env_communities(args.inventory, state_dir):
             print(f"lab community set in ${var} for this process "
@@ -36,7 +54,8 @@ def lab_command(args: argparse.Namespace) -> int:
         log.info("not simulated (no sim_profile): %s", ", ".join(skipped))
 
     # `--shared` (one responder-lite for every device) is read if the parser offers it.
-    lab = Lab(specs, state_dir, shared=bool(getattr(args, "shared", False)))
+    lab = Lab(specs, state_dir, shared=shared)
+    control: ControlLoop | None = None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -53,6 +72,14 @@ def lab_command(args: argparse.Namespace) -> int:
         _print_report(report)
         if not report.ready:
             return 1
+        if not shared:
+            # Faults at runtime: `borderwatch lab fault ...` and the scenario's steps.
+            injector = FaultInjector(lab, Topology.from_inventory(inventory))
+            control = ControlLoop(injector, state_dir)
+            schedule_scenario(injector, scenario)
+            control.start()
+            if scenario:
+                print(f"scenario {args.scenario}: {len(scenario)} steps")
         if args.with_collector:
             return _run_collector(args, stop)
         print("lab running; Ctrl-C stops it")
@@ -61,6 +88,8 @@ def lab_command(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if control is not None:
+            control.stop()
         lab.stop()
         print("lab stopped")
 

@@ -1,0 +1,475 @@
+"""Fault injection into a running lab: cut links, mains failure, radio fades, reboots, kills.
+
+snmpsim cannot change a value at runtime, so a fault rewrites the affected devices' data
+files (their normal records, with the faults' overrides applied) and restarts those agents
+only: each is silent for about a second while it restarts (a reboot is silent for `down`
+seconds on purpose). Moving values stay continuous across a restart: every linear `numeric`
+record (octet counters, sysUpTime) is rebased to the value it has reached by then, minus
+the time its link was cut; a cut freezes the counters of both link ends at their value.
+Sine-shaped levels (RSL/SNR wobble) restart their phase, a jump of at most a few tenths.
+
+All times are wall-clock (time.time()) because snmpsim's `numeric` module counts from
+its process start with time.time().
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from collector.inventory import Inventory
+from lab.agents import Agent, Lab
+from lab.devices import LabError
+from lab.dumps import (
+    IF_DESCR,
+    IF_HC_IN_OCTETS,
+    IF_HC_OUT_OCTETS,
+    IF_IN_OCTETS,
+    IF_NAME,
+    IF_OPER_STATUS,
+    IF_OUT_OCTETS,
+    UBNT_SIGNAL,
+    Record,
+    build_records,
+)
+
+log = logging.getLogger(__name__)
+
+COUNTER_COLUMNS = (IF_IN_OCTETS, IF_OUT_OCTETS, IF_HC_IN_OCTETS, IF_HC_OUT_OCTETS)
+RADIO = (1, 3, 6, 1, 4, 1, 32473, 1, 1, 1)
+RADIO_RSL, RADIO_SNR, RADIO_MSE = (*RADIO, 3), (*RADIO, 5), (*RADIO, 6)
+DC = (1, 3, 6, 1, 4, 1, 32473, 3)
+DC_MAINS, DC_VOLTAGE, DC_CURRENT = (*DC, 1, 0), (*DC, 2, 0), (*DC, 3, 0)
+DC_RUNTIME, DC_LOAD = (*DC, 5, 0), (*DC, 6, 0)
+UPS = (1, 3, 6, 1, 2, 1, 33, 1)
+UPS_SECONDS_ON_BATTERY = (*UPS, 2, 2, 0)
+UPS_MINUTES_REMAINING = (*UPS, 2, 3, 0)
+UPS_CHARGE_REMAINING = (*UPS, 2, 4, 0)
+UPS_OUTPUT_SOURCE = (*UPS, 4, 1, 0)  # 3 normal, 5 battery
+UPS_INPUT_FREQUENCY = (*UPS, 3, 3, 1, 2)
+UPS_INPUT_VOLTAGE = (*UPS, 3, 3, 1, 3)
+TAG_MAX = {"65": 2**32 - 1, "70": 2**64 - 1}
+
+ACTIONS = ("kill", "revive", "cut_link", "restore_link", "fade_link", "unfade_link",
+           "fail_mains", "restore_mains", "reboot", "flap_link", "clear")
+
+
+class FaultError(Exception):
+    """A fault request names nothing in the lab or cannot be applied (message for the user)."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """What the faults need from the inventory: link ends, sites, device sites."""
+
+    links: dict[str, tuple[tuple[str, str], ...]]  # link id → ((device, ifName), ...)
+    site_of: dict[str, str]  # device id → site id
+
+    @classmethod
+    def from_inventory(cls, inventory: Inventory) -> Topology:
+        """The topology of an inventory."""
+        links = {link.id: ((link.a.device, link.a.interface), (link.b.device, link.b.interface))
+                 for link in inventory.links}
+        return cls(links, {d.id: inventory.site_of(d).id for d in inventory.devices})
+
+
+def _settings(rec: Record) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in rec.value.split(",") if "=" in kv)
+
+
+def _rec(oid: tuple[int, ...], tag: str, value: object) -> Record:
+    return Record(oid, tag, str(value))
+
+
+def _base_number(rec: Record) -> float | None:
+    """A record's starting value: a plain integer, or a numeric line's `initial`."""
+    if rec.tag.endswith(":numeric"):
+        try:
+            return float(_settings(rec).get("initial", "0"))
+        except ValueError:
+            return None
+    try:
+        return float(rec.value)
+    except ValueError:
+        return None
+
+
+def _shifted(rec: Record, delta: float) -> Record:
+    """The record with its (starting) value moved by delta."""
+    if rec.tag.endswith(":numeric"):
+        settings = _settings(rec)
+        settings["initial"] = str(round(float(settings.get("initial", "0")) + delta))
+        return Record(rec.oid, rec.tag, ",".join(f"{k}={v}" for k, v in settings.items()))
+    base = _base_number(rec)
+    return rec if base is None else _rec(rec.oid, rec.tag, round(base + delta))
+
+
+def _overlap(intervals: Iterable[tuple[float, float | None]], start: float, end: float) -> float:
+    total = 0.0
+    for a, b in intervals:
+        total += max(0.0, min(end, b if b is not None else end) - max(start, a))
+    return total
+
+
+def interface_indexes(records: dict[tuple[int, ...], Record], name: str) -> list[tuple[int, ...]]:
+    """ifIndex rows whose ifName or ifDescr is `name` (how inventory link ends name them)."""
+    out = []
+    for col in (IF_NAME, IF_DESCR):
+        n = len(col)
+        for oid, rec in records.items():
+            if oid[:n] == col and rec.value == name and oid[n:] not in out:
+                out.append(oid[n:])
+    return out
+
+
+@dataclass
+class DeviceFaults:
+    """The faults touching one device, as apply_faults() needs them."""
+
+    origin: float  # when the device's base values held (first start, or the last reboot)
+    rebooted: bool = False
+    cuts: dict[tuple[int, ...], list[tuple[float, float | None]]] = field(default_factory=dict)
+    fades: dict[tuple[int, ...], float] = field(default_factory=dict)  # radio row → dB
+    mains_since: float | None = None
+    drain: float = 1.0  # how many times faster than real time the battery runs down
+
+
+def apply_faults(base: list[Record], faults: DeviceFaults, now: float) -> list[Record]:
+    """A device's records at `now` with its faults applied (for an agent starting now)."""
+    recs = {r.oid: r for r in base}
+    out = dict(recs)
+    # Linear numeric values (counters, sysUpTime) continue from where they are.
+    for oid, rec in recs.items():
+        if not rec.tag.endswith(":numeric"):
+            continue
+        settings = _settings(rec)
+        if "function" in settings:
+            continue
+        rate = float(settings.get("rate", "1"))
+        if rate == 0:
+            continue
+        counter = next((oid[len(c):] for c in COUNTER_COLUMNS if oid[:len(c)] == c), None)
+        base_tag = rec.tag.split(":")[0]
+        initial = 0.0 if faults.rebooted and base_tag in ("65", "67", "70") else \
+            float(settings.get("initial", "0"))
+        intervals = faults.cuts.get(counter, []) if counter is not None else []
+        running = (now - faults.origin) - _overlap(intervals, faults.origin, now)
+        value = round(initial + rate * max(0.0, running))
+        if base_tag in TAG_MAX:
+            value %= TAG_MAX[base_tag]
+        if counter is not None and any(b is None for _, b in intervals):
+            out[oid] = _rec(oid, base_tag, value)  # link cut: the counter stands still
+        else:
+            settings["initial"] = str(value)
+            out[oid] = Record(oid, rec.tag, ",".join(f"{k}={v}" for k, v in settings.items()))
+    for index, intervals in faults.cuts.items():
+        if any(b is None for _, b in intervals) and IF_OPER_STATUS + index in recs:
+            out[IF_OPER_STATUS + index] = _rec(IF_OPER_STATUS + index, "2", 2)  # down
+    for index, db in faults.fades.items():
+        for col, sign in ((RADIO_RSL, -1), (RADIO_SNR, -1), (RADIO_MSE, 1)):
+            if col + index in out:
+                out[col + index] = _shifted(out[col + index], sign * db * 10)  # 0.1 dB units
+    total_fade = sum(faults.fades.values())
+    if total_fade:
+        for oid, rec in recs.items():  # airMAX signal (dBm) when the fade is on a Ubiquiti
+            if oid[:len(UBNT_SIGNAL)] == UBNT_SIGNAL:
+                out[oid] = _shifted(rec, -total_fade)
+    if faults.mains_since is not None:
+        _on_battery(recs, out, now - faults.mains_since, faults.drain)
+    return sorted(out.values(), key=lambda r: r.oid)
+
+
+def _on_battery(recs: dict[tuple[int, ...], Record], out: dict[tuple[int, ...], Record],
+                elapsed: float, drain: float) -> None:
+    """UPS-MIB and lab DC-plant values of a site whose mains failed `elapsed` seconds ago."""
+    per_second = drain / 60  # minutes of runtime used per second
+    if UPS_OUTPUT_SOURCE in recs:
+        out[UPS_OUTPUT_SOURCE] = _rec(UPS_OUTPUT_SOURCE, "2", 5)  # battery(5)
+        out[UPS_SECONDS_ON_BATTERY] = _rec(UPS_SECONDS_ON_BATTERY, "2:numeric",
+                                           f"rate=1,initial={round(elapsed)}")
+        minutes = _base_number(recs.get(UPS_MINUTES_REMAINING, _rec((), "2", 60))) or 60
+        out[UPS_MINUTES_REMAINING] = _rec(
+            UPS_MINUTES_REMAINING, "2:numeric",
+            f"rate={-per_second:.6f},initial={max(0.0, minutes - elapsed * per_second):.2f},"
+            "min=0")
+        charge = _base_number(recs.get(UPS_CHARGE_REMAINING, _rec((), "2", 100))) or 100
+        drop = charge / (minutes * 60) * drain  # percent per second, empty with the runtime
+        out[UPS_CHARGE_REMAINING] = _rec(
+            UPS_CHARGE_REMAINING, "2:numeric",
+            f"rate={-drop:.6f},initial={max(0.0, charge - elapsed * drop):.2f},min=0,max=100")
+        for oid in recs:
+            if oid[:len(UPS_INPUT_VOLTAGE)] in (UPS_INPUT_VOLTAGE, UPS_INPUT_FREQUENCY):
+                out[oid] = _rec(oid, "2", 0)
+    if DC_MAINS in recs:
+        out[DC_MAINS] = _rec(DC_MAINS, "2", 2)  # fail
+        load = _base_number(recs[DC_LOAD]) if DC_LOAD in recs else 2000
+        out[DC_CURRENT] = _rec(DC_CURRENT, "2:numeric",
+                               f"rate=0,deviation=15,initial={-round(load or 2000)},"
+                               "min=-20000,max=20000")  # discharging
+        if DC_VOLTAGE in recs:
+            out[DC_VOLTAGE] = _shifted(recs[DC_VOLTAGE], -150)  # 53.5 V float → ~52 V
+        runtime = _base_number(recs.get(DC_RUNTIME, _rec((), "66", 240))) or 240
+        out[DC_RUNTIME] = _rec(
+            DC_RUNTIME, "66:numeric",
+            f"rate={-per_second:.6f},initial={max(0.0, runtime - elapsed * per_second):.2f},"
+            "min=0")
+
+
+def write_records(agent: Agent, records: list[Record]) -> None:
+    """Replace an agent's data file; its build stamp goes so the next lab start rebuilds."""
+    tmp = agent.data_file.with_name(f".{agent.data_file.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.writelines(rec.line() + "\n" for rec in records)
+    os.replace(tmp, agent.data_file)
+    agent.stamp.unlink(missing_ok=True)
+
+
+@dataclass(order=True)
+class _Step:
+    at: float
+    seq: int
+    action: str = field(compare=False)
+    target: str = field(compare=False)
+    options: dict[str, float] = field(compare=False, default_factory=dict)
+
+
+class FaultInjector:
+    """The lab's faults: applies requests, runs timed steps (flaps, scenarios, reboots)."""
+
+    def __init__(self, lab: Lab, topology: Topology, *, clock: Callable[[], float] = time.time
+                 ) -> None:
+        if lab.shared:
+            raise LabError("faults need one agent per device; run the lab without --shared")
+        self.lab = lab
+        self.topology = topology
+        self.clock = clock
+        self.agents = {a.spec.device_id: a for a in lab.agents}
+        now = clock()
+        self.origin = {d: (a.spawned_at or now) for d, a in self.agents.items()}
+        self.rebooted: set[str] = set()
+        self.down: set[str] = set()  # agents stopped by kill or a reboot in progress
+        self.cuts: dict[str, list[list[float | None]]] = {}  # link → [[start, end|None]]
+        self.fades: dict[str, float] = {}
+        self.mains: dict[str, tuple[float, float]] = {}  # site → (since, drain)
+        self.steps: list[_Step] = []
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ requests
+
+    def apply(self, action: str, target: str = "", **options: float) -> str:
+        """Apply one fault now; returns what was done, raises FaultError when it cannot."""
+        if action not in ACTIONS:
+            raise FaultError(f"unknown fault {action!r} (one of: {', '.join(ACTIONS)})")
+        return self._apply(action, target, **options)
+
+    def _apply(self, action: str, target: str, **options: float) -> str:
+        with self._lock:
+            return str(getattr(self, f"_do_{action}")(target, **options))
+
+    def schedule(self, delay: float, action: str, target: str, **options: float) -> None:
+        """Run a fault `delay` seconds from now (flaps, scenario steps, reboot comebacks)."""
+        if action not in ACTIONS:
+            raise FaultError(f"unknown fault {action!r} (one of: {', '.join(ACTIONS)})")
+        with self._lock:
+            self._seq += 1
+            self.steps.append(_Step(self.clock() + delay, self._seq, action, target, options))
+            self.steps.sort()
+
+    def run_due(self) -> list[str]:
+        """Apply the steps that are due; a failing step is logged, not raised."""
+        done = []
+        while True:
+            with self._lock:
+                if not self.steps or self.steps[0].at > self.clock():
+                    return done
+                step = self.steps.pop(0)
+            try:
+                done.append(self._apply(step.action, step.target, **step.options))
+                log.info("fault step: %s", done[-1])
+            except (FaultError, LabError) as exc:
+                log.warning("fault step %s %s failed: %s", step.action, step.target, exc)
+
+    def status(self) -> dict[str, object]:
+        """The active faults, for `borderwatch lab fault status`."""
+        with self._lock:
+            return {"cut_links": sorted(k for k, v in self.cuts.items() if v and v[-1][1] is None),
+                    "faded_links": dict(self.fades), "mains_failed": sorted(self.mains),
+                    "agents_down": sorted(self.down), "pending_steps": len(self.steps)}
+
+    # ------------------------------------------------------------------ faults
+
+    def _device(self, device: str) -> Agent:
+        if device not in self.agents:
+            raise FaultError(f"no simulated device {device!r} in the lab")
+        return self.agents[device]
+
+    def _link(self, link: str) -> tuple[tuple[str, str], ...]:
+        if link not in self.topology.links:
+            raise FaultError(f"no link {link!r} in the inventory")
+        ends = tuple(e for e in self.topology.links[link] if e[0] in self.agents)
+        if not ends:
+            raise FaultError(f"link {link}: neither end is a simulated device")
+        return ends
+
+    def _do_kill(self, device: str) -> str:
+        self.lab.stop_one(self._device(device).spec.device_id)
+        self.down.add(device)
+        return f"agent {device} stopped (silent until revive)"
+
+    def _do_revive(self, device: str) -> str:
+        self._device(device)
+        self.down.discard(device)
+        seconds = self._refresh(device)
+        return f"agent {device} answering again after {seconds:.1f} s"
+
+    def _do_cut_link(self, link: str) -> str:
+        ends = self._link(link)
+        spans = self.cuts.setdefault(link, [])
+        if spans and spans[-1][1] is None:
+            return f"link {link} is already cut"
+        spans.append([self.clock(), None])
+        return f"link {link} cut: {self._refresh_all(d for d, _ in ends)}"
+
+    def _do_restore_link(self, link: str) -> str:
+        ends = self._link(link)
+        spans = self.cuts.get(link, [])
+        if not spans or spans[-1][1] is not None:
+            return f"link {link} is not cut"
+        spans[-1][1] = self.clock()
+        return f"link {link} restored: {self._refresh_all(d for d, _ in ends)}"
+
+    def _do_flap_link(self, link: str, period: float = 10.0, cycles: float = 3) -> str:
+        self._link(link)
+        if period <= 0 or cycles < 1:
+            raise FaultError("flap_link needs period > 0 and cycles >= 1")
+        for i in range(int(cycles)):
+            for offset, action in ((2 * i * period, "cut_link"),
+                                   ((2 * i + 1) * period, "restore_link")):
+                self._seq += 1
+                self.steps.append(_Step(self.clock() + offset, self._seq, action, link))
+        self.steps.sort()
+        return f"link {link} flaps: {int(cycles)} × (cut {period:g} s, up {period:g} s)"
+
+    def _do_fade_link(self, link: str, db: float = 20.0) -> str:
+        ends = self._link(link)
+        rows = self._radio_rows(link, ends)
+        if not rows:
+            raise FaultError(f"link {link}: no radio at its simulated ends to fade")
+        self.fades[link] = float(db)
+        return f"link {link} faded by {db:g} dB: {self._refresh_all(rows)}"
+
+    def _do_unfade_link(self, link: str) -> str:
+        ends = self._link(link)
+        if self.fades.pop(link, None) is None:
+            return f"link {link} is not faded"
+        return f"link {link} fade removed: {self._refresh_all(d for d, _ in ends)}"
+
+    def _do_fail_mains(self, site: str, drain: float = 1.0) -> str:
+        devices = self._site_devices(site)
+        if site in self.mains:
+            return f"mains at {site} already failed"
+        self.mains[site] = (self.clock(), float(drain))
+        return f"mains failed at {site}: {self._refresh_all(devices)}"
+
+    def _do_restore_mains(self, site: str) -> str:
+        devices = self._site_devices(site)
+        if self.mains.pop(site, None) is None:
+            return f"mains at {site} did not fail"
+        return f"mains restored at {site}: {self._refresh_all(devices)}"
+
+    def _do_reboot(self, device: str, down: float = 10.0) -> str:
+        self.lab.stop_one(self._device(device).spec.device_id)
+        self.down.add(device)
+        self._seq += 1
+        self.steps.append(_Step(self.clock() + max(0.0, down), self._seq, "_boot", device))
+        self.steps.sort()
+        return f"{device} rebooting: silent for {down:g} s"
+
+    def _do__boot(self, device: str) -> str:  # the second half of a reboot, scheduled
+        self.down.discard(device)
+        self.rebooted.add(device)
+        self.origin[device] = self.clock()
+        seconds = self._refresh(device)
+        return f"{device} booted (answering after {seconds:.1f} s)"
+
+    def _do_clear(self, _target: str = "") -> str:
+        touched = {d for link in list(self.cuts) + list(self.fades)
+                   for d, _ in self.topology.links.get(link, ())}
+        for site in self.mains:
+            touched.update(self._site_devices(site))
+        now = self.clock()
+        for spans in self.cuts.values():
+            if spans and spans[-1][1] is None:
+                spans[-1][1] = now
+        self.fades.clear()
+        self.mains.clear()
+        self.steps = [s for s in self.steps if s.action == "_boot"]
+        touched |= set(self.down)
+        self.down.clear()
+        return f"all faults cleared: {self._refresh_all(d for d in touched if d in self.agents)}"
+
+    # ------------------------------------------------------------------ data and agents
+
+    def _site_devices(self, site: str) -> list[str]:
+        if site not in set(self.topology.site_of.values()):
+            raise FaultError(f"no site {site!r} in the inventory")
+        devices = [d for d, s in self.topology.site_of.items() if s == site and d in self.agents]
+        if not devices:
+            raise FaultError(f"site {site}: no simulated device")
+        return devices
+
+    def _radio_rows(self, link: str, ends: Iterable[tuple[str, str]]) -> list[str]:
+        out = []
+        for device, ifname in ends:
+            recs = {r.oid: r for r in self._base(device)}
+            if any(RADIO_RSL + i in recs for i in interface_indexes(recs, ifname)) or \
+                    any(o[:len(UBNT_SIGNAL)] == UBNT_SIGNAL for o in recs):
+                out.append(device)
+        return out
+
+    def _base(self, device: str) -> list[Record]:
+        spec = self.agents[device].spec
+        return build_records(spec.sim_profile, device, spec.link_capacity)
+
+    def device_faults(self, device: str) -> DeviceFaults:
+        """The faults touching one device (interface rows resolved from its records)."""
+        recs = {r.oid: r for r in self._base(device)}
+        faults = DeviceFaults(self.origin[device], device in self.rebooted)
+        ubnt = any(o[:len(UBNT_SIGNAL)] == UBNT_SIGNAL for o in recs)
+        for link, ends in self.topology.links.items():
+            for dev, ifname in ends:
+                if dev != device:
+                    continue
+                for index in interface_indexes(recs, ifname):
+                    spans = [(a, b) for a, b in self.cuts.get(link, []) if a is not None]
+                    faults.cuts.setdefault(index, []).extend(spans)
+                    if link in self.fades and (RADIO_RSL + index in recs or ubnt):
+                        faults.fades[index] = faults.fades.get(index, 0) + self.fades[link]
+        site = self.topology.site_of.get(device)
+        if site in self.mains:
+            faults.mains_since, faults.drain = self.mains[site]
+        return faults
+
+    def _refresh(self, device: str) -> float:
+        """Rewrite a device's data file and restart its agent; seconds it was silent."""
+        t0 = time.monotonic()
+        agent = self.agents[device]
+        self.lab.stop_one(device)
+        write_records(agent, apply_faults(self._base(device), self.device_faults(device),
+                                          self.clock()))
+        self.lab.start_one(device)
+        return time.monotonic() - t0
+
+    def _refresh_all(self, devices: Iterable[str]) -> str:
+        parts = []
+        for device in dict.fromkeys(devices):
+            if device in self.down:
+                parts.append(f"{device} (agent down: applies when it is back)")
+                continue
+            parts.append(f"{device} restarted in {self._refresh(device):.1f} s")
+        return ", ".join(parts)
