@@ -52,9 +52,12 @@ class Alertmanager:
     def log_path(self) -> Path:
         return self.workdir / "alertmanager.log"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, *, restart: bool = False) -> None:
         """Start (again) with the same config, storage and port; wait for /-/ready."""
-        _require_free(self.port, "127.0.0.1", socket.SOCK_STREAM, "alertmanager")
+        if not restart:
+            # On a restart the port is ours: connections we closed linger in TIME_WAIT
+            # and fail a plain bind check, while Alertmanager binds with SO_REUSEADDR.
+            _require_free(self.port, "127.0.0.1", socket.SOCK_STREAM, "alertmanager")
         argv = [find_binary("prometheus-alertmanager"),
                 f"--config.file={self.workdir / 'am.yml'}",
                 f"--storage.path={self.workdir / 'data'}",
