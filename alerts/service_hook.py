@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ def write_atomic(path: Path, text: str) -> None:
         os.fsync(dir_fd)  # the rename itself must survive a power cut
     finally:
         os.close(dir_fd)
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class AlertsConfigError(ValueError):
@@ -145,6 +152,21 @@ class AlertService:
         write_atomic(self.state_path, json.dumps(state, ensure_ascii=False, sort_keys=True))
         self._saved = comparable
         return True
+
+    def status_alerts(self) -> list[dict[str, Any]]:
+        """Open incidents for /api/status: ids and times only (the page names the sites)."""
+        out = []
+        for inc in self.engine.open_incidents():
+            out.append({
+                "key": inc.key, "status": inc.status, "severity": inc.severity,
+                "opened_at": _iso(inc.opened_at), "firing_since": _iso(inc.firing_since),
+                "root_cause": list(inc.roots), "cut_off": list(inc.cut_off),
+                "down_sites": list(inc.down_sites),
+                "redundancy_lost": list(inc.redundancy_lost), "flapping": inc.flapping,
+                "notified": inc.notified_status, "suppressed": inc.suppressed,
+                "decision": (inc.last_decision or {}).get("reason"),
+            })
+        return out
 
     # ------------------------------------------------------------------ ticking
 

@@ -273,7 +273,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         series_cap=series_cap, influx=influx.stats if influx is not None else None))
     metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                              render=render)
-    attach_status(metrics_app, inventory, state)  # /status page and /api/status
+    status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
     http = HttpServer(metrics_app, host, port)
     service = Service(inventory, state, poller, transport, devices, scheduler, http,
                       metrics_app, series_cap, first_round=set(devices), influx=influx)
@@ -306,6 +306,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         except BaseException:
             await service.close()
             raise
+        status.alerts = service.alerts.status_alerts  # open incidents in /api/status
         service.alerts.start()
     scheduler.start()
     return service

@@ -106,6 +106,9 @@ class StatusBuilder:
                        for s in inventory.sites]
         self.topology: Topology | None = None
         self.isolation_note: str | None = None
+        # Open incidents of the alert engine (set by the service when alerts run); without
+        # it the document has no `alerts` key.
+        self.alerts: Callable[[], list[dict[str, Any]]] | None = None
         try:
             # alerts/ is not part of the installed packages yet (pyproject's packages.find):
             # without it the page still works, only without isolation.
@@ -138,7 +141,7 @@ class StatusBuilder:
                           "status": status, "isolated_by": isolated_by,
                           "devices": [_device(s) for s in snaps]})
         summary = {name: sum(1 for s in sites if s["status"] == name) for name in SITE_STATUSES}
-        return {
+        doc = {
             "generated_at": _iso(self._clock()),
             "isolation": self.topology is not None,
             "isolation_note": self.isolation_note,
@@ -146,6 +149,9 @@ class StatusBuilder:
             "sites": sites,
             "links": [_link(lk) for lk in links],
         }
+        if self.alerts is not None:
+            doc["alerts"] = self.alerts()
+        return doc
 
     def _analyse(self, devices: Iterable[DeviceSnapshot], links: list[LinkSnapshot]
                  ) -> Analysis | None:
@@ -176,8 +182,10 @@ class StatusPage:
                     "frame-ancestors 'none'")
 
 
-def attach_status(metrics_app: MetricsApp, inventory: Inventory, state: NetworkState) -> None:
+def attach_status(metrics_app: MetricsApp, inventory: Inventory, state: NetworkState
+                  ) -> StatusBuilder:
     """Enable /status and /api/status on a MetricsApp (before or after it starts serving)."""
     builder = StatusBuilder(inventory, state)
     metrics_app.status = builder.build
     metrics_app.status_page = StatusPage()
+    return builder

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from network import ENV, build
 from receiver import Receiver
-from runtime_helpers import running_service, wait_until
+from runtime_helpers import fetch, running_service, wait_until
 from servers import Snmpd, start_snmpd
 
 
@@ -50,6 +50,12 @@ async def test_restart_mid_incident_neither_repages_nor_forgets(tmp_path: Path,
             await asyncio.sleep(6)  # many ticks and polls with the hub still dark
             assert service.alerts.sent == [] and statuses(recv) == ["firing"]
             assert [i.key for i in service.alerts.engine.open_incidents()] == [key]
+            code, _, body = await fetch(f"{service.http.url}/api/status")
+            assert code == 200
+            (shown,) = json.loads(body)["alerts"]
+            assert (shown["key"], shown["status"], shown["root_cause"]) == \
+                (key, "firing", ["site:hub"])
+            assert set(shown["cut_off"]) == {"hub", "post"} and shown["notified"] == "firing"
             net.cut("hub-sw", False)
             net.cut("post-sw", False)
             await wait_until(lambda: statuses(recv) == ["firing", "resolved"], 30,
