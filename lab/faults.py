@@ -416,11 +416,13 @@ class FaultInjector:
     # ------------------------------------------------------------------ data and agents
 
     def _site_devices(self, site: str) -> list[str]:
+        """The site's simulated UPSes and DC plants (the devices a mains failure changes)."""
         if site not in set(self.topology.site_of.values()):
             raise FaultError(f"no site {site!r} in the inventory")
-        devices = [d for d, s in self.topology.site_of.items() if s == site and d in self.agents]
+        devices = [d for d, s in self.topology.site_of.items() if s == site and d in self.agents
+                   and any(r.oid in (UPS_OUTPUT_SOURCE, DC_MAINS) for r in self._base(d))]
         if not devices:
-            raise FaultError(f"site {site}: no simulated device")
+            raise FaultError(f"site {site}: no simulated UPS or DC power plant")
         return devices
 
     def _radio_rows(self, link: str, ends: Iterable[tuple[str, str]]) -> list[str]:
