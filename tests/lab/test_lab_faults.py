@@ -125,8 +125,10 @@ def test_cut_link_downs_both_ends_freezes_counters_and_restore_brings_them_back(
         assert oper == "2"
         # Counters continued up to the cut (no reset), then stand still.
         assert int(hc) >= int(before[dev][1])
+        c32 = get(dev, port, IN_1)[0]
         time.sleep(1.1)
         assert get(dev, port, HC_IN_1, OPER_2) == [hc, "1"]  # eth-1 is not on the link
+        assert get(dev, port, IN_1) == [c32]  # the 32-bit twin stands still too
     frozen = int(get("f-mw-a", port, HC_IN_1)[0])
     injector.apply("restore_link", "L1")
     oper, hc1 = get("f-mw-a", port, OPER_1, HC_IN_1)
@@ -312,3 +314,18 @@ def test_cli_scenario_and_lab_fault_command_against_a_running_lab(tmp_path: Path
     assert proc.returncode == 0, text
     assert community not in text + fault.stdout + bad.stderr
     assert not list(state.glob("agents/*/pid"))
+
+
+def test_every_link_end_of_the_repository_inventory_resolves_to_an_interface(tmp_path: Path):
+    # Dumps name interfaces in hex ('4x') ifName/ifDescr; a cut must find them all.
+    inventory = load_inventory(REPO / "inventory.yaml",
+                               env={"BORDERWATCH_LAB_COMMUNITY": TEST_COMMUNITY})
+    injector = FaultInjector(Lab(agent_specs(inventory)[0], tmp_path),
+                             Topology.from_inventory(inventory))
+    unresolved = []
+    for link, ends in injector.topology.links.items():
+        injector.cuts = {link: [[time.time(), None]]}
+        for dev, ifname in ends:
+            if dev in injector.agents and not injector.device_faults(dev).cuts:
+                unresolved.append((link, dev, ifname))
+    assert len(injector.topology.links) > 10 and unresolved == []
