@@ -3,6 +3,7 @@ with scripted statuses (e.g. 500 then 200)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class Receiver:
     """`await Receiver().start()`; `.url(path)`; `.hits`; `.script` = statuses to answer next."""
 
     script: list[int] = field(default_factory=list)  # popped per request; then 200
+    delay: float = 0.0  # seconds to sleep before answering (a slow receiver, A40)
     hits: list[Hit] = field(default_factory=list)
     port: int = 0
     _runner: web.AppRunner | None = None
@@ -45,6 +47,8 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         status = self.script.pop(0) if self.script else 200
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.hits.append(Hit(request.path, json.loads(await request.read()), time.time(),
                              status))
         return web.Response(status=status, text="nope" if status >= 400 else "ok")

@@ -131,3 +131,33 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     hi = [backoff(n, 1.0, 60.0, lambda: 1.0) for n in range(1, 9)]
     assert hi == [1, 2, 4, 8, 16, 32, 60, 60]
     assert lo == [h / 2 for h in hi]
+
+
+async def test_slow_receiver_times_out_and_does_not_block_another(tmp_path: Path) -> None:
+    """A40: one receiver hangs; the notifier gives up at its timeout and retries, and a
+    second receiver gets the notification meanwhile."""
+    slow = await Receiver(delay=3).start()  # far beyond the 0.5 s timeout
+    fast = await Receiver().start()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    disps = [Dispatcher(WebhookNotifier(name, url, timeout=0.5), outbox, retry_initial=0.2,
+                        retry_max=0.5)
+             for name, url in (("slow", slow.url()), ("fast", fast.url()))]
+    for d in disps:
+        d.start()
+    try:
+        outbox.put(["slow", "fast"], notification().to_dict())
+        for d in disps:
+            d.wake()
+        await wait_until(lambda: outbox.pending("fast") == 0, 20, "the fast receiver")
+        await wait_until(lambda: (outbox.rows("slow")[0]["attempts"] or 0) >= 2, 20,
+                         "two timed-out tries at the slow receiver")
+        row = outbox.rows("slow")[0]
+        assert row["delivered_at"] is None and row["failed"] is None
+        assert row["last_error"] == "receiver slow: no answer within 0.5 s"
+        assert len(fast.hits) == 1
+    finally:
+        for d in disps:
+            await d.stop()
+        outbox.close()
+        await slow.stop()
+        await fast.stop()

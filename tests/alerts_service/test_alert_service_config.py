@@ -1,0 +1,81 @@
+"""AlertService start-up: a bad rules file is refused with file:line, a damaged state file
+is moved aside (the engine starts empty, the service runs), and the state file is
+written atomically only when something changed. No network needed: nothing is polled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from network import ENV
+
+from alerts.service_hook import AlertsConfigError, AlertService
+from collector.inventory import load_inventory
+from collector.service import device_spec, link_specs
+from collector.state import NetworkState
+
+INVENTORY = {
+    "schema_version": 1,
+    "credentials": {"lab": {"version": "2c", "community_env": "BW_ALERTS_COMMUNITY"}},
+    "sites": [
+        {"id": "core", "name": "Trung tâm", "kind": "core",
+         "devices": [{"id": "core-sw", "address": "127.0.0.1", "port": 9, "credential": "lab",
+                      "interfaces": ["eth0"]}]},
+        {"id": "post", "name": "Đồn Thanh Lòa", "kind": "border_post",
+         "devices": [{"id": "post-sw", "address": "127.0.0.1", "port": 7, "credential": "lab",
+                      "interfaces": ["eth0"]}]}],
+    "links": [{"id": "L1", "medium": "fiber", "capacity_mbps": 100,
+               "a": {"site": "core", "device": "core-sw", "interface": "eth0"},
+               "b": {"site": "post", "device": "post-sw", "interface": "eth0"}}],
+}
+
+
+def _service(tmp: Path, alerts: dict) -> AlertService:
+    path = tmp / "inventory.yaml"
+    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": alerts}, allow_unicode=True))
+    inv = load_inventory(path, env=ENV)
+    state = NetworkState([device_spec(inv.effective(d)) for d in inv.devices],
+                         link_specs(inv))
+    return AlertService(inv, state, base_dir=tmp, clock=lambda: 1_000_000.0)
+
+
+def test_bad_rules_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "schema_version: 1\nrules:\n  - name: X\n    kind: link_down\n    severity: loud\n")
+    with pytest.raises(AlertsConfigError) as info:
+        _service(tmp_path, {"rules": "rules.yaml"})
+    assert f"{tmp_path / 'rules.yaml'}:5:" in str(info.value)
+    assert "severity" in str(info.value)
+
+
+def test_damaged_state_is_moved_aside_and_the_engine_starts_empty(tmp_path: Path) -> None:
+    (tmp_path / "var" / "alerts").mkdir(parents=True)
+    (tmp_path / "var" / "alerts" / "state.json").write_text('{"version": 99}')
+    svc = _service(tmp_path, {})
+    try:
+        assert svc.engine.open_incidents() == []
+        aside = list((tmp_path / "var" / "alerts").glob("state.json.bad-*"))
+        assert len(aside) == 1 and aside[0].read_text() == '{"version": 99}'
+    finally:
+        svc.outbox.close()
+
+
+def test_state_is_saved_when_it_changes_and_loads_back(tmp_path: Path) -> None:
+    svc = _service(tmp_path, {"state_dir": "st"})
+    try:
+        assert svc.save() is False  # nothing changed since it was loaded (empty)
+        assert svc.evaluate() == []  # nothing polled yet: no notification
+        path = tmp_path / "st" / "state.json"
+        assert svc.save() is False  # only last_evaluation moved: not worth a write
+        assert svc.save(force=True) is True
+        assert json.loads(path.read_text())["last_evaluation"] == 1_000_000.0
+        assert not (tmp_path / "st" / "state.json.tmp").exists()
+    finally:
+        svc.outbox.close()
+    again = _service(tmp_path, {"state_dir": "st"})
+    try:
+        assert again.engine.last_evaluation == 1_000_000.0
+    finally:
+        again.outbox.close()
