@@ -96,6 +96,7 @@ class AlertService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine = self._load_engine()
         self._saved = self._comparable(self.engine.dump_state())
+        self._saved_text = self.engine.dump_json()  # to roll back to if the outbox fails
         self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
         self.receivers: list[Receiver] = []
         self.reposter: Reposter | None = None
@@ -149,8 +150,10 @@ class AlertService:
         comparable = self._comparable(state)
         if not force and comparable == self._saved:
             return False
-        write_atomic(self.state_path, json.dumps(state, ensure_ascii=False, sort_keys=True))
+        text = json.dumps(state, ensure_ascii=False, sort_keys=True)
+        write_atomic(self.state_path, text)
         self._saved = comparable
+        self._saved_text = text
         return True
 
     def status_alerts(self) -> list[dict[str, Any]]:
@@ -175,11 +178,19 @@ class AlertService:
         notifications = self.engine.evaluate(self.network, self.clock())
         self.evaluations += 1
         names = [r.name for r in self.receivers]
+        try:
+            for n in notifications:
+                if names:
+                    self.outbox.put(names, n.to_dict())
+        except Exception:
+            # The engine already counts these as notified; had we kept its memory, they
+            # would be lost. Go back to the last saved state: the next tick decides again
+            # (rows already queued are not queued twice: the outbox deduplicates).
+            self.engine = Engine.load_json(self.topology, self.rules, self._saved_text)
+            raise
         for n in notifications:
             log.warning("alert %s %s (%s): %s", n.status, n.incident_key, n.reason,
                         n.annotations.get("summary_en", ""))
-            if names:
-                self.outbox.put(names, n.to_dict())
         self.sent += notifications
         self.save()
         if notifications:

@@ -5,14 +5,17 @@ written atomically only when something changed. No network needed: nothing is po
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 import yaml
-from network import ENV
+from network import ENV, FAST_RULES
 
+from alerts.notify.outbox import Outbox
 from alerts.service_hook import AlertsConfigError, AlertService
 from collector.inventory import load_inventory
+from collector.samples import PollResult
 from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 
@@ -79,3 +82,39 @@ def test_state_is_saved_when_it_changes_and_loads_back(tmp_path: Path) -> None:
         assert again.engine.last_evaluation == 1_000_000.0
     finally:
         again.outbox.close()
+
+
+def test_outbox_failure_rolls_the_engine_back_so_the_page_is_not_lost(tmp_path: Path
+                                                                     ) -> None:
+    """If the page cannot be committed to the outbox, the engine forgets it decided it:
+    the next tick decides again and the page is queued then (once)."""
+    (tmp_path / "rules.yaml").write_text(FAST_RULES)
+    now = [1_000_000.0]
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {
+        "rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}},
+        allow_unicode=True))
+    inv = load_inventory(path, env=ENV)
+    state = NetworkState([device_spec(inv.effective(d)) for d in inv.devices],
+                         link_specs(inv))
+    svc = AlertService(inv, state, base_dir=tmp_path, clock=lambda: now[0])
+    state.apply(PollResult("core-sw", now[0], 0.01, True))
+    state.apply(PollResult("post-sw", now[0], 0.3, False, "timeout"))
+    interval = inv.effective("post-sw").interval
+    sent = []
+    for dt in (1, interval + 1, interval + 4):
+        now[0] = 1_000_000.0 + dt
+        state.apply(PollResult("core-sw", now[0], 0.01, True))
+        state.apply(PollResult("post-sw", now[0], 0.3, False, "timeout"))
+        if dt == interval + 4:
+            svc.outbox.close()  # the disk is gone
+            with pytest.raises(sqlite3.ProgrammingError):
+                svc.evaluate()
+            svc.outbox = Outbox(tmp_path / "var" / "alerts" / "outbox.sqlite")
+        sent += svc.evaluate()
+    try:
+        assert [(n.status, n.headline) for n in sent] == [("firing", "site_down")]
+        (row,) = svc.outbox.rows("ops")
+        assert row["body"]["incident_key"] == sent[0].incident_key
+    finally:
+        svc.outbox.close()
