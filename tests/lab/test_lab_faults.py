@@ -16,7 +16,7 @@ from servers import free_udp_port, port_is_free, snmpget
 from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.control import ControlLoop, load_scenario, send
-from lab.devices import agent_specs
+from lab.devices import LabError, agent_specs
 from lab.faults import FaultError, FaultInjector, Topology
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
@@ -329,3 +329,20 @@ def test_every_link_end_of_the_repository_inventory_resolves_to_an_interface(tmp
             if dev in injector.agents and not injector.device_faults(dev).cuts:
                 unresolved.append((link, dev, ifname))
     assert len(injector.topology.links) > 10 and unresolved == []
+
+
+def test_bad_scenario_stops_the_lab_before_it_starts_and_shared_labs_refuse_faults(
+        tmp_path: Path):
+    inv = write_inventory(tmp_path / "inv.yaml", 16161)
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("- {at: 5s, cut_link: L1, fade_link: L1}\n")
+    res = subprocess.run([sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inv),
+                          "--state-dir", str(tmp_path / "state"), "--scenario", str(scenario)],
+                         capture_output=True, text=True, cwd=REPO, timeout=60,
+                         env={**os.environ, COMMUNITY_VAR: TEST_COMMUNITY})
+    assert res.returncode == 2 and "bad.yaml: step 1: needs exactly one of" in res.stderr
+    assert not (tmp_path / "state" / "agents").exists()  # nothing was started
+    inventory = load_inventory(inv, env={COMMUNITY_VAR: TEST_COMMUNITY})
+    shared = Lab(agent_specs(inventory)[0], tmp_path / "shared", shared=True)
+    with pytest.raises(LabError, match="without --shared"):
+        FaultInjector(shared, Topology.from_inventory(inventory))
