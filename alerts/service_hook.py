@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 OUTBOX_FILE = "outbox.sqlite"
+KEEP_DELIVERED = 30 * 86400  # seconds delivered/refused outbox rows are kept for the record
 
 
 def resolve_path(path: str, base_dir: Path) -> Path:
@@ -98,6 +99,7 @@ class AlertService:
         self._saved = self._comparable(self.engine.dump_state())
         self._saved_text = self.engine.dump_json()  # to roll back to if the outbox fails
         self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
+        self.outbox.prune(time.time() - KEEP_DELIVERED)  # the file must not grow forever
         self.receivers: list[Receiver] = []
         self.reposter: Reposter | None = None
         for hook in config.webhooks:

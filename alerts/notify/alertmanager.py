@@ -14,6 +14,7 @@ summary_vi, summary_en, root_cause and cut_off (readable), dashboard.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -84,6 +85,9 @@ class AlertmanagerNotifier:
         self.reposts = 0  # successful re-posts (tests, self-metrics)
         self.repost_failures = 0
         self._session: aiohttp.ClientSession | None = None
+        # One POST at a time: a re-post that read the active set before a resolve must
+        # not reach Alertmanager after it (it would fire the alert again).
+        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"AlertmanagerNotifier({self.name!r})"
@@ -101,24 +105,26 @@ class AlertmanagerNotifier:
     async def deliver(self, body: dict[str, Any]) -> None:
         """Post one notification; remember firing ones for re-posting, forget resolved."""
         alert = am_alert(body, self.dashboard)
-        await post_json(self._client(), self.name, self._endpoint,
-                        [self._with_ends(alert, time.time())], self.timeout)
-        self.outbox.set_active(self.name, body["incident_key"],
-                               None if body["status"] == "resolved" else alert)
+        async with self._lock:
+            await post_json(self._client(), self.name, self._endpoint,
+                            [self._with_ends(alert, time.time())], self.timeout)
+            self.outbox.set_active(self.name, body["incident_key"],
+                                   None if body["status"] == "resolved" else alert)
 
     async def repost(self) -> bool:
         """Re-post every active alert with a fresh endsAt (one request); False if it failed."""
-        active = self.outbox.active(self.name)
-        if not active:
-            return True
-        now = time.time()
-        try:
-            await post_json(self._client(), self.name, self._endpoint,
-                            [self._with_ends(a, now) for a in active.values()], self.timeout)
-        except DeliveryError as exc:
-            self.repost_failures += 1
-            log.warning("re-posting %d active alert(s) failed: %s", len(active), exc)
-            return False
+        async with self._lock:
+            active = self.outbox.active(self.name)
+            if not active:
+                return True
+            try:
+                await post_json(self._client(), self.name, self._endpoint,
+                                [self._with_ends(a, time.time()) for a in active.values()],
+                                self.timeout)
+            except DeliveryError as exc:
+                self.repost_failures += 1
+                log.warning("re-posting %d active alert(s) failed: %s", len(active), exc)
+                return False
         self.reposts += 1
         return True
 
