@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from network import ENV, FAST_RULES
+from alert_network import ENV, FAST_RULES
 
 from alerts.notify.outbox import Outbox
 from alerts.service_hook import AlertsConfigError, AlertService

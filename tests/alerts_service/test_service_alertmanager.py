@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alertmanager import Alertmanager, start_alertmanager
-from network import ENV, Network, build
-from receiver import Receiver
+from alert_network import ENV, Network, build
+from am_server import Alertmanager, start_alertmanager
+from hook_receiver import Receiver
 from runtime_helpers import running_service, wait_until
 from servers import Snmpd, start_snmpd
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from network import ENV, build
-from receiver import Receiver
+from alert_network import ENV, build
+from hook_receiver import Receiver
 from runtime_helpers import fetch, running_service, wait_until
 from servers import Snmpd, start_snmpd
 

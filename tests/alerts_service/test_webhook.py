@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from receiver import Receiver
+from hook_receiver import Receiver
 from runtime_helpers import wait_until
 
 from alerts.notification import Cause, Notification, SiteRef
