@@ -14,7 +14,7 @@ from alert_network import ENV, FAST_RULES
 
 from alerts.notify.outbox import Outbox
 from alerts.service_hook import AlertsConfigError, AlertService
-from collector.inventory import load_inventory
+from collector.inventory import InventoryError, load_inventory
 from collector.samples import PollResult
 from collector.service import device_spec, link_specs
 from collector.state import NetworkState
@@ -118,3 +118,14 @@ def test_outbox_failure_rolls_the_engine_back_so_the_page_is_not_lost(tmp_path: 
         assert row["body"]["incident_key"] == sent[0].incident_key
     finally:
         svc.outbox.close()
+
+
+def test_a_bad_receiver_url_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {"webhooks": [
+        {"name": "ops", "url": "https://user:Pa55-tok3n@hooks.example/x"}]}}))
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env=ENV)
+    text = str(info.value)
+    assert "alerts.webhooks" in text and "url" in text and "not shown" in text
+    assert "Pa55-tok3n" not in text and "hooks.example" not in text
