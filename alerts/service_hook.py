@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 OUTBOX_FILE = "outbox.sqlite"
+SENT_KEPT = 1000  # notifications of this process kept in memory (the outbox has all)
 KEEP_DELIVERED = 30 * 86400  # seconds delivered/refused outbox rows are kept for the record
 
 
@@ -194,6 +195,7 @@ class AlertService:
             log.warning("alert %s %s (%s): %s", n.status, n.incident_key, n.reason,
                         n.annotations.get("summary_en", ""))
         self.sent += notifications
+        del self.sent[:-SENT_KEPT]  # bounded: a long run must not grow it forever
         self.save()
         if notifications:
             for d in self.dispatchers.values():
