@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+RESET = -1  # in a script: abort the connection instead of answering
+
 
 @dataclass
 class Hit:
@@ -47,6 +49,11 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         status = self.script.pop(0) if self.script else 200
+        if status == RESET:  # drop the connection without an answer (a reset mid-request)
+            self.hits.append(Hit(request.path, None, time.time(), status))
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)  # never reaches the client
         if self.delay:
             await asyncio.sleep(self.delay)
         self.hits.append(Hit(request.path, json.loads(await request.read()), time.time(),
@@ -55,7 +62,8 @@ class Receiver:
 
     def ok(self, path: str | None = None) -> list[Any]:
         """Bodies answered 2xx (optionally of one path), in order."""
-        return [h.body for h in self.hits if h.status < 300 and (path is None or h.path == path)]
+        return [h.body for h in self.hits
+                if 200 <= h.status < 300 and (path is None or h.path == path)]
 
     async def stop(self) -> None:
         if self._runner is not None:

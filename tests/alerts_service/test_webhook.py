@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hook_receiver import Receiver
+from hook_receiver import RESET, Receiver
 from runtime_helpers import wait_until
 
 from alerts.notification import Cause, Notification, SiteRef
@@ -161,3 +161,21 @@ async def test_slow_receiver_times_out_and_does_not_block_another(tmp_path: Path
         outbox.close()
         await slow.stop()
         await fast.stop()
+
+
+async def test_connection_reset_is_retried(tmp_path: Path) -> None:
+    """A41: the receiver drops the connection without answering: retried, then delivered."""
+    recv = await Receiver(script=[RESET]).start()
+    outbox, disp = await _pipeline(tmp_path, recv.url(f"/hook/{TOKEN}"))
+    try:
+        outbox.put(["ops"], notification().to_dict())
+        disp.wake()
+        await wait_until(lambda: outbox.pending() == 0, 20, "the delivery")
+        assert [h.status for h in recv.hits] == [RESET, 200]
+        (row,) = outbox.rows("ops")
+        assert row["last_error"].startswith("receiver ops: connection failed (")
+        assert TOKEN not in row["last_error"]
+    finally:
+        await disp.stop()
+        outbox.close()
+        await recv.stop()
