@@ -8,8 +8,10 @@ Resolved: the same labels with endsAt = when it ended. The set to re-post lives 
 outbox file, so it survives a restart of borderwatch too.
 
 Labels: alertname, severity, incident (the incident key), root_cause, sites (cut-off
-site ids), site (the first one), link (the root-cause link, if any). Annotations:
-summary_vi, summary_en, root_cause and cut_off (readable), dashboard.
+site ids), site (the first one), link (the root-cause link, if any); they are fixed at
+the first post of an incident (they are Alertmanager's identity of the alert; later
+changes go to the `labels_now` annotation). Annotations: summary_vi, summary_en,
+root_cause and cut_off (readable), dashboard.
 """
 
 from __future__ import annotations
@@ -106,6 +108,15 @@ class AlertmanagerNotifier:
         """Post one notification; remember firing ones for re-posting, forget resolved."""
         alert = am_alert(body, self.dashboard)
         async with self._lock:
+            before = self.outbox.active(self.name).get(body["incident_key"])
+            if before is not None:
+                # Alertmanager identifies an alert by its label set: keep the labels of
+                # the first post for the incident's life (an escalation changes sites,
+                # severity or alertname; new labels would be a second alert, and the
+                # old one would end as a false "resolved"). The news is in annotations.
+                alert["annotations"]["labels_now"] = ", ".join(
+                    f"{k}={v}" for k, v in sorted(alert["labels"].items()))
+                alert["labels"] = before["labels"]
             await post_json(self._client(), self.name, self._endpoint,
                             [self._with_ends(alert, time.time())], self.timeout)
             self.outbox.set_active(self.name, body["incident_key"],

@@ -8,12 +8,14 @@ the notification, once, when it is back.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from pathlib import Path
 
 from hook_receiver import RESET, Receiver
 from runtime_helpers import wait_until
 
 from alerts.notification import Cause, Notification, SiteRef
+from alerts.notify.alertmanager import AlertmanagerNotifier
 from alerts.notify.dispatcher import Dispatcher, backoff
 from alerts.notify.outbox import Outbox
 from alerts.notify.webhook import WebhookNotifier
@@ -177,5 +179,32 @@ async def test_connection_reset_is_retried(tmp_path: Path) -> None:
         assert TOKEN not in row["last_error"]
     finally:
         await disp.stop()
+        outbox.close()
+        await recv.stop()
+
+
+async def test_alertmanager_labels_stay_those_of_the_first_post(tmp_path: Path) -> None:
+    """An escalation (more sites, new labels) and the resolve reuse the first post's labels:
+    Alertmanager sees one alert from firing to resolved, never a second one."""
+    recv = await Receiver().start()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    am = AlertmanagerNotifier("am", recv.url(""), outbox, timeout=2, resend_interval=60)
+    try:
+        first = notification().to_dict()
+        worse = {**first, "reason": "escalated", "at": 1010.0,
+                 "cut_off": [*first["cut_off"], asdict(HUB)],
+                 "labels": {**first["labels"], "sites": "post,hub"}}
+        end = notification("resolved", at=1100.0).to_dict()
+        for body in (first, worse, end):
+            await am.deliver(body)
+        posted = [h.body[0] for h in recv.hits]
+        assert [h.path for h in recv.hits] == ["/api/v2/alerts"] * 3
+        assert posted[0]["labels"] == posted[1]["labels"] == posted[2]["labels"]
+        assert posted[0]["labels"]["sites"] == "post"
+        assert "sites=post,hub" in posted[1]["annotations"]["labels_now"]
+        assert "endsAt" in posted[0] and posted[2]["endsAt"] == "1970-01-01T00:18:20.000Z"
+        assert outbox.active("am") == {}
+    finally:
+        await am.close()
         outbox.close()
         await recv.stop()
