@@ -198,8 +198,13 @@ class TablePlan:
                          slot_of(label.fallback_oid) if label.fallback_oid else -1)
                         for label in spec.labels]
         self._where = [(slot_of(c.oid), c) for c in spec.where if c.oid is not None]
+        # Columns every poll walks: labels, filters, metric values and transform inputs.
+        # A label's or a metric's fallback column is fetched only for the rows that lack
+        # the primary value, unless some other use makes it primary too.
+        primary = set(self.slots)
+        primary.update(m.oid for m in spec.metrics if m.oid is not None)
+        primary.update(o for m in spec.metrics for o in m.inputs)
         self.metrics = [_MetricPlan(m, slot_of) for m in spec.metrics]
-        primary = set(self.slots)  # everything but fallbacks, registered so far
         for m in spec.metrics:
             if m.fallback_oid is not None and m.fallback_oid not in primary:
                 fallback_only.append(m.fallback_oid)
