@@ -373,20 +373,7 @@ class RulesError(Exception):
 class _RulesLocated(Located):
     """Field paths name rules and windows by their `name`: rules[LinkDown].for."""
 
-    def field(self, loc: Loc) -> str:
-        """A readable path such as rules[LinkDown].for."""
-        out = ""
-        node: Any = self.data
-        for part in loc:
-            if isinstance(part, int):
-                item = node[part] if isinstance(node, list) and part < len(node) else None
-                ident = item.get("name") if isinstance(item, dict) else None
-                out += f"[{ident}]" if isinstance(ident, str) and ident else f"[{part}]"
-                node = item
-            else:
-                out += f".{part}" if out else str(part)
-                node = node.get(part) if isinstance(node, dict) else None
-        return out or "(document)"
+    ident_key = "name"
 
 
 # ----------------------------------------------------------------------------- loading

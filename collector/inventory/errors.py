@@ -68,6 +68,9 @@ class Issue:
 class Located:
     """Knows the file name, the parsed data and the line of every key and item in it."""
 
+    # The key that names a list item in field paths (sites[hub-nasam] rather than sites[3]).
+    ident_key = "id"
+
     def __init__(self, file: str, data: Any, lines: Mapping[Loc, int],
                  issues: Sequence[Issue] = (), dropped: Sequence[Loc] = ()) -> None:
         self.file = file
@@ -90,7 +93,7 @@ class Located:
         for part in loc:
             if isinstance(part, int):
                 item = node[part] if isinstance(node, list) and part < len(node) else None
-                ident = item.get("id") if isinstance(item, dict) else None
+                ident = item.get(self.ident_key) if isinstance(item, dict) else None
                 out += f"[{ident}]" if isinstance(ident, str) and ident else f"[{part}]"
                 node = item
             else:
