@@ -232,82 +232,67 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     specs = {i: device_spec(e) for i, e in effective.items()}
     state = NetworkState(specs.values(), link_specs(inventory))
     poller = Poller()
-    transport = await create_transport(max_in_flight=inventory.defaults.max_in_flight,
-                                       local_address=local_address)
-    devices: dict[str, DeviceRuntime] = {}
-    try:
+    # Every part opened so far is closed again (last first) if a later step fails; on
+    # success pop_all() hands them to the Service, whose close() owns them from then on.
+    async with contextlib.AsyncExitStack() as opened:
+        transport = await create_transport(max_in_flight=inventory.defaults.max_in_flight,
+                                           local_address=local_address)
+        opened.push_async_callback(transport.close)
+        devices: dict[str, DeviceRuntime] = {}
         for device_id, eff in effective.items():
             session = open_session(session_settings(eff), transport)
+            opened.push_async_callback(session.close)
             devices[device_id] = DeviceRuntime(specs[device_id], eff, session,
                                                PollCounters(site=eff.site_id))
-    except BaseException:
-        for dev in devices.values():
-            await dev.session.close()
-        await transport.close()
-        raise
-    influx: InfluxWriter | None = None
-    if inventory.influx is not None:
-        influx = InfluxWriter(WriterSettings.from_inventory(inventory.influx))
-        try:
+        influx: InfluxWriter | None = None
+        if inventory.influx is not None:
+            influx = InfluxWriter(WriterSettings.from_inventory(inventory.influx))
             await influx.start()
-        except BaseException:
-            for dev in devices.values():
-                await dev.session.close()
-            await transport.close()
-            raise
-    service: Service | None = None
+            opened.push_async_callback(influx.close)
+        service: Service | None = None
 
-    def make_poll(device_id: str) -> Callable[[float], Any]:
-        async def poll(deadline: float) -> PollResult:
-            assert service is not None
-            return await service.poll_device(device_id, deadline)
-        return poll
+        def make_poll(device_id: str) -> Callable[[float], Any]:
+            async def poll(deadline: float) -> PollResult:
+                assert service is not None
+                return await service.poll_device(device_id, deadline)
+            return poll
 
-    scheduler = Scheduler(Job(device_id=i, interval=e.interval, poll_deadline=e.poll_deadline,
-                              poll=make_poll(i), site=e.site_id)
-                          for i, e in effective.items())
-    render = RenderStats()  # written by the HTTP app, read by the collector (self-metrics)
-    registry = build_registry(ExporterSources(
-        state=state, scheduler=scheduler, transport=transport.stats,
-        poll_counters={i: d.counters for i, d in devices.items()}, render=render,
-        series_cap=series_cap, influx=influx.stats if influx is not None else None))
-    metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
-                             render=render)
-    status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
-    http = HttpServer(metrics_app, host, port)
-    service = Service(inventory, state, poller, transport, devices, scheduler, http,
-                      metrics_app, series_cap, first_round=set(devices), influx=influx)
-    if influx is not None:
-        sites = {i: e.site_id for i, e in effective.items()}
-        writer = influx
-        service.result_listeners.append(
-            lambda result: writer.submit(result, sites.get(result.device_id, "")))
-    try:
-        await http.start()
-    except BaseException as exc:
-        for dev in devices.values():
-            await dev.session.close()
-        await transport.close()
+        scheduler = Scheduler(Job(device_id=i, interval=e.interval,
+                                  poll_deadline=e.poll_deadline, poll=make_poll(i),
+                                  site=e.site_id)
+                              for i, e in effective.items())
+        render = RenderStats()  # written by the HTTP app, read by the collector (self-metrics)
+        registry = build_registry(ExporterSources(
+            state=state, scheduler=scheduler, transport=transport.stats,
+            poll_counters={i: d.counters for i, d in devices.items()}, render=render,
+            series_cap=series_cap, influx=influx.stats if influx is not None else None))
+        metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
+                                 render=render)
+        status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
+        http = HttpServer(metrics_app, host, port)
+        service = Service(inventory, state, poller, transport, devices, scheduler, http,
+                          metrics_app, series_cap, first_round=set(devices), influx=influx)
         if influx is not None:
-            await influx.close()
-        await http.stop()
-        if isinstance(exc, OSError):
+            sites = {i: e.site_id for i, e in effective.items()}
+            writer = influx
+            service.result_listeners.append(
+                lambda result: writer.submit(result, sites.get(result.device_id, "")))
+        opened.push_async_callback(http.stop)
+        try:
+            await http.start()
+        except OSError as exc:
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else \
                 (exc.strerror or str(exc))
             raise ListenError(f"cannot listen on {listen}: {reason}") from exc
-        raise
-    if inventory.alerts is not None:
-        # alerts: the engine ticks on the live state; notifications go through the
-        # durable outbox to the configured receivers (alerts/service_hook.py)
-        from alerts.service_hook import AlertService
+        if inventory.alerts is not None:
+            # alerts: the engine ticks on the live state; notifications go through the
+            # durable outbox to the configured receivers (alerts/service_hook.py)
+            from alerts.service_hook import AlertService
 
-        try:
             service.alerts = AlertService(inventory, state, base_dir=base_dir)
-        except BaseException:
-            await service.close()
-            raise
-        status.alerts = service.alerts.status_alerts  # open incidents in /api/status
-        service.alerts.start()
+            status.alerts = service.alerts.status_alerts  # open incidents in /api/status
+            service.alerts.start()
+        opened.pop_all()
     scheduler.start()
     return service
 
