@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.rules import KINDS, Rule
-from alerts.topology import Analysis, LinkInfo, Topology, device_el, link_el, site_el
+from alerts.topology import Analysis, Topology, device_el, link_el, site_el
 from collector.samples import Labels
 from collector.state import DeviceSnapshot, InterfaceState, LinkSnapshot
+from collector.topology_spec import LinkSpec
 
 # Metric names of the profiles that rule kinds read.
 RADIO_SIGNAL = "borderwatch_radio_signal_dbm"
@@ -131,7 +132,7 @@ class Context:
             hit = self._power[device_id] = _power(self.devices[device_id])
         return hit
 
-    def row_link(self, device_id: str, labels: Labels) -> tuple[LinkInfo | None, str | None]:
+    def row_link(self, device_id: str, labels: Labels) -> tuple[LinkSpec | None, str | None]:
         """The link (and interface name) a per-row metric belongs to, if it can be told.
 
         Rows indexed by ifIndex map through the interface's name; other rows (airMAX's

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from collector.topology_spec import LinkSpec
+
 if TYPE_CHECKING:
     from collector.inventory import Inventory
 
@@ -81,25 +83,6 @@ class SiteInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkInfo:
-    """A link between two device interfaces at two sites."""
-
-    link_id: str
-    a_site: str
-    a_device: str
-    a_interface: str
-    b_site: str
-    b_device: str
-    b_interface: str
-    medium: str = "fiber"
-    capacity_bps: float | None = None
-
-    def other_site(self, site_id: str) -> str:
-        """The site at the other end from `site_id`."""
-        return self.b_site if site_id == self.a_site else self.a_site
-
-
-@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """A device's site, role and the interfaces the inventory declares for it."""
 
@@ -112,10 +95,10 @@ class DeviceInfo:
 class Topology:
     """Sites, links and devices of the inventory as a graph, plus the plan's critical elements."""
 
-    def __init__(self, sites: Iterable[SiteInfo], links: Iterable[LinkInfo],
+    def __init__(self, sites: Iterable[SiteInfo], links: Iterable[LinkSpec],
                  devices: Iterable[DeviceInfo] = ()) -> None:
         self.sites: dict[str, SiteInfo] = {s.site_id: s for s in sites}
-        self.links: dict[str, LinkInfo] = {link.link_id: link for link in links}
+        self.links: dict[str, LinkSpec] = {link.link_id: link for link in links}
         self.devices: dict[str, DeviceInfo] = {d.device_id: d for d in devices}
         for site in self.sites.values():  # devices named only by their site still count
             for dev in site.devices:
@@ -136,8 +119,8 @@ class Topology:
         for dev in self.devices.values():
             self._site_devices[dev.site_id] = (*self._site_devices.get(dev.site_id, ()),
                                                dev.device_id)
-        self._links_of_device: dict[str, list[LinkInfo]] = {}
-        self._link_at: dict[tuple[str, str], LinkInfo] = {}
+        self._links_of_device: dict[str, list[LinkSpec]] = {}
+        self._link_at: dict[tuple[str, str], LinkSpec] = {}
         for link in self.links.values():
             for dev, iface in ((link.a_device, link.a_interface),
                                (link.b_device, link.b_interface)):
@@ -157,9 +140,10 @@ class Topology:
                  for s in inventory.sites]
         devices = [DeviceInfo(d.id, s.id, d.role, tuple(i.name for i in d.interfaces))
                    for s in inventory.sites for d in s.devices]
-        links = [LinkInfo(link.id, link.a.site, link.a.device, link.a.interface, link.b.site,
+        links = [LinkSpec(link.id, link.a.site, link.a.device, link.a.interface, link.b.site,
                           link.b.device, link.b.interface, link.medium,
-                          link.capacity_mbps * 1e6)
+                          link.capacity_mbps * 1e6,
+                          link.capacity_up_mbps * 1e6 if link.capacity_up_mbps else None)
                  for link in inventory.links]
         return cls(sites, links, devices)
 
@@ -194,11 +178,11 @@ class Topology:
         dev = self.devices.get(device_id)
         return dev.site_id if dev else None
 
-    def links_of_device(self, device_id: str) -> tuple[LinkInfo, ...]:
+    def links_of_device(self, device_id: str) -> tuple[LinkSpec, ...]:
         """Links with an end on this device."""
         return tuple(self._links_of_device.get(device_id, ()))
 
-    def link_at(self, device_id: str, interface: str) -> LinkInfo | None:
+    def link_at(self, device_id: str, interface: str) -> LinkSpec | None:
         """The link that ends on this device interface (by its inventory name), if any."""
         return self._link_at.get((device_id, interface))
 
@@ -254,7 +238,7 @@ def critical_elements(graph: nx.MultiGraph, roots: Iterable[str],
 
 
 def bottleneck_capacity(graph: nx.MultiGraph, roots: Iterable[str],
-                        links: Mapping[str, LinkInfo], nodes: Iterable[str] | None = None,
+                        links: Mapping[str, LinkSpec], nodes: Iterable[str] | None = None,
                         keep_links: Iterable[str] | None = None) -> dict[str, float]:
     """Widest-path capacity (bits/s) from the roots to every reachable site.
 

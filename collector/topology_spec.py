@@ -51,6 +51,10 @@ class LinkSpec:
     capacity_bps: float | None = None
     capacity_up_bps: float | None = None
 
+    def other_site(self, site_id: str) -> str:
+        """The site at the other end from `site_id`."""
+        return self.b_site if site_id == self.a_site else self.a_site
+
     def capacity(self, direction: str) -> float | None:
         """Capacity in bits/s of direction "a_to_b" or "b_to_a" (see the class docstring)."""
         if direction == "a_to_b" and self.capacity_up_bps:

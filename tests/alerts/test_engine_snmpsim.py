@@ -19,7 +19,7 @@ from servers import Snmpsim
 from alerts.engine import Engine
 from alerts.notification import Notification
 from alerts.rules import default_rules
-from alerts.topology import DeviceInfo, LinkInfo, SiteInfo, Topology
+from alerts.topology import DeviceInfo, SiteInfo, Topology
 from collector.poller import Poller
 from collector.secret import Secret
 from collector.snmp.factory import open_session
@@ -39,9 +39,9 @@ SITES = [SiteInfo("core", "Trung tâm Lạng Sơn", "core", commune="phường �
          SiteInfo("post", "Đồn Biên phòng Thanh Lòa", "border_post", commune="xã Ba Sơn")]
 ROLES = {"core-sw": ("core", "switch"), "hub-sw": ("hub", "switch"),
          "hub-ups": ("hub", "ups"), "post-sw": ("post", "switch")}
-L1 = LinkInfo("L1", "core", "core-sw", "Gi0/49", "hub", "hub-sw", "GigabitEthernet0/0/1",
+L1 = LinkSpec("L1", "core", "core-sw", "Gi0/49", "hub", "hub-sw", "GigabitEthernet0/0/1",
               "fiber", 1e9)
-L2 = LinkInfo("L2", "hub", "hub-sw", "GigabitEthernet0/0/3", "post", "post-sw", "Gi0/49",
+L2 = LinkSpec("L2", "hub", "hub-sw", "GigabitEthernet0/0/3", "post", "post-sw", "Gi0/49",
               "fiber", 1e9)
 
 
@@ -58,7 +58,7 @@ class Collector:
     """The real collector pipeline for a few devices, with the engine on top."""
 
     def __init__(self, sim: Snmpsim, transport: SnmpTransport, devices: list[str],
-                 links: list[LinkInfo]) -> None:
+                 links: list[LinkSpec]) -> None:
         # as in the inventory, a device declares the interfaces its links end on
         declared = [DeviceInfo(d, *ROLES[d], tuple(
             iface for k in links for dev, iface in ((k.a_device, k.a_interface),
@@ -68,9 +68,7 @@ class Collector:
         self.topology = Topology([s for s in SITES if s.site_id in sites], links, declared)
         self.specs = [DeviceSpec(d, self.topology.device_site(d) or "", profiles=PROFILES[d],
                                  interval=INTERVAL) for d in devices]
-        self.state = NetworkState(self.specs, [
-            LinkSpec(k.link_id, k.a_site, k.a_device, k.a_interface, k.b_site, k.b_device,
-                     k.b_interface, k.medium, k.capacity_bps) for k in links])
+        self.state = NetworkState(self.specs, links)  # one LinkSpec serves both
         self.engine = Engine(self.topology, default_rules())
         # the session snmpsim's community is the dump's relative path; no dump answers to
         # "no-such-dump", so that device times out

@@ -8,7 +8,6 @@ import pytest
 
 from alerts.topology import (
     Health,
-    LinkInfo,
     SiteInfo,
     Topology,
     analyse,
@@ -16,6 +15,7 @@ from alerts.topology import (
     critical_elements,
     single_points,
 )
+from collector.topology_spec import LinkSpec
 
 THATKHE_DEPENDANTS = ("bg-binhnghi", "bg-nanua", "bp-binhnghi", "bp-quockhanh",
                       "cm-quockhanh", "cm-quocviet")
@@ -82,9 +82,9 @@ def test_capacity_risk_of_dinh_lap(topo: Topology) -> None:
 def test_parallel_links_are_not_critical() -> None:
     sites = [SiteInfo("core", "Core", "core"), SiteInfo("a", "A", "hub"),
              SiteInfo("b", "B", "border_post")]
-    links = [LinkInfo("L1", "core", "c1", "p1", "a", "a1", "p1"),
-             LinkInfo("L2", "core", "c1", "p2", "a", "a1", "p2"),
-             LinkInfo("L3", "a", "a1", "p3", "b", "b1", "p1")]
+    links = [LinkSpec("L1", "core", "c1", "p1", "a", "a1", "p1"),
+             LinkSpec("L2", "core", "c1", "p2", "a", "a1", "p2"),
+             LinkSpec("L3", "a", "a1", "p3", "b", "b1", "p1")]
     topo = Topology(sites, links)
     crit = critical_elements(topo.graph, topo.cores)
     assert crit["a"] == frozenset()
