@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ from alerts.notify.alertmanager import AlertmanagerNotifier
 from alerts.notify.dispatcher import Dispatcher, Reposter
 from alerts.notify.outbox import Outbox
 from alerts.notify.receiver import Receiver
+from alerts.notify.secrets import SecretError, resolve_receiver_secrets
+from alerts.notify.smtp import SmtpNotifier
+from alerts.notify.telegram import TelegramNotifier
 from alerts.notify.webhook import WebhookNotifier
 from alerts.rules import KnownIds, RulesError, load_rules
 from alerts.topology import Topology
@@ -77,10 +80,16 @@ class AlertService:
 
     def __init__(self, inventory: Inventory, state: NetworkState, *,
                  base_dir: Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 env: Mapping[str, str] | None = None) -> None:
         config = inventory.alerts if inventory.alerts is not None else Alerts()
-        self.config = config
         base = Path.cwd() if base_dir is None else base_dir
+        try:
+            # SMTP passwords and bot tokens from env/files (`env`: os.environ by default)
+            config = resolve_receiver_secrets(config, base_dir=base, env=env)
+        except SecretError as exc:
+            raise AlertsConfigError(str(exc)) from None
+        self.config = config
         self.state_dir = resolve_path(config.state_dir, base)
         self.state_path = self.state_dir / STATE_FILE
         self.network = state
@@ -107,6 +116,19 @@ class AlertService:
             self.receivers.append(WebhookNotifier(hook.name, hook.url, language=hook.language,
                                                   timeout=hook.timeout,
                                                   dashboard=config.dashboard_url))
+        for mail in config.email:
+            self.receivers.append(SmtpNotifier(
+                mail.name, mail.host, mail.port, sender=mail.sender, to=mail.to,
+                language=mail.language, starttls=mail.starttls,
+                ca_file=str(resolve_path(mail.ca_file, base)) if mail.ca_file else None,
+                username=mail.username, password=mail.password, timeout=mail.timeout,
+                dashboard=config.dashboard_url))
+        for chat in config.telegram:
+            assert chat.token is not None  # resolve_receiver_secrets guarantees it
+            self.receivers.append(TelegramNotifier(
+                chat.name, chat.token, chat.chat_id, base_url=chat.base_url,
+                language=chat.language, parse_mode=chat.parse_mode, timeout=chat.timeout,
+                dashboard=config.dashboard_url))
         if config.alertmanager is not None:
             am = config.alertmanager
             notifier = AlertmanagerNotifier(am.name, am.url, self.outbox, timeout=am.timeout,

@@ -3,7 +3,8 @@
 A transient failure retries the same entry after an exponential delay with full jitter
 (retry_initial · 2^attempts, capped at retry_max, times a random factor in [0.5, 1]);
 nothing behind it is delivered meanwhile, so order is kept. A permanent failure marks the
-entry failed and moves on. `wake()` starts a pass at once (a new notification).
+entry failed and moves on. A receiver's own wait (`TransientError.retry_after`, e.g.
+Telegram's 429) is honoured. `wake()` starts a pass at once (a new notification).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from alerts.notify.outbox import Outbox
 from alerts.notify.receiver import PermanentError, Receiver, TransientError
 
 log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 3600.0  # seconds; a receiver asking for longer is not believed
 
 
 def backoff(attempts: int, initial: float, cap: float, rng: Callable[[], float]) -> float:
@@ -79,6 +82,10 @@ class Dispatcher:
                 self.failures += 1
                 delay = backoff(entry.attempts + 1, self.retry_initial, self.retry_max,
                                 self._rng)
+                if exc.retry_after is not None:
+                    # the receiver's own wait (a rate limit) beats our backoff, even past
+                    # retry_max: an earlier retry would only be limited again
+                    delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
                 self.outbox.retry(entry.id, time.time() + delay, str(exc))
                 log.warning("notification %s not delivered (attempt %d): %s; retry in %.1f s",
                             entry.dedup, entry.attempts + 1, exc, delay)

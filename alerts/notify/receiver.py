@@ -17,7 +17,12 @@ class DeliveryError(Exception):
 
 
 class TransientError(DeliveryError):
-    """Worth retrying later."""
+    """Worth retrying later; `retry_after` (seconds) when the receiver said how long to wait
+    (Telegram's 429 `parameters.retry_after`): the dispatcher waits at least that long."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(DeliveryError):

@@ -9,6 +9,8 @@ Defaults live in the `Defaults` model and nowhere else.
 from __future__ import annotations
 
 import datetime
+import ipaddress
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -556,6 +558,143 @@ class Alertmanager(BaseModel):
         "Alertmanager never resolves an alert on its own while borderwatch runs"))
 
 
+_MAILBOX = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
+
+
+def _check_mailbox(value: Any) -> str:
+    # A bare address: no display name, no CR/LF (a header injection), one '@'.
+    if isinstance(value, str) and re.fullmatch(_MAILBOX, value):
+        return value
+    raise PydanticCustomError("mailbox", "{value} is not an e-mail address like "
+                              "noc@example.vn", {"value": repr(value)[:80]})
+
+
+Mailbox = Annotated[str, PlainValidator(_check_mailbox), WithJsonSchema({
+    "type": "string", "pattern": _MAILBOX, "description": "an address like noc@example.vn"})]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Email(BaseModel):
+    """An e-mail receiver over SMTP: one message per notification to a list of addresses.
+
+    The password comes from password_env or password_file (inline is discouraged) and is
+    never logged; login without STARTTLS is refused unless the server is on loopback (a
+    local relay), since it would send the password in clear.
+    """
+
+    model_config = _STRICT
+
+    name: Id = Field(description="names the receiver in logs and errors")
+    host: Address = Field(description="SMTP server (a relay or the submission server)")
+    port: int = Field(25, ge=1, le=65535, description="25 (relay) or 587 (submission)")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS "
+                           "(the server's certificate is verified)")
+    ca_file: str | None = Field(None, min_length=1, description=(
+        "CA bundle to verify the server with (a private CA); default: the system's"))
+    username: str | None = Field(None, min_length=1, description="login user (AUTH)")
+    password: InlineSecret | None = Field(None, description="inline is discouraged")
+    password_env: EnvName | None = None
+    password_file: str | None = None
+    sender: Mailbox = Field(description="the From address")
+    to: tuple[Mailbox, ...] = Field(min_length=1, description="recipients")
+    language: Literal["vi", "en"] = Field("vi", description="language of subject and body")
+    timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        30.0, description="seconds one delivery may take (connect, dialogue, data)")
+
+    def password_sources(self) -> list[str]:
+        """Names of the fields that supply the password."""
+        return [f for f in ("password", "password_env", "password_file")
+                if getattr(self, f) is not None]
+
+    @model_validator(mode="after")
+    def _check_email(self) -> Email:
+        errors: list[tuple[str | None, str, str, dict[str, Any]]] = []
+        sources = self.password_sources()
+        for f in sources[1:]:
+            errors.append((f, "secret_sources", "the password is given more than once "
+                           "({fields}); give one of password_env, password_file or password",
+                           {"fields": ", ".join(sources)}))
+        if sources and self.username is None:
+            errors.append(("username", "smtp_auth", "a password is given but no username", {}))
+        if self.username is not None and not sources:
+            errors.append(("username", "smtp_auth", "a username needs a password (password_env, "
+                           "password_file or password)", {}))
+        if self.username is not None and not self.starttls and not _is_loopback(self.host):
+            errors.append(("starttls", "smtp_cleartext", "login to {host} without STARTTLS "
+                           "would send the password in clear; set starttls: true",
+                           {"host": self.host}))
+        if self.ca_file is not None and not self.starttls:
+            errors.append(("ca_file", "smtp_ca", "ca_file is only used with starttls: true", {}))
+        _fail("Email", errors)
+        return self
+
+
+def _check_chat_id(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,}", value):
+        return value
+    raise PydanticCustomError("chat_id", "{value} is not a Telegram chat id: give a number "
+                              "(groups are negative, e.g. -1001234567890) or @channelusername",
+                              {"value": repr(value)[:80]})
+
+
+ChatId = Annotated[int | str, PlainValidator(_check_chat_id), WithJsonSchema({
+    "anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^(-?[0-9]+|@[A-Za-z]"
+                                                                 "[A-Za-z0-9_]{3,})$"}]})]
+
+
+class Telegram(BaseModel):
+    """A Telegram chat that gets each notification from a bot (Bot API sendMessage).
+
+    The bot token comes from token_env or token_file (inline is discouraged); it is part
+    of the API URL and never appears in logs or errors.
+    """
+
+    model_config = _STRICT
+
+    name: Id = Field(description="names the receiver in logs and errors")
+    chat_id: ChatId = Field(description="numeric chat id (groups are negative) or @channelusername")
+    token: InlineSecret | None = Field(None, description="inline is discouraged")
+    token_env: EnvName | None = None
+    token_file: str | None = None
+    base_url: ReceiverUrl = Field("https://api.telegram.org", description=(
+        "Bot API server (a local Bot API server, or a test's)"))
+    parse_mode: Literal["HTML"] | None = Field(None, description=(
+        "HTML: the text is escaped and the severity tag set in bold; none: plain text"))
+    language: Literal["vi", "en"] = Field("vi", description="language of the message")
+    timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        10.0, description="seconds one request may take")
+
+    def token_sources(self) -> list[str]:
+        """Names of the fields that supply the bot token."""
+        return [f for f in ("token", "token_env", "token_file") if getattr(self, f) is not None]
+
+    @model_validator(mode="after")
+    def _check_telegram(self) -> Telegram:
+        errors: list[tuple[str | None, str, str, dict[str, Any]]] = []
+        sources = self.token_sources()
+        if not sources:
+            errors.append((None, "token_missing", "the bot token is missing; give token_env "
+                           "or token_file", {}))
+        for f in sources[1:]:
+            errors.append((f, "secret_sources", "the token is given more than once ({fields}); "
+                           "give one of token_env, token_file or token",
+                           {"fields": ", ".join(sources)}))
+        _fail("Telegram", errors)
+        return self
+
+
 class Alerts(BaseModel):
     """Alert evaluation in the service: rules, engine state, outbox and receivers."""
 
@@ -574,6 +713,8 @@ class Alerts(BaseModel):
     retry_max: Seconds = Field(60.0, description="cap on the retry delay (exponential, jittered)")
     webhooks: tuple[Webhook, ...] = ()
     alertmanager: Alertmanager | None = None
+    email: tuple[Email, ...] = Field((), description="e-mail receivers (SMTP)")
+    telegram: tuple[Telegram, ...] = Field((), description="Telegram chats (Bot API)")
 
     @model_validator(mode="after")
     def _check_alerts(self) -> Alerts:
@@ -582,14 +723,25 @@ class Alerts(BaseModel):
             errors.append(("retry_initial", "retry_order", "retry_initial {a} s is longer "
                            "than retry_max {b} s", {"a": _num(self.retry_initial),
                                                     "b": _num(self.retry_max)}))
-        names = [w.name for w in self.webhooks] + (
-            [self.alertmanager.name] if self.alertmanager else [])
+        names = self.receiver_names()
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            errors.append(("webhooks", "receiver_names", "receiver names must be unique; "
+            # on the first list that holds a repeated name (its line in the file)
+            where = next(f for f in ("webhooks", "email", "telegram", "alertmanager")
+                         if any(r.name in dup for r in self._receivers(f)))
+            errors.append((where, "receiver_names", "receiver names must be unique; "
                            "repeated: {names}", {"names": ", ".join(dup)}))
         _fail("Alerts", errors)
         return self
+
+    def _receivers(self, field: str) -> tuple[Any, ...]:
+        value = getattr(self, field)
+        return () if value is None else value if isinstance(value, tuple) else (value,)
+
+    def receiver_names(self) -> list[str]:
+        """Every receiver's name, in the order the outbox lists them."""
+        return [r.name for f in ("webhooks", "alertmanager", "email", "telegram")
+                for r in self._receivers(f)]
 
 
 # ----------------------------------------------------------------------------- the whole
