@@ -1,4 +1,4 @@
-"""Pick the session implementation for a device's settings (v1/v2c codec or v3 pysnmp)."""
+"""Pick the session implementation for a device's settings (v1/v2c or v3 USM)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from collector.snmp.v2c import V2cSession
 
 
 def open_session(settings: SessionSettings, transport: SnmpTransport) -> SnmpSession:
-    """A session for one device. v1/v2c share `transport`; v3 goes through pysnmp.
+    """A session for one device. v1/v2c share `transport`; v3 sessions share one v3
+    endpoint per local address, bound like `transport` and under its in-flight cap.
 
-    pysnmp is imported only when a v3 session is opened, so a v2c-only collector never
-    pays for it. A v3 device with privacy fails here, at start-up, if `cryptography` is
-    missing (SnmpError "SNMPv3 privacy needs the cryptography package").
+    The v3 modules are imported only when a v3 session is opened. A v3 device with privacy
+    fails here, at start-up, if `cryptography` is missing (SnmpError "SNMPv3 privacy needs
+    the cryptography package").
     """
     if settings.version in ("1", "2c"):
         return V2cSession(settings, transport)
-    from collector.snmp.v3 import V3Session  # the only door to pysnmp
+    from collector.snmp.v3 import V3Session
 
-    return V3Session(settings, local_address=transport.local_address)
+    return V3Session(settings, local_address=transport.local_address,
+                     max_in_flight=transport.max_in_flight)
 
 
 async def create_transport(*, max_in_flight: int = 64, local_address: str = "0.0.0.0",

@@ -1,33 +1,44 @@
-"""`V3Session`: SNMPv3 through pysnmp 7's asyncio API. The ONLY module that imports pysnmp.
+"""`V3Session`: SNMPv3 with USM (RFC 3414) over our own BER codec and a shared UDP endpoint.
 
-Engines: one pysnmp SnmpEngine per event loop *and credential set* (user, protocols, keys,
-local address), shared by every device that uses it and closed with its last session.
-One engine for the whole process is not safe: pysnmp keys its USM users by user name, so
-two devices with the same user name and different keys would overwrite each other. An
-engine costs ~0.8 MB and ~70 ms CPU to create (measured), so per-session engines would be
-wasteful in a network that shares one v3 credential, which is the common case.
+This replaced a pysnmp-based session that cost 12x the Go snmp_exporter's CPU per varbind
+(pyasn1 decoding took most of it). pysnmp stays a test dependency: the differential tests
+check this module's keys, MACs and ciphers against it.
 
-Values come back as the plain types of collector.snmp.types (lookupMib=False: no MIBs).
-Errors are mapped to distinct, secret-free messages (reliability test A21):
-wrong digest, unknown user, decryption error, unsupported security level, authorizationError
-(SnmpErrorStatus), timeouts. After an agent restart with a new engine ID, pysnmp learns
-the new ID from the agent's report and the next request succeeds (A22).
+Per session (one device) the state is the agent's engine: engine ID, boots and time (as a
+local clock offset), and the credential's keys localised to that engine ID.
+
+- Discovery (RFC 3414 4): an unauthenticated, empty-user GET; the agent's Report carries
+  its engine ID (and, from net-snmp, boots and time).
+- Time window: requests carry boots and the agent's time as estimated from the last
+  authenticated message. A notInTimeWindow report (e.g. after the agent's engineBoots went
+  down, A23) re-syncs to the report's boots/time and the request is sent again.
+- An unknownEngineIDs report (the agent restarted with a new engine ID, A22) starts
+  discovery again, then the request is sent again; the change is logged once.
+- Other reports become distinct, secret-free SnmpAuthError messages (A21): unknown user,
+  wrong digest, unsupported security level, decryption error; an authenticated answer that
+  does not decrypt to a ScopedPDU is reported as a wrong priv key. net-snmp drops a request
+  it cannot decrypt, so a wrong priv key towards it is a timeout: its message says that
+  discovery worked, which points at the priv key.
+- Nothing of an answer is believed before its MAC is checked; a Response must come back
+  at the security level of the request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.util
+import ipaddress
 import logging
-import weakref
-from collections.abc import Sequence
-from typing import Any
+import socket
+from collections.abc import Callable, Sequence
 
-from pysnmp.hlapi.v3arch import asyncio as hlapi
-from pysnmp.proto import errind, rfc1902, rfc1905
-from pysnmp.proto.rfc1902 import ObjectName
-
+from collector.snmp.ber import (
+    GET_BULK_REQUEST,
+    GET_REQUEST,
+    RESPONSE,
+    MalformedPacket,
+    Message,
+)
 from collector.snmp.settings import SessionSettings
 from collector.snmp.types import (
     OID,
@@ -36,70 +47,54 @@ from collector.snmp.types import (
     SnmpErrorStatus,
     SnmpMalformed,
     SnmpTimeout,
-    Tag,
     VarBind,
     error_status_name,
     oid_str,
 )
+from collector.snmp.usm import AUTH_PROTOCOLS, CRYPTO_MISSING, PRIV_PROTOCOLS, EngineKeys
+from collector.snmp.v3_message import (
+    FLAG_AUTH,
+    FLAG_PRIV,
+    FLAG_REPORTABLE,
+    Envelope,
+    UsmParams,
+    authentic,
+    decode_envelope,
+    decode_scoped_pdu,
+    encode_message,
+    encode_pdu,
+    report_oid,
+)
+from collector.snmp.v3_transport import V3Endpoint
 from collector.snmp.walk import TOO_BIG, Page, SubtreeWalker
 
 log = logging.getLogger(__name__)
 
-CRYPTO_MISSING = "SNMPv3 privacy needs the cryptography package (pip install cryptography)"
+_USM_STATS = (1, 3, 6, 1, 6, 3, 15, 1, 1)
+UNSUPPORTED_SEC_LEVELS = (*_USM_STATS, 1, 0)
+NOT_IN_TIME_WINDOWS = (*_USM_STATS, 2, 0)
+UNKNOWN_USER_NAMES = (*_USM_STATS, 3, 0)
+UNKNOWN_ENGINE_IDS = (*_USM_STATS, 4, 0)
+WRONG_DIGESTS = (*_USM_STATS, 5, 0)
+DECRYPTION_ERRORS = (*_USM_STATS, 6, 0)
+UNKNOWN_CONTEXTS = (1, 3, 6, 1, 6, 3, 12, 1, 5, 0)
+UNAVAILABLE_CONTEXTS = (1, 3, 6, 1, 6, 3, 12, 1, 4, 0)
 
-_AUTH = {
-    None: hlapi.usmNoAuthProtocol,
-    "MD5": hlapi.usmHMACMD5AuthProtocol,
-    "SHA": hlapi.usmHMACSHAAuthProtocol,
-    "SHA-224": hlapi.usmHMAC128SHA224AuthProtocol,
-    "SHA-256": hlapi.usmHMAC192SHA256AuthProtocol,
-    "SHA-384": hlapi.usmHMAC256SHA384AuthProtocol,
-    "SHA-512": hlapi.usmHMAC384SHA512AuthProtocol,
-}
-_PRIV = {
-    None: hlapi.usmNoPrivProtocol,
-    "DES": hlapi.usmDESPrivProtocol,
-    "AES-128": hlapi.usmAesCfb128Protocol,
-    # net-snmp's AES-192/AES-256 extend the key the Blumenthal way (see testbed.md)
-    "AES-192": hlapi.usmAesBlumenthalCfb192Protocol,
-    "AES-256": hlapi.usmAesBlumenthalCfb256Protocol,
-    "AES-192-C": hlapi.usmAesCfb192Protocol,
-    "AES-256-C": hlapi.usmAesCfb256Protocol,
+# Reports that end a request, with the message they get. Messages name the failure only.
+_REPORT_ERRORS: dict[OID, str] = {
+    WRONG_DIGESTS: "wrong auth key or protocol (Wrong SNMP PDU digest)",
+    UNKNOWN_USER_NAMES: "unknown SNMPv3 user",
+    DECRYPTION_ERRORS: "decryption error (wrong priv key or protocol)",
+    UNSUPPORTED_SEC_LEVELS: "unsupported security level (the agent wants another auth/priv "
+                            "level for this user)",
+    NOT_IN_TIME_WINDOWS: "not in time window (engine boots/time)",
+    UNKNOWN_ENGINE_IDS: "unknown engine ID (discovery failed)",
+    UNKNOWN_CONTEXTS: "unknown context",
+    UNAVAILABLE_CONTEXTS: "unavailable context",
 }
 
-# Error indications → (exception type, message). Messages name the failure, never a key.
-_INDICATIONS: list[tuple[type[errind.ErrorIndication], type[SnmpError], str]] = [
-    (errind.WrongDigest, SnmpAuthError, "wrong auth key or protocol (Wrong SNMP PDU digest)"),
-    (errind.UnknownUserName, SnmpAuthError, "unknown SNMPv3 user"),
-    (errind.DecryptionError, SnmpAuthError,
-     "decryption error (wrong priv key or protocol)"),
-    (errind.UnsupportedSecurityLevel, SnmpAuthError,
-     "unsupported security level (the agent wants another auth/priv level for this user)"),
-    (errind.AuthenticationFailure, SnmpAuthError, "authentication failure"),
-    (errind.AuthenticationError, SnmpAuthError, "authentication error"),
-    (errind.EncryptionError, SnmpError, CRYPTO_MISSING),
-    (errind.UnknownEngineID, SnmpAuthError, "unknown engine ID (discovery failed)"),
-    (errind.NotInTimeWindow, SnmpAuthError, "not in time window (engine boots/time)"),
-    (errind.RequestTimedOut, SnmpTimeout, ""),
-    (errind.OidNotIncreasing, SnmpMalformed, "OID not increasing"),
-    (errind.DeserializationError, SnmpMalformed, "response could not be decoded"),
-]
-
-_TAGS: dict[Any, int] = {
-    rfc1902.Integer32.tagSet: Tag.INTEGER,
-    rfc1902.OctetString.tagSet: Tag.OCTET_STRING,
-    rfc1902.ObjectIdentifier.tagSet: Tag.OBJECT_IDENTIFIER,
-    rfc1902.IpAddress.tagSet: Tag.IP_ADDRESS,
-    rfc1902.Counter32.tagSet: Tag.COUNTER32,
-    rfc1902.Gauge32.tagSet: Tag.GAUGE32,
-    rfc1902.TimeTicks.tagSet: Tag.TIMETICKS,
-    rfc1902.Opaque.tagSet: Tag.OPAQUE,
-    rfc1902.Counter64.tagSet: Tag.COUNTER64,
-    rfc1905.NoSuchObject.tagSet: Tag.NO_SUCH_OBJECT,
-    rfc1905.NoSuchInstance.tagSet: Tag.NO_SUCH_INSTANCE,
-    rfc1905.EndOfMibView.tagSet: Tag.END_OF_MIB_VIEW,
-    rfc1905.univ.Null.tagSet: Tag.NULL,
-}
+# discovery, then at most two re-syncs (a new engine ID, then its time window) per request
+_MAX_EXCHANGES = 4
 
 
 def require_v3_crypto() -> None:
@@ -112,46 +107,29 @@ def require_v3_crypto() -> None:
         raise SnmpError(CRYPTO_MISSING) from exc
 
 
-def _plain(name: Any, value: Any) -> VarBind:
-    """A pysnmp (name, value) pair as a plain VarBind."""
-    tag = _TAGS.get(value.tagSet)
-    if tag is None:
-        return VarBind(tuple(name), Tag.BAD_VALUE, None)
-    if tag in (Tag.INTEGER, Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS, Tag.COUNTER64):
-        return VarBind(tuple(name), tag, int(value))
-    if tag in (Tag.OCTET_STRING, Tag.IP_ADDRESS, Tag.OPAQUE):
-        return VarBind(tuple(name), tag, bytes(value))
-    if tag == Tag.OBJECT_IDENTIFIER:
-        return VarBind(tuple(name), tag, tuple(value))
-    return VarBind(tuple(name), tag, None)
-
-
 class _Engine:
-    """A pysnmp engine shared by the sessions of one credential set, reference counted."""
+    """What a session knows of its agent's engine (the keys are localised to its ID)."""
 
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.engine = hlapi.SnmpEngine()
-        self.users = 0
+    __slots__ = ("boots", "engine_id", "keys", "synced_at", "time")
 
+    def __init__(self, engine_id: bytes, boots: int, engine_time: int, synced_at: float,
+                 keys: EngineKeys) -> None:
+        self.engine_id = engine_id
+        self.boots = boots
+        self.time = engine_time
+        self.synced_at = synced_at
+        self.keys = keys
 
-# Per event loop: pysnmp engines bind their sockets and timers to the loop that made them.
-_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Engine]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _credential_key(settings: SessionSettings, local_address: str) -> str:
-    # A digest, so no key material sits in a dict key that a debugger or repr might show.
-    parts = [settings.user or "", settings.auth_protocol or "", settings.priv_protocol or "",
-             settings.auth_key.reveal() if settings.auth_key else "",
-             settings.priv_key.reveal() if settings.priv_key else "", local_address]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    def now(self, clock: float) -> int:
+        """The agent's engineTime as estimated from the last sync."""
+        return min(0x7FFFFFFF, self.time + int(clock - self.synced_at))
 
 
 class V3Session(SubtreeWalker):
     """One device spoken to with SNMPv3 (USM); implements the SnmpSession protocol."""
 
-    def __init__(self, settings: SessionSettings, *, local_address: str = "0.0.0.0") -> None:
+    def __init__(self, settings: SessionSettings, *, local_address: str = "0.0.0.0",
+                 max_in_flight: int = 64) -> None:
         if settings.version != "3" or not settings.user:
             raise ValueError("V3Session needs version 3 and a user")
         if settings.priv_protocol:
@@ -162,131 +140,188 @@ class V3Session(SubtreeWalker):
         self.max_oids_per_get = settings.max_oids_per_get
         self._bulk = True
         self._local_address = local_address
-        self._auth = hlapi.UsmUserData(
-            settings.user,
-            authKey=settings.auth_key.reveal() if settings.auth_key else None,
-            privKey=settings.priv_key.reveal() if settings.priv_key else None,
-            authProtocol=_AUTH[settings.auth_protocol],
-            privProtocol=_PRIV[settings.priv_protocol],
-        )
-        self._context = hlapi.ContextData(contextName=settings.context.encode())
+        self._max_in_flight = max_in_flight
+        self._user = settings.user.encode()
+        self._context = settings.context.encode()
+        self._auth = AUTH_PROTOCOLS[settings.auth_protocol] if settings.auth_protocol else None
+        self._priv = PRIV_PROTOCOLS[settings.priv_protocol] if settings.priv_protocol else None
+        self._flags = ((FLAG_AUTH if self._auth else 0) | (FLAG_PRIV if self._priv else 0)
+                       | FLAG_REPORTABLE)
         self._engine: _Engine | None = None
-        self._target: Any = None
+        self._known_engine_id: bytes | None = None  # the ID before a rediscovery
+        self._endpoint: V3Endpoint | None = None
+        self._address: str | None = None
         self._sent = 0
         self._closed = False
-        self._known_engine_id: bytes | None = None  # set while a rediscovery is pending
 
     @property
     def requests_sent(self) -> int:
-        """Requests handed to pysnmp (its own retries are not visible from here)."""
+        """Datagrams sent by this session so far (discovery and retries included)."""
         return self._sent
 
-    async def _open(self) -> tuple[Any, Any]:
+    def _count_send(self) -> None:
+        self._sent += 1
+
+    async def _open(self) -> tuple[V3Endpoint, str]:
         if self._closed:
             raise SnmpError("session closed")
-        if self._engine is None:
-            engines = _ENGINES.setdefault(asyncio.get_running_loop(), {})
-            key = _credential_key(self.settings, self._local_address)
-            shared = engines.get(key)
-            if shared is None:
-                shared = engines[key] = _Engine(key)
-            shared.users += 1
-            self._engine = shared
-        if self._target is None:
-            s = self.settings
-            six = ":" in s.address  # an IPv6 literal; names resolve as IPv4
-            cls = hlapi.Udp6TransportTarget if six else hlapi.UdpTransportTarget
-            target = await cls.create((s.address, s.port), timeout=s.timeout, retries=s.retries)
-            target.set_local_address(("::" if six and self._local_address == "0.0.0.0"
-                                      else self._local_address, 0))
-            self._target = target
-        return self._engine.engine, self._target
+        if self._address is None:
+            try:
+                self._address = str(ipaddress.ip_address(self.settings.address))
+            except ValueError:  # a host name: resolve once, then stick to the address
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    self.settings.address, self.settings.port, type=socket.SOCK_DGRAM)
+                self._address = str(infos[0][4][0])
+        if self._endpoint is None:
+            if ipaddress.ip_address(self._address).version == 6:
+                local = "::1" if ipaddress.ip_address(self._local_address).is_loopback else "::"
+                family = socket.AF_INET6
+            else:
+                local, family = self._local_address, socket.AF_INET
+            self._endpoint = V3Endpoint.acquire(family, local, self._max_in_flight)
+        return self._endpoint, self._address
 
-    def _peer_engine_id(self) -> bytes | None:
-        """The engine ID pysnmp has cached for this target (None before discovery)."""
-        if self._engine is None or self._target is None:
-            return None
-        target = self._target
-        for mp in self._engine.engine.message_processing_subsystems.values():
-            if hasattr(mp, "get_peer_engine_info"):
-                engine_id = mp.get_peer_engine_info(target.TRANSPORT_DOMAIN,
-                                                    target.transport_address)[0]
-                if engine_id is not None:
-                    return bytes(engine_id)
-        return None
+    def _keys(self, engine_id: bytes) -> EngineKeys:
+        s = self.settings
+        return EngineKeys(engine_id, self._auth,
+                          s.auth_key.reveal().encode() if s.auth_key else None,
+                          self._priv, s.priv_key.reveal().encode() if s.priv_key else None)
 
-    def _forget_peer(self) -> None:
-        """Make pysnmp rediscover this target's engine ID, boots and time.
+    # ------------------------------------------------------------------ one exchange
 
-        pysnmp caches a peer's engine ID for 300 s and drops the agent's reports that carry
-        a new one, so after an agent restart with a new engine ID (or lower engineBoots)
-        every request would time out for five minutes (A22, A23). Called on a timeout:
-        the next request starts with discovery. Touches pysnmp internals, guarded.
-        """
-        if self._engine is None or self._target is None:
+    async def _send(self, build_pdu: Callable[[int], bytes], flags: int, *,
+                    deadline: float) -> tuple[Envelope, bytes]:
+        """Send one message built for the current engine state; the answer, taken apart."""
+        endpoint, address = await self._open()
+        engine = self._engine
+        loop = asyncio.get_running_loop()
+
+        def build(msg_id: int) -> bytes:
+            pdu = build_pdu(msg_id)
+            if engine is None:  # discovery: no user, no engine, no keys
+                return encode_message(msg_id, FLAG_REPORTABLE, UsmParams(b"", 0, 0, b""), pdu,
+                                      context_engine_id=b"", context_name=b"", keys=None)
+            usm = UsmParams(engine.engine_id, engine.boots, engine.now(loop.time()), self._user)
+            return encode_message(msg_id, flags, usm, pdu, context_engine_id=engine.engine_id,
+                                  context_name=self._context, keys=engine.keys)
+
+        s = self.settings
+        data = await endpoint.request(address, s.port, build, timeout=s.timeout,
+                                      retries=s.retries, deadline=deadline,
+                                      accept_any_source=s.accept_any_source,
+                                      on_send=self._count_send)
+        return decode_envelope(data), data
+
+    def _open_answer(self, envelope: Envelope, data: bytes) -> Message:
+        """Check the MAC, decrypt, decode; errors say which step failed, never a key."""
+        engine = self._engine
+        flags = envelope.flags
+        if flags & FLAG_AUTH:
+            keys = engine.keys if engine is not None else None
+            if keys is None or keys.auth is None or envelope.usm.engine_id != keys.engine_id:
+                raise SnmpMalformed("an authenticated answer this session cannot check")
+            if not authentic(data, envelope, keys):
+                raise SnmpAuthError("answer failed authentication (wrong auth key or protocol)")
+            if envelope.usm.user != self._user:
+                raise SnmpMalformed("answer for another user")
+            if flags & FLAG_PRIV:
+                if keys.priv is None:
+                    raise SnmpMalformed("an encrypted answer to a session without privacy")
+                try:
+                    plain = keys.decrypt(envelope.data, envelope.usm.boots, envelope.usm.time,
+                                         envelope.priv_params)
+                    return decode_scoped_pdu(plain).message
+                except (ValueError, MalformedPacket):
+                    raise SnmpAuthError("decryption error (wrong priv key or protocol): the "
+                                        "authenticated answer did not decrypt") from None
+        elif flags & FLAG_PRIV:
+            raise SnmpMalformed("encrypted answer without authentication")
+        return decode_scoped_pdu(envelope.data).message
+
+    async def _discover(self, *, deadline: float) -> None:
+        envelope, data = await self._send(
+            lambda msg_id: encode_pdu(GET_REQUEST, msg_id, ()), 0, deadline=deadline)
+        message = self._open_answer(envelope, data)
+        usm = envelope.usm
+        if report_oid(message) is None or not usm.engine_id:
+            raise SnmpMalformed("engine discovery was not answered with a Report")
+        if self._known_engine_id is not None and usm.engine_id != self._known_engine_id:
+            log.info("%s: SNMPv3 engine ID changed (agent restarted?); rediscovered",
+                     self.target)
+        self._known_engine_id = usm.engine_id
+        self._engine = _Engine(usm.engine_id, usm.boots, usm.time,
+                               asyncio.get_running_loop().time(), self._keys(usm.engine_id))
+
+    def _sync(self, envelope: Envelope, *, force: bool) -> None:
+        """Take boots/time from an authenticated answer: newer ones always, older only when
+        the agent says we are out of its window (its boots went down, A23)."""
+        engine = self._engine
+        usm = envelope.usm
+        if engine is None or usm.engine_id != engine.engine_id:
             return
-        address = tuple(self._target.transport_address)[:2]
-        engine = self._engine.engine
-        for mp in engine.message_processing_subsystems.values():
-            cache = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCache", None)
-            queue = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCacheExpQueue", None)
-            if not isinstance(cache, dict) or not isinstance(queue, dict):
-                continue
-            for key in [k for k in cache if tuple(k[1])[:2] == address]:
-                engine_id = cache.pop(key).get("securityEngineId")
-                for keys in queue.values():  # its expiry would otherwise hit a missing key
-                    while key in keys:
-                        keys.remove(key)
-                for sm in engine.security_models.values():
-                    timeline = getattr(sm, "_SnmpUSMSecurityModel__timeline", None)
-                    if isinstance(timeline, dict):
-                        timeline.pop(engine_id, None)
+        clock = asyncio.get_running_loop().time()
+        if force or (usm.boots, usm.time) > (engine.boots, engine.now(clock)):
+            engine.boots, engine.time, engine.synced_at = usm.boots, usm.time, clock
 
-    def _raise_indication(self, indication: Any, what: str, started: float) -> None:
-        if isinstance(indication, errind.RequestTimedOut | errind.UnknownEngineID
-                      | errind.NotInTimeWindow):
-            if self._known_engine_id is None:
-                self._known_engine_id = self._peer_engine_id()
-            self._forget_peer()
-        for kind, exc_type, text in _INDICATIONS:
-            if isinstance(indication, kind):
-                if exc_type is SnmpTimeout:
-                    elapsed = asyncio.get_running_loop().time() - started
-                    raise SnmpTimeout(
-                        f"{what} on {self.target} timed out after {elapsed:.1f} s "
-                        "(check user/keys/ACL/reachability)")
-                raise exc_type(f"{what} on {self.target}: {text}")
-        raise SnmpError(f"{what} on {self.target}: {type(indication).__name__}")
+    async def _exchange(self, pdu_type: int, oids: Sequence[OID], *, deadline: float,
+                        what: str, started: float, rows: int = 0,
+                        max_repetitions: int = 0) -> Message:
+        """One request (after discovery or re-sync as needed) and its Response."""
+        def build_pdu(msg_id: int) -> bytes:
+            return encode_pdu(pdu_type, msg_id, oids, max_repetitions=max_repetitions)
 
-    async def _call(self, what: str, started: float, deadline: float, make: Any) -> Any:
-        """Run one pysnmp command under the poll deadline; map its error indication."""
-        engine, target = await self._open()
-        self._sent += 1
+        resynced = False
         try:
-            async with asyncio.timeout_at(deadline):
-                indication, status, index, varbinds = await make(engine, target)
-        except TimeoutError:
-            self._forget_peer()
+            for _ in range(_MAX_EXCHANGES):
+                if self._engine is None:
+                    await self._discover(deadline=deadline)
+                envelope, data = await self._send(build_pdu, self._flags, deadline=deadline)
+                message = self._open_answer(envelope, data)
+                oid = report_oid(message)
+                if oid is None:
+                    if message.pdu_type != RESPONSE:
+                        raise SnmpMalformed(f"unexpected PDU type 0x{message.pdu_type:02x}")
+                    if envelope.flags & (FLAG_AUTH | FLAG_PRIV) != self._flags & (
+                            FLAG_AUTH | FLAG_PRIV):
+                        raise SnmpMalformed("response at another security level than asked")
+                    if envelope.flags & FLAG_AUTH:
+                        self._sync(envelope, force=False)
+                    return message
+                if oid == UNKNOWN_ENGINE_IDS and not resynced:
+                    self._engine = None  # a new engine ID: discover it, then ask again
+                    resynced = True
+                    continue
+                if oid == NOT_IN_TIME_WINDOWS and envelope.flags & FLAG_AUTH:
+                    # authenticated (checked above): its boots/time are the agent's
+                    self._sync(envelope, force=True)
+                    continue
+                raise SnmpAuthError(_REPORT_ERRORS.get(oid, f"agent sent report {oid_str(oid)}"))
+            raise SnmpAuthError(_REPORT_ERRORS[NOT_IN_TIME_WINDOWS])
+        except SnmpTimeout:
             elapsed = asyncio.get_running_loop().time() - started
+            if rows:
+                hint = f"agent stopped answering after {rows} rows"
+            elif self._engine is not None and (self._priv is not None or self._context):
+                # net-snmp drops what it cannot decrypt, and requests for unknown contexts
+                suspects = " or ".join(
+                    (["a wrong priv key or protocol"] if self._priv is not None else [])
+                    + (["an unknown context"] if self._context else []))
+                hint = ("check user/keys/ACL/reachability; the agent answered engine discovery, "
+                        f"so {suspects} is likely")
+            else:
+                hint = "check user/keys/ACL/reachability"
+            if self._engine is not None:
+                # next time, start with discovery: the agent may have a new engine ID
+                self._engine = None
             raise SnmpTimeout(f"{what} on {self.target} timed out after {elapsed:.1f} s "
-                              "(poll deadline reached)") from None
-        except SnmpError:
-            raise
-        except Exception as exc:  # pysnmp raises its own errors for local problems
-            text = str(exc)
-            if "Ciphering services not available" in text:
-                raise SnmpError(f"{what} on {self.target}: {CRYPTO_MISSING}") from None
-            # The class name only: pysnmp messages may quote configuration values.
-            raise SnmpError(f"{what} on {self.target}: pysnmp {type(exc).__name__}") from None
-        if indication:
-            self._raise_indication(indication, what, started)
-        if self._known_engine_id is not None:  # answered again after a rediscovery
-            engine_id = self._peer_engine_id()
-            if engine_id is not None and engine_id != self._known_engine_id:
-                log.info("%s: SNMPv3 engine ID changed (agent restarted?); rediscovered",
-                         self.target)
-            self._known_engine_id = None
-        return int(status), int(index), [_plain(name, value) for name, value in varbinds]
+                              f"({hint})") from None
+        except SnmpAuthError as exc:
+            raise SnmpAuthError(f"{what} on {self.target}: {exc}") from None
+        except SnmpMalformed as exc:
+            raise SnmpMalformed(f"malformed response to {what} from {self.target}: {exc}") \
+                from None
+
+    # ------------------------------------------------------------------ operations
 
     async def get(self, oids: Sequence[OID], *, deadline: float) -> list[VarBind]:
         """GET in chunks of at most max_oids_per_get OIDs; one VarBind per OID, in order."""
@@ -298,48 +333,34 @@ class V3Session(SubtreeWalker):
         pos = 0
         while pos < len(wanted):
             chunk = wanted[pos:pos + self.max_oids_per_get]
-            objects = [hlapi.ObjectType(hlapi.ObjectIdentity(ObjectName(o))) for o in chunk]
-
-            def make(engine: Any, target: Any, objects: list[Any] = objects) -> Any:
-                return hlapi.get_cmd(engine, self._auth, target, self._context, *objects,
-                                     lookupMib=False)
-
-            status, index, varbinds = await self._call(what, started, deadline, make)
+            message = await self._exchange(GET_REQUEST, chunk, deadline=deadline, what=what,
+                                           started=started)
+            status, index = message.error_status, message.error_index
             if status == TOO_BIG and len(chunk) > 1:
                 self.max_oids_per_get = max(1, len(chunk) // 2)
                 continue
             if status:
                 raise SnmpErrorStatus(status, index, f"agent answered {error_status_name(status)}"
                                                      f" (index {index}) to {what} on {self.target}")
-            if [vb.oid for vb in varbinds] != chunk:
+            if [vb.oid for vb in message.varbinds] != chunk:
                 raise SnmpMalformed(f"malformed response to {what} from {self.target}: "
                                     "varbinds do not match the request")
-            out.extend(varbinds)
+            out.extend(message.varbinds)
             pos += len(chunk)
         return out
 
     async def _next_page(self, last: OID, repetitions: int, *, deadline: float, what: str,
                          started: float, rows: int) -> Page:
-        start = hlapi.ObjectType(hlapi.ObjectIdentity(ObjectName(last)))
-
-        def make(engine: Any, target: Any) -> Any:
-            return hlapi.bulk_cmd(engine, self._auth, target, self._context, 0, repetitions,
-                                  start, lookupMib=False)
-
-        status, index, varbinds = await self._call(what, started, deadline, make)
-        return Page(status, index, varbinds)
+        message = await self._exchange(GET_BULK_REQUEST, (last,), deadline=deadline, what=what,
+                                       started=started, rows=rows, max_repetitions=repetitions)
+        return Page(message.error_status, message.error_index, message.varbinds)
 
     async def close(self) -> None:
-        """Drop this session's use of its engine; the last user closes it. Idempotent."""
+        """Release this session's use of the shared v3 endpoint. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        shared, self._engine = self._engine, None
-        if shared is None:
-            return
-        shared.users -= 1
-        if shared.users == 0:
-            engines = _ENGINES.get(asyncio.get_running_loop(), {})
-            if engines.get(shared.key) is shared:
-                del engines[shared.key]
-            shared.engine.close_dispatcher()
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is not None:
+            endpoint.release()
+

@@ -1,4 +1,5 @@
-"""V3Session against a real net-snmp snmpd: SHA/AES-128, SHA-256/AES-256, A21, A22, A23."""
+"""V3Session (our USM) against a real net-snmp snmpd: SHA/AES-128, SHA-256/AES-256,
+authNoPriv, A21 (distinct secret-free errors), A22 (new engine ID), A23 (boots going down)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd
+from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port
 
 from collector.secret import Secret
 from collector.snmp.factory import open_session
@@ -18,6 +19,7 @@ from collector.snmp.settings import SessionSettings
 from collector.snmp.transport import SnmpTransport
 from collector.snmp.types import (
     SnmpAuthError,
+    SnmpError,
     SnmpErrorStatus,
     SnmpSession,
     SnmpTimeout,
@@ -46,7 +48,8 @@ def v3(snmpd: Snmpd, **kw: object) -> SessionSettings:
         "user": "testv3user", "auth_protocol": "SHA", "auth_key": Secret("authpass123"),
         "priv_protocol": "AES", "priv_key": Secret("privpass123"), "timeout": 0.5, "retries": 1}
     options.update(kw)
-    return SessionSettings(snmpd.address, snmpd.port, "3", **options)  # type: ignore[arg-type]
+    port = options.pop("port", snmpd.port)
+    return SessionSettings(snmpd.address, port, "3", **options)  # type: ignore[arg-type]
 
 
 def deadline(seconds: float = 20.0) -> float:
@@ -100,8 +103,16 @@ async def test_a19_a21_failures_get_distinct_messages_without_keys(
         (v3(snmpd, user="nosuchuser"), SnmpAuthError, "unknown SNMPv3 user"),
         # authNoPriv for a user that must use privacy: the agent's authorizationError
         (v3(snmpd, priv_protocol=None, priv_key=None), SnmpErrorStatus, "authorizationError"),
-        # a wrong priv key: net-snmp cannot decrypt and stays silent
+        # a wrong priv key: net-snmp cannot decrypt and stays silent, but discovery worked
         (v3(snmpd, priv_key=Secret(PRIV_CANARY), timeout=0.3, retries=0), SnmpTimeout,
+         "(check user/keys/ACL/reachability; the agent answered engine discovery, so a wrong "
+         "priv key or protocol is likely)"),
+        # net-snmp drops a request for an unknown context too
+        (v3(snmpd, context="nosuchcontext", priv_protocol=None, priv_key=None,
+            user="testv3authonly", timeout=0.3, retries=0), SnmpTimeout,
+         "the agent answered engine discovery, so an unknown context is likely)"),
+        # nothing listens there: a plain timeout, no priv hint
+        (v3(snmpd, port=free_udp_port(), timeout=0.2, retries=0), SnmpTimeout,
          "(check user/keys/ACL/reachability)"),
     ]
     messages = []
@@ -110,7 +121,7 @@ async def test_a19_a21_failures_get_distinct_messages_without_keys(
         with pytest.raises(kind) as info:
             await session.get([SYS_NAME], deadline=deadline())
         message = str(info.value)
-        assert text in message and f"on 127.0.0.1:{snmpd.port}" in message
+        assert text in message and f"on {settings.target}" in message, message
         messages.append(message + repr(info.value))
     everything = "\n".join(messages) + caplog.text
     for canary in (AUTH_CANARY, PRIV_CANARY, "authpass123", "privpass123"):
@@ -123,12 +134,11 @@ async def test_auth_only_user(snmpd: Snmpd, sessions) -> None:
     assert (await session.get([SYS_NAME], deadline=deadline()))[0].value == b"testbed-snmpd"
 
 
-async def test_engines_are_shared_per_credential_and_keys_never_mix(snmpd: Snmpd,
-                                                                   sessions) -> None:
-    # pysnmp keys USM users by name: one engine for every device would let a wrong key for
-    # "testv3user" on one device overwrite the right one on another. One engine per
-    # credential set keeps them apart and still shares an engine where credentials match.
-    from collector.snmp import v3 as v3_module
+async def test_sessions_share_one_endpoint_and_keys_never_mix(snmpd: Snmpd, sessions) -> None:
+    # Every v3 session of the loop shares one socket; keys live in each session (localised
+    # to its agent's engine ID), so a wrong key for "testv3user" on one device cannot spoil
+    # the right one on another, however the requests interleave.
+    from collector.snmp import v3_transport
 
     good = [sessions(v3(snmpd)) for _ in range(2)]
     bad = sessions(v3(snmpd, auth_key=Secret(AUTH_CANARY)))
@@ -138,12 +148,16 @@ async def test_engines_are_shared_per_credential_and_keys_never_mix(snmpd: Snmpd
             return_exceptions=True)
         assert [o[0].value for o in outcomes[:2]] == [b"testbed-snmpd"] * 2
         assert isinstance(outcomes[2], SnmpAuthError)
-    engines = v3_module._ENGINES[asyncio.get_running_loop()]
-    assert len(engines) == 2 and sorted(e.users for e in engines.values()) == [1, 2]
+    endpoints = v3_transport._ENDPOINTS[asyncio.get_running_loop()]
+    assert [e.users for e in endpoints.values()] == [3]
+    endpoint = next(iter(endpoints.values()))
+    assert endpoint.stats.sent == sum(s.requests_sent for s in (*good, bad))
     for session in (*good, bad):
         await session.close()
         await session.close()  # idempotent
-    assert engines == {}
+    assert endpoints == {}
+    with pytest.raises(SnmpError, match="session closed"):
+        await good[0].get([SYS_NAME], deadline=deadline())
 
 
 async def answers_of_two_polls(session: SnmpSession) -> list[bytes | None]:
@@ -165,12 +179,15 @@ async def test_a22_engine_id_change_resumes_within_two_polls(
     snmpd.restart(fresh_engine_id=True)
     assert snmpd.persist_dir != old_persist  # a new engine ID
     caplog.set_level(logging.INFO, logger="collector.snmp")
-    answers = await answers_of_two_polls(session)
-    assert answers[-1] == b"testbed-snmpd", answers
+    sent = session.requests_sent
+    # The agent's unknownEngineID report starts discovery at once: the first poll succeeds
+    # with three more datagrams (the refused request, discovery, the request again).
+    assert await answers_of_two_polls(session) == [b"testbed-snmpd"] * 2
+    assert session.requests_sent - sent == 3 + 1
     walk = await session.walk(IF_TABLE, deadline=deadline())
     assert walk.complete and walk.varbinds
     changed = [r for r in caplog.records if "engine ID changed" in r.getMessage()]
-    assert len(changed) == (1 if answers[0] is None else 0)  # logged once, if noticed
+    assert len(changed) == 1
 
 
 async def test_a23_engine_boots_going_down_resyncs(snmpd: Snmpd, sessions) -> None:
@@ -204,6 +221,7 @@ def test_a21_missing_cryptography_fails_at_start_up() -> None:
 
         class NoTransport:
             local_address = "127.0.0.1"
+            max_in_flight = 64
 
         auth = dict(user="u", auth_protocol="SHA", auth_key=Secret("cnry-AUTH-51c0de"))
         open_session(SessionSettings("127.0.0.1", 1161, "3", **auth), NoTransport())
