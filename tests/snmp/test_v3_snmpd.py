@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port
+from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port, start_snmpd
 
 from collector.secret import Secret
 from collector.snmp.factory import open_session
@@ -244,3 +244,43 @@ def test_a21_missing_cryptography_fails_at_start_up() -> None:
         "require: SNMPv3 privacy needs the cryptography package (pip install cryptography)",
         "open: SNMPv3 privacy needs the cryptography package (pip install cryptography)"]
     assert "cnry" not in res.stdout + res.stderr
+
+
+# Users only this test creates: every auth hash, and the privacy protocols net-snmp has
+# besides those of the test bed (DES, AES-192 with its key extension).
+MORE_USERS = {
+    "v3md5des": ("MD5", "DES"),
+    "v3sha224aes": ("SHA-224", "AES"),
+    "v3sha384aes256": ("SHA-384", "AES-256"),
+    "v3sha512aes192": ("SHA-512", "AES-192"),
+    "v3sha512only": ("SHA-512", None),
+}
+
+
+async def test_every_auth_hash_and_des_and_aes192_against_snmpd(
+        tmp_path, transport: SnmpTransport) -> None:
+    conf = []
+    for user, (auth, priv) in MORE_USERS.items():
+        conf.append(f"createUser {user} {auth} authpass-{user}"
+                    + (f" {priv} privpass-{user}" if priv else ""))
+        conf.append(f"rouser {user} {'priv' if priv else 'auth'}")
+    server = start_snmpd(tmp_path / "snmpd", extra_conf="\n".join(conf))
+    answers: dict[str, object] = {}
+    try:
+        for user, (auth, priv) in MORE_USERS.items():
+            settings = SessionSettings(
+                server.address, server.port, "3", user=user, auth_protocol=auth,
+                auth_key=Secret(f"authpass-{user}"), priv_protocol=priv,
+                priv_key=Secret(f"privpass-{user}") if priv else None, timeout=1, retries=1)
+            session = open_session(settings, transport)
+            try:
+                answers[user] = (await session.get([SYS_NAME], deadline=deadline()))[0].value
+                walk = await session.walk(IF_TABLE, deadline=deadline())
+                assert walk.complete and len(walk.varbinds) > 20
+            except SnmpError as exc:
+                answers[user] = str(exc)
+            finally:
+                await session.close()
+    finally:
+        server.stop()
+    assert answers == {user: SNMPD_SYSNAME.encode() for user in MORE_USERS}
