@@ -106,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fault_subcommand(p)  # `borderwatch lab fault VERB TARGET`: talks to a running lab
 
+    p = sub.add_parser(
+        "rules",
+        help="generate Prometheus alerting rules from the alert rules",
+        description="Write the Prometheus alerting rules (and Alertmanager inhibit rules) "
+        "equivalent to the alert rules the service runs; what cannot be expressed is "
+        "skipped with a comment. See alerts/README.md.",
+    )
+    from alerts.promrules_command import add_rules_arguments
+
+    add_rules_arguments(p, DEFAULT_INVENTORY)
+
     p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     return parser
@@ -137,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lab.cli import lab_command
 
         return lab_command(args)
+    if args.command == "rules":
+        from alerts.promrules_command import rules_command
+
+        return rules_command(args)
     raise AssertionError(args.command)  # argparse guarantees one of the above
 
 

@@ -1,5 +1,8 @@
 """`borderwatch check PATH`: print every problem of an inventory and a one-line summary.
 
+The alert rules file the inventory names (`alerts.rules`) is checked too, against the
+inventory's ids and the profiles' metrics, as the service would load it.
+
 Exit codes: 0 valid (warnings allowed), 1 problems found, 2 the file cannot be read.
 """
 
@@ -7,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from collector.inventory import InventoryError, InventoryFileError, load_inventory
+from collector.inventory.models import Inventory
 
 
 def _plural(n: int, word: str) -> str:
@@ -42,4 +47,29 @@ def check_command(args: argparse.Namespace) -> int:
     if args.no_secrets:
         summary += " (secrets not checked: --no-secrets)"
     print(summary)
+    return _check_rules(inventory, Path(path))
+
+
+def _check_rules(inventory: Inventory, path: Path) -> int:
+    """Check the rules file named by `alerts.rules` (none named: nothing to do)."""
+    if inventory.alerts is None or not inventory.alerts.rules:
+        return 0
+    # imported here: `check` of an inventory without alerts needs none of the alert engine
+    from alerts.rules import KnownIds, RulesError, load_rules
+    from alerts.service_hook import resolve_path
+    from collector.profiles import metric_catalog
+
+    rules_path = resolve_path(inventory.alerts.rules, path.parent)
+    known = KnownIds(frozenset(s.id for s in inventory.sites),
+                     frozenset(link.id for link in inventory.links),
+                     frozenset(d.id for d in inventory.devices))
+    try:
+        ruleset = load_rules(rules_path, known=known, metrics=metric_catalog())
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{rules_path}: {_plural(len(exc.problems), 'problem')}")
+        return 1
+    print(f"{rules_path}: {_plural(len(ruleset.rules), 'rule')}, "
+          f"{_plural(len(ruleset.maintenance), 'maintenance window')}, OK")
     return 0
