@@ -604,7 +604,7 @@ class Email(BaseModel):
     password_env: EnvName | None = None
     password_file: str | None = None
     sender: Mailbox = Field(description="the From address")
-    to: tuple[Mailbox, ...] = Field(min_length=1, description="recipients")
+    to: tuple[Mailbox, ...] = Field(description="recipients (at least one)")
     language: Literal["vi", "en"] = Field("vi", description="language of subject and body")
     timeout: Annotated[float, Field(gt=0, le=300)] = Field(
         30.0, description="seconds one delivery may take (connect, dialogue, data)")
@@ -617,6 +617,8 @@ class Email(BaseModel):
     @model_validator(mode="after")
     def _check_email(self) -> Email:
         errors: list[tuple[str | None, str, str, dict[str, Any]]] = []
+        if not self.to:  # here, not min_length: that one also fires when an item is bad
+            errors.append(("to", "recipients", "give at least one recipient address", {}))
         sources = self.password_sources()
         for f in sources[1:]:
             errors.append((f, "secret_sources", "the password is given more than once "

@@ -4,7 +4,8 @@ is out of reach from the test machine).
 POST /bot<token>/sendMessage with a JSON body → {"ok": true, "result": {message}} for the
 right token; 401 {"ok": false, "error_code": 401, "description": "Unauthorized"} for
 another. `script` holds answers to give next: an HTTP status, with the Bot API's error
-bodies (429 carries parameters.retry_after).
+bodies (429 carries parameters.retry_after); `outage` answers every call with one status
+until it is cleared.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class BotApi:
 
     token: str
     script: list[int] = field(default_factory=list)
+    outage: int | None = None  # while set, every call gets this status (after the script)
     retry_after: int = 1
     sent: list[Sent] = field(default_factory=list)
     port: int = 0
@@ -72,7 +74,7 @@ class BotApi:
             return web.json_response({"ok": False, "error_code": 404,
                                       "description": "Not Found"}, status=404)
         body = json.loads(await request.read())
-        status = self.script.pop(0) if self.script else 200
+        status = self.script.pop(0) if self.script else (self.outage or 200)
         self.sent.append(Sent(body, status, time.time()))
         if status == 200:
             message = {"message_id": self._next_id, "date": int(time.time()),

@@ -1,0 +1,111 @@
+"""The `alerts.email` and `alerts.telegram` sections: file:line errors like the rest of the
+inventory, secrets from env or file resolved when the service starts, never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from alert_network import ENV
+
+from alerts.notify.smtp import SmtpNotifier
+from alerts.notify.telegram import TelegramNotifier
+from alerts.service_hook import AlertsConfigError, AlertService
+from collector.inventory import InventoryError, load_inventory
+from collector.service import device_spec, link_specs
+from collector.state import NetworkState
+
+SITES = {
+    "schema_version": 1,
+    "credentials": {"lab": {"version": "2c", "community_env": "BW_ALERTS_COMMUNITY"}},
+    "sites": [{"id": "core", "name": "Trung tâm", "kind": "core",
+               "devices": [{"id": "core-sw", "address": "127.0.0.1", "port": 9,
+                            "credential": "lab"}]}],
+}
+MAIL = {"name": "mail", "host": "127.0.0.1", "sender": "bw@langson.example.vn",
+        "to": ["noc@langson.example.vn"]}
+CHAT = {"name": "tg", "chat_id": -100123, "token_env": "BW_TG_TOKEN"}
+PASSWORD = "cnry-SMTP-cfg91x"
+TOKEN = "77:cnry-TOKEN-cfg02"
+
+
+def write(tmp: Path, alerts: dict) -> Path:
+    path = tmp / "inventory.yaml"
+    path.write_text(yaml.safe_dump({**SITES, "alerts": alerts}, allow_unicode=True,
+                                   sort_keys=False))
+    return path
+
+
+def service(tmp: Path, alerts: dict, env: dict[str, str]) -> AlertService:
+    inv = load_inventory(write(tmp, alerts), env=ENV)
+    state = NetworkState([device_spec(inv.effective(d)) for d in inv.devices],
+                         link_specs(inv))
+    return AlertService(inv, state, base_dir=tmp, env=env)
+
+
+def test_bad_receivers_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, {
+        "email": [{**MAIL, "host": "smtp.langson.example.vn", "username": "bw",
+                   "password_env": "SMTP_PW", "password_file": "pw.txt",
+                   "to": ["noc@langson.example.vn\nBcc: x@evil.example"]}],
+        "telegram": [{"name": "mail", "chat_id": "noc"}]})
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env=ENV)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2  # these two problems only
+    assert f"{path}:21: alerts.email[0].to[0]: 'noc@langson.example.vn\\nBcc: " \
+        "x@evil.example' is not an e-mail address like noc@example.vn" in lines
+    assert f"{path}:29: alerts.telegram[0].chat_id: 'noc' is not a Telegram chat id: give " \
+        "a number (groups are negative, e.g. -1001234567890) or @channelusername" in lines
+    fixed = {"name": "tg", "chat_id": "@borderwatch_noc"}
+    path = write(tmp_path, {
+        "email": [{**MAIL, "host": "smtp.langson.example.vn", "username": "bw",
+                   "password_env": "SMTP_PW", "password_file": "pw.txt"}],
+        "telegram": [fixed, {**CHAT, "name": "mail"}]})
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env=ENV)
+    text = str(info.value)
+    assert "alerts.email[0].starttls: login to smtp.langson.example.vn without STARTTLS " \
+        "would send the password in clear; set starttls: true" in text
+    assert "alerts.email[0].password_file: the password is given more than once " \
+        "(password_env, password_file)" in text
+    assert "alerts.telegram[0]: the bot token is missing; give token_env or token_file" in text
+    path = write(tmp_path, {"email": [MAIL], "telegram": [{**CHAT, "name": "mail"}]})
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env=ENV)
+    assert str(info.value).splitlines() == [
+        f"{path}:16: alerts.email: receiver names must be unique; repeated: mail"]
+
+
+def test_missing_secrets_stop_the_alerts_naming_the_source(tmp_path: Path) -> None:
+    alerts = {"email": [{**MAIL, "username": "bw", "password_env": "BW_SMTP_PW"}],
+              "telegram": [{**CHAT, "token_env": None, "token_file": "tg.token"}]}
+    alerts["telegram"][0].pop("token_env")
+    with pytest.raises(AlertsConfigError) as info:
+        service(tmp_path, alerts, env={})
+    assert str(info.value) == (
+        "alerts.email[0] (mail).password_env: environment variable BW_SMTP_PW is not set; "
+        f"alerts.telegram[0] (tg).token_file: cannot read secret file {tmp_path}/tg.token: "
+        "No such file or directory")
+
+
+def test_secrets_reach_the_notifiers_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "tg.token").write_text(TOKEN + "\n")
+    alerts = {"email": [{**MAIL, "username": "bw", "password_env": "BW_SMTP_PW",
+                         "language": "en"}],
+              "telegram": [{"name": "tg", "chat_id": -100123, "token_file": "tg.token",
+                            "parse_mode": "HTML"}]}
+    svc = service(tmp_path, alerts, env={"BW_SMTP_PW": PASSWORD})
+    try:
+        mail, chat = svc.receivers
+        assert isinstance(mail, SmtpNotifier) and isinstance(chat, TelegramNotifier)
+        assert mail._password is not None and mail._password.reveal() == PASSWORD
+        assert chat._token.reveal() == TOKEN  # one trailing newline dropped
+        assert (mail.language, chat.parse_mode, chat.base_url) == \
+            ("en", "HTML", "https://api.telegram.org")
+        shown = repr(mail) + repr(chat) + repr(svc.config) + str(svc.config.model_dump())
+        assert "cnry" not in shown
+        assert "environment variable BW_SMTP_PW" in repr(svc.config.email[0].password)
+    finally:
+        svc.outbox.close()
