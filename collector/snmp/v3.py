@@ -148,6 +148,7 @@ class V3Session(SubtreeWalker):
         self._flags = ((FLAG_AUTH if self._auth else 0) | (FLAG_PRIV if self._priv else 0)
                        | FLAG_REPORTABLE)
         self._engine: _Engine | None = None
+        self._discovery = asyncio.Lock()
         self._known_engine_id: bytes | None = None  # the ID before a rediscovery
         self._endpoint: V3Endpoint | None = None
         self._address: str | None = None
@@ -189,11 +190,10 @@ class V3Session(SubtreeWalker):
 
     # ------------------------------------------------------------------ one exchange
 
-    async def _send(self, build_pdu: Callable[[int], bytes], flags: int, *,
-                    deadline: float) -> tuple[Envelope, bytes]:
-        """Send one message built for the current engine state; the answer, taken apart."""
+    async def _send(self, build_pdu: Callable[[int], bytes], flags: int, engine: _Engine | None,
+                    *, deadline: float) -> tuple[Envelope, bytes]:
+        """Send one message built for `engine` (None: discovery); the answer, taken apart."""
         endpoint, address = await self._open()
-        engine = self._engine
         loop = asyncio.get_running_loop()
 
         def build(msg_id: int) -> bytes:
@@ -212,9 +212,9 @@ class V3Session(SubtreeWalker):
                                       on_send=self._count_send)
         return decode_envelope(data), data
 
-    def _open_answer(self, envelope: Envelope, data: bytes) -> Message:
-        """Check the MAC, decrypt, decode; errors say which step failed, never a key."""
-        engine = self._engine
+    def _open_answer(self, envelope: Envelope, data: bytes, engine: _Engine | None) -> Message:
+        """Check the MAC with the keys the request was sent with, decrypt, decode; errors
+        say which step failed, never a key."""
         flags = envelope.flags
         if flags & FLAG_AUTH:
             keys = engine.keys if engine is not None else None
@@ -238,10 +238,18 @@ class V3Session(SubtreeWalker):
             raise SnmpMalformed("encrypted answer without authentication")
         return decode_scoped_pdu(envelope.data).message
 
-    async def _discover(self, *, deadline: float) -> None:
-        envelope, data = await self._send(
-            lambda msg_id: encode_pdu(GET_REQUEST, msg_id, ()), 0, deadline=deadline)
-        message = self._open_answer(envelope, data)
+    async def _discover(self, *, deadline: float) -> _Engine:
+        """The agent's engine, discovered once for concurrent requests of this session."""
+        async with self._discovery:
+            if self._engine is not None:  # another request of this session found it
+                return self._engine
+            envelope, data = await self._send(
+                lambda msg_id: encode_pdu(GET_REQUEST, msg_id, ()), 0, None, deadline=deadline)
+            message = self._open_answer(envelope, data, None)
+            self._engine = self._new_engine(envelope, message)
+            return self._engine
+
+    def _new_engine(self, envelope: Envelope, message: Message) -> _Engine:
         usm = envelope.usm
         if report_oid(message) is None or not usm.engine_id:
             raise SnmpMalformed("engine discovery was not answered with a Report")
@@ -249,15 +257,15 @@ class V3Session(SubtreeWalker):
             log.info("%s: SNMPv3 engine ID changed (agent restarted?); rediscovered",
                      self.target)
         self._known_engine_id = usm.engine_id
-        self._engine = _Engine(usm.engine_id, usm.boots, usm.time,
-                               asyncio.get_running_loop().time(), self._keys(usm.engine_id))
+        return _Engine(usm.engine_id, usm.boots, usm.time, asyncio.get_running_loop().time(),
+                       self._keys(usm.engine_id))
 
-    def _sync(self, envelope: Envelope, *, force: bool) -> None:
+    @staticmethod
+    def _sync(engine: _Engine, envelope: Envelope, *, force: bool) -> None:
         """Take boots/time from an authenticated answer: newer ones always, older only when
         the agent says we are out of its window (its boots went down, A23)."""
-        engine = self._engine
         usm = envelope.usm
-        if engine is None or usm.engine_id != engine.engine_id:
+        if usm.engine_id != engine.engine_id:
             return
         clock = asyncio.get_running_loop().time()
         if force or (usm.boots, usm.time) > (engine.boots, engine.now(clock)):
@@ -273,10 +281,10 @@ class V3Session(SubtreeWalker):
         resynced = False
         try:
             for _ in range(_MAX_EXCHANGES):
-                if self._engine is None:
-                    await self._discover(deadline=deadline)
-                envelope, data = await self._send(build_pdu, self._flags, deadline=deadline)
-                message = self._open_answer(envelope, data)
+                engine = self._engine or await self._discover(deadline=deadline)
+                envelope, data = await self._send(build_pdu, self._flags, engine,
+                                                  deadline=deadline)
+                message = self._open_answer(envelope, data, engine)
                 oid = report_oid(message)
                 if oid is None:
                     if message.pdu_type != RESPONSE:
@@ -285,15 +293,16 @@ class V3Session(SubtreeWalker):
                             FLAG_AUTH | FLAG_PRIV):
                         raise SnmpMalformed("response at another security level than asked")
                     if envelope.flags & FLAG_AUTH:
-                        self._sync(envelope, force=False)
+                        self._sync(engine, envelope, force=False)
                     return message
                 if oid == UNKNOWN_ENGINE_IDS and not resynced:
-                    self._engine = None  # a new engine ID: discover it, then ask again
+                    if self._engine is engine:  # not yet rediscovered by another request
+                        self._engine = None  # a new engine ID: discover it, then ask again
                     resynced = True
                     continue
                 if oid == NOT_IN_TIME_WINDOWS and envelope.flags & FLAG_AUTH:
                     # authenticated (checked above): its boots/time are the agent's
-                    self._sync(envelope, force=True)
+                    self._sync(engine, envelope, force=True)
                     continue
                 raise SnmpAuthError(_REPORT_ERRORS.get(oid, f"agent sent report {oid_str(oid)}"))
             raise SnmpAuthError(_REPORT_ERRORS[NOT_IN_TIME_WINDOWS])

@@ -77,3 +77,18 @@ async def test_time_window_gives_up_after_a_bounded_number_of_resyncs(
     finally:
         await session.close()
         agent.close()
+
+
+async def test_concurrent_requests_of_a_new_session_share_one_discovery(
+        transport: SnmpTransport) -> None:
+    agent, port = await V3FakeAgent.start(None)
+    session = open_session(settings(port), transport)
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        answers = await asyncio.gather(*(session.get([SYS_NAME], deadline=deadline)
+                                         for _ in range(5)))
+        assert [a[0].value for a in answers] == [ANSWER] * 5
+        assert agent.requests == session.requests_sent == 1 + 5
+    finally:
+        await session.close()
+        agent.close()
