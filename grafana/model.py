@@ -1,4 +1,8 @@
-"""Dashboards as data: what a panel shows (title, queries, unit, type), not its layout."""
+"""Dashboards as data: what a panel shows (title, queries, unit, type), not its layout.
+
+A dashboard's panels and variables all use one datasource (`Dashboard.datasource`):
+Prometheus (PromQL `Query`) or InfluxDB in InfluxQL (`InfluxQuery`).
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,24 @@ class Query:
 
 
 @dataclass(frozen=True)
+class InfluxQuery:
+    """One InfluxQL target (Grafana's raw query mode); `table` format for tables and stats.
+
+    `alias` is Grafana's series name pattern ($tag_device, $col); empty keeps its default.
+    """
+
+    query: str
+    alias: str = ""
+    table: bool = False
+
+
+@dataclass(frozen=True)
 class Panel:
     """One panel: Grafana type, title, queries, unit, size; `options` and `field` pass through."""
 
     title: str
     type: str
-    queries: tuple[Query, ...] = ()
+    queries: tuple[Query | InfluxQuery, ...] = ()
     unit: str = "none"
     width: int = 12
     height: int = 8
@@ -43,7 +59,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Variable:
-    """A template variable: `query` (label_values(...)) or `custom` ("text : value, ...")."""
+    """A template variable: `query` (label_values(...) or InfluxQL SHOW TAG VALUES) or
+    `custom` ("text : value, ...")."""
 
     name: str
     label: str
@@ -66,3 +83,4 @@ class Dashboard:
     tags: tuple[str, ...] = ("borderwatch",)
     refresh: str = "30s"
     time_from: str = "now-6h"
+    datasource: str = "prometheus"  # or "influxql": a key of grafana.render.DATASOURCES

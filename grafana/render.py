@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from grafana.model import Dashboard, Panel, Row, Variable
+from grafana.model import Dashboard, InfluxQuery, Panel, Query, Row, Variable
 
 SCHEMA_VERSION = 39
 # Fixed datasource uids: grafana/provisioning/datasources/borderwatch.yaml creates them.
 PROMETHEUS = {"type": "prometheus", "uid": "borderwatch-prometheus"}
+INFLUXQL = {"type": "influxdb", "uid": "borderwatch-influxql"}
+DATASOURCES = {"prometheus": PROMETHEUS, "influxql": INFLUXQL}
 GRID_WIDTH = 24
 
 
@@ -18,26 +20,38 @@ def _thresholds(steps: tuple[tuple[float | None, str], ...]) -> dict[str, Any]:
             "steps": [{"color": colour, "value": value} for value, colour in steps]}
 
 
-def _targets(panel: Panel) -> list[dict[str, Any]]:
-    targets = []
-    for i, q in enumerate(panel.queries):
-        targets.append({
-            "refId": chr(ord("A") + i), "datasource": PROMETHEUS, "editorMode": "code",
+def _target(q: Query | InfluxQuery, ref: str, datasource: dict[str, str]) -> dict[str, Any]:
+    if isinstance(q, InfluxQuery):
+        if datasource is not INFLUXQL:
+            raise ValueError(f"InfluxQL query on a {datasource['type']} dashboard: {q.query}")
+        # rawQuery: Grafana runs `query` as written (after variable substitution) instead
+        # of building one from its visual editor's fields.
+        out = {"refId": ref, "datasource": datasource, "rawQuery": True, "query": q.query,
+               "resultFormat": "table" if q.table else "time_series"}
+        if q.alias:
+            out["alias"] = q.alias
+        return out
+    if datasource is not PROMETHEUS:
+        raise ValueError(f"PromQL query on a {datasource['type']} dashboard: {q.expr}")
+    return {"refId": ref, "datasource": datasource, "editorMode": "code",
             "expr": q.expr, "legendFormat": q.legend or "__auto",
             "instant": q.instant, "range": not q.instant,
-            "format": "table" if q.instant else "time_series",
-        })
-    return targets
+            "format": "table" if q.instant else "time_series"}
 
 
-def _panel(panel: Panel, pid: int, grid: dict[str, int]) -> dict[str, Any]:
+def _targets(panel: Panel, datasource: dict[str, str]) -> list[dict[str, Any]]:
+    return [_target(q, chr(ord("A") + i), datasource) for i, q in enumerate(panel.queries)]
+
+
+def _panel(panel: Panel, pid: int, grid: dict[str, int],
+           datasource: dict[str, str] = PROMETHEUS) -> dict[str, Any]:
     out: dict[str, Any] = {"id": pid, "type": panel.type, "title": panel.title,
                            "description": panel.description, "gridPos": grid}
     if panel.type == "text":
         out["options"] = {"mode": "markdown", "content": panel.text}
         return out
-    out["datasource"] = PROMETHEUS
-    out["targets"] = _targets(panel)
+    out["datasource"] = datasource
+    out["targets"] = _targets(panel, datasource)
     out["fieldConfig"] = {
         "defaults": {"unit": panel.unit, "thresholds": _thresholds(panel.thresholds),
                      "mappings": list(panel.mappings),
@@ -50,7 +64,7 @@ def _panel(panel: Panel, pid: int, grid: dict[str, int]) -> dict[str, Any]:
     return out
 
 
-def _variable(var: Variable) -> dict[str, Any]:
+def _variable(var: Variable, datasource: dict[str, str] = PROMETHEUS) -> dict[str, Any]:
     out: dict[str, Any] = {"name": var.name, "label": var.label, "type": var.kind,
                            "query": var.query, "multi": var.multi,
                            "includeAll": var.include_all, "hide": 0, "skipUrlSync": False,
@@ -58,7 +72,7 @@ def _variable(var: Variable) -> dict[str, Any]:
     if var.all_value is not None:
         out["allValue"] = var.all_value
     if var.kind == "query":
-        out |= {"datasource": PROMETHEUS, "refresh": 1, "regex": "",
+        out |= {"datasource": datasource, "refresh": 1, "regex": "",
                 "sort": 1}
     if var.include_all:
         out["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
@@ -67,6 +81,7 @@ def _variable(var: Variable) -> dict[str, Any]:
 
 def render(dash: Dashboard) -> dict[str, Any]:
     """The dashboard as Grafana reads it from a provisioned file; layout fills 24-wide rows."""
+    datasource = DATASOURCES[dash.datasource]
     panels: list[dict[str, Any]] = []
     x = y = row_h = 0
     for pid, item in enumerate(dash.panels, start=1):
@@ -78,7 +93,8 @@ def render(dash: Dashboard) -> dict[str, Any]:
             continue
         if x + item.width > GRID_WIDTH:
             y, x, row_h = y + row_h, 0, 0
-        panels.append(_panel(item, pid, {"h": item.height, "w": item.width, "x": x, "y": y}))
+        panels.append(_panel(item, pid, {"h": item.height, "w": item.width, "x": x, "y": y},
+                             datasource))
         x += item.width
         row_h = max(row_h, item.height)
     return {
@@ -91,6 +107,6 @@ def render(dash: Dashboard) -> dict[str, Any]:
                    "asDropdown": False, "includeVars": True, "keepTime": True,
                    "icon": "external link", "targetBlank": False, "tooltip": "", "url": ""}],
         "annotations": {"list": []},
-        "templating": {"list": [_variable(v) for v in dash.variables]},
+        "templating": {"list": [_variable(v, datasource) for v in dash.variables]},
         "panels": panels,
     }

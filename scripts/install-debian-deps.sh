@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages of the real test servers (snmpd, net-snmp tools, Prometheus,
-# Alertmanager, VictoriaMetrics, snmp_exporter) and headless Chromium (status page tests).
+# Alertmanager, VictoriaMetrics, snmp_exporter, InfluxDB 1.x for the InfluxQL dashboard
+# tests) and headless Chromium (status page tests).
 # Idempotent: when every package is already installed and its command is on PATH, apt is
 # not touched at all (a warm machine skips it).
+# No daemon is started: the tests start their own servers on free loopback ports. Where
+# the machine has no /usr/sbin/policy-rc.d, one that denies every start is put in place
+# for the duration of the install (influxdb, snmpd, prometheus... would otherwise start
+# on their default ports).
 set -euo pipefail
 
 # package -> a command it provides (both must be present for the package to count as installed)
@@ -14,6 +19,7 @@ declare -A PACKAGES=(
   [victoria-metrics]=victoria-metrics
   [prometheus-snmp-exporter]=prometheus-snmp-exporter
   [chromium]=chromium
+  [influxdb]=influxd
 )
 
 # snmpd lives in /usr/sbin, which a non-root PATH may lack.
@@ -36,9 +42,24 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  # exit 101 = "action forbidden" for invoke-rc.d and deb-systemd-invoke
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  trap '$SUDO rm -f "$POLICY"' EXIT
+fi
+
 echo "install-debian-deps: installing ${missing[*]}"
 $SUDO apt-get update
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+# influxdb's package also enables its systemd unit for the next boot (policy-rc.d only
+# stops the start now): the tests never want an influxd on the default ports.
+# `systemctl disable` only edits links: it works without a running systemd (containers).
+if [[ " ${missing[*]} " == *" influxdb "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable influxdb.service || true
+fi
 
 for pkg in "${missing[@]}"; do
   if ! command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1; then

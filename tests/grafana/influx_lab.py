@@ -1,0 +1,132 @@
+"""The lab slice polled in-process and written to a real influxd as borderwatch's lines.
+
+A slice of the repository's inventory, simulated by the lab's shared snmpsim responder
+(real dumps, the lab's microwave, VSAT, UPS and DC power files):
+
+* ls-core: microwave radio (L08 a-end), VSAT hub modem (L22 b-end), Eaton UPS;
+* hub-mauson: microwave radio (L08 b-end), Huawei DC plant;
+* bg-banchat: VSAT terminal (L22 a-end);
+* bp-thanhloa: its switch has no agent (a failed poll: `device up=0`).
+
+Each device is polled `rounds` times with collector.service.poll_once (the collector's
+own Poller and SNMP sessions), every PollResult is encoded by
+exporters.line_protocol.encode_result, exactly the bytes InfluxWriter sends, and posted
+to influxd's /write. InfluxDB 1.x refuses the `u` suffix of counters, so those lines go in
+with their counters as integers (influxd_server.to_influxdb1); everything else verbatim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from influxd_server import Influxd, write_lines
+from servers import REPO_ROOT, free_udp_port, port_is_free
+
+from collector.inventory import Inventory, load_inventory
+from collector.samples import PollResult
+from collector.service import poll_once
+from exporters.line_protocol import encode_result
+from lab.agents import Lab
+from lab.devices import agent_specs
+
+COMMUNITY_VAR = "BWTEST_INFLUXQL_COMMUNITY"
+COMMUNITY = "influxql-test-c0mmunity"
+KEEP_SITES = ("ls-core", "hub-mauson", "bg-banchat", "bp-thanhloa")
+KEEP_DEVICES = ("ls-core-mw1", "ls-core-vsat-hub", "ls-core-ups1", "ms-mw1", "ms-dcpwr1",
+                "bc-vsat1", "bptl-sw1")
+NO_AGENT = ("bptl-sw1",)
+KEEP_LINKS = ("L08", "L22")
+FIRST_ADDRESS = 230  # 127.0.0.231 ...: away from the Prometheus dashboard test's 221+
+
+
+def slice_inventory(dest: Path, port: int) -> Path:
+    """The KEEP_* part of inventory.yaml on 127.0.0.23x:port (timeouts short for the dark site)."""
+    data = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
+    data["credentials"] = {"lab-v2c": {"version": "2c", "community_env": COMMUNITY_VAR}}
+    data["defaults"] = {"interval": 5, "timeout": 1, "retries": 0, "port": port}
+    data.pop("influx", None)
+    data.pop("alerts", None)
+    sites = []
+    n = 0
+    for site in data["sites"]:
+        if site["id"] not in KEEP_SITES:
+            continue
+        devices = []
+        for dev in site["devices"]:
+            if dev["id"] not in KEEP_DEVICES:
+                continue
+            n += 1
+            dev = {**dev, "address": f"127.0.0.{FIRST_ADDRESS + n}"}
+            if dev["id"] in NO_AGENT:
+                dev.pop("sim_profile", None)
+            devices.append(dev)
+        sites.append({**site, "devices": devices})
+    data["sites"] = sites
+    data["links"] = [ln for ln in data["links"] if ln["id"] in KEEP_LINKS]
+    dest.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return dest
+
+
+def _common_port(addresses: list[str]) -> int:
+    for _ in range(50):
+        port = free_udp_port()
+        if all(port_is_free(port, host=a) for a in addresses):
+            return port
+    raise RuntimeError("no UDP port free on all test addresses")
+
+
+@dataclass
+class Written:
+    """What went into influxd: the polls, the lines as encoded, and how they were sent."""
+
+    inventory: Inventory
+    results: list[PollResult] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)  # encode_result's bytes, unchanged
+    verbatim: int = 0  # lines influxd took as they are
+    rewritten: int = 0  # lines with counters, sent with `i` instead of `u`
+
+
+async def _poll_round(inventory: Inventory) -> list[PollResult]:
+    polls = [poll_once(inventory, d, local_address="127.0.0.1") for d in KEEP_DEVICES]
+    return [result for _, result in await asyncio.gather(*polls)]
+
+
+def poll_and_write(base: Path, server: Influxd, rounds: int = 3, gap: float = 1.2) -> Written:
+    """Start the lab slice, poll every device `rounds` times `gap` s apart, write, stop the lab.
+
+    Several rounds: rates (non_negative_derivative) need two points of a counter.
+    """
+    port = _common_port([f"127.0.0.{FIRST_ADDRESS + i}" for i in range(1, len(KEEP_DEVICES) + 1)])
+    inv_path = slice_inventory(base / "inventory.yaml", port)
+    env = {**os.environ, COMMUNITY_VAR: COMMUNITY}
+    inventory = load_inventory(inv_path, env=env)
+    specs, skipped = agent_specs(inventory)
+    assert skipped == list(NO_AGENT)
+    lab = Lab(specs, base / "lab", shared=True)
+    written = Written(inventory)
+    try:
+        lab.prepare()
+        report = lab.start()
+        assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
+        for i in range(rounds):
+            if i:
+                time.sleep(gap)
+            written.results += asyncio.run(_poll_round(inventory))
+    finally:
+        lab.stop()
+    site_of = {d.id: s.id for s in inventory.sites for d in s.devices}
+    for result in written.results:
+        written.lines += encode_result(result, site_of[result.device_id]).lines
+    written.verbatim, written.rewritten = write_lines(server, written.lines)
+    return written
+
+
+def lines_of(written: Written, measurement: bytes) -> Iterator[bytes]:
+    """The encoded lines of one measurement."""
+    return (ln for ln in written.lines if ln.split(b",", 1)[0] == measurement)
