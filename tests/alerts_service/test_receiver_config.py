@@ -13,6 +13,7 @@ from alerts.notify.smtp import SmtpNotifier
 from alerts.notify.telegram import TelegramNotifier
 from alerts.service_hook import AlertsConfigError, AlertService
 from collector.inventory import InventoryError, load_inventory
+from collector.inventory.models import Alerts
 from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 
@@ -109,3 +110,13 @@ def test_secrets_reach_the_notifiers_and_nothing_else(tmp_path: Path) -> None:
         assert "environment variable BW_SMTP_PW" in repr(svc.config.email[0].password)
     finally:
         svc.outbox.close()
+
+
+def test_the_readme_example_is_valid() -> None:
+    """alerts/notify/README.md's `alerts:` example must load: people copy it."""
+    readme = Path(__file__).resolve().parents[2] / "alerts" / "notify" / "README.md"
+    block = readme.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    section = Alerts.model_validate(yaml.safe_load(block)["alerts"])
+    assert [r.name for r in section.email] == ["noc-mail"]
+    assert section.telegram[0].chat_id == -1001234567890
+    assert section.receiver_names() == ["noc", "alertmanager", "noc-mail", "noc-chat"]
