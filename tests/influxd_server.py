@@ -172,8 +172,8 @@ def field_section(line: bytes) -> tuple[bytes, bytes, bytes]:
 def to_influxdb1(line: bytes) -> bytes:
     """The line with unsigned fields (`123u`) written as integers (`123i`), else unchanged.
 
-    InfluxDB 1.x OSS builds parse no `u` suffix ("invalid number": unsigned support is a
-    build option there, off in Debian's and InfluxData's packages); 2.x and 3.x take it.
+    InfluxDB 1.x parses no `u` suffix unless built with unsigned support (Debian's 1.6.7
+    answers "invalid number"); 2.x and 3.x take it.
     Counters above 2^63 - 1 cannot be integers: ValueError rather than a wrong value.
     """
     head, fields, ts = field_section(line)
