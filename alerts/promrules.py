@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 import yaml
 
 from alerts.duration import format_duration
-from alerts.notification import SiteRef
-from alerts.render import site_name
 from alerts.rules import Rule, RuleSet
 from alerts.signals import (
     DC_MAINS_OK,
@@ -49,7 +47,7 @@ from alerts.topology import Topology
 # The engine judges rates over one poll interval; Prometheus needs a window holding at
 # least two scrapes of a 60 s device, so counters are averaged over this one instead.
 RATE_WINDOW = "5m"
-SITE_INFO = "borderwatch:site_info"  # recording rule: site id → names, for annotations
+SITE_INFO = "borderwatch_site_info"  # {site, name, name_en, ...} = 1, exported per site
 SITE_STATUS = "borderwatch_site_status"  # {site, status} one-hot, status ∈ up|unknown|down|isolated
 REDUNDANCY_LOST = "borderwatch_site_redundancy_lost"  # {site} 0/1
 DEVICE_UP = "borderwatch_device_up"
@@ -327,11 +325,18 @@ def _query(rule: Rule, topo: Topology, flap_window: str | None) -> _Query:
 # ----------------------------------------------------------------------------- annotations
 
 def _site_name(label: str, lang: str) -> str:
-    """Template text: the site's name from the borderwatch:site_info recording rule."""
-    key = "name_vi" if lang == "vi" else "name_en"
-    return (f'{{{{ with printf "{SITE_INFO}{{site=%q}}" $labels.{label} | query }}}}'
-            f'{{{{ . | first | label "{key}" }}}}{{{{ else }}}}{{{{ $labels.{label} }}}}'
-            '{{ end }}')
+    """Template text: the site's name, looked up in the exported borderwatch_site_info.
+
+    English: `name_en` without its notes in parentheses (as alerts.render shows it), else
+    the Vietnamese name; the site id when the lookup finds nothing.
+    """
+    lookup = f'{{{{ with printf "{SITE_INFO}{{site=%q}}" $labels.{label} | query }}}}'
+    missing = f"{{{{ else }}}}{{{{ $labels.{label} }}}}{{{{ end }}}}"
+    if lang == "vi":
+        return lookup + '{{ . | first | label "name" }}' + missing
+    return (lookup + '{{ $site := . | first }}{{ with $site | label "name_en" }}'
+            '{{ reReplaceAll `\\s*\\([^)]*\\)` "" . }}{{ else }}{{ $site | label "name" }}'
+            '{{ end }}' + missing)
 
 
 def _summaries(rule: Rule, q: _Query) -> tuple[str, str]:
@@ -492,16 +497,6 @@ def _rule_entries(rule: Rule, ruleset: RuleSet, topo: Topology, dashboard_url: s
     return entries, q
 
 
-def _site_info_rules(topo: Topology) -> list[dict]:
-    out = []
-    for sid, site in sorted(topo.sites.items()):
-        ref = SiteRef(sid, site.name, site.kind, site.name_en, site.commune)
-        out.append({"record": SITE_INFO, "expr": "vector(1)",
-                    "labels": {"site": sid, "name_vi": site_name(ref, "vi"),
-                               "name_en": site_name(ref, "en"), "site_kind": site.kind}})
-    return out
-
-
 def generate(ruleset: RuleSet, topo: Topology, *, dashboard_url: str | None = None,
              source: str = "") -> Generated:
     """The Prometheus rules file and the Alertmanager inhibit configuration for a rule set."""
@@ -522,15 +517,14 @@ def generate(ruleset: RuleSet, topo: Topology, *, dashboard_url: str | None = No
         "# Differences from the engine, by design of Prometheus:",
         "# - no data resolves a firing alert here (the engine holds it until data returns);",
         "# - root-cause suppression is Alertmanager's inhibit_rules (the second file);",
-        "# - the site-level alerts need borderwatch_site_status and",
-        "#   borderwatch_site_redundancy_lost, which `borderwatch run` exports.",
+        "# - the site-level alerts read borderwatch_site_status and",
+        "#   borderwatch_site_redundancy_lost, the summaries borderwatch_site_info (site",
+        "#   names), all exported by `borderwatch run`.",
     ]
     if skipped:
         lines.append("#\n# Skipped (no faithful PromQL form):")
         lines += [f"# - {s}" for s in skipped]
     lines.append("groups:")
-    lines += _group_text("borderwatch-sites", [_Entry([], r) for r in _site_info_rules(topo)],
-                         "site id → Vietnamese and English names, for the annotations")
     for concern in ("reachability", "links", "traffic", "radio", "power", "gauges"):
         if groups.get(concern):
             lines += _group_text(f"borderwatch-{concern}", groups[concern], None)
