@@ -122,13 +122,25 @@ def _series(title: str, query: str, alias: str, *, unit: str = "none", width: in
                           "tooltip": {"mode": "multi", "sort": "desc"}})
 
 
-def _table(title: str, query: str, *, unit: str = "none", mappings: tuple = (),
-           width: int = 12, height: int = 6, description: str = "") -> Panel:
+def _column(name: str, *, unit: str | None = None, mappings: tuple = ()) -> dict:
+    """A table column's own settings (fieldConfig override matched by column name)."""
+    props: list[dict] = []
+    if unit is not None:
+        props.append({"id": "unit", "value": unit})
+    if mappings:
+        props.append({"id": "mappings", "value": list(mappings)})
+    return {"matcher": {"id": "byName", "options": name}, "properties": props}
+
+
+def _table(title: str, query: str, *, columns: tuple[dict, ...] = (), width: int = 12,
+           height: int = 6, description: str = "") -> Panel:
+    """A table of `last()` values; `columns` (from _column) set units and mappings per
+    column, so that a 0/1 mapping of one column does not rename another column's 1."""
     # Multiple selectors (last(a), last(b)) share one meaningless timestamp: hide it.
     organize = {"id": "organize", "options": {"excludeByName": {"Time": True}}}
-    return Panel(title, "table", (InfluxQuery(query, table=True),), unit=unit, width=width,
-                 height=height, mappings=mappings, description=description, options=TABLE,
-                 transformations=(organize,))
+    return Panel(title, "table", (InfluxQuery(query, table=True),), width=width,
+                 height=height, description=description, options=TABLE,
+                 transformations=(organize,), overrides=columns)
 
 
 def _stat(title: str, query: str, *, thresholds: tuple, width: int = 4,
@@ -181,7 +193,9 @@ def site(rows: list[SiteRow]) -> Dashboard:
             _table("Devices",
                    'SELECT last("up") AS "up", last("uptime_seconds") AS "uptime", '
                    'last("poll_duration_seconds") AS "poll duration" FROM "device" '
-                   f'{_where(s)} GROUP BY "device"', mappings=UP_DOWN, width=16),
+                   f'{_where(s)} GROUP BY "device"', width=16,
+                   columns=(_column("up", mappings=UP_DOWN), _column("uptime", unit="s"),
+                            _column("poll duration", unit="s"))),
             _series("Poll duration",
                     f'SELECT mean("poll_duration_seconds") FROM "device" {_where(s)} '
                     f'{INTERVAL}, "device" fill(none)', "$tag_device", unit="s"),
@@ -199,7 +213,9 @@ def site(rows: list[SiteRow]) -> Dashboard:
                    'SELECT last("oper_status") AS "oper", last("admin_status") AS "admin", '
                    'last("speed_bytes") * 8 AS "speed" FROM "interface" '
                    f'{_where(s)} GROUP BY "device", "ifIndex", "ifName", "ifAlias"',
-                   mappings=IF_STATUS),
+                   columns=(_column("oper", mappings=IF_STATUS),
+                            _column("admin", mappings=IF_STATUS),
+                            _column("speed", unit="bps"))),
             _series("Interface errors and discards",
                     _rates({"rx errors": "receive_errors", "tx errors": "transmit_errors",
                             "rx discards": "receive_discards",
@@ -212,7 +228,11 @@ def site(rows: list[SiteRow]) -> Dashboard:
                    'last("battery_runtime_seconds") AS "runtime", '
                    'last("battery_voltage_volts") AS "battery V", '
                    'last("battery_temperature_celsius") AS "battery °C" FROM "ups" '
-                   f'{_where(s)} GROUP BY "device"', mappings=MAINS_BATTERY),
+                   f'{_where(s)} GROUP BY "device"',
+                   columns=(_column("on battery", mappings=MAINS_BATTERY),
+                            _column("charge", unit="percentunit"),
+                            _column("runtime", unit="s"), _column("battery V", unit="volt"),
+                            _column("battery °C", unit="celsius"))),
             _table("DC plant",
                    'SELECT last("mains_ok") AS "mains", '
                    'last("battery_voltage_volts") AS "battery V", '
@@ -220,7 +240,11 @@ def site(rows: list[SiteRow]) -> Dashboard:
                    'last("load_current_amperes") AS "load A", '
                    'last("rectifier_alarms") AS "rectifier alarms", '
                    'last("battery_runtime_seconds") AS "runtime" FROM "power" '
-                   f'{_where(s)} GROUP BY "device"', mappings=OK_ALARM),
+                   f'{_where(s)} GROUP BY "device"',
+                   columns=(_column("mains", mappings=OK_ALARM),
+                            _column("battery V", unit="volt"),
+                            _column("battery A", unit="amp"), _column("load A", unit="amp"),
+                            _column("runtime", unit="s"))),
             _series("UPS battery runtime left",
                     f'SELECT mean("battery_runtime_seconds") FROM "ups" {_where(s)} '
                     f'{INTERVAL}, "device" fill(none)', "UPS $tag_device", unit="s"),
@@ -244,7 +268,9 @@ def site(rows: list[SiteRow]) -> Dashboard:
                    'last("nominal_signal_dbm") AS "nominal", last("snr_db") AS "SNR", '
                    'last("modulation") AS "modulation", '
                    'last("transmit_power_dbm") AS "tx power" FROM "radio" '
-                   f'{_where(s)} GROUP BY "device", "radio"'),
+                   f'{_where(s)} GROUP BY "device", "radio"',
+                   columns=(_column("signal", unit="dBm"), _column("nominal", unit="dBm"),
+                            _column("SNR", unit="dB"), _column("tx power", unit="dBm"))),
         ))
 
 
@@ -263,7 +289,8 @@ def link(links: list[LinkRow]) -> Dashboard:
             _table("Ends",
                    'SELECT last("oper_status") AS "oper", last("speed_bytes") * 8 AS "speed" '
                    f'FROM "interface" {_where(ends)} GROUP BY {by_end}',
-                   mappings=IF_STATUS, width=24, height=5),
+                   columns=(_column("oper", mappings=IF_STATUS),
+                            _column("speed", unit="bps")), width=24, height=5),
             _series("Traffic at both ends",
                     _rates({"in": "receive_bytes", "out": "transmit_bytes"}, "interface", ends,
                            by_end, bits=True),

@@ -47,6 +47,8 @@ class Panel:
     mappings: tuple[dict[str, Any], ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     field: dict[str, Any] = field(default_factory=dict)  # extra fieldConfig.defaults
+    # fieldConfig.overrides: per-column settings (a table's value mappings, units)
+    overrides: tuple[dict[str, Any], ...] = ()
     transformations: tuple[dict[str, Any], ...] = ()
 
 

@@ -58,7 +58,7 @@ def _panel(panel: Panel, pid: int, grid: dict[str, int],
                      "color": {"mode": "thresholds" if panel.type in ("stat", "geomap")
                                else "palette-classic"},
                      **panel.field},
-        "overrides": []}
+        "overrides": list(panel.overrides)}
     out["options"] = dict(panel.options)
     out["transformations"] = list(panel.transformations)
     return out

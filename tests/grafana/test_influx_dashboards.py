@@ -286,6 +286,15 @@ def test_influxql_dashboard_structure(name: str) -> None:
             assert (t["resultFormat"] == "table") == (p["type"] in ("table", "stat"))
             for used in variables_used(t["query"]):
                 assert used in variables, f"{p['title']}: ${used} is not a variable of {name}"
+        # Per-column settings must name a column the query yields; a table's value
+        # mappings are per column (a 0/1 mapping in defaults would rename a charge of 1).
+        columns = {c for t in p["targets"]
+                   for c in (*select_columns(t["query"]), *group_by_tags(t["query"]))}
+        for o in p["fieldConfig"]["overrides"]:
+            assert o["matcher"] == {"id": "byName", "options": o["matcher"]["options"]}
+            assert o["matcher"]["options"] in columns, (p["title"], o["matcher"], columns)
+        if p["type"] == "table":
+            assert p["fieldConfig"]["defaults"]["mappings"] == [], p["title"]
 
 
 def test_provisioning_has_the_influxql_datasource() -> None:
