@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +41,11 @@ KEEP_DEVICES = ("ls-core-mw1", "ls-core-vsat-hub", "ls-core-ups1", "ms-mw1", "ms
                 "bc-vsat1", "bptl-sw1")
 NO_AGENT = ("bptl-sw1",)
 KEEP_LINKS = ("L08", "L22")
-FIRST_ADDRESS = 230  # 127.0.0.231 ...: away from the Prometheus dashboard test's 221+
+FIRST_ADDRESS = 249  # 127.0.0.250-256: no other test uses them (the lab tests: 201-244)
 
 
 def slice_inventory(dest: Path, port: int) -> Path:
-    """The KEEP_* part of inventory.yaml on 127.0.0.23x:port (timeouts short for the dark site)."""
+    """The KEEP_* part of inventory.yaml on 127.0.0.25x:port (timeouts short for the dark site)."""
     data = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
     data["credentials"] = {"lab-v2c": {"version": "2c", "community_env": COMMUNITY_VAR}}
     data["defaults"] = {"interval": 5, "timeout": 1, "retries": 0, "port": port}
@@ -125,8 +124,3 @@ def poll_and_write(base: Path, server: Influxd, rounds: int = 3, gap: float = 1.
         written.lines += encode_result(result, site_of[result.device_id]).lines
     written.verbatim, written.rewritten = write_lines(server, written.lines)
     return written
-
-
-def lines_of(written: Written, measurement: bytes) -> Iterator[bytes]:
-    """The encoded lines of one measurement."""
-    return (ln for ln in written.lines if ln.split(b",", 1)[0] == measurement)
