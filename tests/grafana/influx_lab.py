@@ -41,11 +41,11 @@ KEEP_DEVICES = ("ls-core-mw1", "ls-core-vsat-hub", "ls-core-ups1", "ms-mw1", "ms
                 "bc-vsat1", "bptl-sw1")
 NO_AGENT = ("bptl-sw1",)
 KEEP_LINKS = ("L08", "L22")
-FIRST_ADDRESS = 249  # 127.0.0.250-256: no other test uses them (the lab tests: 201-244)
+FIRST_ADDRESS = 245  # 127.0.0.246-252: no other test uses them (the lab tests: 201-244)
 
 
 def slice_inventory(dest: Path, port: int) -> Path:
-    """The KEEP_* part of inventory.yaml on 127.0.0.25x:port (timeouts short for the dark site)."""
+    """The KEEP_* part of inventory.yaml on 127.0.0.246+:port (timeouts short for the dark site)."""
     data = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
     data["credentials"] = {"lab-v2c": {"version": "2c", "community_env": COMMUNITY_VAR}}
     data["defaults"] = {"interval": 5, "timeout": 1, "retries": 0, "port": port}
