@@ -43,16 +43,16 @@ from alerts.signals import (
     UPS_RUNTIME,
 )
 from alerts.topology import Topology
+from exporters.site_info import SITE_INFO
+from exporters.site_status import REDUNDANCY_LOST, SITE_STATUS
 
 # The engine judges rates over one poll interval; Prometheus needs a window holding at
 # least two scrapes of a 60 s device, so counters are averaged over this one instead.
 RATE_WINDOW = "5m"
-SITE_INFO = "borderwatch_site_info"  # {site, name, name_en, ...} = 1, exported per site
-SITE_STATUS = "borderwatch_site_status"  # {site, status} one-hot, status ∈ up|unknown|down|isolated
-REDUNDANCY_LOST = "borderwatch_site_redundancy_lost"  # {site} 0/1
 DEVICE_UP = "borderwatch_device_up"
 LINK_UP = "borderwatch_link_up"
 LINK_UTILIZATION = "borderwatch_link_utilization_ratio"
+LINK_INFO = "borderwatch_link_info"  # {link, a_site, b_site, ...} = 1: the link's ends
 IF_UP = "borderwatch_interface_up"
 DEFAULT_DASHBOARD = "/d/bw-site/borderwatch-site?var-site={site}"  # Grafana, relative
 LINK_DASHBOARD = "/d/bw-link/borderwatch-link?var-link={{ $labels.link }}"
@@ -283,7 +283,10 @@ def _query(rule: Rule, topo: Topology, flap_window: str | None) -> _Query:
         sel = _selector(LINK_UP, lm)
         return _Query(f"{sel} == 0", ("link",), ("a_site", "b_site"), flap(sel))
     if kind == "link_utilization":
-        return _Query(_selector(LINK_UTILIZATION, lm), ("link", "direction"), ())
+        # the ends' sites joined on from borderwatch_link_info, for names and the dashboard
+        return _Query(f"{_selector(LINK_UTILIZATION, lm)}\n  * on (link) group_left (a_site, "
+                      f"b_site) max by (link, a_site, b_site) ({_selector(LINK_INFO, lm)})",
+                      ("link", "direction"), ("a_site", "b_site"))
     if kind == "interface_down":
         sel, notes = _interface_scope(rule, scope, IF_UP)
         flaps = _interface_scope(rule, scope, IF_UP, changes)[0] if flap_window else None
@@ -349,11 +352,11 @@ def _summaries(rule: Rule, q: _Query) -> tuple[str, str]:
         if k == "link_down":
             return (f"Mất tuyến {{{{ $labels.link }}}} {a_vi} – {b_vi}",
                     f"Link {{{{ $labels.link }}}} {a_en} – {b_en} is down")
-    if k == "link_utilization":
-        pct = "{{ $value | humanizePercentage }}"
-        return (f"Tuyến {{{{ $labels.link }}}} ({{{{ $labels.direction }}}}) tải {pct} dung "
-                "lượng",
-                f"Link {{{{ $labels.link }}}} ({{{{ $labels.direction }}}}) at {pct} of capacity")
+        if k == "link_utilization":
+            pct = "{{ $value | humanizePercentage }}"
+            way = "{{ $labels.direction }}"
+            return (f"Tuyến {{{{ $labels.link }}}} {a_vi} – {b_vi} ({way}) tải {pct} dung lượng",
+                    f"Link {{{{ $labels.link }}}} {a_en} – {b_en} ({way}) at {pct} of capacity")
     vi, en = _site_name("site", "vi"), _site_name("site", "en")
     dev = "{{ $labels.device }}"
     iface = "{{ or $labels.ifName $labels.ifDescr }}"  # ifName, else ifDescr
@@ -456,6 +459,12 @@ def _rule_entries(rule: Rule, ruleset: RuleSet, topo: Topology, dashboard_url: s
         skipped.append(Skipped(rule.name, str(exc)))
         return [], None
     static = {"severity": rule.severity, **rule.labels}
+    clash = sorted(set(rule.labels) & {*q.subject, *q.site_labels, "severity", "status",
+                                       "flapping", "alertname", "alertstate"})
+    if clash:  # a rule label would overwrite the series' own, and the ALERTS join with it
+        skipped.append(Skipped(rule.name, f"labels {', '.join(clash)} would overwrite the "
+                               "alert's own labels"))
+        return [], None
     vi, en = _summaries(rule, q)
     annotations = {"summary_vi": vi, "summary_en": en}
     if rule.description:

@@ -174,6 +174,14 @@ rules:
     severity: warning
     threshold: 15
     match: {links: [L08]}
+  - name: CoreDcPlant
+    kind: on_battery
+    severity: major
+    match: {sites: [ls-core], device_roles: [dc_power]}
+  - name: OddLabels
+    kind: link_down
+    severity: major
+    labels: {a_site: elsewhere}
 """)
     out = tmp_path / "out.yml"
     run = borderwatch("rules", "--inventory", inv, "-o", out, "--dashboard-url",
@@ -182,8 +190,11 @@ rules:
     assert tool("promtool", "check", "rules", out).returncode == 0
     alerts = alerts_of(out)
     assert "PostSwitchDown" in alerts and "InterfaceErrors" not in alerts
-    assert "LinkSnrLow" not in alerts
-    assert "# - LinkSnrLow: match.links / match.media" in out.read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
+    assert not {"LinkSnrLow", "CoreDcPlant", "OddLabels"} & set(alerts)
+    assert "# - LinkSnrLow: match.links / match.media" in text
+    assert "# - CoreDcPlant: match selects nothing in this inventory" in text
+    assert "# - OddLabels: labels a_site would overwrite" in text
     assert "skipped LinkSnrLow" in run.stderr
     rule = next(r for g in yaml.safe_load(out.read_text(encoding="utf-8"))["groups"]
                 for r in g["rules"] if r.get("alert") == "PostSwitchDown")
