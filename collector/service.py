@@ -36,6 +36,8 @@ from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
+from exporters.site_info import SiteInfoCollector
+from exporters.site_status import SiteStatusCollector
 from exporters.spool import SpoolError
 from exporters.status import attach_status
 
@@ -249,6 +251,16 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             influx = InfluxWriter(WriterSettings.from_inventory(inventory.influx))
             await influx.start()
             opened.push_async_callback(influx.close)
+        alert_service: Any = None
+        if inventory.alerts is not None:
+            # alerts: the engine ticks on the live state; notifications go through the
+            # durable outbox to the configured receivers (alerts/service_hook.py). Built
+            # before the registry and the HTTP app so that its metrics and routes can be
+            # added to them; it only starts ticking and delivering below, once serving.
+            from alerts.service_hook import AlertService
+
+            alert_service = AlertService(inventory, state, base_dir=base_dir)
+            opened.push_async_callback(alert_service.close)  # saves state, closes outbox
         service: Service | None = None
 
         def make_poll(device_id: str) -> Callable[[float], Any]:
@@ -266,12 +278,23 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             state=state, scheduler=scheduler, transport=transport.stats,
             poll_counters={i: d.counters for i, d in devices.items()}, render=render,
             series_cap=series_cap, influx=influx.stats if influx is not None else None))
+        registry.register(SiteInfoCollector(inventory))  # borderwatch_site_info
         metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                                  render=render)
         status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
+        # borderwatch_site_status / _redundancy_lost: the status page's view, same topology
+        registry.register(SiteStatusCollector(inventory, state, status.topology))
+        if alert_service is not None:
+            from alerts.metrics import AlertCollector
+
+            registry.register(AlertCollector(alert_service))  # alerts, incidents, outbox
+            status.alerts = alert_service.status_alerts  # open incidents in /api/status
+            # Routes of the alerts (e.g. attach_silence_api(metrics_app.app, alert_service))
+            # go here: aiohttp freezes the router when http.start() below sets the app up.
         http = HttpServer(metrics_app, host, port)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
-                          metrics_app, series_cap, first_round=set(devices), influx=influx)
+                          metrics_app, series_cap, first_round=set(devices), influx=influx,
+                          alerts=alert_service)
         if influx is not None:
             sites = {i: e.site_id for i, e in effective.items()}
             writer = influx
@@ -284,14 +307,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else \
                 (exc.strerror or str(exc))
             raise ListenError(f"cannot listen on {listen}: {reason}") from exc
-        if inventory.alerts is not None:
-            # alerts: the engine ticks on the live state; notifications go through the
-            # durable outbox to the configured receivers (alerts/service_hook.py)
-            from alerts.service_hook import AlertService
-
-            service.alerts = AlertService(inventory, state, base_dir=base_dir)
-            status.alerts = service.alerts.status_alerts  # open incidents in /api/status
-            service.alerts.start()
+        if alert_service is not None:
+            alert_service.start()
         opened.pop_all()
     scheduler.start()
     return service
