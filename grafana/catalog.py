@@ -1,9 +1,9 @@
 """Every borderwatch dashboard, declared as data: the one source `make dashboards` renders.
 
 Conventions of the queries (tests/grafana runs each against a real Prometheus):
-* `${commune:raw}` is a regex of site ids (the commune variable's value, see sites.py),
-  `.*` for All; `$site` one site id; `$sites` a regex of site ids (multi-select);
-  `$link` one link id.
+* `$commune` is a commune name (`.*` for All), used only as
+  `borderwatch_site_info{commune=~"$commune"}` (see sites.py); `$site` one site id;
+  `$sites` a regex of site ids (multi-select); `$link` one link id.
 * A count that may legitimately be zero ends in ` or vector(0)`, so the stat shows 0
   instead of "No data".
 """
@@ -11,9 +11,8 @@ Conventions of the queries (tests/grafana runs each against a real Prometheus):
 from __future__ import annotations
 
 from grafana.model import Dashboard, Panel, Query, Row, Variable
-from grafana.sites import SiteRow, commune_options, site_table
+from grafana.sites import COMMUNE_QUERY, SITE_IN_COMMUNE, SiteRow, in_commune
 
-IN_COMMUNE = 'site=~"${commune:raw}"'
 RATE = "$__rate_interval"
 
 # The two ends of the selected link as (device, ifName) series: joins interface and radio
@@ -34,6 +33,13 @@ MAINS_BATTERY = ({"type": "value", "options": {"0": {"text": "mains", "color": "
 OK_ALARM = ({"type": "value", "options": {"0": {"text": "no mains", "color": "red"},
                                           "1": {"text": "mains ok", "color": "green"}}},)
 RED_IF_ANY = ((None, "green"), (1, "red"))
+ORANGE_IF_ANY = ((None, "green"), (1, "orange"))
+# borderwatch_site_status as one number per site for the map: worst lowest.
+STATUS_CODE = {"isolated": 1, "down": 2, "unknown": 3, "up": 4}
+STATUS_COLOUR = {"isolated": "purple", "down": "red", "unknown": "grey", "up": "green"}
+SITE_STATUS = ({"type": "value", "options": {
+    str(code): {"text": status, "color": STATUS_COLOUR[status], "index": i}
+    for i, (status, code) in enumerate(STATUS_CODE.items())}},)
 TABLE = {"showHeader": True, "cellHeight": "sm"}
 # Data links: click a site (map marker, table row) or a link row to open its page.
 TO_SITE = {"links": [{"title": "Site page", "url": "/d/bw-site/borderwatch-site?"
@@ -53,11 +59,22 @@ def _stat(title: str, expr: str, *, unit: str = "none", thresholds=RED_IF_ANY,
 
 def _table(title: str, expr: str, *, unit: str = "none", mappings=(), description: str = "",
            width: int = 12, height: int = 8, hide: tuple[str, ...] = ("Time",),
-           field: dict | None = None) -> Panel:
-    organize = {"id": "organize", "options": {"excludeByName": dict.fromkeys(hide, True)}}
+           field: dict | None = None, columns: tuple[str, ...] = (),
+           rename: dict[str, str] | None = None, sort: str | None = None) -> Panel:
+    """An instant query as a table; `columns` first in that order, `sort` descending."""
+    options: dict = {"excludeByName": dict.fromkeys(hide, True)}
+    if columns:
+        options["indexByName"] = {c: i for i, c in enumerate(columns)}
+    if rename:
+        options["renameByName"] = rename
+    organize = {"id": "organize", "options": options}
+    steps: tuple[dict, ...] = (organize,)
+    if sort is not None:
+        steps = ({"id": "sortBy", "options": {"sort": [{"field": sort, "desc": True}]}},
+                 organize)
     return Panel(title, "table", (Query(expr, instant=True),), unit=unit, width=width,
                  height=height, mappings=mappings, description=description, options=TABLE,
-                 field=field or {}, transformations=(organize,))
+                 field=field or {}, transformations=steps)
 
 
 def _series(title: str, *queries: Query, unit: str = "none", description: str = "",
@@ -69,35 +86,32 @@ def _series(title: str, *queries: Query, unit: str = "none", description: str = 
                           "tooltip": {"mode": "multi", "sort": "desc"}})
 
 
-def _commune(rows: list[SiteRow]) -> Variable:
-    return Variable("commune", "Commune", "custom", commune_options(rows), include_all=True,
-                    all_value=".*")
-
-
-SITE_VAR = Variable("site", "Site", "query",
-                    'label_values(borderwatch_device_up{site=~"${commune:raw}"}, site)')
-SITES_VAR = Variable("sites", "Sites", "query",
-                     'label_values(borderwatch_device_up{site=~"${commune:raw}"}, site)',
+COMMUNE_VAR = Variable("commune", "Commune", "query", COMMUNE_QUERY, include_all=True,
+                       all_value=".*")
+SITE_VAR = Variable("site", "Site", "query", f"label_values({SITE_IN_COMMUNE}, site)")
+SITES_VAR = Variable("sites", "Sites", "query", f"label_values({SITE_IN_COMMUNE}, site)",
                      multi=True, include_all=True, all_value=".*")
 LINK_VAR = Variable("link", "Link", "query", "label_values(borderwatch_link_info, link)")
 
 
-def overview(rows: list[SiteRow]) -> Dashboard:
-    """The network at a glance: map of sites by status, counts, what is down now."""
-    sites = site_table(rows)
-    status = (f"(avg by (site) (borderwatch_device_up) * on(site) "
-              f"group_left(name, commune, kind, lat, lon) {sites}) "
-              f"or on(site) ({sites} * -1)")
+def _map(rows: list[SiteRow]) -> Panel:
+    # One number per site from the one-hot status (the other statuses are 0), then the
+    # site's name and coordinates from borderwatch_site_info.
+    code = " or ".join(f'borderwatch_site_status{{status="{status}"}} * {n}'
+                       for status, n in STATUS_CODE.items())
+    expr = (f"sum by (site) ({code}) "
+            f"* on(site) group_left(name, commune, kind, lat, lon) {SITE_IN_COMMUNE}")
     centre_lat = sum(r.lat for r in rows) / len(rows)
     centre_lon = sum(r.lon for r in rows) / len(rows)
-    geomap = Panel(
-        "Sites by status", "geomap", (Query(status, instant=True),), unit="percentunit",
+    return Panel(
+        "Sites by status", "geomap", (Query(expr, instant=True),), unit="none",
         width=24, height=14,
-        description="Share of each site's devices answering SNMP: green all, orange some, "
-                    "red none, grey not polled yet (-1). Coordinates come from inventory.yaml "
-                    "at generation time (`make dashboards`) and are approximate.",
-        thresholds=((None, "grey"), (0, "red"), (0.01, "orange"), (1, "green")),
-        field=TO_SITE,
+        description="Each site's status (borderwatch_site_status, as on /status): green up, "
+                    "grey unknown (not polled yet), red down (no device answers), purple "
+                    "isolated (cut off behind another failure). Coordinates come from the "
+                    "inventory (borderwatch_site_info) and are approximate.",
+        thresholds=((None, "purple"), (2, "red"), (3, "grey"), (4, "green")),
+        mappings=SITE_STATUS, field=TO_SITE,
         transformations=(
             # Table format makes every label a column; lat/lon are label strings.
             {"id": "convertFieldType", "options": {"conversions": [
@@ -120,42 +134,71 @@ def overview(rows: list[SiteRow]) -> Dashboard:
             }],
             "tooltip": {"mode": "details"},
         })
-    incidents_note = Panel(
-        "Alerts and isolation", "text", width=24, height=3,
-        text="borderwatch's alert engine (`alerts/`: isolation, root cause, battery) does "
-             "not export its alerts to Prometheus yet, so this dashboard shows no "
-             "`ALERTS{}` and no isolated-site count. The tables below are what the "
-             "collector's own state shows now: devices not answering, links down and "
-             "sites where no device answers (dark: isolated *or* down).")
+
+
+def _site_count(title: str, status: str, description: str) -> Panel:
+    one_hot = f'borderwatch_site_status{{status="{status}"}} == 1'
+    return _stat(title, f"count({in_commune(one_hot)}) or vector(0)", width=3,
+                 description=description)
+
+
+def overview(rows: list[SiteRow]) -> Dashboard:
+    """The network at a glance: map of sites by status, counts, incidents and what is down."""
+    hide = ("Time", "__name__", "job", "instance")
     return Dashboard(
         "bw-overview", "borderwatch / Overview",
-        "Lạng Sơn border network: sites on the map by status, device and link counts, "
-        "what is down now.",
-        variables=(_commune(rows),),
+        "Lạng Sơn border network: sites on the map by status, device, link and site counts, "
+        "open incidents and firing alerts, what is down now.",
+        variables=(COMMUNE_VAR,),
         panels=(
-            _stat("Devices up", f"sum(borderwatch_device_up{{{IN_COMMUNE}}})",
-                  thresholds=((None, "green"),)),
+            _stat("Devices up", f"sum({in_commune('borderwatch_device_up')})",
+                  thresholds=((None, "green"),), width=3),
             _stat("Devices down",
-                  f"count(borderwatch_device_up{{{IN_COMMUNE}}} == 0) or vector(0)"),
-            _stat("Links up", "sum(borderwatch_link_up)", thresholds=((None, "green"),)),
-            _stat("Links down", "count(borderwatch_link_up == 0) or vector(0)"),
-            _stat("Dark sites",
-                  f"count(max by (site) (borderwatch_device_up{{{IN_COMMUNE}}}) == 0) "
-                  "or vector(0)",
-                  description="Sites where no device answers: isolated or without power."),
-            _stat("Sites polled", f"count(count by (site) (borderwatch_device_up{{{IN_COMMUNE}}}))",
-                  thresholds=((None, "blue"),)),
-            geomap,
+                  f"count({in_commune('borderwatch_device_up == 0')}) or vector(0)", width=3),
+            _stat("Links up", "sum(borderwatch_link_up)", thresholds=((None, "green"),),
+                  width=3),
+            _stat("Links down", "count(borderwatch_link_up == 0) or vector(0)", width=3),
+            _site_count("Sites down", "down",
+                        "Sites where no device answers and the topology shows no failure "
+                        "upstream: power or the site's own node."),
+            _site_count("Sites isolated", "isolated",
+                        "Sites cut off behind another failed link or site (mất liên lạc)."),
+            _stat("Redundancy lost",
+                  f"count({in_commune('borderwatch_site_redundancy_lost == 1')}) or vector(0)",
+                  thresholds=ORANGE_IF_ANY, width=3,
+                  description="Reachable sites that now hang on a single path their plan "
+                              "did not have (mất dự phòng)."),
+            _stat("Incidents firing",
+                  'count(borderwatch_incident_open{status="firing"}) or vector(0)', width=3,
+                  description="Open incidents of borderwatch's alert engine (one per root "
+                              "cause); needs an `alerts:` section in the inventory."),
+            _map(rows),
             Row("Incidents now"),
-            incidents_note,
-            _table("Devices not answering", f"borderwatch_device_up{{{IN_COMMUNE}}} == 0",
-                   mappings=UP_DOWN, width=8, hide=("Time", "__name__", "job", "instance"),
-                   field=TO_SITE),
+            _table("Open incidents",
+                   "borderwatch_incident_since_timestamp_seconds * 1000 * on(incident) "
+                   "group_left(status, severity, root_cause, cut_off) borderwatch_incident_open",
+                   unit="dateTimeAsIso", width=24, height=7, hide=hide,
+                   columns=("severity", "status", "root_cause", "cut_off", "Value", "incident"),
+                   rename={"root_cause": "root cause", "cut_off": "cut-off sites",
+                           "Value": "since"},
+                   sort="Value",
+                   description="One row per incident of the alert engine (alerts grouped by "
+                               "root cause): severity, root cause, the sites it cuts off and "
+                               "when it started firing. Pending incidents show while they "
+                               "wait out their rules' `for`."),
+            _table("Firing alerts", "borderwatch_alert_firing", width=24, height=7,
+                   hide=(*hide, "Value"),
+                   columns=("severity", "alertname", "site", "device", "link", "subject",
+                            "incident"),
+                   description="Every firing alert (rule × subject), like Prometheus' "
+                               "ALERTS; `incident` is the incident above it belongs to."),
+            _table("Devices not answering", in_commune("borderwatch_device_up == 0"),
+                   mappings=UP_DOWN, width=8, hide=hide, field=TO_SITE),
             _table("Links down", "borderwatch_link_up == 0", mappings=UP_DOWN, width=8,
-                   hide=("Time", "__name__", "job", "instance"), field=TO_LINK),
-            _table("Dark sites (no device answering)",
-                   f"max by (site) (borderwatch_device_up{{{IN_COMMUNE}}}) == 0",
-                   mappings=UP_DOWN, width=8, field=TO_SITE),
+                   hide=hide, field=TO_LINK),
+            _table("Sites down or isolated",
+                   in_commune('borderwatch_site_status{status=~"down|isolated"} == 1'),
+                   width=8, hide=(*hide, "Value"), field=TO_SITE),
             Row("Traffic"),
             _series("Busiest links (utilisation)",
                     Query("topk(10, borderwatch_link_utilization_ratio)",
@@ -170,7 +213,7 @@ def site(rows: list[SiteRow]) -> Dashboard:
     return Dashboard(
         "bw-site", "borderwatch / Site",
         "Everything at one site: devices, interfaces, power and radio.",
-        variables=(_commune(rows), SITE_VAR),
+        variables=(COMMUNE_VAR, SITE_VAR),
         panels=(
             Row("Devices"),
             _stat("Devices up", f"sum(borderwatch_device_up{{{s}}})",
@@ -275,7 +318,7 @@ def power(rows: list[SiteRow]) -> Dashboard:
     return Dashboard(
         "bw-power", "borderwatch / Power and battery",
         "UPS (RFC 1628) and -48 V DC plants: mains, battery, runtime.",
-        variables=(_commune(rows), SITES_VAR),
+        variables=(COMMUNE_VAR, SITES_VAR),
         panels=(
             _stat("UPS on battery", f"sum(borderwatch_ups_on_battery{{{ss}}}) or vector(0)"),
             _stat("DC plants without mains",

@@ -1,11 +1,14 @@
-"""Sites from the inventory as PromQL: the map's coordinates and the commune → sites mapping.
+"""Sites for the dashboards: the inventory's coordinates (map centre) and the PromQL that
+joins a per-site series to `borderwatch_site_info` (commune filter, map labels).
 
-No metric carries a site's coordinates or commune yet, so the generator writes them into
-the queries: `site_table()` is a constant instant vector, one series per site with the
-labels site, name, commune, kind, lat, lon (value 1), built from `label_replace(vector(1))`.
-It joins with any per-site metric (`* on(site) group_left(...)`). When the exporter grows
-a `borderwatch_site_info{site,name,commune,kind,lat,lon}` metric, `site_table()` becomes
-that one selector and the dashboards stay the same.
+The exporter serves `borderwatch_site_info{site,name,name_en,commune,kind,lat,lon} 1` for
+every inventory site (exporters/site_info.py), so the dashboards carry no copy of the
+sites: the commune list is `label_values(borderwatch_site_info, commune)` and a series
+is kept to the chosen commune with `… and on(site) borderwatch_site_info{commune=~"$commune"}`.
+Only the map's initial centre is computed from inventory.yaml at generation time.
+
+InfluxDB has no such series: `commune_options()` writes the commune → sites mapping into
+a custom variable for the InfluxQL dashboards (grafana/influx_catalog.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from collector.inventory import load_inventory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = REPO_ROOT / "inventory.yaml"
-SITE_LABELS = ("site", "name", "commune", "kind", "lat", "lon")
+SITE_INFO = "borderwatch_site_info"
+# The commune variable's value is a commune name (All: `.*`), matched as a regex: Grafana
+# escapes regex characters in a single selected value of an includeAll variable.
+SITE_IN_COMMUNE = f'{SITE_INFO}{{commune=~"$commune"}}'
+COMMUNE_QUERY = f"label_values({SITE_INFO}, commune)"
 
 
 @dataclass(frozen=True)
 class SiteRow:
-    """What the dashboards need of a site: id, display name, commune, kind, coordinates."""
+    """What the generator needs of a site: id, display name, commune, kind, coordinates."""
 
     site: str
     name: str
@@ -36,32 +43,13 @@ class SiteRow:
 def load_sites(path: Path = INVENTORY) -> list[SiteRow]:
     """Sites with coordinates, in inventory order (secrets are not resolved: none needed)."""
     inventory = load_inventory(path, resolve_secrets=False, log_warnings=False)
-    return [SiteRow(s.id, s.name_en or s.name, s.commune or "(no commune)", s.kind,
-                    s.lat, s.lon)
+    return [SiteRow(s.id, s.name_en or s.name, s.commune or "(no commune)", s.kind, s.lat, s.lon)
             for s in inventory.sites if s.lat is not None and s.lon is not None]
 
 
-def _quote(value: str) -> str:
-    # PromQL string literal: backslash and double quote escaped; Grafana would read a "$"
-    # as a variable, and no inventory text needs one.
-    if "$" in value:
-        raise ValueError(f"'$' in inventory text {value!r} would be read as a Grafana variable")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _site_series(row: SiteRow) -> str:
-    expr = "vector(1)"
-    values = {"site": row.site, "name": row.name, "commune": row.commune, "kind": row.kind,
-              "lat": f"{row.lat:.4f}", "lon": f"{row.lon:.4f}"}
-    for label in SITE_LABELS:
-        # label_replace with an empty source label and regex "" always matches: sets a constant.
-        expr = f'label_replace({expr}, "{label}", {_quote(values[label])}, "", "")'
-    return expr
-
-
-def site_table(rows: list[SiteRow]) -> str:
-    """A PromQL expression: one series per site, labels SITE_LABELS, value 1."""
-    return "(" + " or ".join(_site_series(r) for r in rows) + ")"
+def in_commune(expr: str) -> str:
+    """`expr` (series with a `site` label) kept to the sites of the selected commune."""
+    return f"({expr}) and on(site) {SITE_IN_COMMUNE}"
 
 
 def commune_options(rows: list[SiteRow]) -> str:

@@ -19,14 +19,12 @@ import pytest
 import yaml
 from dashboard_targets import (
     DASHBOARD_DIR,
-    custom_options,
     load_dashboards,
     targets,
     variables_used,
 )
 
 from grafana.generate import drift, generated
-from grafana.sites import load_sites
 
 GRAFANA_DIR = DASHBOARD_DIR.parent
 PANEL_TYPES = {"row", "stat", "table", "timeseries", "geomap", "text"}
@@ -99,15 +97,36 @@ def test_every_dashboard_kind_and_variable_is_there() -> None:
     assert len(targets(DASHBOARDS)) >= 50
 
 
-def test_commune_variable_covers_every_site_once() -> None:
-    rows = load_sites()
-    commune = next(v for v in DASHBOARDS["overview"]["templating"]["list"]
-                   if v["name"] == "commune")
-    options = custom_options(commune["query"])
-    sites = [s for _, regex in options for s in regex.split("|")]
-    assert sorted(sites) == sorted(r.site for r in rows)
-    for text, regex in options:
-        assert {r.commune for r in rows if r.site in regex.split("|")} == {text}
+def test_commune_is_only_used_through_site_info() -> None:
+    """The commune variable lists borderwatch_site_info's communes, and every query uses it
+    only as that metric's `commune` matcher (a commune name is not a site-id regex)."""
+    uses = 0
+    for name, dash in DASHBOARDS.items():
+        for var in dash["templating"]["list"]:
+            if var["name"] == "commune":
+                assert var["type"] == "query", name
+                assert var["query"] == "label_values(borderwatch_site_info, commune)", name
+                assert (var["includeAll"], var["allValue"]) == (True, ".*"), name
+        queries = [t.expr for t in targets({name: dash})]
+        queries += [v["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
+        for expr in queries:
+            rest = expr.replace('borderwatch_site_info{commune=~"$commune"}', "")
+            uses += expr.count("$commune")
+            assert "commune" not in variables_used(rest), (name, expr)
+    assert uses >= 10
+
+
+def test_map_mappings_cover_every_site_status() -> None:
+    """Every status the exporter can give a site has a code, a text and a colour."""
+    from exporters.site_status import STATUSES
+
+    panel = next(p for p in DASHBOARDS["overview"]["panels"] if p["type"] == "geomap")
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    assert sorted(m["text"] for m in mapping["options"].values()) == sorted(STATUSES)
+    expr = panel["targets"][0]["expr"]
+    for code, m in mapping["options"].items():
+        assert f'borderwatch_site_status{{status="{m["text"]}"}} * {code}' in expr
+    assert len({m["color"] for m in mapping["options"].values()}) == len(STATUSES)
 
 
 def test_provisioning_names_the_dashboards_datasource() -> None:

@@ -2,14 +2,18 @@
 
 The network: a slice of the repository's Lạng Sơn inventory, simulated by the lab (one
 shared snmpsim responder on loopback, real dumps and the lab's own microwave, VSAT and
-DC power files), polled by a real `borderwatch run`, scraped by a real Prometheus:
+DC power files), polled by a real `borderwatch run` with its alert engine on, scraped by
+a real Prometheus:
 
 * ls-core: microwave radio (L08 a-end), VSAT hub modem (L22 b-end), Eaton UPS;
 * hub-mauson: microwave radio (L08 b-end), Huawei DC plant;
 * bg-banchat: VSAT terminal (L22 a-end);
-* bp-thanhloa: its switch has no agent (the site is dark: a device and a site down);
+* bp-thanhloa: its switch has no agent, and links look fine (a fibre from ls-core's radio
+  eth-1, which is up): the site is *down*, its own failure;
+* bp-bason: no agent either, reached only through bp-thanhloa: *isolated* behind it, so
+  the alert engine opens an incident (SiteIsolated fires at once: `for: 0s`);
 * link L08-eth2: declared on both radios' eth-2, which the radio files report down (a link
-  down, as a cut protection path would be).
+  down, as a cut protection path would be): hub-mauson has lost its redundancy.
 
 Each target is run with every value its variables offer (as Grafana's label_values
 would list them from this Prometheus) until one combination returns data; the test fails
@@ -33,10 +37,10 @@ import yaml
 from dashboard_targets import (
     Target,
     assignments,
-    custom_options,
     load_dashboards,
     substitute,
     targets,
+    variable_values,
     variables_used,
 )
 from servers import (
@@ -56,11 +60,25 @@ from lab.devices import agent_specs
 BORDERWATCH = str(REPO_ROOT / ".venv" / "bin" / "borderwatch")
 COMMUNITY_VAR = "BWTEST_GRAFANA_COMMUNITY"
 COMMUNITY = "grafana-test-c0mmunity"
-KEEP_SITES = ("ls-core", "hub-mauson", "bg-banchat", "bp-thanhloa")
+KEEP_SITES = ("ls-core", "hub-mauson", "bg-banchat", "bp-thanhloa", "bp-bason")
 KEEP_DEVICES = ("ls-core-mw1", "ls-core-vsat-hub", "ls-core-ups1", "ms-mw1", "ms-dcpwr1",
-                "bc-vsat1", "bptl-sw1")
-NO_AGENT = ("bptl-sw1",)
+                "bc-vsat1", "bptl-sw1", "bpbs-mw1")
+NO_AGENT = ("bptl-sw1", "bpbs-mw1")
 KEEP_LINKS = ("L08", "L22")
+# Fibres of the slice only (ids of their own): ls-core → bp-thanhloa → bp-bason.
+EXTRA_LINKS = (
+    {"id": "L08-eth2", "medium": "microwave", "capacity_mbps": 1000,
+     "a": {"site": "ls-core", "device": "ls-core-mw1", "interface": "eth-2"},
+     "b": {"site": "hub-mauson", "device": "ms-mw1", "interface": "eth-2"}},
+    {"id": "LT-core-thanhloa", "medium": "fiber", "capacity_mbps": 1000,
+     "a": {"site": "ls-core", "device": "ls-core-mw1", "interface": "eth-1"},
+     "b": {"site": "bp-thanhloa", "device": "bptl-sw1", "interface": "Gi0/49"}},
+    {"id": "LT-thanhloa-bason", "medium": "fiber", "capacity_mbps": 1000,
+     "a": {"site": "bp-thanhloa", "device": "bptl-sw1", "interface": "Gi0/50"},
+     "b": {"site": "bp-bason", "device": "bpbs-mw1", "interface": "radio-1"}},
+)
+INTERFACES = {"ls-core-mw1": ["radio-1", "eth-1", "eth-2"], "ms-mw1": ["radio-1", "eth-2"],
+              "bptl-sw1": ["Gi0/49", "Gi0/50"]}
 DASHBOARDS = load_dashboards()
 TARGETS = targets(DASHBOARDS)
 FALLBACK = " or vector(0)"
@@ -74,7 +92,7 @@ EMPTY_IN_LAB = {
 
 
 def _slice_inventory(dest: Path, port: int) -> Path:
-    """The KEEP_* part of inventory.yaml on 127.0.0.22x:port, polled every 5 s."""
+    """The KEEP_* part of inventory.yaml on 127.0.0.22x:port, polled every 5 s, alerts on."""
     data = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
     data["credentials"] = {"lab-v2c": {"version": "2c", "community_env": COMMUNITY_VAR}}
     data["defaults"] = {"interval": 5, "timeout": 2, "retries": 1, "port": port}
@@ -91,16 +109,14 @@ def _slice_inventory(dest: Path, port: int) -> Path:
             dev = {**dev, "address": f"127.0.0.{220 + n}"}
             if dev["id"] in NO_AGENT:
                 dev.pop("sim_profile")
-            if dev["id"] in ("ls-core-mw1", "ms-mw1"):
-                dev["interfaces"] = ["radio-1", "eth-2"]
+            if dev["id"] in INTERFACES:
+                dev["interfaces"] = INTERFACES[dev["id"]]
             devices.append(dev)
         sites.append({**site, "devices": devices})
     data["sites"] = sites
-    links = [ln for ln in data["links"] if ln["id"] in KEEP_LINKS]
-    links.append({"id": "L08-eth2", "medium": "microwave", "capacity_mbps": 1000,
-                  "a": {"site": "ls-core", "device": "ls-core-mw1", "interface": "eth-2"},
-                  "b": {"site": "hub-mauson", "device": "ms-mw1", "interface": "eth-2"}})
-    data["links"] = links
+    data["links"] = [ln for ln in data["links"] if ln["id"] in KEEP_LINKS] + list(EXTRA_LINKS)
+    # The built-in rules; the engine state and outbox (no receivers) next to the inventory.
+    data["alerts"] = {"state_dir": "alerts", "tick": 1}
     dest.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     return dest
 
@@ -116,8 +132,9 @@ def _common_port(addresses: list[str]) -> int:
 class Live:
     """The running Prometheus and the API calls the test makes as Grafana would."""
 
-    def __init__(self, prom: Prometheus) -> None:
+    def __init__(self, prom: Prometheus, started: float) -> None:
         self.prom = prom
+        self.started = started  # Unix time before borderwatch was started
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         # POST: the map's query carries every site and is long for a GET URL.
@@ -163,13 +180,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         report = lab.start()
         assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
         http_port = free_tcp_port()
+        started = time.time()
         log = open(base / "borderwatch.log", "wb")  # noqa: SIM115 (closed below)
         proc = subprocess.Popen(
             [BORDERWATCH, "run", "--inventory", str(inv), "--listen",
              f"127.0.0.1:{http_port}"], env=env, stdout=log, stderr=subprocess.STDOUT)
         prom = start_prometheus(base / "prometheus", [f"127.0.0.1:{http_port}"],
                                 scrape_interval="1s")
-        live = Live(prom)
+        live = Live(prom, started)
         # Ready when every device has an up value and link traffic (two polls) is scraped.
         prom.wait_for("count(borderwatch_device_up)",
                       lambda r: bool(r) and r[0]["value"][1] == str(len(KEEP_DEVICES)), 60)
@@ -177,6 +195,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                       lambda r: bool(r) and int(r[0]["value"][1]) >= 4, 60)
         prom.wait_for("count(borderwatch_radio_signal_dbm)",
                       lambda r: bool(r) and int(r[0]["value"][1]) >= 2, 30)
+        # The engine has opened the isolation incident, found its root cause (bp-thanhloa
+        # down, once both sites count as dark), and it is scraped.
+        prom.wait_for('borderwatch_alert_firing{alertname="SiteIsolated"} and on(incident) '
+                      'borderwatch_incident_open{root_cause="site:bp-thanhloa"}',
+                      lambda r: bool(r), 60)
         time.sleep(3)  # a few more scrapes so rate() over the range has two points
         yield live
     finally:
@@ -190,9 +213,28 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 def test_the_slice_has_what_the_panels_need(live: Live) -> None:
     up = {r["metric"]["device"]: r["value"][1] for r in live.query("borderwatch_device_up")}
-    assert up == {**{d: "1" for d in KEEP_DEVICES if d not in NO_AGENT}, "bptl-sw1": "0"}, up
+    assert up == {d: "0" if d in NO_AGENT else "1" for d in KEEP_DEVICES}, up
     links = {r["metric"]["link"]: r["value"][1] for r in live.query("borderwatch_link_up")}
-    assert links == {"L08": "1", "L22": "1", "L08-eth2": "0"}, links
+    assert links == {"L08": "1", "L22": "1", "L08-eth2": "0", "LT-core-thanhloa": "1"}, links
+    status = {r["metric"]["site"]: r["metric"]["status"]
+              for r in live.query("borderwatch_site_status == 1")}
+    assert status == {"ls-core": "up", "hub-mauson": "up", "bg-banchat": "up",
+                      "bp-thanhloa": "down", "bp-bason": "isolated"}, status
+    lost = {r["metric"]["site"] for r in live.query("borderwatch_site_redundancy_lost == 1")}
+    assert lost == {"hub-mauson"}
+
+
+def test_the_incident_panel_shows_the_isolation(live: Live) -> None:
+    """The open-incidents table: severity, root cause, cut-off sites and since, per incident."""
+    panel = next(p for p in DASHBOARDS["overview"]["panels"] if p["title"] == "Open incidents")
+    rows = live.query(panel["targets"][0]["expr"])
+    (row,) = [r for r in rows if "bp-bason" in r["metric"].get("cut_off", "")]
+    labels = row["metric"]
+    assert (labels["status"], labels["severity"]) == ("firing", "critical"), labels
+    assert labels["root_cause"] == "site:bp-thanhloa"
+    assert labels["cut_off"] == "bp-bason, bp-thanhloa"
+    # "since" is the engine's firing time in ms (Grafana's dateTimeAsIso): during this run
+    assert live.started <= float(row["value"][1]) / 1000 <= time.time()
 
 
 def _first_data(live: Live, target: Target) -> dict[str, str]:
@@ -235,35 +277,39 @@ def test_a_query_without_data_is_caught(live: Live) -> None:
 
 
 def test_site_variable_follows_the_commune(live: Live) -> None:
-    """Picking a commune narrows the site list to that commune's sites (and All to every)."""
+    """The commune list comes from borderwatch_site_info; picking one narrows the site list
+    to its sites (and All to every site)."""
     dash = DASHBOARDS["site"]
     commune_var, site_var = dash["templating"]["list"]
     inventory = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
     commune_of = {s["id"]: s["commune"] for s in inventory["sites"]}
+    communes = variable_values(commune_var, {}, live.series)
+    assert communes[0] == ".*"  # All
+    assert sorted(communes[1:]) == sorted({commune_of[s] for s in KEEP_SITES})
     seen = set()
-    for text, regex in custom_options(commune_var["query"]):
-        sel = substitute(site_var["query"].removeprefix("label_values(").rsplit(",", 1)[0],
-                         {"commune": regex})
-        sites = {s["site"] for s in live.series(sel)}
-        assert all(commune_of[s] == text for s in sites), (text, sites)
+    for commune in communes[1:]:
+        sites = set(variable_values(site_var, {"commune": commune}, live.series))
+        assert sites and all(commune_of[s] == commune for s in sites), (commune, sites)
         seen |= sites
     assert seen == set(KEEP_SITES)
-    everything = {s["site"] for s in live.series(substitute(
-        'borderwatch_device_up{site=~"${commune:raw}"}', {"commune": commune_var["allValue"]}))}
-    assert everything == set(KEEP_SITES)
+    assert set(variable_values(site_var, {"commune": ".*"}, live.series)) == set(KEEP_SITES)
 
 
-def test_map_colours_each_site_by_its_devices(live: Live) -> None:
-    """The geomap query: up share for polled sites, -1 for the rest, with coordinates."""
+def test_map_colours_each_site_by_its_status(live: Live) -> None:
+    """The geomap query: one status code per site with its name, commune and coordinates."""
     panel = next(p for p in DASHBOARDS["overview"]["panels"] if p["type"] == "geomap")
-    rows = live.query(panel["targets"][0]["expr"])
-    by_site = {r["metric"]["site"]: (float(r["value"][1]), r["metric"]) for r in rows}
+    rows = live.query(substitute(panel["targets"][0]["expr"], {"commune": ".*"}))
+    by_site = {r["metric"]["site"]: (r["value"][1], r["metric"]) for r in rows}
+    assert set(by_site) == set(KEEP_SITES)
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    text = {code: m["text"] for code, m in mapping["options"].items()}
+    shown = {site: text[value] for site, (value, _) in by_site.items()}
+    assert shown == {"ls-core": "up", "hub-mauson": "up", "bg-banchat": "up",
+                     "bp-thanhloa": "down", "bp-bason": "isolated"}, shown
     inventory = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
-    assert set(by_site) == {s["id"] for s in inventory["sites"]}
-    assert by_site["ls-core"][0] == 1.0 and by_site["hub-mauson"][0] == 1.0
-    assert by_site["bp-thanhloa"][0] == 0.0  # polled, nothing answers: red
-    assert by_site["hub-dongdang"][0] == -1.0  # not in this slice: grey
     site = next(s for s in inventory["sites"] if s["id"] == "hub-mauson")
     labels = by_site["hub-mauson"][1]
     assert (float(labels["lat"]), float(labels["lon"])) == (site["lat"], site["lon"])
-    assert labels["commune"] == site["commune"]
+    assert (labels["commune"], labels["name"]) == (site["commune"], site["name"])
+    one_commune = substitute(panel["targets"][0]["expr"], {"commune": site["commune"]})
+    assert {r["metric"]["commune"] for r in live.query(one_commune)} == {site["commune"]}
