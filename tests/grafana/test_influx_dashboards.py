@@ -297,6 +297,20 @@ def test_influxql_dashboard_structure(name: str) -> None:
             assert p["fieldConfig"]["defaults"]["mappings"] == [], p["title"]
 
 
+def test_a_query_of_the_other_language_is_refused() -> None:
+    # One datasource per dashboard: a PromQL target on an InfluxQL dashboard (or the
+    # reverse) would be sent to the wrong server; the generator refuses to write it.
+    from grafana.model import Dashboard, InfluxQuery, Panel, Query
+    from grafana.render import render
+
+    for datasource, query in (("influxql", Query("up")),
+                              ("prometheus", InfluxQuery('SELECT last("up") FROM "device"'))):
+        dash = Dashboard("bw-x", "borderwatch / x", "", datasource=datasource,
+                         panels=(Panel("p", "timeseries", (query,)),))
+        with pytest.raises(ValueError, match="dashboard"):
+            render(dash)
+
+
 def test_provisioning_has_the_influxql_datasource() -> None:
     path = INFLUXQL_DIR.parents[1] / "provisioning" / "datasources" / "borderwatch.yaml"
     by_uid = {d["uid"]: d for d in yaml.safe_load(path.read_text())["datasources"]}
