@@ -142,6 +142,13 @@ class SmtpNotifier:
             # a certificate problem may be fixed on the server: keep the messages
             raise TransientError(f"receiver {name}: TLS failed ({exc.reason or 'SSLError'})"
                                  ) from None
+        except smtplib.SMTPServerDisconnected as exc:
+            if isinstance(exc.__context__, TimeoutError):
+                # smtplib turns a read timeout into "Connection unexpectedly closed"
+                raise TransientError(f"receiver {name}: no answer within {self.timeout:g} s"
+                                     ) from None
+            raise TransientError(f"receiver {name}: connection failed "
+                                 f"(SMTPServerDisconnected)") from None
         except (OSError, smtplib.SMTPException) as exc:
             # refused, reset, dropped mid-dialogue (SMTPServerDisconnected)
             raise TransientError(f"receiver {name}: connection failed "

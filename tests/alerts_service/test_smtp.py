@@ -204,3 +204,34 @@ async def test_server_down_then_back_delivers_once(tmp_path: Path) -> None:
     finally:
         await stop(disps, outbox)
         server.stop()
+
+
+async def test_a_server_that_never_answers_times_out_and_is_retried(tmp_path: Path) -> None:
+    """A42: a mail server that accepts the connection and then hangs (as under kill -STOP):
+    the delivery gives up at the receiver's timeout and is retried later."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # never a greeting
+
+    hang = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = hang.sockets[0].getsockname()[1]
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    mail = SmtpNotifier("mail", "127.0.0.1", port, sender="bw@langson.example.vn",
+                        to=("noc@langson.example.vn",), timeout=0.5)
+    disps = await run(outbox, mail)
+    try:
+        outbox.put(["mail"], fibre_cut().to_dict())
+        disps[0].wake()
+        await wait_until(lambda: (outbox.rows("mail")[0]["attempts"] or 0) >= 2, 20,
+                         "two timed-out tries")
+        row = outbox.rows("mail")[0]
+        assert row["last_error"] == "receiver mail: no answer within 0.5 s"
+        assert row["delivered_at"] is None and row["failed"] is None
+        assert len(held) >= 2  # it did connect each time
+    finally:
+        await stop(disps, outbox)
+        for w in held:
+            w.close()
+        hang.close()
+        await hang.wait_closed()
