@@ -124,7 +124,8 @@ class AlertService:
                 username=mail.username, password=mail.password, timeout=mail.timeout,
                 dashboard=config.dashboard_url))
         for chat in config.telegram:
-            assert chat.token is not None  # resolve_receiver_secrets guarantees it
+            if chat.token is None:  # the model requires a source; resolving filled it
+                raise AlertsConfigError(f"alerts.telegram ({chat.name}): no bot token")
             self.receivers.append(TelegramNotifier(
                 chat.name, chat.token, chat.chat_id, base_url=chat.base_url,
                 language=chat.language, parse_mode=chat.parse_mode, timeout=chat.timeout,

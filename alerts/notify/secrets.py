@@ -8,6 +8,7 @@ value. Run when the alert service starts, with the environment the service runs 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 from collector.inventory.models import Alerts
 from collector.inventory.secrets import _read_file  # the shared reader: size, mode, UTF-8
 from collector.secret import Secret
+
+log = logging.getLogger(__name__)
 
 # receiver list in `alerts:` → the secret field of its entries
 SECRET_FIELDS = {"email": "password", "telegram": "token"}
@@ -40,7 +43,9 @@ def _resolve_one(where: str, field: str, item: Any, env: Mapping[str, str], base
     if file_name is not None:
         path = Path(file_name).expanduser()
         path = path if path.is_absolute() else base_dir / path
-        text, error, _warning = _read_file(path, str(path))
+        text, error, warning = _read_file(path, str(path))
+        if warning:
+            log.warning("%s.%s_file: %s", where, field, warning)  # names the file, not the value
         if error or text is None:
             problems.append(f"{where}.{field}_file: {error}")
             return None
