@@ -140,7 +140,7 @@ class _Scope:
     """A rule's `match`, resolved against the inventory into label regexes."""
 
     def __init__(self, rule: Rule, topo: Topology) -> None:
-        self.rule, self.topo = rule, topo
+        self.topo = topo
         self.m = rule.match
 
     def sites(self) -> set[str] | None:

@@ -211,6 +211,20 @@ rules:
         "https://grafana.example.vn/d/bw-site?var-site={{ $labels.site }}"
 
 
+def test_a_rule_named_like_a_flapping_alert_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(REPO)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("schema_version: 1\ninclude_defaults: true\nrules:\n"
+                     "  - {name: LinkDownFlapping, kind: link_down, severity: warning}\n",
+                     encoding="utf-8")
+    assert generate_in_process("--rules", rules, "-o", tmp_path / "out.yml") == 1
+    assert capsys.readouterr().err == ("borderwatch rules: rule LinkDownFlapping clashes "
+                                       "with the flapping alert of LinkDown\n")
+    assert not (tmp_path / "out.yml").exists()
+
+
 def test_check_validates_the_rules_file_of_the_inventory(tmp_path: Path) -> None:
     inv = inventory_with_rules(tmp_path, "schema_version: 1\nrules:\n  - name: Cut\n"
                                "    kind: link_down\n    severity: major\n"
