@@ -9,13 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alerts.promrules import Generated, PromRulesError, generate
-from alerts.rules import KnownIds, RulesError, load_rules
-from alerts.service_hook import resolve_path
-from alerts.topology import Topology
-from collector.inventory import InventoryError, InventoryFileError, load_inventory
-from collector.profiles import metric_catalog
+if TYPE_CHECKING:
+    from alerts.promrules import Generated
 
 BUILTIN = "alerts/default_rules.yaml"  # as the generated header names it (no absolute path)
 
@@ -43,6 +40,13 @@ def add_rules_arguments(p: argparse.ArgumentParser, default_inventory: str) -> N
 
 def build(args: argparse.Namespace) -> Generated:
     """Load inventory and rules as the service does and generate; errors propagate."""
+    from alerts.promrules import generate
+    from alerts.rules import KnownIds, load_rules
+    from alerts.service_hook import resolve_path
+    from alerts.topology import Topology
+    from collector.inventory import load_inventory
+    from collector.profiles import metric_catalog
+
     inventory = load_inventory(args.inventory, resolve_secrets=False, log_warnings=False)
     topology = Topology.from_inventory(inventory)
     alerts = inventory.alerts
@@ -65,6 +69,11 @@ def build(args: argparse.Namespace) -> Generated:
 
 def rules_command(args: argparse.Namespace) -> int:
     """Generate, write or check; report problems like `borderwatch check`."""
+    # imported here, not at the top: building the CLI parser must stay cheap for every command
+    from alerts.promrules import PromRulesError
+    from alerts.rules import RulesError
+    from collector.inventory import InventoryError, InventoryFileError
+
     if args.check and not args.output:
         print("borderwatch rules: --check needs --output (the file to compare)",
               file=sys.stderr)
