@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_arguments(p, DEFAULT_INVENTORY)
 
+    from alerts.silence_cli import add_silence_subcommand
+
+    add_silence_subcommand(sub)  # `borderwatch silence add|list|expire`: the running service
+
     p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     return parser
@@ -152,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from alerts.promrules_command import rules_command
 
         return rules_command(args)
+    if args.command == "silence":
+        from alerts.silence_cli import silence_command
+
+        return silence_command(args)
     raise AssertionError(args.command)  # argparse guarantees one of the above
 
 

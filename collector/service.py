@@ -289,8 +289,10 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
 
             registry.register(AlertCollector(alert_service))  # alerts, incidents, outbox
             status.alerts = alert_service.status_alerts  # open incidents in /api/status
-            # Routes of the alerts (e.g. attach_silence_api(metrics_app.app, alert_service))
-            # go here: aiohttp freezes the router when http.start() below sets the app up.
+            # Routes go here: aiohttp freezes the router when http.start() sets the app up.
+            from alerts.silence_api import attach_silence_api
+
+            attach_silence_api(metrics_app.app, alert_service)  # /api/silences (loopback writes)
         http = HttpServer(metrics_app, host, port)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,

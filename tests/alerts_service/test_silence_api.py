@@ -244,3 +244,26 @@ async def test_the_cli_says_when_the_service_is_not_there(
     assert code == 1
     assert capsys.readouterr().err.startswith(
         f"borderwatch: silence list: cannot reach the service at {url}: ")
+
+
+async def test_borderwatch_run_serves_the_silence_api(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The wiring: a whole service with `alerts:` answers `borderwatch silence` on its own
+    /metrics listener, and the silence lands in the engine it evaluates with."""
+    from runtime_helpers import running_service
+
+    (tmp_path / "rules.yaml").write_text(FAST_RULES)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {
+        "rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}},
+        allow_unicode=True))
+    async with running_service(path, ENV, base_dir=tmp_path) as service:
+        url = service.http.url
+        code = await asyncio.to_thread(silence_command, _args(
+            "--url", url, "add", "site=post", "--comment", "thay ắc quy"))
+        out, _ = capsys.readouterr()
+        assert code == 0
+        assert list(service.alerts.engine.silences) == [out.strip()]
+        code = await asyncio.to_thread(silence_command, _args("--url", url, "list", "--json"))
+        listed = json.loads(capsys.readouterr().out)
+        assert code == 0 and [s["id"] for s in listed] == [out.strip()]
