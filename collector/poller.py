@@ -1,8 +1,10 @@
 """`Poller`: run a device's profiles over its SNMP session and return a `PollResult`.
 
 Per poll: one batched GET for the scalars of every profile (the system profile's
-sysUpTime and sysObjectID included). Then one walk per needed table column, a few at a
+sysUpTime and sysObjectID included). Then the needed table columns, a few walks at a
 time (`walk_concurrency`), so a 600 ms satellite RTT is paid per round, not per column.
+A session that can (`walk_columns`, v1/v2c) walks a table's columns four to a request;
+otherwise, or once the agent has answered such requests oddly, one walk per column.
 Then the 32-bit fallback columns, only for the rows whose 64-bit value is missing: a GET
 of those instances when there are few, a walk of the column otherwise.
 
@@ -36,6 +38,7 @@ from collector.profiles import SYSTEM_PROFILE, Profile, builtin_profiles
 from collector.samples import PollResult
 from collector.snmp.types import (
     OID,
+    ColumnWalkSession,
     SnmpError,
     SnmpErrorStatus,
     SnmpSession,
@@ -119,6 +122,47 @@ class _Run:
         if not result.complete and not probe:
             self.problem(f"walk of {oid_str(root)}: {result.problem}")
         return result.varbinds
+
+    async def walk_columns(self, roots: Sequence[OID]) -> list[list[VarBind] | None]:
+        """Rows of several subtrees, per root as walk() gives them (None if that failed).
+
+        Joint walks of `columns_per_request` roots each when the session offers them,
+        so a table costs a quarter of the requests; per-root walks otherwise.
+        """
+        session = self.session
+        if len(roots) < 2 or not getattr(session, "walks_columns", False):
+            return list(await asyncio.gather(*(self.walk(r) for r in roots)))
+        per = max(1, session.columns_per_request)  # type: ignore[attr-defined]
+        groups = [roots[i:i + per] for i in range(0, len(roots), per)]
+        parts = await asyncio.gather(*(self._walk_group(session, g)  # type: ignore[arg-type]
+                                       for g in groups))
+        return [rows for part in parts for rows in part]
+
+    async def _walk_group(self, session: ColumnWalkSession, roots: Sequence[OID]
+                          ) -> list[list[VarBind] | None]:
+        if self.timed_out:
+            return [None] * len(roots)
+        async with self.gate:
+            if self.timed_out:
+                return [None] * len(roots)
+            self.calls += 1
+            outcomes = await session.walk_columns(roots, deadline=self.deadline)
+        out: list[list[VarBind] | None] = []
+        seen: set[int] = set()  # one problem per error, not per column it ended
+        for root, outcome in zip(roots, outcomes, strict=True):
+            if isinstance(outcome, SnmpError):
+                if isinstance(outcome, SnmpTimeout):
+                    self.timed_out = True
+                if id(outcome) not in seen:
+                    seen.add(id(outcome))
+                    self.problem(error_text(outcome))
+                out.append(None)
+                continue
+            self.varbinds += len(outcome.varbinds)
+            if not outcome.complete:
+                self.problem(f"walk of {oid_str(root)}: {outcome.problem}")
+            out.append(outcome.varbinds)
+        return out
 
 
 def _present(vb: VarBind | None) -> bool:
@@ -295,7 +339,7 @@ class Poller:
     async def _fetch_table(self, run: _Run, table: TablePlan) -> tuple[dict[OID, list], bool]:
         """The table's rows, and False if a part of it could not be fetched."""
         rows: dict[OID, list] = {}
-        walked = await asyncio.gather(*(run.walk(col) for col in table.columns))
+        walked = await run.walk_columns(table.columns)
         ok = all(varbinds is not None for varbinds in walked)
         for column, varbinds in zip(table.columns, walked, strict=True):
             if varbinds:
@@ -313,8 +357,7 @@ class Poller:
             except SnmpError as exc:
                 run.problem(error_text(exc))
                 ok = False
-        for column, varbinds in zip(many, await asyncio.gather(*(run.walk(c) for c in many)),
-                                    strict=True):
+        for column, varbinds in zip(many, await run.walk_columns(many), strict=True):
             ok = ok and varbinds is not None
             if varbinds:
                 table.add_column(rows, column, varbinds)

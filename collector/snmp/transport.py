@@ -12,9 +12,15 @@ Design decisions (see reliability tests A5–A9):
   31-bit space, so a stale reply can only ever match the request it was sent for (A6); once
   the request is answered, further copies are dropped as "duplicate" (A5), and replies to
   a request that already timed out as "late".
-- The in-flight cap (an asyncio.Semaphore) is global across devices (A9); a request holds
-  one slot from first send to answer/timeout, and waiting for a slot counts against the
-  caller's deadline.
+- The in-flight cap is global across devices (A9); a request holds one slot from first
+  send to answer/timeout, and waiting for a slot counts against the caller's deadline.
+  Slots are a counter plus a FIFO of waiters rather than an asyncio.Semaphore: the common
+  case (a slot is free) costs one comparison, where Semaphore.acquire() under
+  asyncio.timeout_at() costs a context manager, a timer and (3.11) a walk of the waiters.
+- Per request the hot path allocates one future and one timer per attempt and nothing
+  else: the target address is parsed once per host string (sessions pass the same string
+  every time), the answer is stored on the pending entry and the receive path wakes the
+  attempt's waiter directly (no asyncio.wait() with its set, callbacks and extra timer).
 - A malformed datagram whose request-id is readable fails that request at once with
   SnmpMalformed. One whose header is unreadable is remembered on the pending requests to
   that source: if no valid answer comes, they fail as "malformed response" instead of
@@ -32,7 +38,7 @@ import ipaddress
 import logging
 import secrets
 import socket
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +50,7 @@ log = logging.getLogger(__name__)
 _MAX_REQUEST_ID = 0x7FFFFFFF
 _RECENT_IDS = 4096  # finished ids remembered: a duplicate or a late reply, not an unknown id
 _RCVBUF = 1 << 20
+_HOSTS_MAX = 100_000  # parsed target addresses kept (one per device normally)
 
 
 @dataclass
@@ -62,23 +69,50 @@ class TransportStats:
 
 
 class RequestCount:
-    """Datagrams sent on behalf of one session (retries included), for PollResult.requests."""
+    """Datagrams sent on behalf of one session (retries included), for PollResult.requests,
+    and how long the session's latest answered request took from first send to answer
+    (no wait for an in-flight slot in it): the agent's answer time, for sizing requests."""
 
-    __slots__ = ("sent",)
+    __slots__ = ("answer_time", "sent")
 
     def __init__(self) -> None:
         self.sent = 0
+        self.answer_time = 0.0
 
 
 class _Pending:
-    __slots__ = ("accept_any", "future", "host", "malformed", "port")
+    """One request in flight: where it went, and its outcome once one arrived.
 
-    def __init__(self, host: str, port: int, future: asyncio.Future[Message], accept_any: bool):
+    `done` is set (with `message` or `error`) by the receive path, which also wakes the
+    current attempt's `waiter`; a retry keeps the entry, so a late answer to an earlier
+    attempt completes the request too.
+    """
+
+    __slots__ = ("accept_any", "done", "error", "host", "malformed", "message", "port",
+                 "waiter")
+
+    def __init__(self, host: str, port: int, accept_any: bool) -> None:
         self.host = host
         self.port = port
-        self.future = future
         self.accept_any = accept_any
-        self.malformed: str | None = None
+        self.malformed: str | None = None  # an unreadable datagram came from the target
+        self.done = False
+        self.message: Message | None = None
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def finish(self, message: Message | None, error: BaseException | None) -> None:
+        """Record the outcome and wake the request's coroutine (at most once)."""
+        self.done = True
+        self.message = message
+        self.error = error
+        _wake(self.waiter)
+
+
+def _wake(waiter: asyncio.Future | None, value: object = None) -> None:
+    """Complete a waiter unless it is already done (timer and answer may race)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(value)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -105,7 +139,11 @@ class SnmpTransport:
         self._local = {socket.AF_INET: local_address, socket.AF_INET6: local_address6}
         self._endpoints: dict[int, asyncio.DatagramTransport] = {}
         self._opening: dict[int, asyncio.Lock] = {}
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._free = max_in_flight  # in-flight slots not taken
+        # Requests waiting for a slot, oldest first; a waiter that expired or was cancelled
+        # stays until _release() skips it (it is done by then).
+        self._slot_waiters: deque[asyncio.Future[bool]] = deque()
+        self._hosts: dict[str, tuple[int, str]] = {}  # host string → (family, canonical)
         self._pending: dict[int, _Pending] = {}
         self._recent: dict[int, bool] = {}  # finished ids, oldest first → answered?
         self._next_id = secrets.randbelow(_MAX_REQUEST_ID) + 1
@@ -176,28 +214,29 @@ class SnmpTransport:
         """
         if self._closed:
             raise SnmpError("SNMP transport is closed")
-        address = ipaddress.ip_address(host)  # sessions resolve names before calling
-        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-        host = str(address)
+        known = self._hosts.get(host)
+        if known is None:
+            known = self._parse_host(host)
+        family, host = known
         loop = asyncio.get_running_loop()
         if loop.time() >= deadline:
             raise SnmpTimeout("deadline passed before sending")
-        endpoint = await self._endpoint(family)
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise SnmpTimeout("deadline passed waiting for an in-flight slot") from None
+        endpoint = self._endpoints.get(family) or await self._endpoint(family)
+        if self._free > 0:  # _release() hands slots to waiters first: none is queued
+            self._free -= 1
+        else:
+            await self._wait_for_slot(loop, deadline)
         stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
-        stats.max_in_flight_seen = max(stats.max_in_flight_seen, stats.in_flight)
+        if stats.in_flight > stats.max_in_flight_seen:
+            stats.max_in_flight_seen = stats.in_flight
         request_id = self._allocate_id()
-        future: asyncio.Future[Message] = loop.create_future()
-        pending = _Pending(host, port, future, accept_any_source)
+        pending = _Pending(host, port, accept_any_source)
         self._pending[request_id] = pending
         try:
             payload = build(request_id)
+            first_send = loop.time()
             for attempt in range(retries + 1):
                 now = loop.time()
                 if now >= deadline:
@@ -208,22 +247,67 @@ class SnmpTransport:
                 stats.sent += 1
                 if count is not None:
                     count.sent += 1
-                await asyncio.wait((future,), timeout=min(timeout, deadline - now))
-                if future.done():
-                    return future.result()  # raises SnmpMalformed if that's what came
+                # The timer completes this attempt's waiter, never the request: an answer
+                # to this attempt that arrives during the next one still counts.
+                waiter = pending.waiter = loop.create_future()
+                timer = loop.call_at(min(now + timeout, deadline), _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                if pending.done:
+                    if pending.error is not None:
+                        raise pending.error  # SnmpMalformed, or the transport closed
+                    if count is not None:
+                        count.answer_time = loop.time() - first_send
+                    return pending.message  # type: ignore[return-value]
             stats.timeouts += 1
             if pending.malformed:
                 raise MalformedPacket(pending.malformed)
             raise SnmpTimeout("no response")
         finally:
+            pending.waiter = None
             del self._pending[request_id]
-            self._recent[request_id] = future.done() and not future.cancelled()
+            self._recent[request_id] = pending.done
             if len(self._recent) > _RECENT_IDS:
                 del self._recent[next(iter(self._recent))]
-            if not future.done():
-                future.cancel()
             stats.in_flight -= 1
-            self._slots.release()
+            self._release()
+
+    def _parse_host(self, host: str) -> tuple[int, str]:
+        """(family, canonical address) of a literal address; ValueError for a name."""
+        address = ipaddress.ip_address(host)  # sessions resolve names before calling
+        known = (socket.AF_INET6 if address.version == 6 else socket.AF_INET, str(address))
+        if len(self._hosts) >= _HOSTS_MAX:
+            self._hosts.clear()
+        self._hosts[host] = known
+        return known
+
+    async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Queue for an in-flight slot (FIFO), giving up at `deadline`."""
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._slot_waiters.append(waiter)
+        timer = loop.call_at(deadline, _wake, waiter, False)
+        try:
+            granted = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self._release()  # handed a slot in the same loop pass: pass it on
+            raise
+        finally:
+            timer.cancel()
+        if not granted:
+            raise SnmpTimeout("deadline passed waiting for an in-flight slot")
+
+    def _release(self) -> None:
+        """Give a slot back: to the oldest live waiter, or to the free count."""
+        waiters = self._slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # skip those that expired or were cancelled
+                waiter.set_result(True)
+                return
+        self._free += 1
 
     def _drop(self, reason: str, addr: tuple, request_id: int | None) -> None:
         self.stats.dropped[reason] += 1
@@ -253,19 +337,19 @@ class SnmpTransport:
         if not self._source_ok(pending, addr):
             self._drop("wrong source", addr, message.request_id)
             return
-        if pending.future.done():
+        if pending.done:
             self._drop("duplicate", addr, message.request_id)
             return
         self.stats.responses += 1
-        pending.future.set_result(message)
+        pending.finish(message, None)
 
     def _malformed(self, exc: MalformedPacket, addr: tuple) -> None:
         reason = str(exc)
         if exc.request_id is not None:
             pending = self._pending.get(exc.request_id)
             if pending is not None and self._source_ok(pending, addr):
-                if not pending.future.done():
-                    pending.future.set_exception(MalformedPacket(reason, exc.request_id))
+                if not pending.done:
+                    pending.finish(None, MalformedPacket(reason, exc.request_id))
                 return
         matched = False
         for pending in self._pending.values():
@@ -279,8 +363,8 @@ class SnmpTransport:
         """Close the sockets and fail whatever is still pending. Idempotent."""
         self._closed = True
         for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(SnmpError("SNMP transport closed"))
+            if not pending.done:
+                pending.finish(None, SnmpError("SNMP transport closed"))
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()

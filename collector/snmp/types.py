@@ -155,3 +155,21 @@ class SnmpSession(Protocol):
     async def close(self) -> None:
         """Release sockets/engines. Idempotent."""
         ...
+
+
+class ColumnWalkSession(SnmpSession, Protocol):
+    """A session that can walk several table columns with one request per step.
+
+    Optional: the poller uses it when a session has `walk_columns` and `walks_columns`
+    is True, and walks column by column otherwise (collector/snmp/walk.py's ColumnWalker
+    is the shared implementation; a session subclasses it and provides `_next_rows`).
+    """
+
+    walks_columns: bool  # False once the agent answered joint requests oddly
+    columns_per_request: int  # how many roots a caller should pass per call
+
+    async def walk_columns(self, roots: Sequence[OID], *, deadline: float,
+                           max_rows: int = 100_000) -> list[WalkResult | SnmpError]:
+        """Walk the subtrees under `roots` together; per root, in order, its WalkResult
+        (exactly what walk() would return) or the SnmpError that ended it."""
+        ...

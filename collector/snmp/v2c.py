@@ -29,7 +29,7 @@ from collector.snmp.types import (
     error_status_name,
     oid_str,
 )
-from collector.snmp.walk import NO_SUCH_NAME, TOO_BIG, Page, SubtreeWalker
+from collector.snmp.walk import NO_SUCH_NAME, TOO_BIG, ColumnWalker, Page
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ def _describe(oids: Sequence[OID]) -> str:
     return first if len(oids) <= 1 else f"{first} (+{len(oids) - 1} more)"
 
 
-class V2cSession(SubtreeWalker):
-    """One device spoken to with SNMP v1 or v2c; implements the SnmpSession protocol.
+class V2cSession(ColumnWalker):
+    """One device spoken to with SNMP v1 or v2c; implements SnmpSession and
+    ColumnWalkSession (several table columns per request, see walk.ColumnWalker).
 
     `max_repetitions` and `max_oids_per_get` start from the settings and are halved for
     the life of the session when the agent answers tooBig (reliability test A17).
@@ -86,9 +87,10 @@ class V2cSession(SubtreeWalker):
                                   max_repetitions=max_repetitions)
 
         settings = self.settings
+        address = self._address or await self._resolve()  # resolved once per session
         try:
             return await self._transport.request(
-                await self._resolve(), settings.port, build, timeout=settings.timeout,
+                address, settings.port, build, timeout=settings.timeout,
                 retries=settings.retries, deadline=deadline,
                 accept_any_source=settings.accept_any_source, count=self._count)
         except SnmpTimeout:
@@ -150,14 +152,20 @@ class V2cSession(SubtreeWalker):
 
     async def _next_page(self, last: OID, repetitions: int, *, deadline: float, what: str,
                          started: float, rows: int) -> Page:
+        return await self._next_rows((last,), repetitions, deadline=deadline, what=what,
+                                     started=started, rows=rows)
+
+    async def _next_rows(self, lasts: Sequence[OID], repetitions: int, *, deadline: float,
+                         what: str, started: float, rows: int) -> Page:
         if self._bulk:
-            message = await self._request(GET_BULK_REQUEST, (last,), deadline=deadline,
+            message = await self._request(GET_BULK_REQUEST, lasts, deadline=deadline,
                                           what=what, started=started, rows=rows,
                                           max_repetitions=repetitions)
         else:
-            message = await self._request(GET_NEXT_REQUEST, (last,), deadline=deadline,
+            message = await self._request(GET_NEXT_REQUEST, lasts, deadline=deadline,
                                           what=what, started=started, rows=rows)
-        return Page(message.error_status, message.error_index, message.varbinds)
+        return Page(message.error_status, message.error_index, message.varbinds,
+                    self._count.answer_time)
 
     async def close(self) -> None:
         """Nothing to release: the transport is shared and owned by the caller."""

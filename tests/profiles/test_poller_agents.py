@@ -191,7 +191,8 @@ async def test_auto_choice_is_probed_again_after_the_reprobe_interval(snmpsim_du
     steady = await poll(poller, device, session)
     now[0] += 2
     again = await poll(poller, device, session)
-    assert first.requests == again.requests > steady.requests
+    # >=: the first poll of a session sizes its joint walks before any answer was seen
+    assert first.requests >= again.requests > steady.requests
     assert poller.auto_choice(dump) == ("airmax", "if-mib")
 
 
