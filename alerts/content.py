@@ -137,9 +137,14 @@ def build(engine: Engine, incident: Incident, members: list[AlertState], decisio
         a.subject.device, a.subject.interface, a.subject.link) for a in ranked)
     redundancy = incident.redundancy_lost
     if resolved and not redundancy:
-        redundancy = sorted({a.subject.site for a in members if a.subject.site
-                             and engine._kind(a) == "redundancy_lost"})
+        redundancy = incident.notified_redundancy_lost or sorted({
+            a.subject.site for a in members
+            if a.subject.site and engine._kind(a) == "redundancy_lost"})
     head = headline(engine, incident, cut_off, members)
+    if resolved and incident.notified_headline:
+        # at the resolve every member is clear, so what leads now is arbitrary: say what
+        # the page said (its redundancy loss, not the last interface to come back)
+        head = incident.notified_headline
     labels = {"alertname": "SiteIsolated" if head == "isolation" else primary,
               "severity": severity, "incident": incident.key,
               "root_cause": ",".join(roots), "sites": ",".join(cut_off)}

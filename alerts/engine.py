@@ -15,8 +15,8 @@ One evaluation:
 4. group alerts into incidents by root cause (alerts.incident) — alerts behind a failed
    element become members of the root-cause incident and are never notified on their own;
 5. decide per incident whether to notify, with a named reason (new, escalated, repeat,
-   resolved; or why not: pending, group_wait, group_interval, unchanged, silenced,
-   maintenance, never_notified); silences and maintenance windows suppress the
+   resolved; or why not: pending, group_wait, group_interval, flapping, unchanged,
+   silenced, maintenance, never_notified); silences and maintenance windows suppress the
    notification, never the record.
 """
 
@@ -33,7 +33,15 @@ from alerts.notification import Decision, Notification
 from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
 from alerts.signals import Context, signals, site_power
 from alerts.silence import Silence, covering_window
-from alerts.topology import Analysis, Health, Topology, analyse, device_el, link_el
+from alerts.topology import (
+    Analysis,
+    Health,
+    Topology,
+    analyse,
+    device_el,
+    link_el,
+    split_el,
+)
 from collector.state import DeviceSnapshot, LinkSnapshot
 
 STATE_VERSION = 1
@@ -244,8 +252,11 @@ class Engine:
                 if alert is None:
                     if not condition(rule, signal, None):
                         continue  # clear and never seen: nothing to remember
+                    # Not remembered means it was clear (or never had data): this first
+                    # true is a change, and flap detection must count it, or a flap of
+                    # n changes is seen as n-1 and pages a half-period late.
                     alert = self.alerts[key] = AlertState(rule.name, signal.subject,
-                                                          rule.severity)
+                                                          rule.severity, cond=False)
                 alert.severity = rule.severity
                 if step(alert, rule, flap, signal, now) is Transition.RESOLVED:
                     resolved_now.add(key)
@@ -344,6 +355,9 @@ class Engine:
             for incident in same_family:
                 if incident.anchors() & anchors:
                     return incident
+        for incident in open_:
+            if self._explains(incident, group):
+                return incident
         key = f"{group.key}@{int(now)}"
         n = 2
         while key in self.incidents:
@@ -352,6 +366,22 @@ class Engine:
         incident = self.incidents[key] = Incident(key=key, family=group.family,
                                                   opened_at=now)
         return incident
+
+    def _explains(self, incident: Incident, group: Group) -> bool:
+        """An open reachability incident explains a link or device group about its own root
+        cause or a device it cut off: a flapping link's LinkDown, or the far end's
+        DeviceUnreachable, that starts firing while the link happens to be up (no outage
+        to group it by at that moment) still belongs to the flap's incident."""
+        if incident.family != "reach" or group.family not in ("link", "reach"):
+            return False
+        cut_off = set(incident.all_cut_off)
+        for element in group.roots:
+            kind, ident = split_el(element)
+            if element in incident.all_roots:
+                return True
+            if kind == "device" and self.topology.device_site(ident) in cut_off:
+                return True
+        return False
 
     def _update(self, incident: Incident, member_keys: list[str], groups: list[Group],
                 resolved_now: set[str], now: float) -> Notification | None:
@@ -401,6 +431,10 @@ class Engine:
             incident.notified_cut_off = list(incident.cut_off)
             incident.notified_roots = list(incident.roots)
             incident.notified_evidence = list(incident.evidence)
+            incident.notified_headline = notification.headline
+            incident.notified_redundancy_lost = [s.site_id for s in
+                                                 notification.redundancy_lost]
+            incident.notified_flapping = notification.flapping
         return notification
 
     def _kind(self, alert: AlertState) -> str:
@@ -431,6 +465,12 @@ class Engine:
             SEVERITY_RANK.get(incident.notified_severity or "", 0)
         grew = sorted(set(incident.cut_off) - set(incident.notified_cut_off))
         if worse or grew:
+            if incident.flapping and incident.notified_flapping:
+                # Paged as flapping: while it flaps, its members fire and clear with every
+                # change (a link's LinkDown, then its RedundancyLost...); paging those would
+                # be a page per change. Once it settles, a worse state still escalates.
+                return Decision(False, "flapping", "escalation waits until it stops "
+                                "flapping")
             if now - incident.notified_at < settings.group_interval:
                 return Decision(False, "group_interval", "escalation waits for "
                                 "group_interval")

@@ -82,6 +82,9 @@ class Incident:
     notified_cut_off: list[str] = field(default_factory=list)
     notified_roots: list[str] = field(default_factory=list)
     notified_evidence: list[str] = field(default_factory=list)
+    notified_headline: str | None = None  # a resolve repeats what the page led with
+    notified_redundancy_lost: list[str] = field(default_factory=list)
+    notified_flapping: bool = False  # paged as flapping: its changes are not paged again
     notifications: int = 0
     last_decision: dict[str, Any] = field(default_factory=dict)
     suppressed: str | None = None  # the last silence/maintenance that held a notification

@@ -68,13 +68,41 @@ class Topology:
 
     links: dict[str, tuple[tuple[str, str], ...]]  # link id → ((device, ifName), ...)
     site_of: dict[str, str]  # device id → site id
+    # Sites of kind core: where the poller stands. Without one, nothing is ever cut off.
+    cores: frozenset[str] = frozenset()
 
     @classmethod
     def from_inventory(cls, inventory: Inventory) -> Topology:
         """The topology of an inventory."""
         links = {link.id: ((link.a.device, link.a.interface), (link.b.device, link.b.interface))
                  for link in inventory.links}
-        return cls(links, {d.id: inventory.site_of(d).id for d in inventory.devices})
+        return cls(links, {d.id: inventory.site_of(d).id for d in inventory.devices},
+                   frozenset(s.id for s in inventory.sites if s.kind == "core"))
+
+    def reachable_sites(self, broken: Iterable[str]) -> set[str] | None:
+        """Sites with a path from a core over links not in `broken` (None: no core site).
+
+        Management traffic rides the same links as the payload: a site the core cannot
+        reach over working links is a site whose agents the poller cannot reach either.
+        """
+        if not self.cores:
+            return None
+        down = set(broken)
+        neighbours: dict[str, set[str]] = {}
+        for link, ends in self.links.items():
+            if link in down:
+                continue
+            sites = [self.site_of[d] for d, _ in ends if d in self.site_of]
+            for a in sites:
+                neighbours.setdefault(a, set()).update(s for s in sites if s != a)
+        seen = set(self.cores)
+        todo = list(self.cores)
+        while todo:
+            for nxt in neighbours.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
 
 
 def _settings(rec: Record) -> dict[str, str]:
@@ -264,6 +292,8 @@ class FaultInjector:
         self.origin = {d: (a.spawned_at or now) for d, a in self.agents.items()}
         self.rebooted: set[str] = set()
         self.down: set[str] = set()  # agents stopped by kill or a reboot in progress
+        # agents silent because no working path joins their site to a core (lab/README-faults)
+        self.cut_off: set[str] = set()
         self.cuts: dict[str, list[list[float | None]]] = {}  # link → [[start, end|None]]
         self.fades: dict[str, float] = {}
         self.mains: dict[str, tuple[float, float]] = {}  # site → (since, drain)
@@ -281,7 +311,9 @@ class FaultInjector:
 
     def _apply(self, action: str, target: str, **options: float) -> str:
         with self._lock:
-            return str(getattr(self, f"_do_{action}")(target, **options))
+            done = str(getattr(self, f"_do_{action}")(target, **options))
+            reach, _ = self._update_reach()  # kill, reboot, revive change paths too
+            return f"{done}; {reach}" if reach else done
 
     def schedule(self, delay: float, action: str, target: str, **options: float) -> None:
         """Run a fault `delay` seconds from now (flaps, scenario steps, reboot comebacks)."""
@@ -311,7 +343,8 @@ class FaultInjector:
         with self._lock:
             return {"cut_links": sorted(k for k, v in self.cuts.items() if v and v[-1][1] is None),
                     "faded_links": dict(self.fades), "mains_failed": sorted(self.mains),
-                    "agents_down": sorted(self.down), "pending_steps": len(self.steps)}
+                    "agents_down": sorted(self.down), "cut_off": sorted(self.cut_off),
+                    "pending_steps": len(self.steps)}
 
     # ------------------------------------------------------------------ faults
 
@@ -470,20 +503,57 @@ class FaultInjector:
         return faults
 
     def _refresh(self, device: str) -> float:
-        """Rewrite a device's data file and restart its agent; seconds it was silent."""
+        """Rewrite a device's data file and restart its agent; seconds it was silent.
+
+        An agent whose site is cut off from the core gets its file but stays silent."""
         t0 = time.monotonic()
         agent = self.agents[device]
         self.lab.stop_one(device)
         write_records(agent, apply_faults(self._base(device), self.device_faults(device),
                                           self.clock()))
-        self.lab.start_one(device)
+        if device not in self.cut_off:
+            self.lab.start_one(device)
         return time.monotonic() - t0
 
     def _refresh_all(self, devices: Iterable[str]) -> str:
-        parts = []
+        reach, woken = self._update_reach()  # first: a cut's far end goes silent
+        parts = [reach] if reach else []
         for device in dict.fromkeys(devices):
+            if device in woken:
+                continue  # restarted with its current faults just now
             if device in self.down:
                 parts.append(f"{device} (agent down: applies when it is back)")
                 continue
+            if device in self.cut_off:
+                parts.append(f"{device} (cut off from the core: applies when reachable)")
+                continue
             parts.append(f"{device} restarted in {self._refresh(device):.1f} s")
         return ", ".join(parts)
+
+    def _broken_links(self) -> set[str]:
+        """Links that carry nothing now: cut, or ending on an agent that is not running."""
+        broken = {k for k, spans in self.cuts.items() if spans and spans[-1][1] is None}
+        broken |= {k for k, ends in self.topology.links.items()
+                   if any(d in self.down for d, _ in ends)}
+        return broken
+
+    def _update_reach(self) -> tuple[str, list[str]]:
+        """Silence the agents of sites no working path joins to a core; wake those rejoined.
+
+        Returns what changed ('' when nothing did) and the agents restarted."""
+        reachable = self.topology.reachable_sites(self._broken_links())
+        wanted = set() if reachable is None else {
+            d for d in self.agents if self.topology.site_of.get(d) not in reachable}
+        lost, back = sorted(wanted - self.cut_off), sorted(self.cut_off - wanted)
+        for device in lost:
+            self.lab.stop_one(device)
+        self.cut_off = wanted
+        woken = [d for d in back if d not in self.down]
+        for device in woken:
+            self._refresh(device)
+        parts = []
+        if lost:
+            parts.append(f"cut off from the core (silent): {', '.join(lost)}")
+        if back:
+            parts.append(f"reachable again: {', '.join(back)}")
+        return "; ".join(parts), woken
