@@ -66,7 +66,7 @@ from collector.snmp.v3_message import (
     report_oid,
 )
 from collector.snmp.v3_transport import V3Endpoint
-from collector.snmp.walk import TOO_BIG, Page, SubtreeWalker
+from collector.snmp.walk import TOO_BIG, ColumnWalker, Page
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,9 @@ class _Engine:
         return min(0x7FFFFFFF, self.time + int(clock - self.synced_at))
 
 
-class V3Session(SubtreeWalker):
-    """One device spoken to with SNMPv3 (USM); implements the SnmpSession protocol."""
+class V3Session(ColumnWalker):
+    """One device spoken to with SNMPv3 (USM); implements SnmpSession and ColumnWalkSession
+    (several table columns per GETBULK, see walk.ColumnWalker)."""
 
     def __init__(self, settings: SessionSettings, *, local_address: str = "0.0.0.0",
                  max_in_flight: int = 64) -> None:
@@ -360,7 +361,12 @@ class V3Session(SubtreeWalker):
 
     async def _next_page(self, last: OID, repetitions: int, *, deadline: float, what: str,
                          started: float, rows: int) -> Page:
-        message = await self._exchange(GET_BULK_REQUEST, (last,), deadline=deadline, what=what,
+        return await self._next_rows((last,), repetitions, deadline=deadline, what=what,
+                                     started=started, rows=rows)
+
+    async def _next_rows(self, lasts: Sequence[OID], repetitions: int, *, deadline: float,
+                         what: str, started: float, rows: int) -> Page:
+        message = await self._exchange(GET_BULK_REQUEST, lasts, deadline=deadline, what=what,
                                        started=started, rows=rows, max_repetitions=repetitions)
         return Page(message.error_status, message.error_index, message.varbinds)
 
