@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
+import gc
 import json
 import sys
 import time
@@ -28,16 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "profiles"), str(ROOT / "tests")]
 
 from bench_mapping import map_once, prepare  # noqa: E402
-from fast_exposition import SeriesText  # noqa: E402
-from prometheus_client.exposition import choose_encoder  # noqa: E402
+from prometheus_client.exposition import generate_latest  # noqa: E402
 
 from collector.profiles import builtin_profiles  # noqa: E402
 from collector.samples import Kind, PollResult, Sample  # noqa: E402
+from collector.scheduler import Job, Scheduler  # noqa: E402
 from collector.snmp import ber  # noqa: E402
 from collector.state import NetworkState  # noqa: E402
 from collector.topology_spec import DeviceSpec  # noqa: E402
-from exporters.http import GZIP_LEVEL, _encode  # noqa: E402
-from exporters.prometheus import ExporterSources, build_registry  # noqa: E402
+from exporters.http import GZIP_LEVEL, MetricsApp, _encode  # noqa: E402
+from exporters.prometheus import ExporterSources, PollCounters, build_registry  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "micro.json"
 IF_PROFILES = ("system", "if-mib")
@@ -185,40 +185,111 @@ def fleet_state(devices: int, n_if: int) -> NetworkState:
     return state
 
 
+def _fresh_series(state: NetworkState) -> list[dict]:
+    """For each device, a copy of its series with new label tuples and strings, as the
+    next poll's apply() would make (so the text cache sees a changed device)."""
+    out = []
+    for snap in state.device_snapshots():
+        out.append({metric: {tuple((n, (v + "#")[:-1]) for n, v in labels): value
+                             for labels, value in rows.items()}
+                    for metric, rows in snap.series.items()})
+    return out
+
+
 def bench_exposition(report: Report, seconds: float, quick: bool) -> None:
-    encoder, _ = choose_encoder("")
+    from aiohttp.test_utils import make_mocked_request
+
     sizes = [(100, 48)] if quick else [(100, 48), (10_000, 4)]
+    loop = asyncio.new_event_loop()
     for devices, n_if in sizes:
         state = fleet_state(devices, n_if)
-        registry = build_registry(ExporterSources(state=state), process_metrics=False)
-        families = list(registry.collect())
-        series = sum(len(f.samples) for f in families)
+        snaps = state.device_snapshots()
+        scheduler = Scheduler(Job(device_id=s.device_id, interval=60, poll_deadline=50,
+                                  poll=None, site=s.site_id)  # type: ignore[arg-type]
+                              for s in snaps)
+        counters = {s.device_id: PollCounters(site=s.site_id, varbinds=1000, requests=17)
+                    for s in snaps}
+        registry = build_registry(ExporterSources(state=state, scheduler=scheduler,
+                                                  poll_counters=counters, series_cap=1000),
+                                  process_metrics=False)
+        app = MetricsApp(registry, dict)
         tag = f"{devices}x{n_if}if"
+        headers = {"Accept-Encoding": "gzip"}
 
-        def scrape(registry=registry) -> bytes:  # bound now: the loop variable changes
-            return _encode(encoder, list(registry.collect()), True)
+        async def collect(registry=registry) -> list:  # (the scheduler reads the loop time)
+            return list(registry.collect())
 
-        report.add(f"exposition.current.{tag}", cpu_per_call(scrape, seconds), unit="series",
-                   per=series, what=f"collect + text + gzip {GZIP_LEVEL}, {series} series "
-                   "(exporters/prometheus.py + exporters/http.py)")
-        collect_only = cpu_per_call(lambda registry=registry: list(registry.collect()),
-                                    seconds)
-        report.add(f"exposition.current.collect.{tag}", collect_only, unit="series",
-                   per=series, what="of which building the families (on the event loop)")
-        fast = SeriesText(state)
-        profile_series = sum(len(rows) for s in state.device_snapshots()
-                             for rows in s.series.values())
-        report.add(f"exposition.prototype.{tag}", cpu_per_call(fast.render, seconds),
-                   unit="series", per=profile_series,
-                   what=f"bench/fast_exposition.py: the {profile_series} profile series, "
-                   "text only, label text reused")
-        body = fast.render().encode()
-        for level in (1, GZIP_LEVEL):
-            report.add(f"exposition.gzip{level}.{tag}",
-                       cpu_per_call(lambda body=body, level=level:
-                                    gzip.compress(body, compresslevel=level), seconds),
-                       unit="series", per=profile_series,
-                       what=f"gzip level {level} of that text ({len(body) / 1e6:.1f} MB)")
+        series = sum(len(f.samples) for f in loop.run_until_complete(collect()))
+
+        def reference(collect=collect) -> bytes:  # bound now: the loop variable changes
+            return _encode(generate_latest, [], loop.run_until_complete(collect()), True)
+
+        report.add(f"exposition.prometheus_client.{tag}", cpu_per_call(reference, seconds),
+                   unit="series", per=series, what=f"the old path: registry.collect() + "
+                   f"generate_latest + gzip {GZIP_LEVEL}, {series} series")
+        scrape = make_mocked_request("GET", "/metrics", headers=headers)
+
+        def served(app=app, scrape=scrape) -> None:
+            loop.run_until_complete(app.metrics(scrape))
+
+        report.add(f"exposition.metrics.unchanged.{tag}", cpu_per_call(served, seconds),
+                   unit="series", per=series, what="/metrics (exporters/device_text.py), "
+                   f"gzip {GZIP_LEVEL}; no device polled since the previous scrape")
+        variants = [_fresh_series(state), _fresh_series(state)]
+        turn = [0]
+
+        def repolled(app=app, scrape=scrape, snaps=snaps, variants=variants,
+                     turn=turn) -> None:
+            turn[0] += 1
+            for snap, series_ in zip(snaps, variants[turn[0] % 2], strict=True):
+                snap.series = series_  # what apply() does: a new dict, new label tuples
+                snap.series_version += 1
+            loop.run_until_complete(app.metrics(scrape))
+
+        report.add(f"exposition.metrics.all_changed.{tag}", cpu_per_call(repolled, seconds),
+                   unit="series", per=series,
+                   what="same, every device polled since the previous scrape")
+        wall, cpu = loop.run_until_complete(_longest_slice(app, scrape, snaps, variants[0]))
+        print(f"{'':34} longest event-loop slice of an all-changed /metrics: "
+              f"{cpu * 1000:.1f} ms CPU ({wall * 1000:.1f} ms wall)", flush=True)
+        report.results[f"exposition.metrics.longest_slice.{tag}"] = {
+            "cpu_s": cpu, "wall_s": wall, "what": "longest time the loop ran without yielding"}
+    loop.close()
+
+
+async def _longest_slice(app: MetricsApp, scrape: object, snaps: list, variant: list,
+                         ) -> tuple[float, float]:
+    """The longest stretch /metrics keeps the event loop to itself (all devices changed):
+    a ticker task measures the gaps between its turns while a scrape runs, in wall time
+    and in CPU time of the loop's thread (wall includes time the OS gave other processes,
+    a lot on a shared machine). Garbage collection is off meanwhile: a full collection
+    stalls the loop whatever runs on it (see the README)."""
+    for snap, series in zip(snaps, variant, strict=True):
+        snap.series = series
+        snap.series_version += 1
+    wall: list[float] = []
+    cpu: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last, last_cpu = time.perf_counter(), time.thread_time()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            now, now_cpu = time.perf_counter(), time.thread_time()
+            wall.append(now - last)
+            cpu.append(now_cpu - last_cpu)
+            last, last_cpu = now, now_cpu
+
+    gc.disable()
+    try:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        await app.metrics(scrape)  # type: ignore[arg-type]
+        done.set()
+        await task
+    finally:
+        gc.enable()
+    return max(wall), max(cpu)
 
 
 # ----------------------------------------------------------------------------- request wait

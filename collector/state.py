@@ -116,6 +116,10 @@ class DeviceSnapshot:
     series: dict[str, dict[Labels, int | float]] = field(default_factory=dict)
     rates: dict[str, dict[Labels, float]] = field(default_factory=dict)
     interfaces: dict[str, InterfaceState] = field(default_factory=dict)  # by ifIndex
+    # Bumped whenever `series` is replaced (a good poll, staleness): a reader that keeps
+    # something derived from the series (exporters.device_text) compares it instead of
+    # holding on to the old dict.
+    series_version: int = 0
 
 
 @dataclass(slots=True)
@@ -383,6 +387,7 @@ class NetworkState:
                 del counters[key]
         snap = dev.snap
         snap.series = series
+        snap.series_version += 1
         snap.rates = rates
         snap.interfaces = _interfaces(series, rates)
         # Inventory interface names match ifName first, then ifDescr, then the ifIndex.
@@ -401,6 +406,7 @@ class NetworkState:
             return False
         snap.stale = True
         snap.series = {}
+        snap.series_version += 1
         snap.rates = {}
         snap.interfaces = {}
         dev.if_by_name = {}

@@ -1,24 +1,30 @@
 """The Prometheus view of the network: a custom collector over NetworkState, built per scrape.
 
-As in client_python's custom-collector pattern, nothing here polls or caches: every
-scrape walks the state the scheduler keeps up to date and turns it into metric
-families, so /metrics never waits on SNMP (A29) and a device that leaves the inventory
-or goes stale simply stops appearing (A30). It is registered on an explicit
-`CollectorRegistry`, never on the process-global one.
+As in client_python's custom-collector pattern, nothing here polls: every scrape reads
+the state the scheduler keeps up to date, so /metrics never waits on SNMP (A29) and a
+device that leaves the inventory or goes stale simply stops appearing (A30). It is
+registered on an explicit `BorderwatchRegistry`, never on the process-global one.
 
 Families come from three places:
   * the profiles: every series a poll produced, under the name, help and type the
     profile defines, with `site` and `device` labels added;
   * state: device reachability and poll facts, link state and utilisation;
   * the service itself: scheduler, SNMP transport, exposition size (self-metrics).
+
+Two renderings of the same families: `registry.collect()` gives all of them as
+prometheus_client families (for tools, tests and `generate_latest`); /metrics
+(exporters.http) takes the per-device ones, by far the most series, as ready text from
+`registry.device_text` (exporters.device_text, label text kept between scrapes) and
+only the global ones from `registry.collect_global()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
@@ -34,21 +40,15 @@ from collector.samples import Kind
 from collector.scheduler import Scheduler
 from collector.snmp.transport import TransportStats
 from collector.state import DeviceSnapshot, NetworkState
+from exporters.device_families import DeviceFamily, PollCounters, families_of
+from exporters.device_text import DeviceText, series_labels
 from exporters.http import RenderStats
 from exporters.influx import InfluxStats
 from exporters.influx_metrics import influx_families
 
 VERSION = "0.1.0"
-
-
-@dataclass(slots=True)
-class PollCounters:
-    """Per-device running totals the service keeps across polls (state keeps only the latest)."""
-
-    site: str
-    varbinds: int = 0  # varbinds received, all polls
-    requests: int = 0  # SNMP requests sent, retries included (v1/v2c and v3)
-    series_dropped: int = 0  # samples dropped by the per-device series cap
+__all__ = ["BorderwatchCollector", "BorderwatchRegistry", "ExporterSources", "PollCounters",
+           "build_registry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +64,10 @@ class ExporterSources:
     influx: InfluxStats | None = None  # only when the inventory configures InfluxDB
 
 
-def _labels(site: str, device: str, labels: Iterable[tuple[str, str]]) -> dict[str, str]:
-    out = {"site": site, "device": device}
-    for name, value in labels:
-        # A profile label named like ours must not overwrite it (Prometheus' own rule).
-        out["exported_" + name if name in ("site", "device") else name] = value
-    return out
+def _family(family: DeviceFamily) -> Metric:
+    """An empty prometheus_client family with the `site`, `device` labels."""
+    cls = CounterMetricFamily if family.type == "counter" else GaugeMetricFamily
+    return cls(family.name, family.help, labels=["site", "device"])
 
 
 class BorderwatchCollector:
@@ -84,6 +82,7 @@ class BorderwatchCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
+        """Every family (borderwatch_exposition_series is added by exporters.http)."""
         families: list[Metric] = []
         state = self._src.state
         devices = state.device_snapshots()
@@ -93,10 +92,19 @@ class BorderwatchCollector:
                          for f in series_families}
         families += self._device_families(devices, per_device, profile_names)
         families += self._link_families()
-        families += self._self_families(devices)
+        families += self._self_families(len(devices), per_device=True)
         if self._src.influx is not None:
             families += influx_families(self._src.influx)
-        yield from families  # borderwatch_exposition_series is added by exporters.http
+        yield from families
+
+    def global_families(self) -> list[Metric]:
+        """The families that are not per device: links, self-metrics, Influx writer."""
+        families = self._link_families()
+        families += self._self_families(len(self._src.state.device_snapshots()),
+                                        per_device=False)
+        if self._src.influx is not None:
+            families += influx_families(self._src.influx)
+        return families
 
     # ------------------------------------------------------------------ profile series
 
@@ -128,7 +136,7 @@ class BorderwatchCollector:
                 for labels, value in rows.items():
                     lbl = label_dicts.get(labels)
                     if lbl is None:
-                        lbl = label_dicts[labels] = _labels(site, dev, labels)
+                        lbl = label_dicts[labels] = series_labels(site, dev, labels)
                     append(Sample(metric, lbl, value, None, None))
                 n += len(rows)
             per_device[snap.device_id] = n
@@ -138,50 +146,27 @@ class BorderwatchCollector:
 
     def _device_families(self, devices: list[DeviceSnapshot], per_device: dict[str, int],
                          profile_names: set[str]) -> list[Metric]:
-        up = GaugeMetricFamily("borderwatch_device_up",
-                               "1 if the latest poll of the device succeeded, 0 if it failed "
-                               "(absent before the first poll).", labels=["site", "device"])
-        duration = GaugeMetricFamily("borderwatch_device_poll_duration_seconds",
-                                     "Duration of the device's latest poll.",
-                                     labels=["site", "device"])
-        last_ok = GaugeMetricFamily("borderwatch_device_last_success_timestamp_seconds",
-                                    "Unix time at which the latest successful poll started.",
-                                    labels=["site", "device"])
-        uptime = GaugeMetricFamily("borderwatch_device_uptime_seconds",
-                                   "Time since the SNMP agent (re)started, from sysUpTime.",
-                                   labels=["site", "device"])
-        polls = CounterMetricFamily("borderwatch_device_polls",
-                                    "Polls of the device since the collector started.",
-                                    labels=["site", "device"])
-        failures = CounterMetricFamily("borderwatch_device_poll_failures",
-                                       "Polls of the device that failed (timeout, bad answer).",
-                                       labels=["site", "device"])
-        reboots = CounterMetricFamily("borderwatch_device_reboots",
-                                      "Reboots detected (sysUpTime went back), since start.",
-                                      labels=["site", "device"])
-        series = GaugeMetricFamily("borderwatch_device_series",
-                                   "Series the device contributes to this exposition.",
-                                   labels=["site", "device"])
-        for snap in devices:
-            key = [snap.site_id, snap.device_id]
-            if snap.up is not None:
-                up.add_metric(key, 1.0 if snap.up else 0.0)
-            if snap.poll_duration is not None:
-                duration.add_metric(key, snap.poll_duration)
-            if snap.last_success is not None:
-                last_ok.add_metric(key, snap.last_success)
-            if snap.up and not snap.stale and snap.uptime_seconds is not None:
-                uptime.add_metric(key, snap.uptime_seconds)
-            polls.add_metric(key, snap.polls)
-            failures.add_metric(key, snap.failures)
-            reboots.add_metric(key, snap.reboots)
-            series.add_metric(key, per_device.get(snap.device_id, 0))
-        out: list[Metric] = [up, duration, last_ok, polls, failures, reboots, series]
-        # The system profile normally provides uptime (from the same sysUpTime); never
-        # export a family twice.
-        if uptime.name not in profile_names:
-            out.append(uptime)
+        out: list[Metric] = []
+        for family in families_of("state"):
+            if family.unless_profile and family.sample_name in profile_names:
+                continue  # never export a family twice (the system profile has uptime)
+            metric = _family(family)
+            for snap in devices:
+                value = family.value(snap, per_device.get(snap.device_id, 0))
+                if value is not None:
+                    metric.add_metric([snap.site_id, snap.device_id], value)
+            out.append(metric)
         return out
+
+    @staticmethod
+    def _per_device(source: Any, family: DeviceFamily) -> Metric:
+        """A scheduler or poll-counter family over {device_id: stats with a .site}."""
+        metric = _family(family)
+        for device_id, stats in source.items():
+            value = family.value(stats)
+            if value is not None:
+                metric.add_metric([stats.site, device_id], value)
+        return metric
 
     # ------------------------------------------------------------------ links
 
@@ -224,7 +209,7 @@ class BorderwatchCollector:
 
     # ------------------------------------------------------------------ self-metrics
 
-    def _self_families(self, devices: list[DeviceSnapshot]) -> list[Metric]:
+    def _self_families(self, devices: int, *, per_device: bool) -> list[Metric]:
         out: list[Metric] = []
         build = GaugeMetricFamily("borderwatch_build_info", "Version of borderwatch; value 1.",
                                   labels=["version", "python"])
@@ -232,10 +217,10 @@ class BorderwatchCollector:
         out.append(build)
         out.append(GaugeMetricFamily("borderwatch_inventory_devices",
                                      "Devices in the inventory being polled.",
-                                     value=len(devices)))
-        out += self._scheduler_families()
+                                     value=devices))
+        out += self._scheduler_families(per_device)
         out += self._transport_families()
-        out += self._poll_counter_families()
+        out += self._poll_counter_families(per_device)
         render = self._src.render
         if render is not None:
             out.append(GaugeMetricFamily(
@@ -255,27 +240,12 @@ class BorderwatchCollector:
                                      "(should stay flat: a leak shows here first).", value=tasks))
         return out
 
-    def _scheduler_families(self) -> list[Metric]:
+    def _scheduler_families(self, per_device: bool) -> list[Metric]:
         sched = self._src.scheduler
         if sched is None:
             return []
-        overruns = CounterMetricFamily(
-            "borderwatch_poll_overruns",
-            "Ticks skipped because the device's previous poll was still running.",
-            labels=["site", "device"])
-        missed = CounterMetricFamily(
-            "borderwatch_scheduler_missed_ticks",
-            "Ticks passed over because the scheduler itself woke up more than an interval "
-            "late (event loop blocked).", labels=["site", "device"])
-        killed = CounterMetricFamily(
-            "borderwatch_poll_deadline_kills",
-            "Polls cancelled by the scheduler for running past their deadline (a bug "
-            "below the scheduler if not 0).", labels=["site", "device"])
-        for device_id, st in sched.stats.items():
-            key = [st.site, device_id]
-            overruns.add_metric(key, st.overruns)
-            missed.add_metric(key, st.missed_ticks)
-            killed.add_metric(key, st.deadline_kills)
+        out = [self._per_device(sched.stats, f) for f in families_of("scheduler")] \
+            if per_device else []
         lag = sched.lag
         hist = HistogramMetricFamily(
             "borderwatch_scheduler_lag_seconds",
@@ -287,7 +257,7 @@ class BorderwatchCollector:
             value=lag.window_max(sched.clock.monotonic()))
         in_flight = GaugeMetricFamily("borderwatch_polls_in_flight", "Polls running now.",
                                       value=sched.polls_in_flight())
-        return [overruns, missed, killed, hist, lag_max, in_flight]
+        return [*out, hist, lag_max, in_flight]
 
     def _transport_families(self) -> list[Metric]:
         st = self._src.transport
@@ -321,26 +291,12 @@ class BorderwatchCollector:
                                  "by defaults.max_in_flight).", value=st.max_in_flight_seen)
         return [requests, dropped, sent, in_flight, peak]
 
-    def _poll_counter_families(self) -> list[Metric]:
+    def _poll_counter_families(self, per_device: bool) -> list[Metric]:
         counters = self._src.poll_counters
         if counters is None:
             return []
-        varbinds = CounterMetricFamily("borderwatch_poll_varbinds",
-                                       "Varbinds received from the device, all polls.",
-                                       labels=["site", "device"])
-        requests = CounterMetricFamily("borderwatch_device_snmp_requests",
-                                       "SNMP requests sent to the device (retries included, "
-                                       "v1/v2c and v3).", labels=["site", "device"])
-        dropped = CounterMetricFamily(
-            "borderwatch_device_series_dropped",
-            "Series dropped because the device produced more than the per-device series cap.",
-            labels=["site", "device"])
-        for device_id, c in counters.items():
-            key = [c.site, device_id]
-            varbinds.add_metric(key, c.varbinds)
-            requests.add_metric(key, c.requests)
-            dropped.add_metric(key, c.series_dropped)
-        out: list[Metric] = [varbinds, requests, dropped]
+        out = [self._per_device(counters, f) for f in families_of("counters")] \
+            if per_device else []
         if self._src.series_cap is not None:
             out.append(GaugeMetricFamily("borderwatch_device_series_cap",
                                          "Most series one device may contribute per poll.",
@@ -348,13 +304,39 @@ class BorderwatchCollector:
         return out
 
 
+class BorderwatchRegistry(CollectorRegistry):
+    """The service's explicit registry: `collect()` gives every family the prometheus_client
+    way; /metrics renders the per-device ones from `device_text` and asks
+    `collect_global()` for the rest (exporters.http)."""
+
+    def __init__(self, sources: ExporterSources) -> None:
+        self._others: list[Any] = []  # collectors besides ours (process_*), in order
+        # Our collector describes no names (its families depend on what the devices
+        # answer); without this flag `?name[]=` filtering would never ask it for anything.
+        super().__init__(auto_describe=False, support_collectors_without_names=True)
+        self.borderwatch = BorderwatchCollector(sources)
+        super().register(self.borderwatch)
+        self.device_text = DeviceText(sources.state, sources.scheduler, sources.poll_counters)
+
+    def register(self, collector: Any) -> None:
+        super().register(collector)
+        self._others.append(collector)
+
+    def unregister(self, collector: Any) -> None:
+        super().unregister(collector)
+        self._others.remove(collector)
+
+    def collect_global(self) -> Iterator[Metric]:
+        """Every family except the per-device ones that `device_text` renders."""
+        yield from self.borderwatch.global_families()
+        for collector in list(self._others):
+            yield from collector.collect()
+
+
 def build_registry(sources: ExporterSources, *, process_metrics: bool = True,
-                   ) -> CollectorRegistry:
+                   ) -> BorderwatchRegistry:
     """An explicit registry holding the borderwatch collector (and process_* metrics)."""
-    # Our collector describes no names (its families depend on what the devices answer);
-    # without this flag `?name[]=` filtering would never ask it for anything.
-    registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
-    registry.register(BorderwatchCollector(sources))
+    registry = BorderwatchRegistry(sources)
     if process_metrics:
         ProcessCollector(registry=registry)
     return registry
