@@ -156,7 +156,12 @@ class _MetricPlan:
                                           _scaled(value, self.scale, self.divisor)))
             return
         vb = row[self.slot]
-        raw = _number(vb, out)
+        if vb is None:
+            raw = None
+        elif vb[1] in NUMERIC_TAGS:  # _number() inlined: this runs once per sample
+            raw = vb[2]
+        else:
+            raw = _number(vb, out)
         scale, divisor, bits = self.scale, self.divisor, self.bits
         if self.fb_slot >= 0 and (raw is None or (raw == 0 and self.fb_zero)):
             fb = row[self.fb_slot]

@@ -226,6 +226,9 @@ def _varbinds(data: bytes, pos: int, end: int) -> list[VarBind]:
     out: list[VarBind] = []
     append = out.append
     cache = _OID_CACHE
+    # VarBind(...) runs NamedTuple's Python-level __new__; tuple.__new__ builds the same
+    # object in C (a third of the cost of making one varbind).
+    new, varbind = tuple.__new__, VarBind
     while pos < end:
         at = pos
         if pos + 2 > end or data[pos] != _SEQUENCE:
@@ -297,7 +300,7 @@ def _varbinds(data: bytes, pos: int, end: int) -> list[VarBind]:
                     tag = _BAD
         else:
             tag, value = _other_value(data, pos, stop, tag)
-        append(VarBind(oid, tag, value))
+        append(new(varbind, (oid, tag, value)))
         pos = vb_end
     return out
 

@@ -248,6 +248,8 @@ class ColumnWalker(SubtreeWalker):
         bulk = self._bulk
         reps_before = self.max_repetitions
         one_row = False  # ask for one row only, after an error-status to several
+        # The first OID after each subtree: an OID > root is under root iff < upper.
+        uppers = [(*r.root[:-1], r.root[-1] + 1) for r in results]
         while True:
             for i in live:
                 if len(results[i].varbinds) >= max_rows:
@@ -303,25 +305,30 @@ class ColumnWalker(SubtreeWalker):
             if not bulk and len(varbinds) != n:
                 raise _GiveUp(f"{len(varbinds)} varbinds to a GETNEXT of {n}")
             ended = [False] * n
-            for k, vb in enumerate(varbinds):  # row-major: column k % n (RFC 3416 4.2.3)
-                pos = k % n
-                if ended[pos]:
-                    continue
-                i = live[pos]
+            for pos, i in enumerate(live):
+                # Row-major (RFC 3416 4.2.3): column `pos` owns varbinds pos, pos+n, ...
+                # As walk(): rows past max_rows are not looked at.
                 rows = results[i].varbinds
-                if len(rows) >= max_rows:
-                    continue  # as walk(): the rest of the answer is not looked at
-                root = results[i].root
-                oid = vb.oid
-                if vb.tag in _END_TAGS:
-                    ended[pos] = True
-                    continue
-                if oid <= lasts[i]:
-                    # A loop, or an answer not in row-major order; walk() tells which.
-                    raise _GiveUp("OID not increasing")
-                if len(oid) <= len(root) or oid[:len(root)] != root:
-                    ended[pos] = True
-                    continue
-                rows.append(vb)
-                lasts[i] = oid
+                room = max_rows - len(rows)
+                column = varbinds[pos::n] if room >= len(varbinds) else \
+                    varbinds[pos::n][:room]
+                last = lasts[i]
+                upper = uppers[i]
+                taken = 0
+                for vb in column:
+                    oid = vb[0]
+                    if vb[1] in _END_TAGS:
+                        ended[pos] = True
+                        break
+                    if oid <= last:
+                        # A loop, or an answer not in row-major order; walk() tells which.
+                        raise _GiveUp("OID not increasing")
+                    if oid >= upper:  # past the subtree: > last >= root, not under root
+                        ended[pos] = True
+                        break
+                    last = oid
+                    taken += 1
+                if taken:
+                    rows.extend(column[:taken])
+                    lasts[i] = last
             live[:] = [i for pos, i in enumerate(live) if not ended[pos]]
