@@ -8,6 +8,10 @@ record (octet counters, sysUpTime) is rebased to the value it has reached by the
 the time its link was cut; a cut freezes the counters of both link ends at their value.
 Sine-shaped levels (RSL/SNR wobble) restart their phase, a jump of at most a few tenths.
 
+When the inventory has a core site, agents of sites that no working link joins to a core
+(a cut, or a link ending on a stopped agent) are stopped as well: the poller at the core
+could not reach them either (lab/README-faults.md).
+
 All times are wall-clock (time.time()) because snmpsim's `numeric` module counts from
 its process start with time.time().
 """

@@ -1,6 +1,6 @@
 """Alert quality on the real lab: scripted faults → the collector service → a webhook, measured.
 
-A small lab network made for it (`NETWORK`: a core, the Đồng Đăng hub with three border
+A small lab network made for it (`SITES`, `LINKS`: a core, the Đồng Đăng hub with three border
 gates behind it, Lộc Bình on fibre with a microwave backup, a VSAT post, a UPS at the hub)
 runs as a real `borderwatch lab` process (one snmpsim per device, faults through its control
 directory); the collector service runs in this process with an `alerts:` section whose only
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 COMMUNITY_VAR = "BW_QUALITY_LAB_COMMUNITY"
 # Addresses no other lab or test uses (the repository inventory has 127.0.0.10-99).
 NET = "127.0.3"
-INTERVAL = 5.0  # poll interval of every device: the detection target is INTERVAL + 5 s
+INTERVAL = 4.0  # poll interval of every device: the detection target is INTERVAL + 5 s
 TICK = 1.0  # seconds between engine evaluations
 TARGET = INTERVAL + 5.0
 
@@ -88,7 +88,7 @@ LINKS = [
      ("bp-bacxa", "q-bx-vsat", "sat-1")),
 ]
 
-# Test timing: the built-in rules with `for`/`clear_for` fit for 5 s polls. The utilisation
+# Test timing: the built-in rules with `for`/`clear_for` fit for 4 s polls. The utilisation
 # rule keeps its built-in thresholds but waits one poll instead of 10 minutes, so the quiet
 # run shows whether the lab's traffic would trip it.
 RULES = """\
@@ -97,11 +97,11 @@ include_defaults: true
 settings:
   group_interval: 10s       # lets the battery countdown escalate within the scenario
   dark_after_intervals: 1
-  flap: {changes: 3, window: 20s, clear_changes: 1}
+  flap: {changes: 3, window: 16s, clear_changes: 1}  # 3 changes seen 4–8 s apart
 rules:
   - {name: SiteIsolated, kind: site_isolated, severity: critical, for: 0s, clear_for: 5s}
   - {name: SiteDown, kind: site_down, severity: critical, for: 0s, clear_for: 5s}
-  # longer than one flap half-period (6 s): a flapping link pages as flapping, once
+  # longer than a flap's down half (5 s): a flapping link pages as flapping, once
   - {name: RedundancyLost, kind: redundancy_lost, severity: warning, for: 10s, clear_for: 5s}
   - {name: LinkDown, kind: link_down, severity: major, for: 10s, clear_for: 5s}
   - {name: DeviceUnreachable, kind: device_unreachable, severity: major, for: 15s,
@@ -364,7 +364,7 @@ class Scenario:
     redundancy_lost: frozenset[str] = frozenset()
     flapping: bool = False
     escalations: int = 0  # escalated notifications the rules call for (battery running low)
-    hold: float = INTERVAL + 1  # keep the fault this long after the page(s): a poll or more
+    hold: float = INTERVAL + 1  # keep the fault this long after the page(s): a poll and more
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -379,9 +379,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              root_cause=frozenset({"link:Q06"}),
              phrases=("Suy giảm tín hiệu", "tuyến viba Lạng Sơn – Lộc Bình (Q06)")),
     Scenario("mains-failure", "mains failure at Đồng Đăng, battery draining",
-             # 60 minutes of runtime per second: 18 h of UPS runtime falls below the
-             # 30-minute threshold about 18 s in, which escalates the incident once.
-             (("fail_mains", "hub-dongdang", {"drain": 3600}),),
+             # 2 hours of runtime per second: the UPS's 18 h fall below the 30-minute
+             # threshold about 9 s in (BatteryRuntimeLow), which escalates the incident once.
+             (("fail_mains", "hub-dongdang", {"drain": 7200}),),
              (("restore_mains", "hub-dongdang", {}),),
              root_cause=frozenset({"site:hub-dongdang"}),
              named_sites=frozenset({"hub-dongdang"}), escalations=1),
@@ -389,8 +389,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              (("reboot", "q-bx-vsat", {"down": 15}),), (),
              root_cause=frozenset({"site:bp-bacxa"}), cut_off=frozenset({"bp-bacxa"}),
              named_sites=frozenset({"bp-bacxa"}), hold=0),
-    Scenario("flapping", "fibre Q05 to Lộc Bình flaps (6 s down, 6 s up, twice)",
-             (("flap_link", "Q05", {"period": 6, "cycles": 2}),), (),
+    Scenario("flapping", "fibre Q05 to Lộc Bình flaps (5 s down, 5 s up, twice)",
+             (("flap_link", "Q05", {"period": 5, "cycles": 2}),), (),
              root_cause=frozenset({"link:Q05"}), named_sites=frozenset({"hub-locbinh"}),
              redundancy_lost=frozenset({"hub-locbinh"}), flapping=True, hold=0),
     Scenario("backup-path", "fibre Q05 cut: Lộc Bình on its microwave backup",

@@ -1,0 +1,34 @@
+"""Which lab sites a cut leaves without a path to the core (lab.faults.Topology): their
+agents go silent, as devices behind a real cut stop answering the poller at the core."""
+
+from __future__ import annotations
+
+from lab.faults import Topology
+
+# core ─L1─ hub ─L2─ post ; core ─L3─ gate ─L4─ hub (a second way into the hub)
+TOPO = Topology(
+    links={"L1": (("core-sw", "p1"), ("hub-sw", "p1")),
+           "L2": (("hub-sw", "p2"), ("post-sw", "p1")),
+           "L3": (("core-sw", "p2"), ("gate-sw", "p1")),
+           "L4": (("gate-sw", "p2"), ("hub-sw", "p3"))},
+    site_of={"core-sw": "core", "hub-sw": "hub", "hub-ups": "hub", "post-sw": "post",
+             "gate-sw": "gate"},
+    cores=frozenset({"core"}))
+
+
+def test_everything_is_reachable_without_faults() -> None:
+    assert TOPO.reachable_sites(()) == {"core", "hub", "post", "gate"}
+
+
+def test_a_cut_with_a_second_path_cuts_nobody_off() -> None:
+    assert TOPO.reachable_sites({"L1"}) == {"core", "hub", "post", "gate"}
+
+
+def test_cuts_that_leave_no_path_cut_off_everything_behind() -> None:
+    assert TOPO.reachable_sites({"L1", "L4"}) == {"core", "gate"}
+    assert TOPO.reachable_sites({"L2"}) == {"core", "hub", "gate"}
+
+
+def test_without_a_core_site_nothing_is_ever_cut_off() -> None:
+    # e.g. a two-site lab of hubs: faults keep their old meaning (interfaces only)
+    assert Topology(TOPO.links, TOPO.site_of).reachable_sites({"L1", "L2"}) is None
