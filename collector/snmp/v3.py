@@ -20,7 +20,9 @@ local clock offset), and the credential's keys localised to that engine ID.
   it cannot decrypt, so a wrong priv key towards it is a timeout: its message says that
   discovery worked, which points at the priv key.
 - Nothing of an answer is believed before its MAC is checked; a Response must come back
-  at the security level of the request.
+  at the security level of the request. Answers are matched by a random in-flight msgID
+  and source, so the RFC 3414 3.2 step 7 time-window check of answers (a replay guard) is
+  not done; unauthenticated unknownEngineID reports are believed, as pysnmp and net-snmp do.
 """
 
 from __future__ import annotations
