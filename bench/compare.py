@@ -312,7 +312,7 @@ def inner(args: argparse.Namespace) -> int:
             phases["exporter-v3"] = exporter_phase(
                 f"snmp_exporter, v3 ({len(v3_ports)} targets)", exporter, snmpd,
                 targets[:len(v3_ports)], "if_mib_v3", args.rounds)
-            print("borderwatch v3 (through pysnmp)", flush=True)
+            print("borderwatch v3", flush=True)
             phases["borderwatch-v3"] = borderwatch_phase(
                 f"borderwatch, v3 ({len(v3_ports)} devices)", group, workdir, snmpd,
                 v3_ports, version="3", interval=args.interval, rounds=args.rounds,

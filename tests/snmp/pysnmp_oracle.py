@@ -1,6 +1,6 @@
 """pysnmp/pyasn1 as the oracle for the codec tests: encode and decode v1/v2c messages.
 
-Tests only: the project's own code imports pysnmp in collector/snmp/v3.py alone.
+Tests only: the project's own code never imports pysnmp (v3 included).
 """
 
 from __future__ import annotations
