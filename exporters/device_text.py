@@ -27,6 +27,7 @@ escaped the way prometheus_client does by default (legacy names; others become `
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -61,10 +62,16 @@ def escape_value(value: str) -> str:
     return value
 
 
+@functools.cache
+def _label_name(name: str) -> str:
+    # a handful of distinct names (ifIndex, ifName...): checked once, not per series
+    return escape_label_name(name)
+
+
 def label_text(labels: Mapping[str, str]) -> str:
     """`{a="x",b="y"}`, names sorted as prometheus_client writes them."""
-    return "{" + ",".join(f'{escape_label_name(k)}="{escape_value(v)}"'
-                          for k, v in sorted(labels.items())) + "}"
+    return "{" + ",".join([f'{_label_name(k)}="{escape_value(v)}"'
+                           for k, v in sorted(labels.items())]) + "}"
 
 
 def value_line(value: int | float) -> str:

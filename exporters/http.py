@@ -200,13 +200,13 @@ class MetricsApp:
 
 
 def _restricted(families: list[Metric], names: set[str]) -> list[Metric]:
-    """Only the samples named in `names`, and only the families left with one (the rule
-    of prometheus_client's restricted_registry)."""
+    """Only the samples named in `names`, and only the families left with one (what
+    prometheus_client's restricted_registry gives, which also leaves the unit out)."""
     out = []
     for family in families:
         kept = [s for s in family.samples if s.name in names]
         if kept:
-            metric = Metric(family.name, family.documentation, family.type, family.unit)
+            metric = Metric(family.name, family.documentation, family.type)
             metric.samples = kept
             out.append(metric)
     return out
