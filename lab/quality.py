@@ -27,15 +27,19 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from aiohttp import web
 
+from alerts.incident import Incident
+from collector.inventory import load_inventory
+from collector.service import Service, start_service
 from lab.control import send
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +49,7 @@ NET = "127.0.3"
 INTERVAL = 4.0  # poll interval of every device: the detection target is INTERVAL + 5 s
 TICK = 1.0  # seconds between engine evaluations
 TARGET = INTERVAL + 5.0
+DASHBOARD = "http://127.0.0.1:3000/d/borderwatch-site?var-site={site}"  # only put in messages
 
 # site id: (Vietnamese name, English name, kind, [(device, last address byte, sim_profile,
 #           role, [interfaces])])
@@ -146,6 +151,7 @@ def inventory_data(port: int, webhook_url: str) -> dict[str, Any]:
         "sites": sites,
         "links": links,
         "alerts": {"rules": "rules.yaml", "state_dir": "alerts", "tick": TICK,
+                   "dashboard_url": DASHBOARD,
                    "retry_initial": 0.2, "retry_max": 1.0,
                    "webhooks": [{"name": "ops", "url": webhook_url, "language": "vi",
                                  "timeout": 5}]},
@@ -229,7 +235,8 @@ class LabProcess:
         self.state_dir = state_dir
         self.env = {**os.environ, COMMUNITY_VAR: community}
         self.proc: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
+        self.output: list[str] = []  # what the lab printed (its summary, warnings)
+        self._reader: threading.Thread | None = None
 
     def start(self, timeout: float = 120.0) -> None:
         """Start it and wait for 'lab running' (RuntimeError with its output otherwise)."""
@@ -248,6 +255,14 @@ class LabProcess:
                 raise RuntimeError("the lab did not start:\n" + "".join(self.output))
         else:
             raise RuntimeError("the lab exited:\n" + "".join(self.output))
+        # keep reading: a full pipe would block the lab at its next log line
+        self._reader = threading.Thread(target=self._drain, args=(self.proc.stdout,),
+                                        name="lab-output", daemon=True)
+        self._reader.start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.output.append(line)
 
     async def fault(self, action: str, target: str = "", **options: float) -> float:
         """Apply a fault; returns the wall-clock time it was in effect (the lab's answer)."""
@@ -271,10 +286,14 @@ class LabProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.communicate(timeout=60)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.communicate(timeout=10)
+                self.proc.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        elif self.proc.stdout is not None:
+            self.output.extend(self.proc.stdout)
         self.proc = None
 
 
@@ -283,7 +302,7 @@ class QualityNet:
     """The running suite: lab process, service, webhook sink."""
 
     lab: LabProcess
-    service: Any  # collector.service.Service
+    service: Service
     sink: WebhookSink
     directory: Path
 
@@ -291,7 +310,8 @@ class QualityNet:
         """Every device answered its last poll."""
         return all(s.up for s in self.service.state.device_snapshots())
 
-    def open_incidents(self) -> list[Any]:
+    def open_incidents(self) -> list[Incident]:
+        """Incidents the engine has open (pending ones too)."""
         return list(self.service.alerts.engine.open_incidents())
 
     def max_utilization(self) -> dict[str, float]:
@@ -313,9 +333,6 @@ def write_network(directory: Path, webhook_url: str) -> Path:
 @contextlib.asynccontextmanager
 async def quality_network(directory: Path) -> AsyncIterator[QualityNet]:
     """Write the suite inventory and rules, start the lab, the sink and the service."""
-    from collector.inventory import load_inventory
-    from collector.service import start_service
-
     sink = await WebhookSink().start()
     inventory = write_network(directory, sink.url)
     community = "q-" + os.urandom(6).hex()

@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 
 from lab.quality import (
+    DASHBOARD,
     INTERVAL,
     SCENARIOS,
     TARGET,
@@ -122,8 +123,11 @@ async def test_quiet_run_sends_nothing_and_traffic_stays_under_the_utilisation_r
 
 async def test_fibre_cut_to_a_hub_pages_once_for_the_four_sites_behind_it(
         clean: QualityNet) -> None:
-    _, n = await _run(clean, "fibre-cut")
+    out, n = await _run(clean, "fibre-cut")
     assert n["headline"] == "isolation"
+    # the hub leads the cut-off sites (it explains the rest), and the dashboard link is its
+    assert n["cut_off"][0]["site_id"] == "hub-dongdang"
+    assert out.hits[0].body["dashboard"] == DASHBOARD.replace("{site}", "hub-dongdang")
     assert n["labels"]["alertname"] == "SiteIsolated" and n["severity"] == "critical"
     # the devices behind the cut were unreachable and are members, not pages of their own
     members = {a["rule"] for a in n["alerts"]}
