@@ -163,13 +163,14 @@ def addresses() -> list[str]:
     return [f"{NET}.{last}" for _, _, _, devs in SITES.values() for _, last, *_ in devs]
 
 
-def free_port() -> int:
-    """A UDP port free on every suite address."""
+def free_port(on: list[str] | None = None) -> int:
+    """A UDP port free on every given address (default: the suite's)."""
+    on = on or addresses()
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((addresses()[0], 0))
+            s.bind((on[0], 0))
             port = int(s.getsockname()[1])
-        if all(_udp_free(a, port) for a in addresses()[1:]):
+        if all(_udp_free(a, port) for a in on[1:]):
             return port
     raise RuntimeError("no UDP port free on all lab addresses")
 

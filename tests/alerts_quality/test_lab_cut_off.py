@@ -1,0 +1,92 @@
+"""The lab silences sites a fault cuts off from the core, on real snmpsim agents: a cut of
+the only link to a post, or a stopped hub agent, leaves the post's agent silent (the poller
+at the core could not reach it); a repair brings it back with its counters continued."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import snmpget
+
+from collector.inventory import load_inventory
+from lab.agents import Lab
+from lab.devices import agent_specs
+from lab.faults import FaultInjector, Topology
+from lab.quality import free_port
+
+COMMUNITY_VAR = "BWTEST_CUTOFF_COMMUNITY"
+COMMUNITY = "lab-cutoff-c0mmunity"
+# 127.0.3.x like lab.quality, away from its .10-.50
+DEVICES = {"c-core": ("127.0.3.110", "core", "core", "Gi0/49"),
+           "c-hub": ("127.0.3.111", "hub", "hub", "Gi0/49"),
+           "c-post": ("127.0.3.112", "post", "border_post", "Gi0/49")}
+SYS_UPTIME, HC_IN_49 = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.31.1.1.1.6.10149"
+
+
+def _inventory(path: Path, port: int) -> Path:
+    lines = ["schema_version: 1", "credentials:", "  v2:", "    version: 2c",
+             f"    community_env: {COMMUNITY_VAR}", "defaults:", f"  port: {port}", "sites:"]
+    for dev, (address, site, kind, _) in DEVICES.items():
+        lines += [f"  - id: {site}", f"    name: {site}", f"    kind: {kind}", "    devices:",
+                  f"      - {{id: {dev}, address: {address}, credential: v2, "
+                  "sim_profile: network/switch/cisco-c3560, interfaces: [Gi0/49, Gi0/50]}"]
+    lines += ["links:",
+              "  - {id: K1, medium: fiber, capacity_mbps: 1000, a: {site: core, device: c-core,"
+              " interface: Gi0/49}, b: {site: hub, device: c-hub, interface: Gi0/49}}",
+              "  - {id: K2, medium: fiber, capacity_mbps: 1000, a: {site: hub, device: c-hub,"
+              " interface: Gi0/50}, b: {site: post, device: c-post, interface: Gi0/49}}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FaultInjector, int]]:
+    base = tmp_path_factory.mktemp("cutoff")
+    port = free_port([a for a, *_ in DEVICES.values()])
+    inventory = load_inventory(_inventory(base / "inventory.yaml", port),
+                               env={COMMUNITY_VAR: COMMUNITY})
+    running = Lab(agent_specs(inventory)[0], base / "state", parallelism=3)
+    running.prepare()
+    report = running.start()
+    try:
+        assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
+        injector = FaultInjector(running, Topology.from_inventory(inventory))
+        yield injector, port
+        injector.apply("clear")
+    finally:
+        running.stop()
+
+
+def answers(dev: str, port: int, *oids: str) -> list[str] | None:
+    res = snmpget(DEVICES[dev][0], port, oids or (SYS_UPTIME,), community=COMMUNITY,
+                  timeout=1, retries=1)
+    if res.returncode != 0:
+        return None
+    return [line.rpartition(": ")[2] for line in res.stdout.strip().splitlines()]
+
+
+def test_a_cut_silences_the_site_behind_it_until_the_repair(lab) -> None:
+    injector, port = lab
+    before = answers("c-post", port, HC_IN_49)
+    assert before is not None
+    message = injector.apply("cut_link", "K2")
+    assert "cut off from the core (silent): c-post" in message
+    assert answers("c-post", port) is None
+    assert answers("c-hub", port) is not None  # the near end still answers
+    assert injector.status()["cut_off"] == ["c-post"]
+    injector.apply("restore_link", "K2")
+    after = answers("c-post", port, HC_IN_49)
+    assert after is not None and int(after[0]) >= int(before[0])  # counters continued
+    assert injector.status()["cut_off"] == []
+
+
+def test_a_stopped_hub_agent_cuts_off_the_post_and_revive_brings_both_back(lab) -> None:
+    injector, port = lab
+    injector.apply("kill", "c-hub")
+    assert injector.status()["cut_off"] == ["c-hub", "c-post"]
+    assert answers("c-post", port) is None and answers("c-core", port) is not None
+    injector.apply("revive", "c-hub")
+    assert answers("c-hub", port) is not None and answers("c-post", port) is not None
+    assert injector.status()["cut_off"] == []
