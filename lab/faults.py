@@ -396,13 +396,23 @@ class FaultInjector:
         self._link(link)
         if period <= 0 or cycles < 1:
             raise FaultError("flap_link needs period > 0 and cycles >= 1")
-        for i in range(int(cycles)):
-            for offset, action in ((2 * i * period, "cut_link"),
-                                   ((2 * i + 1) * period, "restore_link")):
-                self._seq += 1
-                self.steps.append(_Step(self.clock() + offset, self._seq, action, link))
-        self.steps.sort()
+        self._schedule_flip(link, 0.0, period, 2 * int(cycles))
         return f"link {link} flaps: {int(cycles)} × (cut {period:g} s, up {period:g} s)"
+
+    def _schedule_flip(self, link: str, delay: float, period: float, left: int) -> None:
+        self._seq += 1
+        self.steps.append(_Step(self.clock() + delay, self._seq, "_flip", link,
+                                {"period": period, "left": left}))
+        self.steps.sort()
+
+    def _do__flip(self, link: str, period: float, left: float) -> str:
+        """One change of a flap; the next is due `period` s after this one is in effect
+        (not after it started): each state lasts `period` even when restarts are slow."""
+        # an even count of changes left: cut (the first change), odd: restore
+        done = self._do_cut_link(link) if int(left) % 2 == 0 else self._do_restore_link(link)
+        if left > 1:
+            self._schedule_flip(link, period, period, int(left) - 1)
+        return done
 
     def _do_fade_link(self, link: str, db: float = 20.0) -> str:
         ends = self._link(link)
