@@ -121,8 +121,10 @@ class _Device:
         self.chunks: dict[str, bytes] = {}  # metric -> its sample lines for this device
         self.count = 0  # profile series in `chunks`
         self.head = label_text({"site": snap.site_id, "device": snap.device_id}) + " "
-        # metric -> (row labels in order, their `name{...} ` text)
-        self.prefixes: dict[str, tuple[list[Labels], list[str]]] = {}
+        # metric -> (row labels in order, their `name{...} ` text). Tuples, not lists:
+        # the garbage collector stops tracking a tuple of strings after one pass, so
+        # the cache adds nothing to the (stop-the-world) full collections' work.
+        self.prefixes: dict[str, tuple[tuple[Labels, ...], tuple[str, ...]]] = {}
 
     def refresh(self) -> None:
         """Re-render the profile series if the state replaced them since the last time.
@@ -143,7 +145,7 @@ class _Device:
         count = 0
         for metric, rows in series.items():
             kept = prefixes.get(metric)
-            if kept is None or len(kept[0]) != len(rows) or kept[0] != [*rows]:
+            if kept is None or len(kept[0]) != len(rows) or kept[0] != tuple(rows):
                 kept = prefixes[metric] = self._label_texts(metric, rows, kept)
             # (value_line inlined for integers, most values: a third of the cost)
             chunks[metric] = "".join(
@@ -154,14 +156,15 @@ class _Device:
         self.version = snap.series_version
 
     def _label_texts(self, metric: str, rows: Mapping[Labels, object],
-                     kept: tuple[list[Labels], list[str]] | None
-                     ) -> tuple[list[Labels], list[str]]:
+                     kept: tuple[tuple[Labels, ...], tuple[str, ...]] | None
+                     ) -> tuple[tuple[Labels, ...], tuple[str, ...]]:
         """Rows changed (renamed, added, removed, reordered): reuse what text there is."""
         known = dict(zip(*kept, strict=True)) if kept is not None else {}
         site, device = self.snap.site_id, self.snap.device_id
-        keys = [*rows]
-        return keys, [known.get(k) or metric + label_text(series_labels(site, device, k)) + " "
-                      for k in keys]
+        keys = tuple(rows)
+        return keys, tuple([known.get(k) or
+                            metric + label_text(series_labels(site, device, k)) + " "
+                            for k in keys])
 
 
 class DeviceText:
