@@ -59,6 +59,9 @@ class SubtreeWalker:
                          started: float, rows: int) -> Page:
         raise NotImplementedError
 
+    def _answered(self, page: Page, sent: float, asked: int, joint: bool = False) -> None:
+        """Hook: `page` answered a request for `asked` varbinds sent at `sent`."""
+
     async def walk(self, root: OID, *, deadline: float, max_rows: int = 100_000) -> WalkResult:
         """Walk the subtree under `root` (see the class docstring for the rules)."""
         root = tuple(root)
@@ -87,8 +90,10 @@ class SubtreeWalker:
                 return False
             repetitions = max(1, min(self.max_repetitions, max_rows - len(rows))) \
                 if self._bulk else 1
+            sent = asyncio.get_running_loop().time()
             page = await self._next_page(last, repetitions, deadline=deadline, what=what,
                                          started=started, rows=len(rows))
+            self._answered(page, sent, repetitions)
             status = page.error_status
             if status:
                 if status == TOO_BIG and repetitions > 1:
@@ -151,18 +156,28 @@ class ColumnWalker(SubtreeWalker):
     per-column walks then succeed, the agent evidently cannot serve several repeaters,
     and `walks_columns` turns False for the session (callers then walk per column).
 
-    Size: a request asks for at most `max_repetitions` rows of each column, and for at
-    most `varbind_budget` varbinds in all. The budget starts at `max_repetitions` (what
-    one per-column request asks, which the configured timeout was chosen for) and
-    doubles, up to columns_per_request x max_repetitions, while the agent answers within
-    a quarter of the timeout; an answer slower than half the timeout halves it again. A
-    slow agent (one that takes milliseconds per varbind) so never gets requests that
-    take longer than the per-column ones did; a quick one gets 4 columns x 25 rows.
+    An error-status to several repeaters is first retried asking one row of each: net-snmp
+    answers genErr when one repeater runs into the end of the MIB view and more
+    repetitions follow, and is fine with one row.
+
+    Answer time: joint walks are only offered (`walks_columns` True) once the agent has
+    answered a full-size request within an eighth of the timeout; until then callers
+    walk per column, with the request size the timeout was chosen for. A request asks
+    for at most `max_repetitions` rows of each column and at most `varbind_budget`
+    varbinds in all: the budget starts at `max_repetitions` (one per-column request's
+    worth) and doubles, up to columns_per_request x max_repetitions, while answers come
+    within an eighth of the timeout; an answer slower than a quarter of it halves the
+    budget, and at the smallest budget switches joint walks off (some agents, snmpsim
+    among them, take several times longer per varbind for several repeaters). An agent
+    near its timeout so keeps the per-column requests; a quick one gets 4 columns x 25
+    rows per request after a couple of answers.
     The first request of a walk asks for the rows the previous walk of the same columns
     found, plus one to see the end, so a 4-row table costs 5 varbinds per column.
     """
 
-    walks_columns = True  # False once the agent showed it cannot (see the class docstring)
+    # None until an answer came quickly (callers walk per column meanwhile), then True;
+    # False for good once the agent answered joint requests oddly or slowly.
+    walks_columns: bool | None = None
     columns_per_request = 4  # x max-repetitions 25: at most 100 varbinds (~4 kB) an answer
     # Varbinds one joint request may ask for (see the class docstring); None: not yet set.
     varbind_budget: int | None = None
@@ -219,7 +234,7 @@ class ColumnWalker(SubtreeWalker):
                 except SnmpError as exc:
                     outcomes[i] = exc
                     clean = False
-            if clean and self.walks_columns:
+            if clean and self.walks_columns is not False:
                 self.walks_columns = False
                 log.info("%s: several columns per request gave an odd answer (%s) that "
                          "per-column walks did not; walking one column per request from "
@@ -230,14 +245,27 @@ class ColumnWalker(SubtreeWalker):
         hints[key] = max(len(r.varbinds) for r in results)
         return outcomes
 
-    def _resize(self, took: float, asked: int) -> None:
-        """Adapt `varbind_budget` to how fast the agent answered `asked` varbinds."""
-        budget = self.varbind_budget or self.max_repetitions
+    def _answered(self, page: Page, sent: float, asked: int, joint: bool = False) -> None:
+        """The answer-time rule (class docstring): switch joint walks on after a quick
+        answer, size them, and switch them off for an agent too slow for them."""
+        took = page.answer_time
+        if took is None:
+            took = asyncio.get_running_loop().time() - sent
         timeout = self.settings.timeout
-        if took < timeout / 4:
-            if asked * 2 > budget:  # a request well under the budget says little
+        budget = self.varbind_budget or self.max_repetitions
+        if took < timeout / 8 and (asked * 2 > budget or not self._bulk):
+            # (a quick answer to a small request, e.g. a probe's one row, says little)
+            if self.walks_columns is None:
+                self.walks_columns = True
+            if self._bulk:
                 budget = min(2 * budget, self.columns_per_request * self.max_repetitions)
-        elif took > timeout / 2:
+        elif took > timeout / 4 and self._bulk:
+            if joint and budget <= self.max_repetitions and \
+                    asked > self.max_repetitions // 2 and self.walks_columns:
+                self.walks_columns = False
+                log.info("%s: answers to several columns per request take %.2f s of a "
+                         "%.1f s timeout; walking one column per request from now on",
+                         self.target, took, timeout)
             budget = max(self.max_repetitions, budget // 2)
         self.varbind_budget = budget
 
@@ -273,10 +301,7 @@ class ColumnWalker(SubtreeWalker):
             page = await self._next_rows([lasts[i] for i in live], repetitions,
                                          deadline=deadline, what=what, started=started,
                                          rows=sum(len(r.varbinds) for r in results))
-            if bulk:
-                took = page.answer_time
-                self._resize(asyncio.get_running_loop().time() - sent if took is None
-                             else took, n * repetitions)
+            self._answered(page, sent, n * repetitions, joint=True)
             status = page.error_status
             if status:
                 if status == TOO_BIG and repetitions > 1:
