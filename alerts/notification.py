@@ -71,7 +71,8 @@ class Decision:
 
     notify: bool
     reason: str  # new | escalated | repeat | resolved | pending | group_wait |
-    #              group_interval | unchanged | silenced | maintenance | never_notified
+    #              group_interval | unchanged | silenced | maintenance | never_notified |
+    #              flapping
     detail: str = ""
 
 
