@@ -3,8 +3,9 @@
 Per poll: one batched GET for the scalars of every profile (the system profile's
 sysUpTime and sysObjectID included). Then the needed table columns, a few walks at a
 time (`walk_concurrency`), so a 600 ms satellite RTT is paid per round, not per column.
-A session that can (`walk_columns`, v1/v2c) walks a table's columns four to a request;
-otherwise, or once the agent has answered such requests oddly, one walk per column.
+A session that can (`walk_columns`) walks a table's columns four to a request once its
+agent has answered quickly; otherwise, or once the agent has answered such requests
+oddly or slowly, one walk per column.
 Then the 32-bit fallback columns, only for the rows whose 64-bit value is missing: a GET
 of those instances when there are few, a walk of the column otherwise.
 
@@ -130,7 +131,8 @@ class _Run:
         so a table costs a quarter of the requests; per-root walks otherwise.
         """
         session = self.session
-        if len(roots) < 2 or not getattr(session, "walks_columns", False):
+        if len(roots) < 2 or not (getattr(session, "walks_columns", False)
+                                  and getattr(session, "answers_quickly", False)):
             return list(await asyncio.gather(*(self.walk(r) for r in roots)))
         per = max(1, session.columns_per_request)  # type: ignore[attr-defined]
         groups = [roots[i:i + per] for i in range(0, len(roots), per)]

@@ -160,14 +160,13 @@ class SnmpSession(Protocol):
 class ColumnWalkSession(SnmpSession, Protocol):
     """A session that can walk several table columns with one request per step.
 
-    Optional: the poller uses it when a session has `walk_columns` and `walks_columns`
-    is true, and walks column by column otherwise (collector/snmp/walk.py's ColumnWalker
+    Optional: the poller uses it when a session has `walk_columns` and both flags below
+    are true, and walks column by column otherwise (collector/snmp/walk.py's ColumnWalker
     is the shared implementation; a session subclasses it and provides `_next_rows`).
     """
 
-    # True once the agent answered quickly; None before; False once it answered joint
-    # requests oddly or slowly. Callers walk per column unless it is true.
-    walks_columns: bool | None
+    walks_columns: bool  # False once the agent answered joint requests oddly or slowly
+    answers_quickly: bool  # True once it answered a full-size request well within timeout
     columns_per_request: int  # how many roots a caller should pass per call
 
     async def walk_columns(self, roots: Sequence[OID], *, deadline: float,

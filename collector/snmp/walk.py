@@ -160,9 +160,9 @@ class ColumnWalker(SubtreeWalker):
     answers genErr when one repeater runs into the end of the MIB view and more
     repetitions follow, and is fine with one row.
 
-    Answer time: joint walks are only offered (`walks_columns` True) once the agent has
-    answered a full-size request within an eighth of the timeout; until then callers
-    walk per column, with the request size the timeout was chosen for. A request asks
+    Answer time: callers walk jointly only once `answers_quickly` is True, i.e. the agent
+    answered a full-size request within an eighth of the timeout; until then they walk
+    per column, with the request size the timeout was chosen for. A request asks
     for at most `max_repetitions` rows of each column and at most `varbind_budget`
     varbinds in all: the budget starts at `max_repetitions` (one per-column request's
     worth) and doubles, up to columns_per_request x max_repetitions, while answers come
@@ -175,9 +175,11 @@ class ColumnWalker(SubtreeWalker):
     found, plus one to see the end, so a 4-row table costs 5 varbinds per column.
     """
 
-    # None until an answer came quickly (callers walk per column meanwhile), then True;
     # False for good once the agent answered joint requests oddly or slowly.
-    walks_columns: bool | None = None
+    walks_columns = True
+    # True once the agent answered a full-size request quickly: callers walk per column
+    # before that (see the class docstring).
+    answers_quickly = False
     columns_per_request = 4  # x max-repetitions 25: at most 100 varbinds (~4 kB) an answer
     # Varbinds one joint request may ask for (see the class docstring); None: not yet set.
     varbind_budget: int | None = None
@@ -234,7 +236,7 @@ class ColumnWalker(SubtreeWalker):
                 except SnmpError as exc:
                     outcomes[i] = exc
                     clean = False
-            if clean and self.walks_columns is not False:
+            if clean and self.walks_columns:
                 self.walks_columns = False
                 log.info("%s: several columns per request gave an odd answer (%s) that "
                          "per-column walks did not; walking one column per request from "
@@ -255,8 +257,7 @@ class ColumnWalker(SubtreeWalker):
         budget = self.varbind_budget or self.max_repetitions
         if took < timeout / 8 and (asked * 2 > budget or not self._bulk):
             # (a quick answer to a small request, e.g. a probe's one row, says little)
-            if self.walks_columns is None:
-                self.walks_columns = True
+            self.answers_quickly = True
             if self._bulk:
                 budget = min(2 * budget, self.columns_per_request * self.max_repetitions)
         elif took > timeout / 4 and self._bulk:

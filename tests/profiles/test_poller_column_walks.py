@@ -1,7 +1,7 @@
 """The poller with joint column walks (four columns per GETBULK) against per-column walks.
 
-Same device, same profiles, two sessions: one that walks columns jointly (v1/v2c, once
-the agent answered quickly) and one told not to (`walks_columns = False`, which is also
+Same device, same profiles, two sessions: one that walks columns jointly (v1/v2c/v3,
+once the agent answered quickly) and one told not to (`walks_columns = False`, which is also
 what a session without `walk_columns`, e.g. SNMPv3 today, gets). The samples must be the
 same; the joint one must send fewer requests. Real snmpsim serving recorded dumps, and
 real net-snmp snmpd.
@@ -54,7 +54,7 @@ async def test_joint_and_per_column_polls_give_the_same_samples(snmpsim_dumps, t
     device = DeviceSpec(dump, "site", profiles=["system", "if-mib"])
     plain = await poll(poller, device, session(snmpsim_dumps, transport, dump, joint=False))
     joint_session = session(snmpsim_dumps, transport, dump, joint=True)
-    joint_session.walks_columns = True
+    joint_session.answers_quickly = True
     joint = await poll(poller, device, joint_session)
     assert plain.ok and joint.ok, (plain.error, joint.error)
     assert plain.problems == [] and joint.problems == []
@@ -74,12 +74,12 @@ async def test_snmpd_polls_walk_jointly_once_answers_are_quick(snmpd: Snmpd,
     plain_session = V2cSession(settings, transport)
     plain_session.walks_columns = False
     joint_session = V2cSession(settings, transport)
-    assert joint_session.walks_columns is None  # not before a quick answer
+    assert not joint_session.answers_quickly  # per column before a quick answer
     plain = await poll(poller, device, plain_session)
     first = await poll(poller, device, joint_session)
     steady = await poll(poller, device, joint_session)
     assert plain.ok and first.ok and steady.ok and not steady.problems
-    assert joint_session.walks_columns is True
+    assert joint_session.answers_quickly and joint_session.walks_columns
     # Counters move on a live agent: names, labels and static values only.
     assert shape(steady) == shape(plain) and len(plain.samples) > 10
     assert steady.requests < plain.requests
