@@ -9,27 +9,16 @@ it; SiteIsolated fires at once and its incident is delivered to four webhook rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from alert_network import ENV, build
 from hook_receiver import Receiver
 from runtime_helpers import running_service, scrape, wait_until
-from servers import Snmpd, free_tcp_port, start_snmpd
+from servers import Snmpd, free_tcp_port
 
 from alerts.metrics import ALERT_LABELS, COUNTERS, GAUGES, INCIDENT_LABELS
 from exporters.site_status import STATUSES
-
-
-@pytest.fixture
-def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
-    server = start_snmpd(tmp_path / "snmpd")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def samples(scraped: dict[str, Any], name: str) -> list[tuple[dict[str, str], float]]:

@@ -12,26 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alert_network import ENV, Network, build
 from am_server import Alertmanager, start_alertmanager
 from hook_receiver import Receiver
 from runtime_helpers import running_service, wait_until
-from servers import Snmpd, start_snmpd
+from servers import Snmpd
 
 RESEND = 1.0  # re-post interval: endsAt is 4 s ahead, the outage below lasts longer
-
-
-@pytest.fixture
-def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
-    server = start_snmpd(tmp_path / "snmpd")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def am_alerts(recv: Receiver) -> list[tuple[str, dict]]:

@@ -8,26 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alert_network import ENV, build
 from runtime_helpers import running_service, wait_until
-from servers import Snmpd, start_snmpd
+from servers import Snmpd
 from smtp_server import SmtpServer
 from telegram_api import BotApi
 
 TOKEN = "424242:cnry-TOKEN-svc7Qz"
-
-
-@pytest.fixture
-def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
-    server = start_snmpd(tmp_path / "snmpd")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def attempts(service, name: str) -> int:

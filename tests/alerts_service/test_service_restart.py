@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alert_network import ENV, build
 from hook_receiver import Receiver
 from runtime_helpers import fetch, running_service, wait_until
-from servers import Snmpd, start_snmpd
-
-
-@pytest.fixture
-def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
-    server = start_snmpd(tmp_path / "snmpd")
-    try:
-        yield server
-    finally:
-        server.stop()
+from servers import Snmpd
 
 
 def statuses(recv: Receiver) -> list[str]:

@@ -4,27 +4,17 @@ the cut-off sites by their Vietnamese names, and disappears after recovery."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alert_network import ENV, build
 from runtime_helpers import running_service, wait_until
-from servers import Snmpd, start_snmpd
+from servers import Snmpd
 from status.chromium import Chromium
 
 PAGE_WAIT = 30.0
 ROWS_JS = """[...document.querySelectorAll('#alerts tr[data-incident]')]
     .map(r => [...r.children].map(td => td.textContent))"""
-
-
-@pytest.fixture
-def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
-    server = start_snmpd(tmp_path / "snmpd")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow
