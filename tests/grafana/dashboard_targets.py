@@ -8,13 +8,14 @@ allValue; a multi-value selection becomes `(a|b)` (regex-escaped, which site ids
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import grafana_variables
+from grafana_variables import combinations, offered_values
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
 BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
@@ -39,7 +40,7 @@ class Target:
 
 def load_dashboards(directory: Path = DASHBOARD_DIR) -> dict[str, dict[str, Any]]:
     """{file stem: dashboard JSON} of every generated dashboard."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+    return grafana_variables.load_dashboards(directory)
 
 
 def targets(dashboards: dict[str, dict[str, Any]]) -> list[Target]:
@@ -80,17 +81,6 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return _VAR.sub(repl, expr)
 
 
-def custom_options(query: str) -> list[tuple[str, str]]:
-    """(text, value) pairs of a custom variable, parsed as Grafana does ("text : value")."""
-    options = []
-    for part in re.findall(r"(?:\\,|[^,])+", query):
-        part = part.replace("\\,", ",")
-        m = re.match(r"^\s*(.+)\s:\s(.+)$", part)
-        text, value = (m.group(1).strip(), m.group(2).strip()) if m else (part.strip(),) * 2
-        options.append((text, value))
-    return options
-
-
 def variable_values(var: dict[str, Any], resolved: dict[str, str],
                     series: Callable[[str], list[dict[str, str]]]) -> list[str]:
     """The values Grafana would offer for `var` given earlier variables' values.
@@ -98,39 +88,20 @@ def variable_values(var: dict[str, Any], resolved: dict[str, str],
     `series(selector)` asks the real Prometheus for the series matching a selector
     (/api/v1/series), which is what Grafana's `label_values(selector, label)` does.
     """
-    if var["type"] == "custom":
-        values = [v for _, v in custom_options(var["query"])]
-    elif var["type"] == "query":
+    def label_values() -> list[str]:
         m = _LABEL_VALUES.match(var["query"])
         assert m, f"unsupported variable query {var['query']!r}"
         selector, label = m.group(1), m.group(2)
         assert selector, "label_values without a selector scans every series"
         found = series(substitute(selector, resolved))
-        values = sorted({s[label] for s in found if label in s})
-    else:
-        raise AssertionError(f"unsupported variable type {var['type']!r}")
-    if var.get("includeAll"):
-        values = [var.get("allValue") or "|".join(values), *values]
-    return values
+        return sorted({s[label] for s in found if label in s})
+
+    return offered_values(var, label_values)
 
 
 def assignments(dash: dict[str, Any], names: list[str],
                 series: Callable[[str], list[dict[str, str]]]) -> Iterator[dict[str, str]]:
-    """Every combination of values of the dashboard's variables that `names` needs.
-
-    Variables are resolved in dashboard order (a later one may depend on an earlier one,
-    as site depends on commune); unused ones take their first value (All where offered).
-    """
-    variables = dash["templating"]["list"]
-
-    def walk(i: int, resolved: dict[str, str]) -> Iterator[dict[str, str]]:
-        if i == len(variables):
-            yield dict(resolved)
-            return
-        var = variables[i]
-        values = variable_values(var, resolved, series)
-        chosen = values if var["name"] in names else values[:1]
-        for value in chosen:
-            yield from walk(i + 1, {**resolved, var["name"]: value})
-
-    yield from itertools.islice(walk(0, {}), 500)
+    """Every combination of values of the dashboard's variables that `names` needs
+    (grafana_variables.combinations), query variables answered by Prometheus."""
+    return combinations(dash["templating"]["list"], names,
+                        lambda var, resolved: variable_values(var, resolved, series))

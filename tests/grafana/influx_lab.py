@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 from influxd_server import Influxd, write_lines
-from servers import REPO_ROOT, free_udp_port, port_is_free
+from inventory_slice import slice_addresses, slice_sites
+from servers import REPO_ROOT
 
 from collector.inventory import Inventory, load_inventory
 from collector.samples import PollResult
@@ -33,6 +34,7 @@ from collector.service import poll_once
 from exporters.line_protocol import encode_result
 from lab.agents import Lab
 from lab.devices import agent_specs
+from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_INFLUXQL_COMMUNITY"
 COMMUNITY = "influxql-test-c0mmunity"
@@ -51,33 +53,11 @@ def slice_inventory(dest: Path, port: int) -> Path:
     data["defaults"] = {"interval": 5, "timeout": 1, "retries": 0, "port": port}
     data.pop("influx", None)
     data.pop("alerts", None)
-    sites = []
-    n = 0
-    for site in data["sites"]:
-        if site["id"] not in KEEP_SITES:
-            continue
-        devices = []
-        for dev in site["devices"]:
-            if dev["id"] not in KEEP_DEVICES:
-                continue
-            n += 1
-            dev = {**dev, "address": f"127.0.0.{FIRST_ADDRESS + n}"}
-            if dev["id"] in NO_AGENT:
-                dev.pop("sim_profile", None)
-            devices.append(dev)
-        sites.append({**site, "devices": devices})
+    sites = slice_sites(data["sites"], KEEP_SITES, KEEP_DEVICES, NO_AGENT, FIRST_ADDRESS)
     data["sites"] = sites
     data["links"] = [ln for ln in data["links"] if ln["id"] in KEEP_LINKS]
     dest.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     return dest
-
-
-def _common_port(addresses: list[str]) -> int:
-    for _ in range(50):
-        port = free_udp_port()
-        if all(port_is_free(port, host=a) for a in addresses):
-            return port
-    raise RuntimeError("no UDP port free on all test addresses")
 
 
 @dataclass
@@ -101,7 +81,7 @@ def poll_and_write(base: Path, server: Influxd, rounds: int = 3, gap: float = 1.
 
     Several rounds: rates (non_negative_derivative) need two points of a counter.
     """
-    port = _common_port([f"127.0.0.{FIRST_ADDRESS + i}" for i in range(1, len(KEEP_DEVICES) + 1)])
+    port = free_port(slice_addresses(KEEP_DEVICES, FIRST_ADDRESS))
     inv_path = slice_inventory(base / "inventory.yaml", port)
     env = {**os.environ, COMMUNITY_VAR: COMMUNITY}
     inventory = load_inventory(inv_path, env=env)

@@ -16,13 +16,13 @@ Query variables run their InfluxQL (after substitution) and offer the `value` co
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from grafana_variables import combinations, load_dashboards, offered_values
 
 INFLUXQL_DIR = Path(__file__).resolve().parents[2] / "grafana" / "dashboards" / "influxql"
 _VAR = re.compile(r"\$(?:\{(\w+)(?::(\w+))?\}|(\w+))")
@@ -46,7 +46,7 @@ class InfluxTarget:
 
 def load_influx_dashboards(directory: Path = INFLUXQL_DIR) -> dict[str, dict[str, Any]]:
     """{file stem: dashboard JSON} of the generated InfluxQL dashboards."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+    return load_dashboards(directory)
 
 
 def influx_targets(dashboards: dict[str, dict[str, Any]]) -> list[InfluxTarget]:
@@ -95,16 +95,6 @@ def substitute(query: str, values: dict[str, str], *, timefilter: str, interval:
     return _VAR.sub(repl, query)
 
 
-def custom_options(query: str) -> list[tuple[str, str]]:
-    """(text, value) pairs of a custom variable, split as Grafana does (",", " : ")."""
-    options = []
-    for part in re.findall(r"(?:\\,|[^,])+", query):
-        part = part.replace("\\,", ",")
-        text, sep, value = part.partition(" : ")
-        options.append((text.strip(), value.strip()) if sep else (part.strip(),) * 2)
-    return options
-
-
 def variable_values(var: dict[str, Any], resolved: dict[str, str],
                     run: Callable[[str], list[dict[str, Any]]], *, timefilter: str,
                     interval: str) -> list[str]:
@@ -112,42 +102,24 @@ def variable_values(var: dict[str, Any], resolved: dict[str, str],
 
     `run(query)` returns the series of one InfluxQL statement from the real influxd.
     """
-    if var["type"] == "custom":
-        values = [v for _, v in custom_options(var["query"])]
-    elif var["type"] == "query":
+    def tag_values() -> list[str]:
         assert var["query"].startswith("SHOW TAG VALUES"), var["query"]
         series = run(substitute(var["query"], resolved, timefilter=timefilter,
                                 interval=interval))
-        values = sorted({row[s["columns"].index("value")] for s in series
-                         for row in s["values"]})
-    else:
-        raise AssertionError(f"unsupported variable type {var['type']!r}")
-    if var.get("includeAll"):
-        values = [var.get("allValue") or "|".join(values), *values]
-    return values
+        return sorted({row[s["columns"].index("value")] for s in series
+                       for row in s["values"]})
+
+    return offered_values(var, tag_values)
 
 
 def assignments(dash: dict[str, Any], names: list[str],
                 run: Callable[[str], list[dict[str, Any]]], *, timefilter: str,
                 interval: str) -> Iterator[dict[str, str]]:
-    """Every combination of the values of the variables `names` needs, in dashboard order.
-
-    A later variable may depend on an earlier one (site on commune); a variable the query
-    does not use takes its first value (All where offered, so a site list is complete).
-    """
-    variables = dash["templating"]["list"]
-
-    def walk(i: int, resolved: dict[str, str]) -> Iterator[dict[str, str]]:
-        if i == len(variables):
-            yield dict(resolved)
-            return
-        var = variables[i]
-        values = variable_values(var, resolved, run, timefilter=timefilter, interval=interval)
-        chosen = values if var["name"] in names else values[:1]
-        for value in chosen:
-            yield from walk(i + 1, {**resolved, var["name"]: value})
-
-    yield from itertools.islice(walk(0, {}), 500)
+    """Every combination of values of the dashboard's variables that `names` needs
+    (grafana_variables.combinations), query variables answered by influxd."""
+    return combinations(dash["templating"]["list"], names,
+                        lambda var, resolved: variable_values(
+                            var, resolved, run, timefilter=timefilter, interval=interval))
 
 
 def select_columns(query: str) -> list[str]:

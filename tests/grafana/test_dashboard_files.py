@@ -8,7 +8,6 @@ Python classes): a key the schema does not know is dropped by the round trip and
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -23,6 +22,7 @@ from dashboard_targets import (
     targets,
     variables_used,
 )
+from grafana_schema import dashboard_losses, lost_keys, plain
 
 from grafana.generate import drift, generated
 
@@ -143,44 +143,18 @@ def test_provisioning_names_the_dashboards_datasource() -> None:
     assert provider["type"] == "file" and provider["options"]["path"]
 
 
-def _lost_keys(original: Any, round_trip: Any, path: str = "") -> list[str]:
-    """Keys of `original` that the typed round trip dropped (unknown to the schema)."""
-    lost = []
-    if isinstance(original, dict) and isinstance(round_trip, dict):
-        for key, value in original.items():
-            if key not in round_trip:
-                lost.append(f"{path}/{key}")
-            else:
-                lost += _lost_keys(value, round_trip[key], f"{path}/{key}")
-    elif isinstance(original, list) and isinstance(round_trip, list):
-        for i, (a, b) in enumerate(zip(original, round_trip, strict=False)):
-            lost += _lost_keys(a, b, f"{path}[{i}]")
-    return lost
-
-
-def _plain(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=lambda o: o.to_json()
-                                 if hasattr(o, "to_json") else o.value))
-
-
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_grafana_foundation_sdk_schema_round_trip(name: str) -> None:
     # grafana-foundation-sdk is a test dependency (pyproject.toml): Grafana's maintained
     # schema as Python classes. No skip: a missing package must fail, not pass quietly.
-    from grafana_foundation_sdk.models.dashboard import Dashboard
     from grafana_foundation_sdk.models.prometheus import Dataquery
 
     dash = DASHBOARDS[name]
-    lost = _lost_keys(dash, _plain(Dashboard.from_json(dash).to_json()))
+    lost = dashboard_losses(dash)
     for p in dash["panels"]:
-        if p["type"] != "row":
-            options = importlib.import_module(f"grafana_foundation_sdk.models.{p['type']}")
-            lost += [f"{p['title']}: options{k}" for k in
-                     _lost_keys(p["options"], _plain(options.Options.from_json(p["options"])
-                                                     .to_json()))]
         for t in p.get("targets", []):
             lost += [f"{p['title']}: target{k}" for k in
-                     _lost_keys(t, _plain(Dataquery.from_json(t).to_json()))]
+                     lost_keys(t, plain(Dataquery.from_json(t).to_json()))]
     assert lost == [], f"keys unknown to Grafana's schema: {lost}"
 
 

@@ -43,12 +43,11 @@ from dashboard_targets import (
     variable_values,
     variables_used,
 )
+from inventory_slice import slice_addresses, slice_sites
 from servers import (
     REPO_ROOT,
     Prometheus,
     free_tcp_port,
-    free_udp_port,
-    port_is_free,
     start_prometheus,
     stop_process,
 )
@@ -56,6 +55,7 @@ from servers import (
 from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.devices import agent_specs
+from lab.quality import free_port
 
 BORDERWATCH = str(REPO_ROOT / ".venv" / "bin" / "borderwatch")
 COMMUNITY_VAR = "BWTEST_GRAFANA_COMMUNITY"
@@ -65,6 +65,7 @@ KEEP_DEVICES = ("ls-core-mw1", "ls-core-vsat-hub", "ls-core-ups1", "ms-mw1", "ms
                 "bc-vsat1", "bptl-sw1", "bpbs-mw1")
 NO_AGENT = ("bptl-sw1", "bpbs-mw1")
 KEEP_LINKS = ("L08", "L22")
+FIRST_ADDRESS = 220  # 127.0.0.221-228
 # Fibres of the slice only (ids of their own): ls-core → bp-thanhloa → bp-bason.
 EXTRA_LINKS = (
     {"id": "L08-eth2", "medium": "microwave", "capacity_mbps": 1000,
@@ -96,37 +97,15 @@ def _slice_inventory(dest: Path, port: int) -> Path:
     data = yaml.safe_load((REPO_ROOT / "inventory.yaml").read_text())
     data["credentials"] = {"lab-v2c": {"version": "2c", "community_env": COMMUNITY_VAR}}
     data["defaults"] = {"interval": 5, "timeout": 2, "retries": 1, "port": port}
-    sites = []
-    n = 0
-    for site in data["sites"]:
-        if site["id"] not in KEEP_SITES:
-            continue
-        devices = []
-        for dev in site["devices"]:
-            if dev["id"] not in KEEP_DEVICES:
-                continue
-            n += 1
-            dev = {**dev, "address": f"127.0.0.{220 + n}"}
-            if dev["id"] in NO_AGENT:
-                dev.pop("sim_profile")
-            if dev["id"] in INTERFACES:
-                dev["interfaces"] = INTERFACES[dev["id"]]
-            devices.append(dev)
-        sites.append({**site, "devices": devices})
+    sites = slice_sites(data["sites"], KEEP_SITES, KEEP_DEVICES, NO_AGENT, FIRST_ADDRESS)
+    for dev in (d for site in sites for d in site["devices"] if d["id"] in INTERFACES):
+        dev["interfaces"] = INTERFACES[dev["id"]]
     data["sites"] = sites
     data["links"] = [ln for ln in data["links"] if ln["id"] in KEEP_LINKS] + list(EXTRA_LINKS)
     # The built-in rules; the engine state and outbox (no receivers) next to the inventory.
     data["alerts"] = {"state_dir": "alerts", "tick": 1}
     dest.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     return dest
-
-
-def _common_port(addresses: list[str]) -> int:
-    for _ in range(50):
-        port = free_udp_port()
-        if all(port_is_free(port, host=a) for a in addresses):
-            return port
-    raise RuntimeError("no UDP port free on all test addresses")
 
 
 class Live:
@@ -168,7 +147,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """Lab agents → `borderwatch run` → Prometheus, until every kind of data has arrived."""
     base = tmp_path_factory.mktemp("grafana")
-    port = _common_port([f"127.0.0.{220 + i}" for i in range(1, len(KEEP_DEVICES) + 1)])
+    port = free_port(slice_addresses(KEEP_DEVICES, FIRST_ADDRESS))
     inv = _slice_inventory(base / "inventory.yaml", port)
     env = {**os.environ, COMMUNITY_VAR: COMMUNITY}
     specs, skipped = agent_specs(load_inventory(inv, env=env))

@@ -16,7 +16,6 @@ uses it). Counters go in as integers: 1.x refuses the `u` suffix (influx_lab.py)
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import math
@@ -29,13 +28,14 @@ from typing import Any
 
 import pytest
 import yaml
+from grafana_schema import dashboard_losses
+from grafana_variables import custom_options
 from influx_lab import KEEP_DEVICES, KEEP_SITES, NO_AGENT, Written, poll_and_write
 from influxd_server import Influxd, start_influxd, to_influxdb1
 from influxql_targets import (
     INFLUXQL_DIR,
     InfluxTarget,
     assignments,
-    custom_options,
     group_by_tags,
     influx_targets,
     load_influx_dashboards,
@@ -325,37 +325,9 @@ def test_provisioning_has_the_influxql_datasource() -> None:
     assert used == {"borderwatch-influxql"}
 
 
-def _lost_keys(original: Any, round_trip: Any, path: str = "") -> list[str]:
-    lost = []
-    if isinstance(original, dict) and isinstance(round_trip, dict):
-        for key, value in original.items():
-            if key not in round_trip:
-                lost.append(f"{path}/{key}")
-            else:
-                lost += _lost_keys(value, round_trip[key], f"{path}/{key}")
-    elif isinstance(original, list) and isinstance(round_trip, list):
-        for i, (a, b) in enumerate(zip(original, round_trip, strict=False)):
-            lost += _lost_keys(a, b, f"{path}[{i}]")
-    return lost
-
-
-def _plain(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=lambda o: o.to_json()
-                                 if hasattr(o, "to_json") else o.value))
-
-
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_grafana_foundation_sdk_schema_round_trip(name: str) -> None:
     # The SDK has no InfluxDB query model (targets stay untyped there: INFLUX_QUERY_KEYS
     # above checks them); the dashboard, panels and their options are typed.
-    from grafana_foundation_sdk.models.dashboard import Dashboard
-
-    dash = DASHBOARDS[name]
-    lost = _lost_keys(dash, _plain(Dashboard.from_json(dash).to_json()))
-    for p in dash["panels"]:
-        if p["type"] != "row":
-            options = importlib.import_module(f"grafana_foundation_sdk.models.{p['type']}")
-            lost += [f"{p['title']}: options{k}" for k in
-                     _lost_keys(p["options"], _plain(options.Options.from_json(p["options"])
-                                                     .to_json()))]
+    lost = dashboard_losses(DASHBOARDS[name])
     assert lost == [], f"keys unknown to Grafana's schema: {lost}"
