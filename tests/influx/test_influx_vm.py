@@ -14,8 +14,9 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 
 import pytest
+from dump_polls import poll_dump
 from influx_helpers import fast_settings, polls, started_writer, wait_until
-from servers import SNMPD_COMMUNITY, Snmpd, Snmpsim
+from servers import SNMPD_COMMUNITY, Snmpd
 from vm_server import VictoriaMetrics, start_victoria_metrics
 
 from collector.poller import Poller
@@ -98,26 +99,13 @@ def assert_stored_exactly_once(server: VictoriaMetrics, expected: dict[tuple, fl
     assert not wrong, f"{len(wrong)} values differ, e.g. {next(iter(wrong.items()))}"
 
 
-async def poll_dump(poller: Poller, sim: Snmpsim, transport, dump: str) -> PollResult:
-    settings = SessionSettings(sim.address, sim.port, community=Secret(sim.community_for(dump)),
-                               timeout=5.0, retries=1)
-    session = open_session(settings, transport)
-    try:
-        result = await poller.poll(DeviceSpec(dump, SITE), session,
-                                   asyncio.get_running_loop().time() + 60)
-    finally:
-        await session.close()
-    assert result.ok, result.error
-    return result
-
-
 async def test_polled_values_and_timestamps_read_back_exactly(vm, snmpsim_dumps, transport,
                                                               tmp_path) -> None:
     poller = Poller()
     results = []
     for _ in range(2):
         for dump in ("cisco-c3560", "ubiquiti-m5", "eaton-93e-80"):
-            results.append(await poll_dump(poller, snmpsim_dumps, transport, dump))
+            results.append(await poll_dump(poller, snmpsim_dumps, transport, dump, SITE))
     writer = await started_writer(fast_settings(vm.url, tmp_path / "spool", batch_size=500))
     for r in results:
         writer.submit(r, SITE)

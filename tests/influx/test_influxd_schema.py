@@ -14,21 +14,16 @@ is the only refusal. 2.x/3.x take the lines unchanged (not installable here).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dump_polls import poll_dump
 from influxd_server import Influxd, start_influxd, to_influxdb1, write_lines
-from servers import Snmpsim
 
 from collector.poller import Poller
 from collector.samples import Kind, PollResult
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.topology_spec import DeviceSpec
 from exporters.line_protocol import RESERVED_TAGS, encode_result, measurement_field, timestamp_ms
 
 SITE = "huu-nghi"
@@ -43,19 +38,6 @@ def influxd(tmp_path) -> Iterator[Influxd]:
         yield server
     finally:
         server.stop()
-
-
-async def _poll(poller: Poller, sim: Snmpsim, transport, dump: str) -> PollResult:
-    settings = SessionSettings(sim.address, sim.port, community=Secret(sim.community_for(dump)),
-                               timeout=5.0, retries=1)
-    session = open_session(settings, transport)
-    try:
-        result = await poller.poll(DeviceSpec(dump, SITE), session,
-                                   asyncio.get_running_loop().time() + 60)
-    finally:
-        await session.close()
-    assert result.ok, result.error
-    return result
 
 
 def _expected(results: list[PollResult]) -> tuple[dict[tuple, dict[str, Any]], dict]:
@@ -108,7 +90,7 @@ async def test_polled_lines_read_back_exactly_through_influxql(influxd, snmpsim_
     results = []
     for _ in range(2):
         for dump in DUMPS:
-            results.append(await _poll(poller, snmpsim_dumps, transport, dump))
+            results.append(await poll_dump(poller, snmpsim_dumps, transport, dump, SITE))
     lines = [ln for r in results for ln in encode_result(r, SITE).lines]
     verbatim, rewritten = write_lines(influxd, lines)
     assert rewritten == sum(1 for ln in lines if to_influxdb1(ln) != ln) > 0
