@@ -22,6 +22,7 @@ from dashboard_targets import (
     targets,
     variables_used,
 )
+from grafana_layout import assert_panels_tile
 from grafana_schema import dashboard_losses, lost_keys, plain
 
 from grafana.generate import drift, generated
@@ -63,17 +64,13 @@ def test_dashboard_structure(name: str) -> None:
     variables = {v["name"]: v for v in dash["templating"]["list"]}
     ids = [p["id"] for p in _panels(dash)]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
-    cells: set[tuple[int, int]] = set()
     for p in _panels(dash):
         assert p["type"] in PANEL_TYPES, p["type"]
         assert p["title"]
         g = p["gridPos"]
         assert all(isinstance(g[k], int) for k in ("h", "w", "x", "y")), g
-        assert g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, (p["title"], g)
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
-                for y in range(g["y"], g["y"] + g["h"])}
-        assert not mine & cells, f"{p['title']} overlaps another panel"
-        cells |= mine
+    assert_panels_tile(_panels(dash))
+    for p in _panels(dash):
         if p["type"] in ("row", "text"):
             assert "targets" not in p
             continue

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from grafana_layout import assert_panels_tile
 from grafana_schema import dashboard_losses
 from grafana_variables import custom_options
 from influx_lab import KEEP_DEVICES, KEEP_SITES, NO_AGENT, Written, poll_and_write
@@ -267,15 +268,9 @@ def test_influxql_dashboard_structure(name: str) -> None:
                 assert used in variables and used != v["name"], v["query"]
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
-    cells: set[tuple[int, int]] = set()
+    assert_panels_tile(dash["panels"])
     for p in dash["panels"]:
         assert p["type"] in PANEL_TYPES, p["type"]
-        g = p["gridPos"]
-        assert g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, (p["title"], g)
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
-                for y in range(g["y"], g["y"] + g["h"])}
-        assert not mine & cells, f"{p['title']} overlaps another panel"
-        cells |= mine
         if p["type"] in ("row", "text"):
             continue
         assert p["datasource"] == INFLUXQL and p["targets"], p["title"]

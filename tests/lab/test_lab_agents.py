@@ -15,11 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from servers import free_tcp_port, free_udp_port, port_is_free, snmpget
+from servers import free_tcp_port, snmpget
 
 from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.devices import LabError, agent_specs, lab_env_communities
+from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
 TEST_COMMUNITY = "lab-test-c0mmunity"
@@ -42,14 +43,6 @@ DEVICES = {
     "t-vsat1": ("127.0.0.203", "custom/idirect-x7"),
     "t-dc1": ("127.0.0.204", "custom/huawei-etp48200"),
 }
-
-
-def _common_free_port(addresses: list[str]) -> int:
-    for _ in range(50):
-        port = free_udp_port()
-        if all(port_is_free(port, host=a) for a in addresses):
-            return port
-    raise RuntimeError("no port free on all test addresses")
 
 
 def write_inventory(path: Path, devices: dict[str, tuple[str, str]], port: int,
@@ -93,7 +86,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     Both modes: one snmpsim per device, and one shared responder-lite (lab/lite.py).
     """
     base = tmp_path_factory.mktemp("lab")
-    port = _common_free_port([a for a, _ in DEVICES.values()])
+    port = free_port([a for a, _ in DEVICES.values()])
     inv_path = write_inventory(base / "inventory.yaml", DEVICES, port)
     inventory = load_inventory(inv_path, env={COMMUNITY_VAR: TEST_COMMUNITY})
     specs, skipped = agent_specs(inventory)
@@ -180,7 +173,7 @@ def test_lab_mib_values_are_present(lab) -> None:
 def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path) -> None:
     devices = {"t-busy": ("127.0.0.211", "custom/huawei-rtn905"),
                "t-fine": ("127.0.0.212", "custom/huawei-rtn905")}
-    port = _common_free_port([a for a, _ in devices.values()])
+    port = free_port([a for a, _ in devices.values()])
     inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
                          env={COMMUNITY_VAR: TEST_COMMUNITY})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
@@ -198,7 +191,7 @@ def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path) -> None:
 
 def test_a_leftover_agent_of_a_killed_lab_is_stopped_on_the_next_start(tmp_path: Path) -> None:
     devices = {"t-left": ("127.0.0.213", "custom/idirect-x7")}
-    port = _common_free_port(["127.0.0.213"])
+    port = free_port(["127.0.0.213"])
     inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
                          env={COMMUNITY_VAR: TEST_COMMUNITY})
     first = Lab(agent_specs(inv)[0], tmp_path / "state")
@@ -256,7 +249,7 @@ def test_unset_community_is_generated_once_and_remembered(tmp_path: Path) -> Non
 def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> None:
     devices = {"t-cli1": ("127.0.0.221", "custom/huawei-rtn950a"),
                "t-cli2": ("127.0.0.222", "UPS/eaton-93e-80")}
-    port = _common_free_port([a for a, _ in devices.values()])
+    port = free_port([a for a, _ in devices.values()])
     inv_path = write_inventory(tmp_path / "inv.yaml", devices, port)
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
@@ -295,7 +288,7 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
 def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path) -> None:
     devices = {"t-wc1": ("127.0.0.231", "custom/huawei-rtn905"),
                "t-wc2": ("127.0.0.232", "custom/huawei-etp48200")}
-    port = _common_free_port([a for a, _ in devices.values()])
+    port = free_port([a for a, _ in devices.values()])
     inv_path = write_inventory(tmp_path / "inv.yaml", devices, port, interval=5)
     listen = f"127.0.0.1:{free_tcp_port()}"
     env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
@@ -335,7 +328,7 @@ def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path
 
 def test_cancel_during_start_stops_launching_and_stop_cleans_up(tmp_path: Path) -> None:
     devices = {f"t-can{i}": (f"127.0.0.{240 + i}", "custom/idirect-x7") for i in range(5)}
-    port = _common_free_port([a for a, _ in devices.values()])
+    port = free_port([a for a, _ in devices.values()])
     inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
                          env={COMMUNITY_VAR: TEST_COMMUNITY})
     running = Lab(agent_specs(inv)[0], tmp_path / "state", parallelism=1)

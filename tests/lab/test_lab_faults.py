@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import free_udp_port, port_is_free, snmpget
+from servers import snmpget
 
 from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.control import ControlLoop, load_scenario, send
 from lab.devices import LabError, agent_specs
 from lab.faults import FaultError, FaultInjector, Topology
+from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
 TEST_COMMUNITY = "lab-fault-c0mmunity"
@@ -83,19 +84,11 @@ def silent(dev: str, port: int) -> bool:
     return res.returncode != 0 and "Timeout" in res.stderr
 
 
-def _common_free_port() -> int:
-    for _ in range(50):
-        port = free_udp_port()
-        if all(port_is_free(port, host=a) for a, _, _ in DEVICES.values()):
-            return port
-    raise RuntimeError("no port free on all test addresses")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
     """A running 4-device lab and its fault injector (faults cleared after each test)."""
     base = tmp_path_factory.mktemp("faultlab")
-    port = _common_free_port()
+    port = free_port([a for a, _, _ in DEVICES.values()])
     inventory = load_inventory(write_inventory(base / "inventory.yaml", port),
                                env={COMMUNITY_VAR: TEST_COMMUNITY})
     running = Lab(agent_specs(inventory)[0], base / "state", parallelism=4)
@@ -268,7 +261,7 @@ def test_scenario_file_is_parsed_and_bad_steps_name_their_number(tmp_path: Path)
 
 
 def test_cli_scenario_and_lab_fault_command_against_a_running_lab(tmp_path: Path):
-    port = _common_free_port()
+    port = free_port([a for a, _, _ in DEVICES.values()])
     inv = write_inventory(tmp_path / "inv.yaml", port)
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text("- {at: 0s, cut_link: L1}\n- {at: 2s, restore_link: L1}\n")
