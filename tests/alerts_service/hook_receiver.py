@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from loopback_http import serve_on_loopback
 
 RESET = -1  # in a script: abort the connection instead of answering
 
@@ -37,11 +38,7 @@ class Receiver:
     async def start(self, port: int = 0) -> Receiver:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app, port)
         return self
 
     def url(self, path: str = "/hook") -> str:

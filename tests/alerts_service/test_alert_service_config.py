@@ -9,39 +9,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
 from alert_network import ENV, FAST_RULES
+from core_post_service import alert_service, write_inventory
 
 from alerts.notify.outbox import Outbox
 from alerts.service_hook import AlertsConfigError, AlertService
 from collector.inventory import InventoryError, load_inventory
 from collector.samples import PollResult
-from collector.service import device_spec, link_specs
-from collector.state import NetworkState
-
-INVENTORY = {
-    "schema_version": 1,
-    "credentials": {"lab": {"version": "2c", "community_env": "BW_ALERTS_COMMUNITY"}},
-    "sites": [
-        {"id": "core", "name": "Trung tâm", "kind": "core",
-         "devices": [{"id": "core-sw", "address": "127.0.0.1", "port": 9, "credential": "lab",
-                      "interfaces": ["eth0"]}]},
-        {"id": "post", "name": "Đồn Thanh Lòa", "kind": "border_post",
-         "devices": [{"id": "post-sw", "address": "127.0.0.1", "port": 7, "credential": "lab",
-                      "interfaces": ["eth0"]}]}],
-    "links": [{"id": "L1", "medium": "fiber", "capacity_mbps": 100,
-               "a": {"site": "core", "device": "core-sw", "interface": "eth0"},
-               "b": {"site": "post", "device": "post-sw", "interface": "eth0"}}],
-}
 
 
 def _service(tmp: Path, alerts: dict) -> AlertService:
-    path = tmp / "inventory.yaml"
-    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": alerts}, allow_unicode=True))
-    inv = load_inventory(path, env=ENV)
-    state = NetworkState([device_spec(inv.effective(d)) for d in inv.devices],
-                         link_specs(inv))
-    return AlertService(inv, state, base_dir=tmp, clock=lambda: 1_000_000.0)
+    write_inventory(tmp, alerts)
+    return alert_service(tmp, lambda: 1_000_000.0)[0]
 
 
 def test_bad_rules_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
@@ -90,14 +69,9 @@ def test_outbox_failure_rolls_the_engine_back_so_the_page_is_not_lost(tmp_path: 
     the next tick decides again and the page is queued then (once)."""
     (tmp_path / "rules.yaml").write_text(FAST_RULES)
     now = [1_000_000.0]
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {
-        "rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}},
-        allow_unicode=True))
-    inv = load_inventory(path, env=ENV)
-    state = NetworkState([device_spec(inv.effective(d)) for d in inv.devices],
-                         link_specs(inv))
-    svc = AlertService(inv, state, base_dir=tmp_path, clock=lambda: now[0])
+    write_inventory(tmp_path, {
+        "rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]})
+    svc, state, inv = alert_service(tmp_path, lambda: now[0])
     state.apply(PollResult("core-sw", now[0], 0.01, True))
     state.apply(PollResult("post-sw", now[0], 0.3, False, "timeout"))
     interval = inv.effective("post-sw").interval
@@ -121,9 +95,8 @@ def test_outbox_failure_rolls_the_engine_back_so_the_page_is_not_lost(tmp_path: 
 
 
 def test_a_bad_receiver_url_is_refused_without_echoing_it(tmp_path: Path) -> None:
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {"webhooks": [
-        {"name": "ops", "url": "https://user:Pa55-tok3n@hooks.example/x"}]}}))
+    path = write_inventory(tmp_path, {"webhooks": [
+        {"name": "ops", "url": "https://user:Pa55-tok3n@hooks.example/x"}]})
     with pytest.raises(InventoryError) as info:
         load_inventory(path, env=ENV)
     text = str(info.value)

@@ -12,62 +12,36 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from alert_network import ENV, FAST_RULES
+from core_post_service import alert_service, write_inventory
+from loopback_http import serve_on_loopback
 
-from alerts.service_hook import AlertService
 from alerts.silence_api import SilenceApi, attach_silence_api
 from alerts.silence_cli import add_silence_subcommand, silence_command
-from collector.inventory import load_inventory
 from collector.samples import PollResult
-from collector.service import device_spec, link_specs
-from collector.state import NetworkState
 
 T0 = 1_795_693_105.0  # 2026-11-26 18:38:25 +07:00
-INVENTORY = {
-    "schema_version": 1,
-    "credentials": {"lab": {"version": "2c", "community_env": "BW_ALERTS_COMMUNITY"}},
-    "sites": [
-        {"id": "core", "name": "Trung tâm", "kind": "core",
-         "devices": [{"id": "core-sw", "address": "127.0.0.1", "port": 9, "credential": "lab",
-                      "interfaces": ["eth0"]}]},
-        {"id": "post", "name": "Đồn Biên phòng Thanh Lòa", "kind": "border_post",
-         "devices": [{"id": "post-sw", "address": "127.0.0.1", "port": 7, "credential": "lab",
-                      "interfaces": ["eth0"]}]}],
-    "links": [{"id": "L1", "medium": "fiber", "capacity_mbps": 100,
-               "a": {"site": "core", "device": "core-sw", "interface": "eth0"},
-               "b": {"site": "post", "device": "post-sw", "interface": "eth0"}}],
-}
-
-
+# FAST_RULES in rules.yaml; one webhook where nothing answers (pages stay in the outbox).
+WEBHOOK_ALERTS = {"rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}
 class Running:
     """An AlertService with a hand-moved clock, its silence API served on loopback."""
 
     def __init__(self, tmp: Path) -> None:
-        path = tmp / "inventory.yaml"
-        if not path.exists():
+        if not (tmp / "inventory.yaml").exists():  # a restart keeps the first one's files
             (tmp / "rules.yaml").write_text(FAST_RULES)
-            path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {
-                "rules": "rules.yaml", "webhooks": [
-                    {"name": "ops", "url": "http://127.0.0.1:9/"}]}}, allow_unicode=True))
-        inv = load_inventory(path, env=ENV)
+            write_inventory(tmp, WEBHOOK_ALERTS)
         self.now = T0
-        self.state = NetworkState([device_spec(inv.effective(d)) for d in inv.devices],
-                                  link_specs(inv))
+        self.alerts, self.state, inv = alert_service(tmp, lambda: self.now)
         self.interval = inv.effective("post-sw").interval
-        self.alerts = AlertService(inv, self.state, base_dir=tmp, clock=lambda: self.now)
         self.app = web.Application()
         attach_silence_api(self.app, self.alerts)
-        self.runner = web.AppRunner(self.app, access_log=None)
+        self.runner: web.AppRunner | None = None
         self.url = ""
 
     async def start(self) -> Running:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, port = await serve_on_loopback(self.app)
         self.url = f"http://127.0.0.1:{port}"
         return self
 
@@ -80,7 +54,8 @@ class Running:
         return self.alerts.evaluate()
 
     async def close(self) -> None:
-        await self.runner.cleanup()
+        if self.runner is not None:
+            await self.runner.cleanup()
         self.alerts.outbox.close()
 
 
@@ -253,10 +228,7 @@ async def test_borderwatch_run_serves_the_silence_api(tmp_path: Path,
     from runtime_helpers import running_service
 
     (tmp_path / "rules.yaml").write_text(FAST_RULES)
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump({**INVENTORY, "alerts": {
-        "rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}},
-        allow_unicode=True))
+    path = write_inventory(tmp_path, WEBHOOK_ALERTS)
     async with running_service(path, ENV, base_dir=tmp_path) as service:
         url = service.http.url
         code = await asyncio.to_thread(silence_command, _args(
