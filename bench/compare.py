@@ -162,15 +162,14 @@ async def _borderwatch_rounds(phase: Phase, proc: Proc, snmpd: Proc, interval: f
 
 def borderwatch_phase(name: str, group: Group, workdir: Path, snmpd: Proc,
                       ports: list[int], *, version: str, interval: float, rounds: int,
-                      profile: bool, proposals: bool = False) -> Phase:
+                      profile: bool) -> Phase:
     """Start borderwatch on the targets, measure `rounds` intervals, profile one more."""
     phase = Phase(name)
     inventory = workdir / f"inventory-{version}.yaml"
     subject.write_inventory(inventory, [subject.Target(f"dev{p}", "127.0.0.1", p)
                                         for p in ports], interval=interval, version=version)
-    tag = f"{version}{'-proposals' if proposals else ''}"
-    proc = subject.start(group, workdir, inventory, BORDERWATCH_LISTEN, name=f"bw-{tag}",
-                         proposals=proposals)
+    tag = version
+    proc = subject.start(group, workdir, inventory, BORDERWATCH_LISTEN, name=f"bw-{tag}")
     try:
         startup = asyncio.run(subject.wait_listening(proc, BORDERWATCH_LISTEN))
         phase.notes.append(f"listening {startup:.2f} s after start")
@@ -302,11 +301,6 @@ def inner(args: argparse.Namespace) -> int:
         if args.cprofile or phases["borderwatch-v2c"].profile is None:
             phases["borderwatch-v2c"].profile = cprofile_phase(group, workdir, ports,
                                                                args.interval)
-        if args.proposals:
-            print("borderwatch v2c WITH bench/proposals.py (what-if)", flush=True)
-            phases["borderwatch-v2c-proposals"] = borderwatch_phase(
-                "borderwatch, v2c + proposals", group, workdir, snmpd, ports, version="2c",
-                interval=args.interval, rounds=args.rounds, profile=True, proposals=True)
         if args.v3_devices:
             print(f"snmp_exporter v3 (authPriv SHA/AES), {len(v3_ports)} targets", flush=True)
             phases["exporter-v3"] = exporter_phase(
@@ -339,10 +333,6 @@ def report(args: argparse.Namespace, phases: dict[str, Phase]) -> None:
     if "borderwatch-v3" in phases:
         v3 = phases["borderwatch-v3"].per_1k()[0] / phases["exporter-v3"].per_1k()[0]
         print(f"ratio borderwatch / snmp_exporter (medians, v3): {v3:.2f}")
-    if "borderwatch-v2c-proposals" in phases:
-        what_if = phases["borderwatch-v2c-proposals"].per_1k()[0] / \
-            phases["exporter-v2c"].per_1k()[0]
-        print(f"ratio with bench/proposals.py applied (v2c, what-if): {what_if:.2f}")
     print(f"bottleneck (v2c): {bottleneck(phases, 'borderwatch-v2c')}")
     for phase in phases.values():
         if phase.profile:
@@ -362,9 +352,6 @@ def report(args: argparse.Namespace, phases: dict[str, Phase]) -> None:
         "environment": environment(),
         "phases": {k: p.summary() for k, p in phases.items()},
     }
-    if "borderwatch-v2c-proposals" in phases:
-        result["what_if_proposals_ratio"] = \
-            phases["borderwatch-v2c-proposals"].per_1k()[0] / ex
     if "borderwatch-v3" in phases:
         result["v3"] = {
             "borderwatch_cpu_s_per_1k_varbinds": phases["borderwatch-v3"].per_1k()[0],
@@ -400,8 +387,6 @@ def main() -> int:
     parser.add_argument("--no-v3", dest="v3_devices", action="store_const", const=0)
     parser.add_argument("--cprofile", action="store_true",
                         help="also profile with cProfile (a separate 2-interval run)")
-    parser.add_argument("--proposals", action="store_true",
-                        help="add a phase with bench/proposals.py applied (what-if)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -18,10 +18,6 @@ from pathlib import Path
 
 # (path fragment, component), first match wins; paths are py-spy's full file names.
 COMPONENTS = [
-    ("bench/fast_exposition.py", "exposition (exporters/, prometheus_client)"),
-    ("bench/proposals.py:transport", "transport (collector/snmp/transport.py)"),
-    ("bench/proposals.py:poller", "poller (collector/poller.py)"),
-    ("bench/proposals.py", "exposition (exporters/, prometheus_client)"),
     ("collector/snmp/ber.py", "codec (collector/snmp/ber.py)"),
     ("collector/snmp/transport.py", "transport (collector/snmp/transport.py)"),
     ("collector/snmp/v2c.py", "session + walk (v2c.py, walk.py)"),
@@ -54,18 +50,8 @@ def _is_stdlib(path: str) -> bool:
     return "site-packages" not in path and any(f in path for f in STDLIB_FRAGMENTS)
 
 
-# Functions of bench/proposals.py that stand in for the transport / poller.
-_PROPOSAL_OWNERS = {"request": "transport", "_wake": "transport", "_Answer": "transport",
-                    "walk_columns": "poller", "_walk_group": "poller",
-                    "patch_poller": "poller"}
-
-
-def component_of(path: str, func: str = "") -> str:
-    """The component a file (and function) belongs to ('other' if none)."""
-    if path.endswith("bench/proposals.py"):
-        owner = _PROPOSAL_OWNERS.get(func.split(".")[0].split("<")[0])
-        if owner:
-            path = f"{path}:{owner}"
+def component_of(path: str) -> str:
+    """The component a file belongs to ('other' if none)."""
     for fragment, name in COMPONENTS:
         if fragment in path:
             return name
@@ -103,9 +89,9 @@ class Profile:
                 start = i + 1
         owner = None
         for frame in reversed(frames[start:]):
-            ffunc, fpath = _split_frame(frame)
+            _, fpath = _split_frame(frame)
             if not _is_stdlib(fpath):
-                owner = component_of(fpath, ffunc)
+                owner = component_of(fpath)
                 break
         self.components[owner or LOOP] += count
         self.total += count

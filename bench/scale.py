@@ -45,7 +45,7 @@ NETNS = "bwscale"
 FIRST_PORT = 20000
 PORTS = 100
 LISTEN = "127.0.0.1:9730"
-RESULTS = ROOT / "bench" / "results" / "scale.json"  # scale-proposals.json with --proposals
+RESULTS = ROOT / "bench" / "results" / "scale.json"
 LAG = "borderwatch_scheduler_lag_seconds"
 
 
@@ -184,7 +184,7 @@ def report(r: dict, args: argparse.Namespace) -> str:
     lag99 = r["lag_p99_s"] or 0.0
     render = (r["render_s"] or r["scrape_client_s"])["median"]
     lines = [
-        f"== scale run{' WITH bench/proposals.py' if args.proposals else ''}: "
+        "== scale run: "
         f"{args.devices} devices, interval {args.interval:g} s, "
         f"{r['window_s'] / 60:.1f} min window ==",
         f"start-up: /metrics listening {r['startup_s']:.1f} s after start "
@@ -234,9 +234,7 @@ def inner(args: argparse.Namespace) -> int:
                                 max_in_flight=args.max_in_flight)
         print(f"borderwatch: {args.devices} devices, interval {args.interval:g} s",
               flush=True)
-        # bw_run.py: the CLI with the inventory's 100,000-value cap lifted (see its doc).
-        proc = subject.start(group, workdir, inventory, LISTEN, argv_prefix=subject.BW_RUN,
-                             proposals=args.proposals)
+        proc = subject.start(group, workdir, inventory, LISTEN)
         startup = asyncio.run(subject.wait_listening(proc, LISTEN))
         print(f"  /metrics listening {startup:.1f} s after start", flush=True)
         result = asyncio.run(measure(proc, snmpd, args, len(devices)))
@@ -253,7 +251,7 @@ def inner(args: argparse.Namespace) -> int:
         print(text)
         if "profile_text" in result:
             print(f"\nprofile (30 s after the window):\n{result['profile_text']}")
-        results = RESULTS.with_name("scale-proposals.json") if args.proposals else RESULTS
+        results = RESULTS
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(json.dumps({"args": vars(args), "result": result,
                                        "report": text}, indent=2, default=str) + "\n")
@@ -281,8 +279,6 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, default=64,
                         help="defaults.max_in_flight of the inventory (default 64)")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
-    parser.add_argument("--proposals", action="store_true",
-                        help="apply bench/proposals.py to the service (what-if run)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

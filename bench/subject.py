@@ -61,19 +61,11 @@ def write_inventory(path: Path, targets: list[Target], *, interval: float,
     path.write_text(yaml.safe_dump(inventory, sort_keys=False, allow_unicode=True))
 
 
-BW_RUN = [sys.executable, str(ROOT / "bench" / "bw_run.py")]
-
-
 def start(group: Group, workdir: Path, inventory: Path, listen: str, *,
-          name: str = "borderwatch", argv_prefix: list[str] | None = None,
-          proposals: bool = False) -> Proc:
-    """Start `borderwatch run` (optionally under a wrapper such as cProfile, or through
-    bench/bw_run.py with the proposals of bench/proposals.py applied)."""
+          name: str = "borderwatch", argv_prefix: list[str] | None = None) -> Proc:
+    """Start `borderwatch run` (optionally under a wrapper such as cProfile)."""
     env = dict(os.environ, **SECRET_ENV)
     env["PYTHONPATH"] = str(ROOT)
-    if proposals:
-        env["BWBENCH_PROPOSALS"] = "1"
-        argv_prefix = argv_prefix or BW_RUN
     prefix = argv_prefix or [sys.executable, "-m", "collector.cli"]
     return group.start(name, [*prefix, "--log-level", "WARNING", "run",
                               "--inventory", str(inventory), "--listen", listen],
