@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.heap import HeapFreezer
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
 from collector.poller import Poller
 from collector.samples import PollResult
@@ -135,6 +136,8 @@ class Service:
     # (alerts.service_hook.AlertService; typed loosely so that collector/ keeps no import
     # of alerts/ at module level).
     alerts: Any = None
+    # Keeps full garbage collections short on big inventories (collector/heap.py).
+    heap: HeapFreezer = field(default_factory=HeapFreezer)
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -188,6 +191,7 @@ class Service:
         """Stop polling, close sessions and the transport, then stop HTTP (in that order)."""
         if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
             log.error("some polls did not stop within %.0f s", SHUTDOWN_GRACE)
+        await self.heap.stop()
         if self.alerts is not None:
             # alerts: stop ticking and delivering, save the engine state (outbox is on disk)
             await self.alerts.close()
@@ -313,6 +317,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             alert_service.start()
         opened.pop_all()
     scheduler.start()
+    service.heap.start()
     return service
 
 
