@@ -88,8 +88,10 @@ def _long_length(data: bytes, pos: int, first: int, end: int) -> tuple[int, int]
     return int.from_bytes(data[pos:pos + count], "big"), pos + count
 
 
-def _element(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
-    """Check for a `tag` element at pos within end; return (content start, content end)."""
+def element(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
+    """Check for a `tag` element at pos within end; return (content start, content end).
+
+    Public because the SNMPv3 message format (v3_message.py) is parsed with it too."""
     if pos + 2 > end:
         raise MalformedPacket(f"{what} missing at offset {pos}")
     if data[pos] != tag:
@@ -106,7 +108,7 @@ def _element(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int,
 
 def _header_int(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
     """An INTEGER field of the header (version, request-id, error fields), Integer32 range."""
-    start, stop = _element(data, pos, end, Tag.INTEGER, what)
+    start, stop = element(data, pos, end, Tag.INTEGER, what)
     if not 1 <= stop - start <= 5:
         raise MalformedPacket(f"{what} of {stop - start} bytes at offset {pos}")
     value = int.from_bytes(data[start:stop], "big", signed=True)
@@ -310,20 +312,20 @@ def decode_message(data: bytes) -> Message:
     end = len(data)
     if end == 0:
         raise MalformedPacket("empty datagram")
-    pos, stop = _element(data, 0, end, _SEQUENCE, "message SEQUENCE")
+    pos, stop = element(data, 0, end, _SEQUENCE, "message SEQUENCE")
     if stop != end:
         raise MalformedPacket(f"{end - stop} bytes of trailing garbage")
     version, pos = _header_int(data, pos, end, "version")
     if version not in (VERSION_1, VERSION_2C):
         raise MalformedPacket(f"unsupported SNMP version field {version}")
-    start, pos = _element(data, pos, end, Tag.OCTET_STRING, "community")
+    start, pos = element(data, pos, end, Tag.OCTET_STRING, "community")
     community = data[start:pos]
     if pos + 2 > end:
         raise MalformedPacket(f"PDU missing at offset {pos}")
     pdu_type = data[pos]
     if pdu_type not in PDU_TYPES:
         raise MalformedPacket(f"unsupported PDU type 0x{pdu_type:02x}")
-    pos, stop = _element(data, pos, end, pdu_type, "PDU")
+    pos, stop = element(data, pos, end, pdu_type, "PDU")
     if stop != end:
         raise MalformedPacket(f"extra bytes after PDU at offset {stop}")
     request_id, pos = _header_int(data, pos, end, "request-id")
@@ -332,7 +334,7 @@ def decode_message(data: bytes) -> Message:
         error_index, pos = _header_int(data, pos, end, "error-index")
         if error_status < 0 or error_index < 0:
             raise MalformedPacket("negative error-status or error-index")
-        pos, stop = _element(data, pos, end, _SEQUENCE, "varbind list")
+        pos, stop = element(data, pos, end, _SEQUENCE, "varbind list")
         if stop != end:
             raise MalformedPacket(f"extra bytes after varbind list at offset {stop}")
         varbinds = _varbinds(data, pos, stop)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 from collector.secret import Secret
@@ -102,3 +104,14 @@ class SessionSettings:
         except ValueError:
             pass
         return f"{self.address}:{self.port}"
+
+
+async def resolve_address(address: str, port: int) -> str:
+    """The agent's IP address as text: a literal as given, a host name resolved (sessions
+    call this once and stick to the answer, so a poll never waits on DNS again)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(address, port,
+                                                             type=socket.SOCK_DGRAM)
+        return str(infos[0][4][0])

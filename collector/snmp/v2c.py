@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
 from collections.abc import Sequence
 
 from collector.snmp.ber import (
@@ -17,7 +15,7 @@ from collector.snmp.ber import (
     Message,
     encode_request,
 )
-from collector.snmp.settings import SessionSettings
+from collector.snmp.settings import SessionSettings, resolve_address
 from collector.snmp.transport import RequestCount, SnmpTransport
 from collector.snmp.types import (
     OID,
@@ -68,12 +66,7 @@ class V2cSession(ColumnWalker):
 
     async def _resolve(self) -> str:
         if self._address is None:
-            try:
-                self._address = str(ipaddress.ip_address(self.settings.address))
-            except ValueError:  # a host name: resolve once, then stick to the address
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    self.settings.address, self.settings.port, type=socket.SOCK_DGRAM)
-                self._address = str(infos[0][4][0])
+            self._address = await resolve_address(self.settings.address, self.settings.port)
         return self._address
 
     async def _request(self, pdu_type: int, oids: Sequence[OID], *, deadline: float,

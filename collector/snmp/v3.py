@@ -41,7 +41,7 @@ from collector.snmp.ber import (
     MalformedPacket,
     Message,
 )
-from collector.snmp.settings import SessionSettings
+from collector.snmp.settings import SessionSettings, resolve_address
 from collector.snmp.types import (
     OID,
     SnmpAuthError,
@@ -170,12 +170,7 @@ class V3Session(ColumnWalker):
         if self._closed:
             raise SnmpError("session closed")
         if self._address is None:
-            try:
-                self._address = str(ipaddress.ip_address(self.settings.address))
-            except ValueError:  # a host name: resolve once, then stick to the address
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    self.settings.address, self.settings.port, type=socket.SOCK_DGRAM)
-                self._address = str(infos[0][4][0])
+            self._address = await resolve_address(self.settings.address, self.settings.port)
         if self._endpoint is None:
             if ipaddress.ip_address(self._address).version == 6:
                 local = "::1" if ipaddress.ip_address(self._local_address).is_loopback else "::"

@@ -27,6 +27,7 @@ from collector.snmp.ber import (
     MalformedPacket,
     Message,
     decode_message,
+    element,
     encode_signed,
     encode_varbind,
     tlv,
@@ -110,29 +111,9 @@ def encode_message(msg_id: int, flags: int, usm: UsmParams, pdu: bytes, *,
 # --------------------------------------------------------------------------- decoding
 
 
-def _element(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
-    """(content start, content end) of a `tag` element at pos, checked against end."""
-    if pos + 2 > end:
-        raise MalformedPacket(f"{what} missing at offset {pos}")
-    if data[pos] != tag:
-        raise MalformedPacket(f"expected {what} at offset {pos}, got tag 0x{data[pos]:02x}")
-    length = data[pos + 1]
-    start = pos + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 4 or start + count > end:
-            raise MalformedPacket(f"bad length of {what} at offset {pos}")
-        length = int.from_bytes(data[start:start + count], "big")
-        start += count
-    stop = start + length
-    if stop > end:
-        raise MalformedPacket(f"{what} runs past its container at offset {pos}")
-    return start, stop
-
-
 def _integer(data: bytes, pos: int, end: int, what: str, limit: int = 0x7FFFFFFF) -> tuple[int,
                                                                                           int]:
-    start, stop = _element(data, pos, end, _INT, what)
+    start, stop = element(data, pos, end, _INT, what)
     if not 1 <= stop - start <= 5:
         raise MalformedPacket(f"{what} of {stop - start} bytes at offset {pos}")
     value = int.from_bytes(data[start:stop], "big", signed=True)
@@ -142,7 +123,7 @@ def _integer(data: bytes, pos: int, end: int, what: str, limit: int = 0x7FFFFFFF
 
 
 def _octets(data: bytes, pos: int, end: int, what: str) -> tuple[bytes, int, int]:
-    start, stop = _element(data, pos, end, _OCTETS, what)
+    start, stop = element(data, pos, end, _OCTETS, what)
     return data[start:stop], start, stop
 
 
@@ -150,11 +131,11 @@ def peek_msg_id(data: bytes) -> int | None:
     """The msgID of a v3 datagram, or None if it is not one (for routing answers only)."""
     try:
         end = len(data)
-        pos, stop = _element(data, 0, end, _SEQ, "message")
+        pos, stop = element(data, 0, end, _SEQ, "message")
         version, pos = _integer(data, pos, stop, "msgVersion")
         if version != VERSION_3:
             return None
-        pos, stop = _element(data, pos, stop, _SEQ, "msgGlobalData")
+        pos, stop = element(data, pos, stop, _SEQ, "msgGlobalData")
         return _integer(data, pos, stop, "msgID")[0]
     except MalformedPacket:
         return None
@@ -163,13 +144,13 @@ def peek_msg_id(data: bytes) -> int | None:
 def decode_envelope(data: bytes) -> Envelope:
     """Take a v3 datagram apart (MalformedPacket if it is not a well-formed USM message)."""
     end = len(data)
-    pos, stop = _element(data, 0, end, _SEQ, "message SEQUENCE")
+    pos, stop = element(data, 0, end, _SEQ, "message SEQUENCE")
     if stop != end:
         raise MalformedPacket(f"{end - stop} bytes of trailing garbage")
     version, pos = _integer(data, pos, end, "msgVersion")
     if version != VERSION_3:
         raise MalformedPacket(f"msgVersion {version}, not 3")
-    pos, header_end = _element(data, pos, end, _SEQ, "msgGlobalData")
+    pos, header_end = element(data, pos, end, _SEQ, "msgGlobalData")
     msg_id, pos = _integer(data, pos, header_end, "msgID")
     _max_size, pos = _integer(data, pos, header_end, "msgMaxSize")
     flags, _, pos = _octets(data, pos, header_end, "msgFlags")
@@ -177,8 +158,8 @@ def decode_envelope(data: bytes) -> Envelope:
     if len(flags) != 1 or model != USM:
         raise MalformedPacket(f"msgFlags of {len(flags)} bytes or security model {model}")
     pos = header_end
-    start, params_end = _element(data, pos, end, _OCTETS, "msgSecurityParameters")
-    pos, stop = _element(data, start, params_end, _SEQ, "UsmSecurityParameters")
+    start, params_end = element(data, pos, end, _OCTETS, "msgSecurityParameters")
+    pos, stop = element(data, start, params_end, _SEQ, "UsmSecurityParameters")
     if stop != params_end:
         raise MalformedPacket("extra bytes in msgSecurityParameters")
     engine_id, _, pos = _octets(data, pos, stop, "msgAuthoritativeEngineID")
@@ -191,7 +172,7 @@ def decode_envelope(data: bytes) -> Envelope:
         raise MalformedPacket("extra bytes in UsmSecurityParameters")
     pos = params_end
     tag = _OCTETS if flags[0] & FLAG_PRIV else _SEQ
-    start, stop = _element(data, pos, end, tag, "msgData")
+    start, stop = element(data, pos, end, tag, "msgData")
     if stop != end:
         raise MalformedPacket(f"extra bytes after msgData at offset {stop}")
     msg_data = data[start:stop] if tag == _OCTETS else data[pos:stop]
@@ -215,12 +196,12 @@ class ScopedPdu(NamedTuple):
 
 def decode_scoped_pdu(plain: bytes) -> ScopedPdu:
     """Decode a ScopedPDU; bytes after it are ignored (DES pads to 8, RFC 3414 8.3.2)."""
-    pos, stop = _element(plain, 0, len(plain), _SEQ, "ScopedPDU")
+    pos, stop = element(plain, 0, len(plain), _SEQ, "ScopedPDU")
     context_engine_id, _, pos = _octets(plain, pos, stop, "contextEngineID")
     context_name, _, pos = _octets(plain, pos, stop, "contextName")
     if pos + 2 > stop:
         raise MalformedPacket("PDU missing in ScopedPDU")
-    _, pdu_end = _element(plain, pos, stop, plain[pos], "PDU")
+    _, pdu_end = element(plain, pos, stop, plain[pos], "PDU")
     if pdu_end != stop:
         raise MalformedPacket("extra bytes in ScopedPDU")
     # ber.py decodes whole v1/v2c messages: wrap the PDU in a v2c header with an empty

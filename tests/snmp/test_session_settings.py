@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from collector.secret import Secret
-from collector.snmp.settings import SessionSettings
+from collector.snmp.settings import SessionSettings, resolve_address
 
 AUTH = {"user": "ops", "auth_protocol": "sha256", "auth_key": Secret("cnry-AUTH-1")}
 
@@ -55,3 +57,11 @@ def test_target_and_repr_never_show_secrets() -> None:
     assert v2.target == "127.0.0.5:161" and v3.target == "[fe80::1]:1161"
     for text in (repr(v2), str(v2), repr(v3), f"{v3}"):
         assert "cnry" not in text
+
+
+async def test_resolve_address_keeps_literals_and_resolves_host_names() -> None:
+    """Both session kinds resolve through this once: literals untouched (v6 normalised),
+    a host name through the system resolver (here: localhost, loopback only)."""
+    assert await resolve_address("127.0.0.7", 161) == "127.0.0.7"
+    assert await resolve_address("0:0:0:0:0:0:0:1", 161) == "::1"
+    assert ipaddress.ip_address(await resolve_address("localhost", 161)).is_loopback
