@@ -168,7 +168,7 @@ def _speed_bps(index: tuple[int, ...], records: dict[tuple[int, ...], Record]) -
     return speed if speed else 10_000_000
 
 
-def _text(rec: Record | None) -> str | None:
+def record_text(rec: Record | None) -> str | None:
     """An OctetString record's text ('4' plain, '4x' hex), None for anything else."""
     if rec is None:
         return None
@@ -185,7 +185,7 @@ def _text(rec: Record | None) -> str | None:
 def _interface_names(records: dict[tuple[int, ...], Record],
                      index: tuple[int, ...]) -> set[str]:
     """The names a link end may use for an interface: ifName and ifDescr."""
-    names = {_text(records.get(IF_NAME + index)), _text(records.get(IF_DESCR + index))}
+    names = {record_text(records.get(IF_NAME + index)), record_text(records.get(IF_DESCR + index))}
     return {n for n in names if n}
 
 

@@ -39,6 +39,7 @@ from lab.dumps import (
     UBNT_SIGNAL,
     Record,
     build_records,
+    record_text,
 )
 
 log = logging.getLogger(__name__)
@@ -147,25 +148,13 @@ def _overlap(intervals: Iterable[tuple[float, float | None]], start: float, end:
     return total
 
 
-def _text(rec: Record) -> str | None:
-    """An OctetString record's text: dumps store most names hex-encoded ('4x')."""
-    if rec.tag == "4":
-        return rec.value
-    if rec.tag == "4x":
-        try:
-            return bytes.fromhex(rec.value).decode("utf-8", "replace")
-        except ValueError:
-            return None
-    return None
-
-
 def interface_indexes(records: dict[tuple[int, ...], Record], name: str) -> list[tuple[int, ...]]:
     """ifIndex rows whose ifName or ifDescr is `name` (how inventory link ends name them)."""
     out = []
     for col in (IF_NAME, IF_DESCR):
         n = len(col)
         for oid, rec in records.items():
-            if oid[:n] == col and _text(rec) == name and oid[n:] not in out:
+            if oid[:n] == col and record_text(rec) == name and oid[n:] not in out:
                 out.append(oid[n:])
     return out
 
