@@ -159,7 +159,9 @@ def build(engine: Engine, incident: Incident, members: list[AlertState], decisio
         redundancy_lost=tuple(site_ref(topo, s) for s in redundancy),
         alerts=alerts, power=power_notes(engine, incident),
         since=incident.firing_since if incident.firing_since is not None else now, at=now,
-        ended_at=incident.resolved_at if resolved else None, flapping=incident.flapping,
+        ended_at=incident.resolved_at if resolved else None,
+        # a resolve says whether it flapped: by then it has stopped, or it could not resolve
+        flapping=incident.flapped if resolved else incident.flapping,
         labels=labels, annotations={})
     notification.annotations.update({
         "summary_vi": render.render(notification, "vi"),

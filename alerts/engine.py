@@ -407,6 +407,7 @@ class Engine:
                 incident.firing_since = now
             incident.severity = severity_max(a.severity for a in firing)
             incident.flapping = any(a.flapping for a in firing)
+            incident.flapped = incident.flapped or incident.flapping
             for alert in firing:
                 alert.incident = incident.key
         elif active and was != "firing":
@@ -465,10 +466,12 @@ class Engine:
             SEVERITY_RANK.get(incident.notified_severity or "", 0)
         grew = sorted(set(incident.cut_off) - set(incident.notified_cut_off))
         if worse or grew:
-            if incident.flapping and incident.notified_flapping:
-                # Paged as flapping: while it flaps, its members fire and clear with every
-                # change (a link's LinkDown, then its RedundancyLost...); paging those would
-                # be a page per change. Once it settles, a worse state still escalates.
+            if incident.flapping:
+                # While it flaps, its members fire and clear with every change (a link's
+                # LinkDown, then its RedundancyLost...), some only because flapping skips
+                # their `for`; paging those would be a page per change. That holds whether
+                # the page came as flapping or at the first down, before anyone could know.
+                # Once it settles, a worse state still escalates.
                 return Decision(False, "flapping", "escalation waits until it stops "
                                 "flapping")
             if now - incident.notified_at < settings.group_interval:

@@ -76,6 +76,7 @@ class Incident:
     firing_since: float | None = None
     resolved_at: float | None = None
     flapping: bool = False
+    flapped: bool = False  # it flapped at some point: its resolve says so
     notified_status: str | None = None  # what receivers last heard: firing | resolved
     notified_at: float | None = None
     notified_severity: str | None = None

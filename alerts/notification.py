@@ -95,7 +95,7 @@ class Notification:
     since: float  # when the incident started firing
     at: float  # evaluation time of this notification
     ended_at: float | None = None
-    flapping: bool = False
+    flapping: bool = False  # firing: it flaps now; resolved: it flapped before it settled
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 

@@ -316,6 +316,9 @@ def render(n: Notification, lang: str = "vi") -> str:
     if n.flapping and not resolved:
         body += " (Chập chờn: trạng thái thay đổi liên tục.)" if vi else \
             " (Flapping: the state keeps changing.)"
+    elif n.flapping:
+        body += " (Đã chập chờn trước khi ổn định.)" if vi else \
+            " (It flapped before it settled.)"
     start = (f" Bắt đầu: {when(n.since, lang)}." if vi else f" Since: {when(n.since, lang)}.")
     if resolved:
         start = ""

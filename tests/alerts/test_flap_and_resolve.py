@@ -3,9 +3,10 @@
 
 * The first clear → true of an alert is a change: a flap of n changes is n changes, so the
   flapping page does not come a half-period late.
-* An incident paged as flapping is not escalated while it keeps flapping: its member
-  alerts (RedundancyLost, then LinkDown) start flapping at different changes, and an
-  escalation for each would be a page per change.
+* An incident is not escalated while it keeps flapping: its member alerts (RedundancyLost,
+  then LinkDown) start flapping at different changes, and an escalation for each would be a
+  page per change. That holds too when the page came at the first down, before the flap
+  could be known; its resolve then says it flapped.
 * A resolve leads with what the page led with (not with the last member to clear).
 """
 
@@ -66,6 +67,32 @@ rules:
                                               ("resolved", "resolved", "warning")]
     assert sent[0].notification.flapping
     (record,) = run.engine.history  # LinkDown (major) fired in it; nobody was woken for it
+    assert {k.split("/")[0] for k in record.seen_alerts} >= {"RedundancyLost", "LinkDown"}
+
+
+def test_paged_at_the_first_down_then_flapping_is_one_page_and_a_resolve_that_says_so(
+        inventory: Inventory, topo: Topology, tmp_path: Path) -> None:
+    # RedundancyLost pages at once and outlasts the up halves (clear_for 1m > 45 s); LinkDown
+    # (major) fires only because flapping skips its `for`: that must not escalate the page.
+    rules = _rules(tmp_path, """\
+settings:
+  group_interval: 0s
+  flap: {changes: 3, window: 10m, clear_changes: 1}
+rules:
+  - {name: RedundancyLost, kind: redundancy_lost, severity: warning, for: 0s, clear_for: 1m}
+  - {name: LinkDown, kind: link_down, severity: major, for: 1m}
+""")
+    run = started(inventory, topo, rules)
+    t0 = run.now
+    sent = run.run(2400, _flaps("L26"))
+    assert [s[:3] for s in summary(sent)] == [("firing", "new", "warning"),
+                                              ("resolved", "resolved", "warning")]
+    page, end = (s.notification for s in sent)
+    assert page.at - t0 < PERIOD and not page.flapping  # the first down, not yet a flap
+    assert end.flapping and "Đã chập chờn" in end.annotations["summary_vi"]
+    assert "It flapped" in end.annotations["summary_en"]
+    (record,) = run.engine.history
+    assert record.flapped
     assert {k.split("/")[0] for k in record.seen_alerts} >= {"RedundancyLost", "LinkDown"}
 
 
