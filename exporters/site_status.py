@@ -27,7 +27,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from collector.inventory import Inventory
 from collector.state import NetworkState
-from exporters.status import health_from_state, site_status
+from exporters.status import health_from_state, site_status, with_isolation
 
 if TYPE_CHECKING:
     from alerts.topology import Analysis, Topology
@@ -53,13 +53,8 @@ def site_statuses(sites: Mapping[str, tuple[str, ...]], state: NetworkState,
     up = {s.device_id: s.up for s in state.device_snapshots()}
     out = {}
     for site, devices in sites.items():
-        status = site_status([up.get(d) for d in devices])
-        if status == "degraded":
-            status = "up"  # reachable: some device answers
-        elif status == "down" and analysis is not None and \
-                analysis.status.get(site) == "isolated":
-            status = "isolated"
-        out[site] = status
+        status = with_isolation(site_status([up.get(d) for d in devices]), site, analysis)
+        out[site] = "up" if status == "degraded" else status  # reachable: some device answers
     return out
 
 

@@ -58,6 +58,17 @@ def site_status(device_up: Sequence[bool | None]) -> str:
     return "down"
 
 
+def with_isolation(status: str, site_id: str, analysis: Analysis | None) -> str:
+    """`status`, or "isolated" for a "down" site the topology analysis finds cut off upstream.
+
+    Only a down site can be isolated: a device that answers is the stronger evidence,
+    whatever the links say. The status page and the site metrics both apply this one rule.
+    """
+    if status == "down" and analysis is not None and analysis.status.get(site_id) == "isolated":
+        return "isolated"
+    return status
+
+
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
@@ -130,11 +141,9 @@ class StatusBuilder:
         sites = []
         for site in self._sites:
             snaps = [devices[d] for d in site["devices"] if d in devices]
-            status = site_status([s.up for s in snaps])
+            status = with_isolation(site_status([s.up for s in snaps]), site["id"], analysis)
             isolated_by: list[str] = []
-            if analysis is not None and status == "down" and \
-                    analysis.status.get(site["id"]) == "isolated":
-                status = "isolated"
+            if status == "isolated" and analysis is not None:
                 outage = analysis.outage_of(site["id"])
                 isolated_by = [_element_text(e) for e in outage.root] if outage else []
             sites.append({**{k: v for k, v in site.items() if k != "devices"},
