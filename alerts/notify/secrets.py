@@ -27,6 +27,10 @@ SECRET_FIELDS = {"email": "password", "telegram": "token"}
 class SecretError(ValueError):
     """A receiver's secret cannot be read (every problem, value never shown)."""
 
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
 
 def _resolve_one(where: str, field: str, item: Any, env: Mapping[str, str], base_dir: Path,
                  problems: list[str]) -> Secret | None:
@@ -67,5 +71,5 @@ def resolve_receiver_secrets(alerts: Alerts, *, base_dir: Path,
             items.append(item.model_copy(update={field: secret}))
         update[section] = tuple(items)
     if problems:
-        raise SecretError("; ".join(problems))
+        raise SecretError(problems)
     return alerts.model_copy(update=update)

@@ -1,7 +1,8 @@
 """`borderwatch check PATH`: print every problem of an inventory and a one-line summary.
 
 The alert rules file the inventory names (`alerts.rules`) is checked too, against the
-inventory's ids and the profiles' metrics, as the service would load it.
+inventory's ids and the profiles' metrics, as the service would load it; so are the alert
+receivers' secrets (SMTP passwords, Telegram tokens), read as the service reads them at start.
 
 Exit codes: 0 valid (warnings allowed), 1 problems found, 2 the file cannot be read.
 """
@@ -47,7 +48,25 @@ def check_command(args: argparse.Namespace) -> int:
     if args.no_secrets:
         summary += " (secrets not checked: --no-secrets)"
     print(summary)
-    return _check_rules(inventory, Path(path))
+    secrets_ok = args.no_secrets or _check_receiver_secrets(inventory, Path(path))
+    rules_rc = _check_rules(inventory, Path(path))
+    return rules_rc or (0 if secrets_ok else 1)
+
+
+def _check_receiver_secrets(inventory: Inventory, path: Path) -> bool:
+    """Read every receiver secret from its env variable or file; print what cannot be read."""
+    if inventory.alerts is None:
+        return True
+    from alerts.notify.secrets import SecretError, resolve_receiver_secrets
+
+    try:
+        resolve_receiver_secrets(inventory.alerts, base_dir=path.resolve().parent)
+    except SecretError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}")
+        print(f"{path}: {_plural(len(exc.problems), 'problem')} with alert receiver secrets")
+        return False
+    return True
 
 
 def _check_rules(inventory: Inventory, path: Path) -> int:

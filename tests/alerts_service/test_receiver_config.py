@@ -3,6 +3,9 @@ inventory, secrets from env or file resolved when the service starts, never show
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,7 @@ SITES = {
 MAIL = {"name": "mail", "host": "127.0.0.1", "sender": "bw@langson.example.vn",
         "to": ["noc@langson.example.vn"]}
 CHAT = {"name": "tg", "chat_id": -100123, "token_env": "BW_TG_TOKEN"}
+REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "cnry-SMTP-cfg91x"
 TOKEN = "77:cnry-TOKEN-cfg02"
 
@@ -120,3 +124,26 @@ def test_the_readme_example_is_valid() -> None:
     assert [r.name for r in section.email] == ["noc-mail"]
     assert section.telegram[0].chat_id == -1001234567890
     assert section.receiver_names() == ["noc", "alertmanager", "noc-mail", "noc-chat"]
+
+
+def _check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`borderwatch check PATH` as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "collector.cli", "check", str(path)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env})
+
+
+def test_check_reads_receiver_secrets_as_the_service_would(tmp_path: Path) -> None:
+    path = write(tmp_path, {"email": [{**MAIL, "username": "bw", "password_file": "smtp.pw"}],
+                            "telegram": [CHAT]})
+    run = _check(path, ENV)
+    assert run.returncode == 1, run.stdout
+    assert f"{path}: alerts.email[0] (mail).password_file: cannot read secret file " \
+        f"{tmp_path / 'smtp.pw'}" in run.stdout
+    assert f"{path}: alerts.telegram[0] (tg).token_env: environment variable BW_TG_TOKEN " \
+        "is not set" in run.stdout
+    (tmp_path / "smtp.pw").write_text(PASSWORD + "\n")
+    (tmp_path / "smtp.pw").chmod(0o600)
+    run = _check(path, {**ENV, "BW_TG_TOKEN": TOKEN})
+    assert run.returncode == 0, run.stdout
+    assert PASSWORD not in run.stdout + run.stderr and TOKEN not in run.stdout + run.stderr
