@@ -119,7 +119,7 @@ class AlertService:
         for mail in config.email:
             self.receivers.append(SmtpNotifier(
                 mail.name, mail.host, mail.port, sender=mail.sender, to=mail.to,
-                language=mail.language, starttls=mail.starttls,
+                language=mail.language, starttls=mail.starttls, tls=mail.tls,
                 ca_file=str(resolve_path(mail.ca_file, base)) if mail.ca_file else None,
                 username=mail.username, password=mail.password, timeout=mail.timeout,
                 dashboard=config.dashboard_url))

@@ -586,17 +586,32 @@ class Email(BaseModel):
     """An e-mail receiver over SMTP: one message per notification to a list of addresses.
 
     The password comes from password_env or password_file (inline is discouraged) and is
-    never logged; login without STARTTLS is refused unless the server is on loopback (a
-    local relay), since it would send the password in clear.
+    never logged; login without encryption (STARTTLS or implicit TLS) is refused unless
+    the server is on loopback (a local relay), since it would send the password in clear.
+    Implicit TLS (`tls: true`, SMTPS, RFC 8314) is what many providers require on port 465;
+    the port defaults to 465 then, since 25 never speaks it.
     """
 
     model_config = _STRICT
 
+    @model_validator(mode="before")
+    @classmethod
+    def _smtps_port(cls, value: Any) -> Any:
+        # the default port follows the mode; `is True`: YAML's true/yes, not a quoted "true"
+        if isinstance(value, dict) and value.get("tls") is True and "port" not in value:
+            return {**value, "port": 465}
+        return value
+
     name: Id = Field(description="names the receiver in logs and errors")
     host: Address = Field(description="SMTP server (a relay or the submission server)")
-    port: int = Field(25, ge=1, le=65535, description="25 (relay) or 587 (submission)")
+    port: int = Field(25, ge=1, le=65535, description=(
+        "25 (relay), 587 (submission with starttls) or 465 (submission with implicit TLS, "
+        "tls: true); default 25, or 465 with tls: true"))
     starttls: bool = Field(False, description="upgrade the connection with STARTTLS "
                            "(the server's certificate is verified)")
+    tls: bool = Field(False, description="implicit TLS from the first byte (SMTPS, RFC 8314, "
+                      "usually port 465; the server's certificate is verified); "
+                      "not together with starttls")
     ca_file: str | None = Field(None, min_length=1, description=(
         "CA bundle to verify the server with (a private CA); default: the system's"))
     username: str | None = Field(None, min_length=1, description="login user (AUTH)")
@@ -629,12 +644,17 @@ class Email(BaseModel):
         if self.username is not None and not sources:
             errors.append(("username", "smtp_auth", "a username needs a password (password_env, "
                            "password_file or password)", {}))
-        if self.username is not None and not self.starttls and not _is_loopback(self.host):
+        if self.tls and self.starttls:
+            errors.append(("tls", "smtp_tls_mode", "give tls: true (implicit TLS, port 465) "
+                           "or starttls: true (port 587), not both", {}))
+        encrypted = self.starttls or self.tls
+        if self.username is not None and not encrypted and not _is_loopback(self.host):
             errors.append(("starttls", "smtp_cleartext", "login to {host} without STARTTLS "
-                           "would send the password in clear; set starttls: true",
-                           {"host": self.host}))
-        if self.ca_file is not None and not self.starttls:
-            errors.append(("ca_file", "smtp_ca", "ca_file is only used with starttls: true", {}))
+                           "or TLS would send the password in clear; set starttls: true "
+                           "(port 587) or tls: true (port 465)", {"host": self.host}))
+        if self.ca_file is not None and not encrypted:
+            errors.append(("ca_file", "smtp_ca", "ca_file is only used with starttls: true "
+                           "or tls: true", {}))
         _fail("Email", errors)
         return self
 

@@ -1,5 +1,6 @@
 """The `alerts.email` and `alerts.telegram` sections: file:line errors like the rest of the
-inventory, secrets from env or file resolved when the service starts, never shown."""
+inventory, secrets from env or file resolved when the service starts, never shown; implicit
+TLS (`tls: true`) from the inventory to a real SMTPS server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 from alert_network import ENV
+from sample_notification import fibre_cut
+from smtp_server import self_signed
+from smtps_server import SmtpsServer
 
 from alerts.notify.smtp import SmtpNotifier
 from alerts.notify.telegram import TelegramNotifier
@@ -71,8 +75,9 @@ def test_bad_receivers_are_reported_with_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(InventoryError) as info:
         load_inventory(path, env=ENV)
     text = str(info.value)
-    assert "alerts.email[0].starttls: login to smtp.langson.example.vn without STARTTLS " \
-        "would send the password in clear; set starttls: true" in text
+    assert "alerts.email[0].starttls: login to smtp.langson.example.vn without STARTTLS or " \
+        "TLS would send the password in clear; set starttls: true (port 587) or tls: true " \
+        "(port 465)" in text
     assert "alerts.email[0].password_file: the password is given more than once " \
         "(password_env, password_file)" in text
     assert "alerts.telegram[0]: the bot token is missing; give token_env or token_file" in text
@@ -81,6 +86,53 @@ def test_bad_receivers_are_reported_with_file_and_line(tmp_path: Path) -> None:
         load_inventory(path, env=ENV)
     assert str(info.value).splitlines() == [
         f"{path}:16: alerts.email: receiver names must be unique; repeated: mail"]
+
+
+def test_implicit_tls_options(tmp_path: Path) -> None:
+    """tls: true counts as encrypted for login, brings port 465 and ca_file; not with
+    starttls: true, refused at the tls line."""
+    remote = {**MAIL, "host": "smtp.langson.example.vn", "username": "bw",
+              "password_env": "SMTP_PW"}
+    path = write(tmp_path, {"email": [{**remote, "tls": True, "starttls": True}]})
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env=ENV)
+    line = [x.strip() for x in path.read_text().splitlines()].index("tls: true") + 1
+    assert str(info.value).splitlines() == [
+        f"{path}:{line}: alerts.email[0].tls: give tls: true (implicit TLS, port 465) or "
+        "starttls: true (port 587), not both"]
+    section = Alerts.model_validate({"email": [
+        {**remote, "tls": True, "ca_file": "ca.pem"},  # login over TLS: allowed
+        {**remote, "name": "m2", "tls": True, "port": 8465},
+        {**remote, "name": "m3", "starttls": True}]})
+    assert [(m.port, m.tls, m.starttls) for m in section.email] == \
+        [(465, True, False), (8465, True, False), (25, False, True)]
+    path = write(tmp_path, {"email": [{**MAIL, "tls": False, "ca_file": "ca.pem"}]})
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, env=ENV)
+    assert "alerts.email[0].ca_file: ca_file is only used with starttls: true or tls: true" \
+        in str(info.value)
+
+
+# aiosmtpd warns about AUTH without its STARTTLS; this listener is TLS-only (smtps_server)
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_implicit_tls_from_the_inventory_reaches_a_real_smtps_server(
+        tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    server = SmtpsServer((cert, key), password=PASSWORD).start()
+    alerts = {"email": [{**MAIL, "port": server.port, "tls": True, "ca_file": cert.name,
+                         "username": "bw", "password_env": "BW_SMTP_PW"}]}
+    svc = service(tmp_path, alerts, env={"BW_SMTP_PW": PASSWORD})
+    try:
+        (mail,) = svc.receivers
+        assert isinstance(mail, SmtpNotifier)
+        assert (mail.tls, mail.starttls, mail.ca_file) == (True, False, str(cert))
+        await mail.deliver(fibre_cut().to_dict())
+    finally:
+        svc.outbox.close()
+        server.stop()
+    (got,) = server.mailbox.messages
+    assert got.tls and got.login == "bw"
+    assert str(got.message["Subject"]).startswith("[NGHIÊM TRỌNG] Mất liên lạc")
 
 
 def test_missing_secrets_stop_the_alerts_naming_the_source(tmp_path: Path) -> None:

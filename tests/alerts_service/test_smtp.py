@@ -1,6 +1,8 @@
 """The e-mail notifier against a real SMTP server on loopback (aiosmtpd): decoded subject
 and body in Vietnamese and English, STARTTLS + login with the password never shown,
-5xx refused once, 4xx and a server that is down retried and delivered once."""
+implicit TLS (SMTPS, port 465 style) with login, an untrusted certificate kept for later,
+a plain-text server where TLS was asked, 5xx refused once, 4xx and a server that is down
+retried and delivered once."""
 
 from __future__ import annotations
 
@@ -12,15 +14,22 @@ import pytest
 from runtime_helpers import wait_until
 from sample_notification import SINCE, fibre_cut
 from smtp_server import SmtpServer, self_signed
+from smtps_server import SmtpsServer
 
 from alerts.notify.dispatcher import Dispatcher
 from alerts.notify.outbox import Outbox
-from alerts.notify.receiver import PermanentError
+from alerts.notify.receiver import PermanentError, TransientError
 from alerts.notify.smtp import SmtpNotifier, message_id
 from collector.secret import Secret
 
 DASH = "http://grafana.lan/d/borderwatch?var-site={site}"
 PASSWORD = "cnry-SMTP-5e1d0b"  # a canary: must appear nowhere but on the wire
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One self-signed certificate for 127.0.0.1 shared by the implicit-TLS tests."""
+    return self_signed(tmp_path_factory.mktemp("smtps"))
 
 
 @pytest.fixture
@@ -235,3 +244,86 @@ async def test_a_server_that_never_answers_times_out_and_is_retried(tmp_path: Pa
             w.close()
         hang.close()
         await hang.wait_closed()
+
+
+# aiosmtpd warns about AUTH without its STARTTLS; this listener is TLS-only (smtps_server)
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_implicit_tls_login_delivers_in_vietnamese_and_the_password_never_shows(
+        tmp_path: Path, cert: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    """SMTPS (RFC 8314): TLS from the first byte, certificate verified against ca_file."""
+    caplog.set_level(logging.DEBUG)
+    server = SmtpsServer(cert, password=PASSWORD).start()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    good = notifier(server.port, "good", tls=True, ca_file=str(cert[0]),
+                    username="borderwatch", password=Secret(PASSWORD, "test"))
+    bad = notifier(server.port, "bad", tls=True, ca_file=str(cert[0]),
+                   username="borderwatch", password=Secret(PASSWORD + "-wrong", "test"))
+    disps = await run(outbox, good, bad)
+    try:
+        outbox.put(["good", "bad"], fibre_cut().to_dict())
+        for d in disps:
+            d.wake()
+        await wait_until(lambda: outbox.pending() == 0, 20, "delivery and refusal")
+        rows = {r["receiver"]: r for r in outbox.rows()}
+    finally:
+        await stop(disps, outbox)
+        server.stop()
+    (got,) = server.mailbox.messages
+    assert got.tls and got.login == "borderwatch"
+    assert str(got.message["Subject"]) == (
+        "[NGHIÊM TRỌNG] Mất liên lạc Đồn Biên phòng Thanh Lòa và 1 trạm khác — mất tuyến cáp "
+        "quang Đồng Đăng – Thanh Lòa (L27) (+1)")
+    text = got.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Nguyên nhân gốc:\n  - mất tuyến cáp quang Đồng Đăng – Thanh Lòa (L27)\n" in text
+    assert rows["good"]["delivered_at"] is not None
+    assert rows["bad"]["failed"].startswith("receiver bad: login refused: SMTP 535")
+    assert ("borderwatch", PASSWORD.encode()) in server.mailbox.logins
+    shown = caplog.text + repr(good) + repr(bad) + "".join(
+        str(r["last_error"]) + str(r["failed"]) for r in rows.values())
+    assert PASSWORD not in shown and "5e1d0b" not in shown
+
+
+async def test_implicit_tls_untrusted_certificate_is_kept_until_trusted(
+        tmp_path: Path, cert: tuple[Path, Path]) -> None:
+    """A certificate the system CAs don't trust: retried, never dropped; once the receiver
+    trusts it (ca_file, after a restart) the waiting message goes out, once."""
+    server = SmtpsServer(cert).start()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    disps = await run(outbox, notifier(server.port, tls=True))  # system CAs only
+    try:
+        outbox.put(["mail"], fibre_cut().to_dict())
+        disps[0].wake()
+        await wait_until(lambda: (outbox.rows("mail")[0]["attempts"] or 0) >= 2, 20,
+                         "two refused handshakes")
+        await disps[0].stop()
+        row = outbox.rows("mail")[0]
+        assert row["last_error"] == "receiver mail: TLS failed (CERTIFICATE_VERIFY_FAILED)"
+        assert row["failed"] is None and row["delivered_at"] is None
+        assert server.mailbox.messages == []
+        disps = await run(outbox, notifier(server.port, tls=True, ca_file=str(cert[0])))
+        await wait_until(lambda: outbox.pending() == 0, 20, "delivery once trusted")
+        await asyncio.sleep(0.7)  # past the longest backoff: nothing is sent again
+    finally:
+        await stop(disps, outbox)
+        server.stop()
+    (got,) = server.mailbox.messages
+    assert got.tls and str(got.message["X-Borderwatch-Status"]) == "firing"
+
+
+async def test_implicit_tls_to_a_plain_text_server_fails_at_once(
+        server: SmtpServer, cert: tuple[Path, Path]) -> None:
+    """tls: true against a server that greets in plain text (port 25/587 by mistake): the
+    handshake fails on the greeting, well before the timeout, with a hint, and is retried."""
+    mail = notifier(server.port, tls=True, ca_file=str(cert[0]))
+    with pytest.raises(TransientError) as info:
+        await mail.deliver(fibre_cut().to_dict())
+    # not "no answer within 5 s": it did not wait for the timeout
+    assert str(info.value) == (
+        f"receiver mail: TLS failed (WRONG_VERSION_NUMBER): the server on port {server.port} "
+        "answered in plain text, not implicit TLS (a STARTTLS port needs starttls: true)")
+    assert server.mailbox.messages == [] and server.mailbox.data_attempts == 0
+
+
+def test_tls_and_starttls_together_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"tls \(implicit\) and starttls exclude each other"):
+        notifier(465, tls=True, starttls=True)
