@@ -127,15 +127,25 @@ class _Run:
     async def walk_columns(self, roots: Sequence[OID]) -> list[list[VarBind] | None]:
         """Rows of several subtrees, per root as walk() gives them (None if that failed).
 
-        Joint walks of `columns_per_request` roots each when the session offers them,
-        so a table costs a quarter of the requests; per-root walks otherwise.
+        Joint walks when the session offers them, so a table costs a fraction of the
+        requests; per-root walks otherwise. The session says how many roots a joint walk
+        should take (`columns_per_walk`: a few for a long table, whose walks then run
+        side by side, all of them for a short one); the groups are of even size.
         """
         session = self.session
         if len(roots) < 2 or not (getattr(session, "walks_columns", False)
                                   and getattr(session, "answers_quickly", False)):
             return list(await asyncio.gather(*(self.walk(r) for r in roots)))
-        per = max(1, session.columns_per_request)  # type: ignore[attr-defined]
-        groups = [roots[i:i + per] for i in range(0, len(roots), per)]
+        per = max(1, session.columns_per_walk(roots))  # type: ignore[attr-defined]
+        if per >= len(roots):  # one group: no task to gather
+            return await self._walk_group(session, roots)  # type: ignore[arg-type]
+        count = -(-len(roots) // per)
+        size, extra = divmod(len(roots), count)  # the first `extra` groups take one more
+        groups, start = [], 0
+        for k in range(count):
+            end = start + size + (k < extra)
+            groups.append(roots[start:end])
+            start = end
         parts = await asyncio.gather(*(self._walk_group(session, g)  # type: ignore[arg-type]
                                        for g in groups))
         return [rows for part in parts for rows in part]

@@ -167,7 +167,11 @@ class ColumnWalkSession(SnmpSession, Protocol):
 
     walks_columns: bool  # False once the agent answered joint requests oddly or slowly
     answers_quickly: bool  # True once it answered a full-size request well within timeout
-    columns_per_request: int  # how many roots a caller should pass per call
+    columns_per_request: int  # how many roots a call should take at least
+
+    def columns_per_walk(self, roots: Sequence[OID]) -> int:
+        """How many of a table's `roots` a caller should pass per walk_columns() call."""
+        ...
 
     async def walk_columns(self, roots: Sequence[OID], *, deadline: float,
                            max_rows: int = 100_000) -> list[WalkResult | SnmpError]:

@@ -217,6 +217,32 @@ async def test_second_walk_asks_for_the_rows_found_last_time(evil_agent, transpo
     assert [r.error_index for r in agent.requests] == [12, 4]
 
 
+async def test_a_short_table_goes_in_one_request(evil_agent, transport) -> None:
+    # 12 columns of 3 rows: once the walks know that, one request holds them all (12 x 4
+    # = 48 varbinds, within the budget) instead of one per 4 columns.
+    short = Table([VarBind((*A, c, i), Tag.GAUGE32, c * 100 + i)
+                   for c in range(1, 13) for i in range(1, 4)]
+                  + [VarBind((1, 3, 6, 1, 4, 1, 99, 2, 0), Tag.OCTET_STRING, b"after")])
+    roots = [(*A, c) for c in range(1, 13)]
+    plain_agent = await evil_agent(correct(short))
+    expected = outline(await per_column(evil_session(plain_agent, transport), roots))
+    agent = await evil_agent(correct(short))
+    joint = evil_session(agent, transport, max_repetitions=25)
+    assert joint.columns_per_walk(roots) == joint.columns_per_request  # nothing known yet
+    first = await grouped(joint, roots, per=joint.columns_per_request)
+    assert outline(first) == expected
+    assert joint.columns_per_walk(roots) == len(roots)
+    sent = joint.requests_sent
+    assert outline(await joint.walk_columns(roots, deadline=deadline())) == expected
+    assert joint.requests_sent == sent + 1
+    assert agent.requests[-1].error_index == 4  # max-repetitions: 3 rows + 1 to see the end
+    # A long table keeps the few-columns walks, which a poller runs side by side.
+    long_agent = await evil_agent(correct(SPARSE))
+    long = evil_session(long_agent, transport, max_repetitions=25)
+    await grouped(long, ROOTS)
+    assert long.columns_per_walk(ROOTS) == long.columns_per_request
+
+
 async def test_end_of_mib_view(evil_agent, transport) -> None:
     # Columns at the end of the agent's MIB: repeaters run into endOfMibView.
     table = Table([vb for vb in SPARSE.rows if vb.oid[:len(A)] == A])
