@@ -186,9 +186,15 @@ class Engine:
         device_up: dict[str, bool | None] = {}
         last_success: dict[str, float | None] = {}
         down_since: dict[str, float] = {}
+        failing: set[str] = set()
         for device_id, snap in devices.items():
             last_success[device_id] = snap.last_success
-            if snap.up is False:
+            # Not polled yet, but remembered unreachable: the collector restarted (state
+            # file) and has not asked this device again. Its failure stands until a poll
+            # says otherwise; forgetting it would make the sites behind it look down (not
+            # isolated) for a poll interval, a change that counts toward flapping.
+            if snap.up is False or (snap.up is None and device_id in self.unreachable_since):
+                failing.add(device_id)
                 since = self.unreachable_since.setdefault(device_id, now)
                 down_since[device_el(device_id)] = since
                 # one failed poll is not yet darkness: it must last a poll interval
@@ -229,10 +235,9 @@ class Engine:
                 del memory[key]  # removed from the inventory
         confirmed = frozenset(k for k, ends in self.link_down_ends.items()
                               if len(ends) == 2)
-        failing = frozenset(d for d, snap in devices.items() if snap.up is False)
         return Health(device_up=device_up, last_success=last_success,
                       link_state=link_state, down_since=down_since,
-                      confirmed_cuts=confirmed, failing=failing)
+                      confirmed_cuts=confirmed, failing=frozenset(failing))
 
     # ------------------------------------------------------------------ 3. alerts
 

@@ -8,7 +8,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 from alert_network import ENV, build
 from hook_receiver import Receiver
 from runtime_helpers import fetch, running_service, wait_until
@@ -137,12 +136,6 @@ class Replay:
                 self.next_poll[device] += INTERVAL
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "alerts.engine._observe forgets that a device was unreachable when the restarted "
-    "collector has not polled it yet (snapshot up=None): the post site then looks 'down' "
-    "instead of isolated for a moment; these extra condition changes can make "
-    "SiteDown/post flapping, which holds the resolve for the 10-minute flap window. "
-    "Remove this marker with the engine fix."))
 async def test_restart_before_first_poll_keeps_the_cut_off_site_isolated(
         tmp_path: Path) -> None:
     """The flaky failure of the test above, replayed deterministically. The hub's node
