@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from collector.counters import UptimeChange, classify_uptime
 from collector.mapper import ABSENT_TAGS, ProfilePlan, TablePlan, compile_profile
@@ -54,7 +55,17 @@ log = logging.getLogger(__name__)
 
 SYS_UPTIME: OID = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_OBJECT_ID: OID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+T = TypeVar("T")
 MAX_PROBLEMS = 20  # per poll; a broken agent must not produce megabytes of text
+
+
+async def _together(aws: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """asyncio.gather() of coroutines, but a single one is simply awaited: a poll of a
+    device with one table would otherwise pay a task, a gathering future and two extra
+    event-loop passes for nothing, at every poll of every device."""
+    if len(aws) == 1:
+        return [await aws[0]]
+    return list(await asyncio.gather(*aws))
 
 
 def error_text(exc: SnmpError) -> str:
@@ -135,7 +146,7 @@ class _Run:
         session = self.session
         if len(roots) < 2 or not (getattr(session, "walks_columns", False)
                                   and getattr(session, "answers_quickly", False)):
-            return list(await asyncio.gather(*(self.walk(r) for r in roots)))
+            return await _together([self.walk(r) for r in roots])
         per = max(1, session.columns_per_walk(roots))  # type: ignore[attr-defined]
         if per >= len(roots):  # one group: no task to gather
             return await self._walk_group(session, roots)  # type: ignore[arg-type]
@@ -284,7 +295,7 @@ class Poller:
         out = run.out
         system.scalars.map(values, out)
         tables = [(plan, table) for plan in selected for table in plan.tables]
-        fetched = await asyncio.gather(*(self._fetch_table(run, t) for _, t in tables))
+        fetched = await _together([self._fetch_table(run, t) for _, t in tables])
         rows_of = {id(t): rows for (_, t), (rows, _) in zip(tables, fetched, strict=True)}
         failed = {id(t) for (_, t), (_, ok) in zip(tables, fetched, strict=True) if not ok}
         used = [SYSTEM_PROFILE]
@@ -341,7 +352,7 @@ class Poller:
                 open_rules.setdefault(plan.name, []).append(rule)
         wanted = list(dict.fromkeys(o for name, rules in open_rules.items()
                                     if name not in chosen for r in rules for o in r.has_rows))
-        found = await asyncio.gather(*(run.walk(o, probe=True) for o in wanted))
+        found = await _together([run.walk(o, probe=True) for o in wanted])
         has = {oid: bool(rows) for oid, rows in zip(wanted, found, strict=True)}
         for name, rules in open_rules.items():
             if name not in chosen and any(all(has.get(o) for o in r.has_rows) for r in rules):
