@@ -9,7 +9,8 @@ inventory and the same snmpd set-up in a private network namespace as bench/scal
 inside this process, so a window can be measured in a minute, profiled with cProfile on
 CPU time (`--cprofile`: call counts tell which per-poll overhead to cut; the times are
 inflated by the profiler, the ranking less so), and the heap freezer's hourly sweep can
-be forced and timed (`--sweep`), which a 5-minute window never sees.
+be forced and timed (`--sweep`), which a 5-minute window never sees. The pauses of the
+freezer's 15-second steps in the window are printed too.
 
 2,000 devices at a 12 s interval poll as many devices per second as 10,000 at 60 s, with
 a fifth of the state: the per-poll figure is close to the scale run's, not the memory or
@@ -23,9 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -64,6 +67,17 @@ async def scraper(every: float) -> None:
 async def measure(args: argparse.Namespace, inventory_path: Path) -> None:
     os.environ.update(subject.SECRET_ENV)
     service = await start_service(load_inventory(inventory_path), LISTEN)
+    if args.young_threshold:  # e.g. CPython's 700, to compare with the freezer's own
+        gc.set_threshold(args.young_threshold, *gc.get_threshold()[1:])
+    freezes: list[float] = []  # pauses of the freezer's periodic steps (collect young, freeze)
+    step = service.heap.step
+
+    def timed_step() -> None:
+        started = time.perf_counter()
+        step()
+        freezes.append(time.perf_counter() - started)
+
+    service.heap.step = timed_step  # type: ignore[method-assign]
     scrapes = asyncio.create_task(scraper(args.scrape_every)) if args.scrape_every else None
     try:
         print(f"{args.devices} devices, interval {args.interval:g} s: warming up for "
@@ -71,6 +85,7 @@ async def measure(args: argparse.Namespace, inventory_path: Path) -> None:
         await asyncio.sleep(args.interval * args.warm)
         profile = cProfile.Profile(time.process_time) if args.cprofile else None
         polls0, cpu0, t0 = polls_done(service), time.process_time(), time.monotonic()
+        freezes.clear()
         if profile is not None:
             profile.enable()
         await asyncio.sleep(args.window)
@@ -86,6 +101,10 @@ async def measure(args: argparse.Namespace, inventory_path: Path) -> None:
               f"{requests / max(1, polls_done(service)):.1f} requests and "
               f"{varbinds / max(1, polls_done(service)):.1f} varbinds per poll; "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        if freezes:
+            print(f"heap freezer steps in the window: {len(freezes)}, median "
+                  f"{1000 * statistics.median(freezes):.0f} ms, max {1000 * max(freezes):.0f} ms "
+                  f"(young threshold {gc.get_threshold()[0]})", flush=True)
         if profile is not None:
             stats = pstats.Stats(profile)
             stats.sort_stats(args.sort).print_stats(args.top)
@@ -131,6 +150,9 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=40, help="cProfile lines shown")
     parser.add_argument("--sweep", action="store_true",
                         help="after the window, force the heap freezer's sweep and time it")
+    parser.add_argument("--young-threshold", type=int, default=0,
+                        help="gc threshold of the youngest generation instead of the "
+                             "heap freezer's (e.g. 700, CPython's default)")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.devices <= 250 * 250 * scale.PORTS:

@@ -14,14 +14,11 @@ were frozen before the collector found them would stay, so the young generations
 collected just before each freeze, and every `sweep_every` seconds the heap is unfrozen
 and collected once (one long pause an hour instead of several a minute).
 
-While it runs, the youngest generation is collected every `young_threshold` allocations
-instead of CPython's 700. A poll allocates a few hundred container objects (varbinds,
-rows, samples) that reference counting frees a few milliseconds later; at 700, about
-one young collection per poll walks the objects of the polls in flight and promotes
-them to the middle generation, to be walked again there before they die anyway. At
-10,000 most of them are gone before a collection looks (measured at 2,000 devices
-polled every 12 s: about 5 % less CPU per poll). A young collection of 10,000 objects
-takes about a millisecond.
+The youngest generation keeps CPython's threshold (700 allocations). Raising it to
+10,000 saved ~4 % CPU per poll at 10,000 devices, but each period's step (the young
+collection before the freeze) then took 114 ms (median, up to 191 ms) instead of 4 ms,
+because far more objects were young when it ran: a stall every 15 s is worse than the
+CPU (measured with bench/poll_cost.py).
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PERIOD = 15.0  # seconds between freezes
 DEFAULT_SWEEP_EVERY = 3600.0  # seconds between full collections of the whole heap
-DEFAULT_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython: 700)
 
 
 class HeapFreezer:
@@ -45,42 +41,31 @@ class HeapFreezer:
 
     def __init__(self, period: float = DEFAULT_PERIOD,
                  sweep_every: float = DEFAULT_SWEEP_EVERY,
-                 clock: Callable[[], float] = time.monotonic,
-                 young_threshold: int = DEFAULT_YOUNG_THRESHOLD) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if period <= 0 or sweep_every < period:
             raise ValueError("need 0 < period <= sweep_every")
-        if young_threshold < 1:
-            raise ValueError("need young_threshold >= 1")
         self.period = period
         self.sweep_every = sweep_every
         self.clock = clock
-        self.young_threshold = young_threshold
         self.freezes = 0
         self.sweeps = 0
         self.last_sweep_seconds: float | None = None  # the pause of the latest sweep
         self._last_sweep = clock()
         self._task: asyncio.Task[None] | None = None
-        self._saved_threshold: tuple[int, ...] | None = None
 
     def start(self) -> None:
-        """Start freezing every `period` seconds (in the running event loop), with the
-        young generation's threshold raised until stop()."""
+        """Start freezing every `period` seconds (in the running event loop)."""
         if self._task is None:
-            self._saved_threshold = gc.get_threshold()
-            gc.set_threshold(self.young_threshold, *self._saved_threshold[1:])
             self._task = asyncio.create_task(self._run(), name="borderwatch-heap-freezer")
 
     async def stop(self) -> None:
-        """Stop, and hand every frozen object back to the collector (and its threshold)."""
+        """Stop, and hand every frozen object back to the collector."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         gc.unfreeze()
-        if self._saved_threshold is not None:
-            gc.set_threshold(*self._saved_threshold)
-            self._saved_threshold = None
 
     def sweep(self) -> float:
         """Unfreeze and collect the whole heap now; returns the pause in seconds (the
