@@ -3,9 +3,10 @@
 Per poll: one batched GET for the scalars of every profile (the system profile's
 sysUpTime and sysObjectID included). Then the needed table columns, a few walks at a
 time (`walk_concurrency`), so a 600 ms satellite RTT is paid per round, not per column.
-A session that can (`walk_columns`) walks a table's columns four to a request once its
-agent has answered quickly; otherwise, or once the agent has answered such requests
-oddly or slowly, one walk per column.
+A session that can (`walk_columns`) walks a table's columns several to a request once
+its agent has answered quickly (four per walk for a long table, all of them in one
+request for a short one: `columns_per_walk`); otherwise, or once the agent has answered
+such requests oddly or slowly, one walk per column.
 Then the 32-bit fallback columns, only for the rows whose 64-bit value is missing: a GET
 of those instances when there are few, a walk of the column otherwise.
 
