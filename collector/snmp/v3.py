@@ -21,8 +21,12 @@ local clock offset), and the credential's keys localised to that engine ID.
   discovery worked, which points at the priv key.
 - Nothing of an answer is believed before its MAC is checked; a Response must come back
   at the security level of the request. Answers are matched by a random in-flight msgID
-  and source, so the RFC 3414 3.2 step 7 time-window check of answers (a replay guard) is
-  not done; unauthenticated unknownEngineID reports are believed, as pysnmp and net-snmp do.
+  and source; unauthenticated unknownEngineID reports are believed, as pysnmp and net-snmp do.
+- Replay guard (RFC 3414 3.2 step 7b): once the engine's boots/time came from an
+  authenticated message, an authenticated Response older than the window (lower boots, or
+  the same boots and a time more than 150 s behind the estimate) is refused with an error:
+  a recorded answer played back by someone on the path. Until then (right after discovery,
+  whose Report is not authenticated) there is nothing trustworthy to compare with.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ _REPORT_ERRORS: dict[OID, str] = {
 
 # discovery, then at most two re-syncs (a new engine ID, then its time window) per request
 _MAX_EXCHANGES = 4
+TIME_WINDOW = 150  # seconds (RFC 3414 2.2.3)
 
 
 def require_v3_crypto() -> None:
@@ -112,7 +117,7 @@ def require_v3_crypto() -> None:
 class _Engine:
     """What a session knows of its agent's engine (the keys are localised to its ID)."""
 
-    __slots__ = ("boots", "engine_id", "keys", "synced_at", "time")
+    __slots__ = ("authentic", "boots", "engine_id", "keys", "synced_at", "time")
 
     def __init__(self, engine_id: bytes, boots: int, engine_time: int, synced_at: float,
                  keys: EngineKeys) -> None:
@@ -121,10 +126,18 @@ class _Engine:
         self.time = engine_time
         self.synced_at = synced_at
         self.keys = keys
+        self.authentic = False  # boots/time came from an authenticated message
 
     def now(self, clock: float) -> int:
         """The agent's engineTime as estimated from the last sync."""
         return min(0x7FFFFFFF, self.time + int(clock - self.synced_at))
+
+    def too_old(self, boots: int, engine_time: int, clock: float) -> bool:
+        """RFC 3414 3.2 step 7b: an authenticated message outside the time window."""
+        if not self.authentic:
+            return False
+        return boots < self.boots or (boots == self.boots
+                                      and engine_time < self.now(clock) - TIME_WINDOW)
 
 
 class V3Session(ColumnWalker):
@@ -268,6 +281,7 @@ class V3Session(ColumnWalker):
         clock = asyncio.get_running_loop().time()
         if force or (usm.boots, usm.time) > (engine.boots, engine.now(clock)):
             engine.boots, engine.time, engine.synced_at = usm.boots, usm.time, clock
+        engine.authentic = True
 
     async def _exchange(self, pdu_type: int, oids: Sequence[OID], *, deadline: float,
                         what: str, started: float, rows: int = 0,
@@ -291,6 +305,14 @@ class V3Session(ColumnWalker):
                             FLAG_AUTH | FLAG_PRIV):
                         raise SnmpMalformed("response at another security level than asked")
                     if envelope.flags & FLAG_AUTH:
+                        usm = envelope.usm
+                        if engine.too_old(usm.boots, usm.time,
+                                          asyncio.get_running_loop().time()):
+                            raise SnmpAuthError(
+                                f"answer outside the time window (engine boots {usm.boots}, "
+                                f"time {usm.time}; expected about boots {engine.boots}, time "
+                                f"{engine.now(asyncio.get_running_loop().time())}): an old "
+                                "or replayed message")
                         self._sync(engine, envelope, force=False)
                     return message
                 if oid == UNKNOWN_ENGINE_IDS and not resynced:

@@ -1,7 +1,8 @@
 """V3Session against a broken or hostile USM agent (tests/snmp/v3_fake_agent.py).
 
 What net-snmp never does: answers with a wrong MAC, encrypted with another key, at a lower
-security level than asked, or a time window that never fits. Each must end the request
+security level than asked, a time window that never fits, or an authenticated answer
+older than the time window (a replay). Each must end the request
 with a clear error that holds no key, not a timeout and never a wrong value.
 """
 
@@ -74,6 +75,24 @@ async def test_time_window_gives_up_after_a_bounded_number_of_resyncs(
         with pytest.raises(SnmpAuthError):
             await session.get([SYS_NAME], deadline=asyncio.get_running_loop().time() + 10)
         assert agent.requests == 1 + 4  # discovery, then the request and three re-syncs
+    finally:
+        await session.close()
+        agent.close()
+
+
+async def test_an_answer_older_than_the_time_window_is_refused(
+        transport: SnmpTransport) -> None:
+    agent, port = await V3FakeAgent.start("replay")
+    session = open_session(settings(port), transport)
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        first = await session.get([SYS_NAME], deadline=deadline)  # its time is now trusted
+        assert [vb.value for vb in first] == [ANSWER]
+        with pytest.raises(SnmpAuthError) as info:
+            await session.get([SYS_NAME], deadline=deadline)
+        assert "answer outside the time window (engine boots 5, time 800; expected about " \
+            "boots 5, time 10" in str(info.value)
+        assert "an old or replayed message" in str(info.value)
     finally:
         await session.close()
         agent.close()

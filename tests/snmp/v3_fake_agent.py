@@ -2,7 +2,8 @@
 
 It answers engine discovery with a Report, then GETs and GETBULKs of one user with a
 fixed varbind, and a `fault` decides what goes wrong: a tampered MAC, an answer encrypted
-with another key, an answer at a lower security level, a notInTimeWindow report forever.
+with another key, an answer at a lower security level, a notInTimeWindow report forever,
+answers after the first stamped 200 s older than the agent's clock (a replay).
 Its messages are built with collector.snmp.v3_message, which test_usm_differential.py
 checks against pysnmp, and real-agent interop is test_v3_snmpd.py: this agent only
 stands in for a broken or hostile one.
@@ -41,7 +42,7 @@ def _pdu(pdu_type: int, request_id: int, varbinds: list[tuple]) -> bytes:
 class V3FakeAgent(asyncio.DatagramProtocol):
     """SHA/AES-128 user `fakeuser`; `fault` is None or one of FAULTS."""
 
-    FAULTS = ("tamper-mac", "other-priv-key", "no-auth", "time-window")
+    FAULTS = ("tamper-mac", "other-priv-key", "no-auth", "time-window", "replay")
 
     def __init__(self, fault: str | None) -> None:
         self.fault = fault
@@ -93,7 +94,11 @@ class V3FakeAgent(asyncio.DatagramProtocol):
             flags = 0
         elif self.fault == "other-priv-key":
             keys = self.other
-        reply = encode_message(envelope.msg_id, flags, self._usm(), pdu,
+        usm = self._usm()
+        if self.fault == "replay" and self.requests > 2:  # after discovery and one good answer
+            # what a recorded answer carries: the boots/time of when it was recorded
+            usm = UsmParams(ENGINE_ID, self.boots, self.time - 200, USER)
+        reply = encode_message(envelope.msg_id, flags, usm, pdu,
                                context_engine_id=ENGINE_ID, context_name=b"", keys=keys)
         if self.fault == "tamper-mac":
             envelope = decode_envelope(reply)
