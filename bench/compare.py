@@ -21,11 +21,9 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +38,7 @@ import subject  # noqa: E402
 from agents import start_snmpd  # noqa: E402
 from exposition import sum_metric  # noqa: E402
 from netns import Namespace, run_inside  # noqa: E402
-from procs import Group, Proc  # noqa: E402
+from procs import Group, Proc, run_in_workdir  # noqa: E402
 
 NETNS = "bwbench"
 TAPS = 47  # + lo = 48 ifTable rows
@@ -274,54 +272,42 @@ def bottleneck(phases: dict[str, Phase], key: str) -> str:
 
 def inner(args: argparse.Namespace) -> int:
     """Runs inside the namespace: start everything, measure, report, stop everything."""
-    workdir = Path(tempfile.mkdtemp(prefix="bwbench-"))
-    group = Group()
+    return run_in_workdir("bwbench-", lambda workdir, group: _run(args, workdir, group),
+                          keep=args.keep)
 
-    def terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        ports = list(range(FIRST_PORT, FIRST_PORT + args.devices))
-        print(f"starting snmpd: {args.devices} ports x {TAPS + 1} interfaces ...", flush=True)
-        snmpd = start_snmpd(group, workdir / "snmpd", "snmpd", "127.0.0.1", ports)
-        exporter = anchor.start(group, workdir, EXPORTER_LISTEN)
-        phases: dict[str, Phase] = {}
-        targets = [f"127.0.0.1:{p}" for p in ports]
-        v3_ports = ports[:args.v3_devices]
+def _run(args: argparse.Namespace, workdir: Path, group: Group) -> int:
+    ports = list(range(FIRST_PORT, FIRST_PORT + args.devices))
+    print(f"starting snmpd: {args.devices} ports x {TAPS + 1} interfaces ...", flush=True)
+    snmpd = start_snmpd(group, workdir / "snmpd", "snmpd", "127.0.0.1", ports)
+    exporter = anchor.start(group, workdir, EXPORTER_LISTEN)
+    phases: dict[str, Phase] = {}
+    targets = [f"127.0.0.1:{p}" for p in ports]
+    v3_ports = ports[:args.v3_devices]
 
-        print("snmp_exporter v2c: all targets at once per round", flush=True)
-        phases["exporter-v2c"] = exporter_phase("snmp_exporter 0.21 (Go), v2c", exporter,
-                                                snmpd, targets, "if_mib", args.rounds)
-        print(f"borderwatch v2c: interval {args.interval:g} s, one /metrics scrape per "
-              "round", flush=True)
-        phases["borderwatch-v2c"] = borderwatch_phase(
-            "borderwatch, v2c", group, workdir, snmpd, ports, version="2c",
-            interval=args.interval, rounds=args.rounds, profile=True)
-        if args.cprofile or phases["borderwatch-v2c"].profile is None:
-            phases["borderwatch-v2c"].profile = cprofile_phase(group, workdir, ports,
-                                                               args.interval)
-        if args.v3_devices:
-            print(f"snmp_exporter v3 (authPriv SHA/AES), {len(v3_ports)} targets", flush=True)
-            phases["exporter-v3"] = exporter_phase(
-                f"snmp_exporter, v3 ({len(v3_ports)} targets)", exporter, snmpd,
-                targets[:len(v3_ports)], "if_mib_v3", args.rounds)
-            print("borderwatch v3", flush=True)
-            phases["borderwatch-v3"] = borderwatch_phase(
-                f"borderwatch, v3 ({len(v3_ports)} devices)", group, workdir, snmpd,
-                v3_ports, version="3", interval=args.interval, rounds=args.rounds,
-                profile=True)
-        report(args, phases)
-        return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything", file=sys.stderr)
-        return 130
-    finally:
-        group.stop_all()
-        if args.keep:
-            print(f"work files kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    print("snmp_exporter v2c: all targets at once per round", flush=True)
+    phases["exporter-v2c"] = exporter_phase("snmp_exporter 0.21 (Go), v2c", exporter,
+                                            snmpd, targets, "if_mib", args.rounds)
+    print(f"borderwatch v2c: interval {args.interval:g} s, one /metrics scrape per "
+          "round", flush=True)
+    phases["borderwatch-v2c"] = borderwatch_phase(
+        "borderwatch, v2c", group, workdir, snmpd, ports, version="2c",
+        interval=args.interval, rounds=args.rounds, profile=True)
+    if args.cprofile or phases["borderwatch-v2c"].profile is None:
+        phases["borderwatch-v2c"].profile = cprofile_phase(group, workdir, ports,
+                                                           args.interval)
+    if args.v3_devices:
+        print(f"snmp_exporter v3 (authPriv SHA/AES), {len(v3_ports)} targets", flush=True)
+        phases["exporter-v3"] = exporter_phase(
+            f"snmp_exporter, v3 ({len(v3_ports)} targets)", exporter, snmpd,
+            targets[:len(v3_ports)], "if_mib_v3", args.rounds)
+        print("borderwatch v3", flush=True)
+        phases["borderwatch-v3"] = borderwatch_phase(
+            f"borderwatch, v3 ({len(v3_ports)} devices)", group, workdir, snmpd,
+            v3_ports, version="3", interval=args.interval, rounds=args.rounds,
+            profile=True)
+    report(args, phases)
+    return 0
 
 
 def report(args: argparse.Namespace, phases: dict[str, Phase]) -> None:

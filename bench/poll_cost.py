@@ -27,10 +27,8 @@ import cProfile
 import gc
 import os
 import pstats
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +40,7 @@ import scale  # noqa: E402
 import subject  # noqa: E402
 from agents import start_snmpd  # noqa: E402
 from netns import Namespace, run_inside  # noqa: E402
-from procs import Group  # noqa: E402
+from procs import Group, run_in_workdir  # noqa: E402
 
 from collector.inventory import load_inventory  # noqa: E402
 from collector.service import Service, start_service  # noqa: E402
@@ -120,21 +118,17 @@ async def measure(args: argparse.Namespace, inventory_path: Path) -> None:
 
 
 def inner(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="bwpollcost-"))
-    group = Group()
-    try:
-        ports = [scale.FIRST_PORT + p for p in range(scale.PORTS)]
-        start_snmpd(group, workdir / "snmpd", "snmpd", "0.0.0.0", ports)
-        inventory = workdir / "inventory.yaml"
-        subject.write_inventory(inventory, scale.targets(args.devices), interval=args.interval)
-        asyncio.run(measure(args, inventory))
-        return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything", file=sys.stderr)
-        return 130
-    finally:
-        group.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
+    """Runs inside the namespace: snmpd, then the poll path measured in this process."""
+    return run_in_workdir("bwpollcost-", lambda workdir, group: _run(args, workdir, group))
+
+
+def _run(args: argparse.Namespace, workdir: Path, group: Group) -> int:
+    ports = [scale.FIRST_PORT + p for p in range(scale.PORTS)]
+    start_snmpd(group, workdir / "snmpd", "snmpd", "0.0.0.0", ports)
+    inventory = workdir / "inventory.yaml"
+    subject.write_inventory(inventory, scale.targets(args.devices), interval=args.interval)
+    asyncio.run(measure(args, inventory))
+    return 0
 
 
 def main() -> int:

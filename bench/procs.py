@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
-from collections.abc import Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -96,3 +99,32 @@ class Group:
         """Stop every process still running, newest first."""
         while self.procs:
             self.procs.pop().stop()
+
+
+def run_in_workdir(prefix: str, body: Callable[[Path, Group], int], *,
+                   keep: bool = False) -> int:
+    """Run one bench's inside part: `body(workdir, group)` with a fresh work directory and
+    an empty process Group; its exit code, or 130 when interrupted.
+
+    However it ends (Ctrl-C, the SIGTERM run_inside forwards, an error) every process of
+    the group is stopped and the directory removed (kept with `keep`), so a bench never
+    leaves an snmpd behind in the namespace it is about to delete.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    group = Group()
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        return body(workdir, group)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        group.stop_all()
+        if keep:
+            print(f"work files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -22,11 +22,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +36,7 @@ import subject  # noqa: E402
 from agents import start_snmpd  # noqa: E402
 from exposition import Parsed, buckets, delta, quantile, sum_metric, value  # noqa: E402
 from netns import Namespace, run_inside  # noqa: E402
-from procs import Group, Proc  # noqa: E402
+from procs import Group, Proc, run_in_workdir  # noqa: E402
 
 NETNS = "bwscale"
 FIRST_PORT = 20000
@@ -217,55 +214,44 @@ def report(r: dict, args: argparse.Namespace) -> str:
 
 
 def inner(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="bwscale-"))
-    group = Group()
+    """Runs inside the namespace: snmpd, the service, the window, the report."""
+    return run_in_workdir("bwscale-", lambda workdir, group: _run(args, workdir, group),
+                          keep=args.keep)
 
-    def terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        ports = [FIRST_PORT + p for p in range(PORTS)]
-        print(f"starting snmpd: {PORTS} ports x {args.taps + 1} interfaces ...", flush=True)
-        snmpd = start_snmpd(group, workdir / "snmpd", "snmpd", "0.0.0.0", ports)
-        devices = targets(args.devices)
-        inventory = workdir / "inventory.yaml"
-        subject.write_inventory(inventory, devices, interval=args.interval,
-                                max_in_flight=args.max_in_flight)
-        print(f"borderwatch: {args.devices} devices, interval {args.interval:g} s",
-              flush=True)
-        proc = subject.start(group, workdir, inventory, LISTEN)
-        startup = asyncio.run(subject.wait_listening(proc, LISTEN))
-        print(f"  /metrics listening {startup:.1f} s after start", flush=True)
-        result = asyncio.run(measure(proc, snmpd, args, len(devices)))
-        result["startup_s"] = startup
-        if args.profile and hotspots.py_spy():
-            print("profiling 30 s with py-spy (after the window) ...", flush=True)
-            spy = hotspots.start_recording(proc.pid, 30, workdir / "pyspy.txt")
-            spy.communicate()
-            prof = hotspots.load_folded(workdir / "pyspy.txt")
-            result["profile"] = prof.as_dict()
-            result["profile_text"] = prof.table()
-        text = report(result, args)
-        print()
-        print(text)
-        if "profile_text" in result:
-            print(f"\nprofile (30 s after the window):\n{result['profile_text']}")
-        results = RESULTS
-        results.parent.mkdir(parents=True, exist_ok=True)
-        results.write_text(json.dumps({"args": vars(args), "result": result,
-                                       "report": text}, indent=2, default=str) + "\n")
-        print(f"\nwrote {results.relative_to(ROOT)}")
-        return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything", file=sys.stderr)
-        return 130
-    finally:
-        group.stop_all()
-        if args.keep:
-            print(f"work files kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+def _run(args: argparse.Namespace, workdir: Path, group: Group) -> int:
+    ports = [FIRST_PORT + p for p in range(PORTS)]
+    print(f"starting snmpd: {PORTS} ports x {args.taps + 1} interfaces ...", flush=True)
+    snmpd = start_snmpd(group, workdir / "snmpd", "snmpd", "0.0.0.0", ports)
+    devices = targets(args.devices)
+    inventory = workdir / "inventory.yaml"
+    subject.write_inventory(inventory, devices, interval=args.interval,
+                            max_in_flight=args.max_in_flight)
+    print(f"borderwatch: {args.devices} devices, interval {args.interval:g} s",
+          flush=True)
+    proc = subject.start(group, workdir, inventory, LISTEN)
+    startup = asyncio.run(subject.wait_listening(proc, LISTEN))
+    print(f"  /metrics listening {startup:.1f} s after start", flush=True)
+    result = asyncio.run(measure(proc, snmpd, args, len(devices)))
+    result["startup_s"] = startup
+    if args.profile and hotspots.py_spy():
+        print("profiling 30 s with py-spy (after the window) ...", flush=True)
+        spy = hotspots.start_recording(proc.pid, 30, workdir / "pyspy.txt")
+        spy.communicate()
+        prof = hotspots.load_folded(workdir / "pyspy.txt")
+        result["profile"] = prof.as_dict()
+        result["profile_text"] = prof.table()
+    text = report(result, args)
+    print()
+    print(text)
+    if "profile_text" in result:
+        print(f"\nprofile (30 s after the window):\n{result['profile_text']}")
+    results = RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({"args": vars(args), "result": result,
+                                   "report": text}, indent=2, default=str) + "\n")
+    print(f"\nwrote {results.relative_to(ROOT)}")
+    return 0
 
 
 def main() -> int:
