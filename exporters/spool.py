@@ -3,11 +3,12 @@
 Layout of the spool directory (one writer per directory, enforced with a lock file):
 
 * `NNNNNNNNNNNNNNNNNNNN.seg`: segment files, appended in order. Each holds records, one
-  per spooled batch: a 32-byte header (magic `BWS1`, payload length, CRC-32 of the payload,
-  points, oldest and newest point timestamp in ms) and the payload (line protocol lines
-  joined by '\\n'). A new segment starts when the current one would pass `segment_bytes`.
+  per spooled batch, in the format of exporters/spool_format.py (sync marker, header CRC,
+  body CRC, point sequence numbers). A new segment starts when the current one would
+  pass `segment_bytes`.
 * `cursor.json`: how far delivery got: segment, offset of the next record, lines of that
-  record already delivered (a 413-split batch can be delivered in parts).
+  record already delivered (a 413-split batch can be delivered in parts), and the
+  sequence number of the next undelivered point.
 * `rejected.lp`: batches the server refused as malformed (400 etc.), for inspection; line
   protocol with `#` comment lines, at most REJECTED_MAX bytes (then rotated to `.1`).
 
@@ -28,8 +29,13 @@ Policies (the numbers are settings):
 * Disk errors (ENOSPC, EFBIG, EDQUOT): the partial write is truncated away, the oldest
   segment is dropped to make room and the write retried; when nothing older is left the
   batch is dropped (reason `disk_error`). Logged at WARNING once per episode.
-* Corruption (a torn write at a crash, flipped bytes): the segment is cut at the last
-  good record; points of a record that fails its CRC are dropped (reason `corrupt`).
+* Corruption (a torn write at a crash, flipped or zeroed bytes, a damaged length): found
+  when the spool is opened, which reads every segment and checks every record. Only the
+  damaged records are lost: the reader resynchronises on the next intact record, counts
+  the lost points exactly (reason `corrupt`; see spool_format.py for the one estimated
+  case) and rewrites the segment without them, so that nothing is counted twice. Damage
+  that appears while the spool is open is found when the record is read (its points,
+  from the index, are counted the same way).
 
 Every method does blocking file I/O: the writer calls them through `asyncio.to_thread`.
 The plain attributes `points`, `bytes`, `oldest_ts_ms` and `dropped` may be read from any
@@ -44,24 +50,23 @@ import fcntl
 import json
 import logging
 import os
-import struct
 import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from exporters import spool_format
+from exporters.spool_format import Entry
 
 log = logging.getLogger(__name__)
 
-HEADER = struct.Struct("<4sIIIqq")  # magic, payload length, crc32, points, min ts, max ts
-MAGIC = b"BWS1"
 SEGMENT_SUFFIX = ".seg"
 CURSOR = "cursor.json"
 LOCK = ".lock"
 REJECTED = "rejected.lp"
 REJECTED_MAX = 1 << 20  # bytes per rejected file (two files kept)
-MAX_RECORD = 1 << 30  # a header claiming more is garbage
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -71,23 +76,30 @@ class SpoolError(Exception):
 
 @dataclass(slots=True)
 class Segment:
-    """One segment file as indexed at open (headers only) and kept up to date after."""
+    """One segment file: the index of its intact records, kept up to date after open."""
 
     seq: int
     path: Path
-    size: int = 0  # bytes of valid records
+    entries: list[Entry] = field(default_factory=list)
+    size: int = 0  # bytes of the file
     points: int = 0  # points of all its records
     max_ts: int | None = None  # newest point timestamp of all its records (ms)
+    legacy: bool = False  # format 1: read, never appended to
+
+    def add(self, entry: Entry) -> None:
+        """Index one more record (appended, or found at open)."""
+        self.entries.append(entry)
+        self.points += entry.points
+        self.max_ts = entry.max_ts if self.max_ts is None else max(self.max_ts, entry.max_ts)
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
     """The next undelivered batch: its remaining lines and where it sits in the spool."""
 
-    seq: int
-    offset: int
+    seq: int  # segment
+    index: int  # of the record in its segment
     skip: int  # lines of this record delivered before (partial delivery)
-    end: int  # offset of the record after it
     lines: list[bytes]  # the undelivered lines (after `skip`)
     min_ts: int
     max_ts: int
@@ -118,8 +130,9 @@ class Spool:
         self._lock = threading.Lock()
         self._segments: list[Segment] = []  # oldest first
         self._tail_fd: int | None = None  # open for append: the last segment
-        self._next_seq = 1
-        self._cursor = (0, 0, 0)  # (seq, offset, skip)
+        self._next_seq = 1  # next segment number
+        self._next_point = 0  # sequence number of the next point appended
+        self._cursor = (0, 0, 0)  # (segment, record index, skip)
         self._consumed = 0  # points of the head segment before the cursor (skip included)
         self._lock_fd: int | None = None
         self._leased: Record | None = None  # handed out by peek(), not acked yet
@@ -135,7 +148,7 @@ class Spool:
     # ------------------------------------------------------------------ open / close
 
     def open(self) -> None:
-        """Lock the directory, index the segments (headers only), load the cursor."""
+        """Lock the directory, read and check every segment, load the cursor."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
@@ -149,25 +162,150 @@ class Spool:
                              f"(locked)") from None
         self._lock_fd = fd
         with self._lock:
-            self._cursor = self._read_cursor()
-            self._next_seq = max(1, self._cursor[0])  # never reuse a delivered number
-            found = sorted(p for p in self.dir.iterdir() if p.name.endswith(SEGMENT_SUFFIX)
-                           and p.name[:-len(SEGMENT_SUFFIX)].isdigit())
-            for path in found:
-                seq = int(path.name[:-len(SEGMENT_SUFFIX)])
-                self._next_seq = max(self._next_seq, seq + 1)
-                if seq < self._cursor[0]:
-                    self._unlink(path)  # delivered; a crash came before its deletion
-                    continue
-                self._segments.append(self._index(seq, path))
-            if self._segments and self._segments[0].seq != self._cursor[0]:
-                self._cursor = (self._segments[0].seq, 0, 0)
-            self._consumed = self._consumed_points()
-            self._drop_consumed_head()
+            try:
+                self._load()
+            except OSError as exc:
+                self._lock_fd = None
+                os.close(fd)
+                raise SpoolError(f"spool directory {self.dir}: cannot read it: "
+                                 f"{exc.strerror or exc}") from None
             self._refresh()
         if self.points:
             log.info("spool %s holds %d points (%d bytes) from before the restart",
                      self.dir, self.points, self.bytes)
+
+    def _load(self) -> None:
+        """Index every segment (resynchronising over damage, counting it), place the cursor."""
+        cur_seg, cur_offset, cur_skip, cur_point, cur_end = self._read_cursor()
+        self._next_seq = max(1, cur_seg)  # never reuse a delivered number
+        found = sorted(p for p in self.dir.iterdir() if p.name.endswith(SEGMENT_SUFFIX)
+                       and p.name[:-len(SEGMENT_SUFFIX)].isdigit())
+        indexed: list[tuple[Segment, bytes, spool_format.Index]] = []
+        # Damage running to the end of a segment with no intact record after it: counted
+        # from the first sequence number found after it, in this or a later segment.
+        open_damage: list[tuple[bytes, spool_format.Index]] = []
+        carry: int | None = cur_point  # sequence number expected next
+        for path in found:
+            seq = int(path.name[:-len(SEGMENT_SUFFIX)])
+            self._next_seq = max(self._next_seq, seq + 1)
+            if seq < cur_seg:
+                self._unlink(path)  # delivered; a crash came before its deletion
+                continue
+            data = path.read_bytes()
+            idx = spool_format.index(data, carry)
+            if open_damage and idx.first_seq is not None:
+                self._settle(open_damage, idx.first_seq)
+            if idx.damages and idx.damages[-1].points is None:
+                open_damage.append((data, idx))
+            carry = None if idx.legacy else idx.next_seq
+            seg = Segment(seq, path, size=len(data), legacy=idx.legacy)
+            for entry in idx.entries:
+                seg.add(entry)
+            indexed.append((seg, data, idx))
+        if indexed:
+            self._settle_newest(indexed[-1], open_damage, cur_end)
+        self._cursor = (cur_seg, 0, 0)
+        for seg, data, idx in indexed:
+            head = not self._segments
+            offset = cur_offset if head and seg.seq == cur_seg else 0
+            if head:
+                self._place_cursor(seg, offset, cur_skip if seg.seq == cur_seg else 0)
+            if idx.damages:
+                self._count_damage(seg, idx, offset)
+                self._rewrite(seg, data)
+            self._segments.append(seg)
+            ends = [e.seq + e.points for e in seg.entries]
+            self._next_point = max([self._next_point, *ends])
+            if idx.next_seq is not None and not idx.legacy:
+                self._next_point = max(self._next_point, idx.next_seq)
+        # Not cur_end: points lost at the end were counted now and must not be again.
+        self._next_point = max(self._next_point, cur_point or 0)
+        if not self._segments:
+            self._cursor = (self._next_seq, 0, 0)
+        self._consumed = self._consumed_points()
+        self._drop_consumed_head()
+        self._write_cursor()
+
+    @staticmethod
+    def _settle(open_damage: list[tuple[bytes, spool_format.Index]], next_seq: int) -> None:
+        """Count open damage from the sequence number of the next intact record: all its
+        points go to the first region (the others are its continuation)."""
+        first = True
+        for _, idx in open_damage:
+            d = idx.damages[-1]
+            points = 0
+            if first and idx.next_seq is not None:
+                points = max(0, next_seq - idx.next_seq)
+            first = False
+            idx.damages[-1] = spool_format.Damage(d.start, d.end, points, d.reason)
+        open_damage.clear()
+
+    def _settle_newest(self, newest: tuple[Segment, bytes, spool_format.Index],
+                       open_damage: list[tuple[bytes, spool_format.Index]],
+                       end: int | None) -> None:
+        """Count damage at the end of the newest segment from the sequence number the
+        cursor file says the next append would have had (written after every append), or,
+        without one, from what is left of the damaged header."""
+        seg, _, idx = newest
+        if open_damage:
+            start = open_damage[0][1].next_seq
+            if end is not None and start is not None:
+                self._settle(open_damage, end)
+            else:
+                tail_data, tail_idx = open_damage[0]
+                self._settle(open_damage, 0)
+                d = tail_idx.damages[-1]
+                tail_idx.damages[-1] = spool_format.Damage(
+                    d.start, d.end, spool_format.tail_points(tail_data, d), d.reason)
+        elif not idx.legacy and end is not None and idx.next_seq is not None \
+                and end > idx.next_seq:  # cut exactly at a record boundary
+            idx.damages.append(spool_format.Damage(seg.size, seg.size, end - idx.next_seq,
+                                                   "records missing at the end"))
+
+    def _place_cursor(self, seg: Segment, offset: int, skip: int) -> None:
+        """Point the cursor at the record at `offset` (or the first one after it)."""
+        for i, entry in enumerate(seg.entries):
+            if entry.offset >= offset:
+                keep = skip if entry.offset == offset and skip < entry.points else 0
+                self._cursor = (seg.seq, i, keep)
+                return
+        self._cursor = (seg.seq, len(seg.entries), 0)
+
+    def _count_damage(self, seg: Segment, idx: spool_format.Index, cursor_offset: int) -> None:
+        """Count the points of damaged regions not yet delivered, and say where they were."""
+        lost = 0
+        for d in idx.damages:
+            if d.start < cursor_offset and d.end <= cursor_offset:
+                continue  # delivered before the damage happened
+            lost += d.points or 0
+            log.warning("spool segment %s is damaged at bytes %d-%d (%s): %d points lost; "
+                        "reading goes on at the next intact record", seg.path.name, d.start,
+                        d.end, d.reason, d.points or 0)
+        self._count("corrupt", lost)
+
+    def _rewrite(self, seg: Segment, data: bytes) -> None:
+        """Replace a damaged segment by its intact records, so its damage is counted once."""
+        if seg.legacy and seg.entries:
+            # Keep format 1 as it was, cut at the damage (its records are read in place).
+            body = data[:seg.entries[-1].end]
+            entries = seg.entries
+        else:
+            body = b"".join(e.raw(data) for e in seg.entries)
+            entries, pos = [], 0
+            for e in seg.entries:
+                shift = pos - e.offset
+                entries.append(Entry(pos, e.body + shift, e.end + shift, e.points, e.seq,
+                                     e.min_ts, e.max_ts, e.crc))
+                pos = e.end + shift
+        tmp = seg.path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, seg.path)
+        self._fsync_dir()
+        seg.entries = entries
+        seg.size = len(body)
 
     def close(self) -> None:
         """Fsync and close the tail segment, persist the cursor, unlock the directory."""
@@ -202,15 +340,14 @@ class Spool:
                     os.fsync(self._tail_fd)
                 except OSError as exc:  # the data may be lost at a crash; say so
                     log.warning("fsync of the spool %s failed: %s", self.dir, exc.strerror)
+            self._write_cursor()  # its `end` lets a restart count records lost at the tail
             self._refresh()
         return stored
 
     def _append_one(self, lines: list[bytes], min_ts: int, max_ts: int) -> bool:
         if not lines:
             return True
-        payload = b"\n".join(lines)
-        record = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload), len(lines), min_ts,
-                             max_ts) + payload
+        record = spool_format.encode(lines, self._next_point, min_ts, max_ts)
         if len(record) > self.max_bytes:
             self._count("spool_full", len(lines))
             log.warning("a batch of %d bytes is larger than the whole spool (%d bytes); "
@@ -219,7 +356,7 @@ class Spool:
         while True:
             self._make_room(len(record))
             try:
-                self._write_tail(record, max_ts, len(lines))
+                self._write_tail(record, len(lines), min_ts, max_ts)
             except OSError as exc:
                 if exc.errno in DISK_FULL and self._segments:
                     self._drop_segment(0, "spool_full")  # oldest first, then retry
@@ -235,6 +372,7 @@ class Spool:
         if self._disk_episode:
             self._disk_episode = False
             log.info("writing to the spool %s works again", self.dir)
+        self._next_point += len(lines)
         self.appended += len(lines)
         return True
 
@@ -262,20 +400,23 @@ class Spool:
             self._expire_segments()
             while self._segments:
                 head = self._segments[0]
-                _, offset, skip = self._cursor
-                if offset >= head.size:
+                _, index, skip = self._cursor
+                if index >= len(head.entries):
                     if not self._drop_consumed_head():
                         return None
                     continue
+                entry = head.entries[index]
                 try:
-                    rec = self._read_record(head, offset, skip)
+                    lines = self._read_lines(head, entry)
                 except (OSError, ValueError) as exc:
-                    log.warning("spool segment %s is damaged at byte %d (%s): the rest of it "
-                                "is dropped", head.path.name, offset, exc)
-                    self._drop_segment(0, "corrupt")
+                    log.warning("spool segment %s is damaged at byte %d (%s): %d points of "
+                                "that record lost", head.path.name, entry.offset, exc,
+                                entry.points - skip)
+                    self._advance(entry, entry.points - skip, "corrupt")
                     continue
+                rec = Record(head.seq, index, skip, lines[skip:], entry.min_ts, entry.max_ts)
                 if rec.max_ts < self._cutoff():
-                    self._advance(rec, len(rec.lines), "max_age")
+                    self._advance(entry, len(rec.lines), "max_age")
                     continue
                 self._leased = rec
                 self._lease_dropped = None
@@ -309,9 +450,9 @@ class Spool:
                 reason = self._lease_dropped
                 self.dropped[reason] = self.dropped.get(reason, 0) - done
                 return done
-            if self._cursor != (record.seq, record.offset, record.skip) or done <= 0:
+            if self._cursor != (record.seq, record.index, record.skip) or done <= 0:
                 return 0
-            self._advance(record, done, None)
+            self._advance(self._segments[0].entries[record.index], done, None)
             self._drop_consumed_head()
             self._refresh()
             return done
@@ -325,14 +466,15 @@ class Spool:
         if points > 0:
             self.dropped[reason] = self.dropped.get(reason, 0) + points
 
-    def _advance(self, rec: Record, done: int, reason: str | None) -> None:
-        """Move the cursor over `done` lines of `rec` (counted as dropped if reason)."""
+    def _advance(self, entry: Entry, done: int, reason: str | None) -> None:
+        """Move the cursor over `done` points of the head record (counted if reason)."""
         if reason is not None:
             self._count(reason, done)
-        if rec.skip + done >= rec.skip + len(rec.lines):
-            self._cursor = (rec.seq, rec.end, 0)
+        seg, index, skip = self._cursor
+        if skip + done >= entry.points:
+            self._cursor = (seg, index + 1, 0)
         else:
-            self._cursor = (rec.seq, rec.offset, rec.skip + done)
+            self._cursor = (seg, index, skip + done)
         self._consumed += done
         self._write_cursor()
 
@@ -341,7 +483,7 @@ class Spool:
         if not self._segments:
             return False
         head = self._segments[0]
-        if self._cursor[0] != head.seq or self._cursor[1] < head.size:
+        if self._cursor[0] != head.seq or self._cursor[1] < len(head.entries):
             return False
         self._remove_segment(0)
         return True
@@ -357,9 +499,8 @@ class Spool:
         self._count(reason, undelivered)
         if self._leased is not None and self._leased.seq == seg.seq:
             self._lease_dropped = reason
-        if reason != "corrupt":
-            log.debug("spool: dropped segment %s (%d points, %s)", seg.path.name, undelivered,
-                      reason)
+        log.debug("spool: dropped segment %s (%d points, %s)", seg.path.name, undelivered,
+                  reason)
         self._remove_segment(index)
 
     def _remove_segment(self, index: int) -> None:
@@ -380,9 +521,10 @@ class Spool:
                 and self._segments[0].max_ts < cutoff:
             self._drop_segment(0, "max_age")
 
-    def _write_tail(self, record: bytes, max_ts: int, points: int) -> None:
+    def _write_tail(self, record: bytes, points: int, min_ts: int, max_ts: int) -> None:
         tail = self._segments[-1] if self._segments else None
-        if tail is None or (tail.size and tail.size + len(record) > self.segment_bytes):
+        if tail is None or tail.legacy or \
+                (tail.size and tail.size + len(record) > self.segment_bytes):
             if self._tail_fd is not None:
                 os.fsync(self._tail_fd)
                 os.close(self._tail_fd)
@@ -410,84 +552,60 @@ class Spool:
             if tail.size == 0:
                 self._remove_segment(len(self._segments) - 1)
             raise
+        body = tail.size + spool_format.HEADER.size
+        tail.add(Entry(tail.size, body, tail.size + len(record), points, self._next_point,
+                       min_ts, max_ts, zlib.crc32(record[spool_format.HEADER.size:])))
         tail.size += len(record)
-        tail.points += points
-        tail.max_ts = max_ts if tail.max_ts is None else max(tail.max_ts, max_ts)
 
-    def _read_record(self, seg: Segment, offset: int, skip: int) -> Record:
+    def _read_lines(self, seg: Segment, entry: Entry) -> list[bytes]:
+        """The lines of an indexed record; ValueError if it no longer checks out."""
         with open(seg.path, "rb") as fh:
-            fh.seek(offset)
-            header = fh.read(HEADER.size)
-            _, length, crc, points, min_ts, max_ts = _unpack(header)
-            payload = fh.read(length)
-        if len(payload) != length or zlib.crc32(payload) != crc:
-            raise ValueError("CRC mismatch" if len(payload) == length else "truncated")
-        lines = payload.split(b"\n")
-        if len(lines) != points:
+            fh.seek(entry.body)
+            body = fh.read(entry.end - entry.body)
+        if len(body) != entry.end - entry.body:
+            raise ValueError("truncated")
+        if zlib.crc32(body) != entry.crc:
+            raise ValueError("CRC mismatch")
+        lines = spool_format.body_lines(body, entry.points)
+        if lines is None:
             raise ValueError("line count does not match the header")
-        return Record(seg.seq, offset, skip, offset + HEADER.size + length, lines[skip:],
-                      min_ts, max_ts)
-
-    def _index(self, seq: int, path: Path) -> Segment:
-        """Index a segment by its headers; cut a torn or damaged tail off."""
-        seg = Segment(seq, path)
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            while seg.size < size:
-                header = fh.read(HEADER.size)
-                try:
-                    _, length, _, points, _, max_ts = _unpack(header)
-                except ValueError as exc:
-                    reason = str(exc)
-                    break
-                if seg.size + HEADER.size + length > size:
-                    reason = "truncated record"
-                    break
-                fh.seek(length, os.SEEK_CUR)
-                seg.size += HEADER.size + length
-                seg.points += points
-                seg.max_ts = max_ts if seg.max_ts is None else max(seg.max_ts, max_ts)
-            else:
-                return seg
-        log.warning("spool segment %s: %s at byte %d; the %d bytes after it are dropped",
-                    path.name, reason, seg.size, size - seg.size)
-        self._count("corrupt", 1)  # at least one point; the rest cannot be known
-        with open(path, "r+b") as fh:
-            fh.truncate(seg.size)
-            os.fsync(fh.fileno())
-        return seg
+        return lines
 
     def _consumed_points(self) -> int:
-        """Points of the head segment before the cursor (read from the headers)."""
-        if not self._segments:
+        """Points of the head segment before the cursor."""
+        if not self._segments or self._segments[0].seq != self._cursor[0]:
             return 0
-        head = self._segments[0]
-        seq, offset, skip = self._cursor
-        total, pos = 0, 0
-        with open(head.path, "rb") as fh:
-            while pos < min(offset, head.size):
-                _, length, _, points, _, _ = _unpack(fh.read(HEADER.size))
-                fh.seek(length, os.SEEK_CUR)
-                pos += HEADER.size + length
-                total += points
-        if pos != offset:  # the cursor points into the middle of a record: start over there
-            self._cursor = (seq, pos if pos <= head.size else 0, 0)
-            return total
-        return total + skip
+        _, index, skip = self._cursor
+        return sum(e.points for e in self._segments[0].entries[:index]) + skip
 
-    def _read_cursor(self) -> tuple[int, int, int]:
+    def _cursor_position(self) -> tuple[int, int, int, int]:
+        """(segment, offset, skip, sequence number of the next undelivered point)."""
+        seq, index, skip = self._cursor
+        head = self._segments[0] if self._segments else None
+        if head is not None and head.seq == seq and index < len(head.entries):
+            entry = head.entries[index]
+            return seq, entry.offset, skip, entry.seq + skip
+        offset = head.size if head is not None and head.seq == seq else 0
+        return seq, offset, 0, self._next_point
+
+    def _read_cursor(self) -> tuple[int, int, int, int | None, int | None]:
+        """(segment, offset, skip, next undelivered point, next point to append); the
+        last two are None in a cursor file written before format 2."""
         try:
             data = json.loads((self.dir / CURSOR).read_text())
-            return int(data["segment"]), int(data["offset"]), int(data["skip"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0, 0, 0
+            point, end = data.get("seq"), data.get("end")
+            return (int(data["segment"]), int(data["offset"]), int(data["skip"]),
+                    None if point is None else int(point), None if end is None else int(end))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return 0, 0, 0, None, None
 
     def _write_cursor(self, fsync: bool = False) -> None:
-        seq, offset, skip = self._cursor
+        seq, offset, skip, point = self._cursor_position()
         tmp = self.dir / (CURSOR + ".tmp")
         try:
             with open(tmp, "w") as fh:
-                json.dump({"segment": seq, "offset": offset, "skip": skip}, fh)
+                json.dump({"segment": seq, "offset": offset, "skip": skip, "seq": point,
+                           "end": self._next_point}, fh)
                 if fsync:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -513,24 +631,13 @@ class Spool:
             self._fsync_dir()
 
     def _refresh(self) -> None:
-        """Update the lock-free attributes read by self-metrics."""
+        """Update the lock-free attributes read by self-metrics (no file I/O)."""
         self.bytes = sum(s.size for s in self._segments)
         self.points = max(0, sum(s.points for s in self._segments) - self._consumed)
         oldest = None
         if self._segments:
-            offset = self._cursor[1]
             head = self._segments[0]
-            if offset < head.size:
-                with contextlib.suppress(OSError, ValueError), open(head.path, "rb") as fh:
-                    fh.seek(offset)
-                    oldest = _unpack(fh.read(HEADER.size))[4]
+            index = self._cursor[1]
+            if self._cursor[0] == head.seq and index < len(head.entries):
+                oldest = head.entries[index].min_ts
         self.oldest_ts_ms = oldest
-
-
-def _unpack(header: bytes) -> tuple[bytes, int, int, int, int, int]:
-    if len(header) != HEADER.size:
-        raise ValueError("truncated header")
-    magic, length, crc, points, min_ts, max_ts = HEADER.unpack(header)
-    if magic != MAGIC or length > MAX_RECORD or points < 1 or points > length + 1:
-        raise ValueError("bad record header")
-    return magic, length, crc, points, min_ts, max_ts
