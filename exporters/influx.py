@@ -20,9 +20,14 @@ Write outcomes (Telegraf's influxdb_v2 output is the model):
 * 401, 403, 404 (bucket or org not found), 3xx: a configuration problem. Logged at ERROR
   (again every ERROR_REPEAT seconds while it lasts), the data is KEPT in the spool and
   retried with backoff: a wrong token must not destroy data (A34).
-* Other 4xx (400 malformed, 422...): permanent. The batch is dropped and counted (reason
-  `http_<status>`), kept for inspection in the spool's rejected.lp, and the server's
-  reason is logged once per status code.
+* Other 4xx (400 malformed, 422...): permanent for the points refused, which are found one
+  by one: the batch is halved until every refused point stands alone (InfluxDB writes the
+  rest of a "partial write" and names no line for a field type conflict; the accepted
+  halves are simply written again, which InfluxDB treats as an overwrite). Each refused
+  point is dropped and counted by cause (`rejected_field_type_conflict`,
+  `rejected_parse_error`, `rejected_beyond_retention`, `rejected_limit`, else
+  `http_<status>`), kept with its reason in the spool's rejected.lp, and the server's
+  message is logged once per cause.
 
 Memory is bounded: in-memory points above `memory_points` go to the spool; if the worker
 cannot keep up even so (a stuck disk), the oldest in-memory batch is dropped (reason
@@ -122,6 +127,26 @@ def classify_status(status: int) -> str:
     if status in (401, 403, 404) or 300 <= status < 400:
         return Outcome.BLOCKED
     return Outcome.REJECTED
+
+
+# Why a server refused one point, from its message (InfluxDB 1.x, 2.x, VictoriaMetrics):
+# (substring, reason); the reason is a label of points_dropped_total, so a fixed set.
+REJECTION_REASONS = (
+    ("field type conflict", "rejected_field_type_conflict"),
+    ("unable to parse", "rejected_parse_error"),
+    ("beyond retention", "rejected_beyond_retention"),
+    ("max-values-per-tag", "rejected_limit"),
+    ("max-series-per-database", "rejected_limit"),
+)
+
+
+def rejection_reason(result: WriteResult) -> str:
+    """The dropped-points reason of one refused point: a known cause, else http_<status>."""
+    text = result.reason.lower()
+    for needle, reason in REJECTION_REASONS:
+        if needle in text:
+            return reason
+    return f"http_{result.status}"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -242,7 +267,7 @@ class InfluxWriter:
         self._retry_at = 0.0  # loop time before which nothing is sent
         self._failing_since: float | None = None
         self._last_error_log = 0.0
-        self._logged_statuses: set[int] = set()
+        self._logged_reasons: set[str] = set()
         self._max_body: int | None = None  # learned from 413s
         self._encode_error_logged = False
         self._last_expire = 0.0
@@ -526,8 +551,18 @@ class InfluxWriter:
                 consumed += 1
                 continue
             if kind == Outcome.REJECTED:
-                await self._reject(part, result, f"http_{result.status}")
-                consumed += len(part)
+                if len(part) > 1:
+                    # Which points were refused? InfluxDB's message does not say for every
+                    # cause (1.x and 2.x name no line for a field type conflict, and a
+                    # partial write stores the rest): halve the batch until each refused
+                    # point stands alone. Resending the accepted ones overwrites identical
+                    # points; nothing is counted written before the server said 2xx to it.
+                    half = len(part) // 2
+                    parts.appendleft(part[half:])
+                    parts.appendleft(part[:half])
+                    continue
+                await self._reject(part, result, rejection_reason(result))
+                consumed += 1
                 continue
             return consumed, written, result
         return consumed, written, None
@@ -551,13 +586,14 @@ class InfluxWriter:
 
     async def _reject(self, part: list[bytes], result: WriteResult, reason: str) -> None:
         self._count_dropped(reason, len(part))
-        if result.status not in self._logged_statuses:
-            self._logged_statuses.add(result.status)
+        if reason not in self._logged_reasons:
+            self._logged_reasons.add(reason)
             log.warning("InfluxDB refused %d points with HTTP %d (%s): dropped and counted as "
-                        "%s; kept in %s (logged once per status)", len(part), result.status,
+                        "%s; kept in %s (logged once per reason)", len(part), result.status,
                         result.reason or "no reason given", reason,
                         self.settings.spool_dir / "rejected.lp")
-        await asyncio.to_thread(self._spool.reject, part, f"HTTP {result.status}: {result.reason}")
+        await asyncio.to_thread(self._spool.reject, part,
+                                f"{reason}: HTTP {result.status}: {result.reason}")
 
     async def _post(self, lines: list[bytes]) -> WriteResult:
         """One write request with a hard deadline; every failure becomes a WriteResult."""

@@ -17,7 +17,8 @@ from exporters.influx import InfluxStats, Outcome
 # Every reason the writer or its spool can drop points for (pre-seeded at 0 so that
 # `increase()` works from the first drop); HTTP refusals add `http_<status>` as they occur.
 DROP_REASONS = ("spool_full", "max_age", "disk_error", "corrupt", "memory_full", "too_large",
-                "encode_error", "closed")
+                "encode_error", "closed", "rejected_field_type_conflict", "rejected_parse_error",
+                "rejected_beyond_retention", "rejected_limit")
 REQUEST_RESULTS = (Outcome.OK, Outcome.RETRY, Outcome.TOO_LARGE, Outcome.BLOCKED,
                    Outcome.REJECTED)
 
@@ -42,8 +43,8 @@ def influx_families(stats: InfluxStats, clock: Callable[[], float] = time.time) 
     dropped = CounterMetricFamily(
         "borderwatch_influx_points_dropped", "Points that will never reach InfluxDB, by "
         "reason: spool_full and max_age (spool limits, oldest first), disk_error, corrupt, "
-        "memory_full, too_large (413 for one point), http_<status> (refused as malformed), "
-        "encode_error, closed.", labels=["reason"])
+        "memory_full, too_large (413 for one point), rejected_<cause> and http_<status> "
+        "(points the server refused, one by one), encode_error, closed.", labels=["reason"])
     counts = stats.dropped
     for reason in sorted(set(DROP_REASONS) | counts.keys()):
         dropped.add_metric([reason], counts.get(reason, 0))

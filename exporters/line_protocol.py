@@ -24,6 +24,7 @@ Design (documented in docs/influx.md):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,8 +36,18 @@ RESERVED_TAGS = ("site", "device")  # ours; a profile label with one of these na
 
 _MEASUREMENT_ESCAPE = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPE = str.maketrans({"\\": "\\\\", '"': '\\"'})
 # Line protocol has no escape for line breaks: a newline would end the point.
 _CONTROL = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+# A backslash that touches a separator, a quote, another backslash or the end of the
+# element: InfluxDB 1.x keeps `\\` as two backslashes and cannot store a backslash
+# before an escaped separator or at the end at all, while InfluxDB 2.x and
+# VictoriaMetrics read `\\` as one: no escape reads back the same everywhere. Such a
+# backslash is written as U+FF3C FULLWIDTH REVERSE SOLIDUS, which every server stores as
+# it is; a backslash before any other character is a plain character everywhere.
+_AMBIGUOUS_BACKSLASH = re.compile(r'\\(?=[\\,= "]|$)')
+BACKSLASH_STAND_IN = "\uff3c"
+FIELD_QUOTE_STAND_IN = "\uff02"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +66,7 @@ class Encoded:
 @lru_cache(maxsize=4096)
 def _escaped_field(metric: str) -> tuple[str, str]:
     measurement, field = measurement_field(metric)
-    return measurement, escape_key(field)
+    return measurement, escape_field_key(field)
 
 
 @lru_cache(maxsize=4096)
@@ -69,19 +80,37 @@ def measurement_field(metric: str) -> tuple[str, str]:
     return group, rest
 
 
+def _plain(text: str) -> str:
+    """Line breaks and tabs as spaces, ambiguous backslashes as their stand-in."""
+    return _AMBIGUOUS_BACKSLASH.sub(BACKSLASH_STAND_IN, text.translate(_CONTROL))
+
+
 def escape_measurement(name: str) -> str:
-    """A measurement name as line protocol wants it."""
-    return name.translate(_CONTROL).translate(_MEASUREMENT_ESCAPE)
+    """A measurement name as line protocol wants it (commas and spaces escaped)."""
+    return _plain(name).translate(_MEASUREMENT_ESCAPE)
 
 
 def escape_key(name: str) -> str:
-    """A tag key, tag value or field key as line protocol wants it."""
-    text = name.translate(_CONTROL).translate(_KEY_ESCAPE)
-    if text.endswith("\\"):
-        # A trailing backslash would escape the separator after it; the same fix as
-        # influxdb-client's Point (a space after it).
-        text += " "
-    return text
+    """A tag key, tag value or field key as line protocol wants it (commas, equals signs
+    and spaces escaped; see _AMBIGUOUS_BACKSLASH for backslashes)."""
+    return _plain(name).translate(_KEY_ESCAPE)
+
+
+def escape_field_key(name: str) -> str:
+    """A field key: as escape_key, and a double quote as U+FF02 (VictoriaMetrics reads a
+    quote in a field key as the start of a string value and stores garbage)."""
+    return escape_key(name.replace('"', FIELD_QUOTE_STAND_IN))
+
+
+def escape_string(value: str) -> str:
+    """A string field value, quotes included (backslashes and double quotes escaped)."""
+    return '"' + value.translate(_CONTROL).translate(_STRING_ESCAPE) + '"'
+
+
+def stored_as(text: str, *, field_key: bool = False) -> str:
+    """What a measurement, tag key, tag value (or, with field_key, a field key) reads back
+    as from the server: the documented replacements, nothing else."""
+    return _plain(text.replace('"', FIELD_QUOTE_STAND_IN) if field_key else text)
 
 
 def format_float(value: float) -> str | None:

@@ -34,7 +34,8 @@ def scrape(stats, clock) -> dict[str, dict]:
 
 
 async def test_self_metrics_follow_the_writer(fake, tmp_path) -> None:
-    fake.script = [(503, {}, ""), (400, {}, '{"message":"bad"}')]
+    # a refused batch of 3 is halved until each refused point stands alone: 5 requests
+    fake.script = [(503, {}, "")] + [(400, {}, '{"message":"bad"}')] * 5
     fake.default = (503, {}, "")
     writer = await started_writer(fast_settings(fake.url, tmp_path / "spool", batch_size=3))
     results = polls(4)  # 12 points, 3 per poll
@@ -64,7 +65,7 @@ async def test_self_metrics_follow_the_writer(fake, tmp_path) -> None:
     assert m["borderwatch_influx_points_dropped_total"][(("reason", "http_400"),)] == 3
     assert m["borderwatch_influx_points_written_total"][()] == 9
     assert m["borderwatch_influx_points_replayed_total"][()] == 9
-    assert m["borderwatch_influx_write_requests_total"][(("result", "rejected"),)] == 1
+    assert m["borderwatch_influx_write_requests_total"][(("result", "rejected"),)] == 5
 
 
 def test_docs_list_every_self_metric() -> None:

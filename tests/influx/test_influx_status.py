@@ -171,15 +171,18 @@ async def test_413_single_point_too_large_is_dropped_and_counted(fake, tmp_path)
 async def test_400_dropped_counted_logged_once_and_kept(fake, tmp_path, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     reason = "partial write: field type conflict"
-    fake.script = [(400, {}, f'{{"code":"invalid","message":"{reason}"}}')] * 2
+    # every request refused until two batches of 6 were halved down to single points
+    # (2 × 11 requests); then the store takes the rest
+    fake.script = [(400, {}, f'{{"code":"invalid","message":"{reason}"}}')] * 22
     writer = await started_writer(fast_settings(fake.url, tmp_path / "spool", batch_size=6,
                                                 flush_interval=5.0))
     results = polls(6)  # 18 lines: three batches of 6
     await submit_all(writer, results)
     await writer.close()
     lines = expected_lines(results)
-    assert fake.statuses() == [400, 400, 204]  # no retry of a permanent error
-    assert writer.stats.dropped == {"http_400": 12}
+    assert fake.statuses() == [400] * 22 + [204]  # no retry of a single refused point
+    assert writer.stats.dropped == {"rejected_field_type_conflict": 12}
+    assert writer.stats.points_written == 6
     assert fake.stored == lines[12:]
     warnings = [r for r in caplog.records if "HTTP 400" in r.getMessage()]
     assert len(warnings) == 1 and reason in warnings[0].getMessage()

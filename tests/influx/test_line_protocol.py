@@ -121,7 +121,12 @@ def test_values_line_protocol_cannot_hold_are_left_out() -> None:
 
 @pytest.mark.parametrize(("raw", "escaped"), [
     ("a b,c=d", r"a\ b\,c\=d"), ("line\nbreak\ttab\rcr", r"line\ break\ tab\ cr"),
-    ("ends\\", "ends\\ "), ("Đồng Đăng", r"Đồng\ Đăng"),
+    ("Đồng Đăng", r"Đồng\ Đăng"),
+    # issue 11: a backslash next to a separator, a quote, another backslash or the end
+    # cannot be read back the same by every server; it is written as U+FF3C
+    ("ends\\", "ends\uff3c"), (r"x\,injected\=evil", "x\uff3c\\,injected\uff3c\\=evil"),
+    (r"a\ b", "a\uff3c\\ b"), (r"C:\\dir", "C:\uff3c\\dir"), (r"Gi0\1", r"Gi0\1"),
+    ('say \\"hi\\"', 'say\\ \uff3c"hi\uff3c"'),
 ])
 def test_escaping(raw, escaped) -> None:
     assert escape_key(raw) == escaped
