@@ -9,6 +9,9 @@ Design (documented in docs/influx.md):
 * Tags: `site`, `device` (inventory ids) plus the sample's labels (`ifIndex`, `ifName`...).
   A profile label named `site` or `device` becomes `exported_site` / `exported_device`, as
   in the Prometheus exporter. Empty label values are left out (InfluxDB has no empty tags).
+* Escaping as the line protocol reference says, plus the replacements that make every
+  string read back the same from InfluxDB 1.x, 2.x and VictoriaMetrics (line breaks →
+  spaces, ambiguous backslashes → U+FF3C; see _AMBIGUOUS_BACKSLASH and docs/influx.md).
 * Field types never depend on the value, only on the metric, so a field never changes
   type (InfluxDB refuses that): counters are unsigned integers (`123u`, exact up to
   2^64 - 1: a Counter64 near 2^63 is not rounded, A27), gauges are floats, per-poll counts
