@@ -211,7 +211,8 @@ class Spool:
             if head:
                 self._place_cursor(seg, offset, cur_skip if seg.seq == cur_seg else 0)
             if idx.damages:
-                self._count_damage(seg, idx, offset)
+                self._count_damage(seg, idx, offset,
+                                   cur_point if head and seg.seq == cur_seg else None)
                 self._rewrite(seg, data)
             self._segments.append(seg)
             ends = [e.seq + e.points for e in seg.entries]
@@ -237,7 +238,7 @@ class Spool:
             if first and idx.next_seq is not None:
                 points = max(0, next_seq - idx.next_seq)
             first = False
-            idx.damages[-1] = spool_format.Damage(d.start, d.end, points, d.reason)
+            idx.damages[-1] = spool_format.Damage(d.start, d.end, points, d.reason, d.seq)
         open_damage.clear()
 
     def _settle_newest(self, newest: tuple[Segment, bytes, spool_format.Index],
@@ -256,11 +257,12 @@ class Spool:
                 self._settle(open_damage, 0)
                 d = tail_idx.damages[-1]
                 tail_idx.damages[-1] = spool_format.Damage(
-                    d.start, d.end, spool_format.tail_points(tail_data, d), d.reason)
+                    d.start, d.end, spool_format.tail_points(tail_data, d), d.reason, d.seq)
         elif not idx.legacy and end is not None and idx.next_seq is not None \
                 and end > idx.next_seq:  # cut exactly at a record boundary
             idx.damages.append(spool_format.Damage(seg.size, seg.size, end - idx.next_seq,
-                                                   "records missing at the end"))
+                                                   "records missing at the end",
+                                                   idx.next_seq))
 
     def _place_cursor(self, seg: Segment, offset: int, skip: int) -> None:
         """Point the cursor at the record at `offset` (or the first one after it)."""
@@ -271,16 +273,27 @@ class Spool:
                 return
         self._cursor = (seg.seq, len(seg.entries), 0)
 
-    def _count_damage(self, seg: Segment, idx: spool_format.Index, cursor_offset: int) -> None:
-        """Count the points of damaged regions not yet delivered, and say where they were."""
+    def _count_damage(self, seg: Segment, idx: spool_format.Index, cursor_offset: int,
+                      cursor_point: int | None) -> None:
+        """Count the points of damaged regions not yet delivered, and say where they were.
+
+        In the head segment, points before the cursor were delivered before the damage
+        happened: a region is counted from the cursor's sequence number on when both are
+        known, else not at all when it lies wholly before the cursor's offset.
+        """
         lost = 0
         for d in idx.damages:
-            if d.start < cursor_offset and d.end <= cursor_offset:
+            points = d.points or 0
+            if cursor_point is not None and d.seq is not None:
+                points = max(0, min(points, d.seq + points - cursor_point))
+            elif d.start < cursor_offset and d.end <= cursor_offset:
                 continue  # delivered before the damage happened
-            lost += d.points or 0
+            if not points:
+                continue
+            lost += points
             log.warning("spool segment %s is damaged at bytes %d-%d (%s): %d points lost; "
                         "reading goes on at the next intact record", seg.path.name, d.start,
-                        d.end, d.reason, d.points or 0)
+                        d.end, d.reason, points)
         self._count("corrupt", lost)
 
     def _rewrite(self, seg: Segment, data: bytes) -> None:
