@@ -178,6 +178,9 @@ class Spool:
         """Index every segment (resynchronising over damage, counting it), place the cursor."""
         cur_seg, cur_offset, cur_skip, cur_point, cur_end = self._read_cursor()
         self._next_seq = max(1, cur_seg)  # never reuse a delivered number
+        for left in self.dir.glob("*.tmp"):  # a rewrite cut short by a crash
+            if left.stem.isdigit():
+                self._unlink(left)
         found = sorted(p for p in self.dir.iterdir() if p.name.endswith(SEGMENT_SUFFIX)
                        and p.name[:-len(SEGMENT_SUFFIX)].isdigit())
         indexed: list[tuple[Segment, bytes, spool_format.Index]] = []
@@ -213,7 +216,12 @@ class Spool:
             if idx.damages:
                 self._count_damage(seg, idx, offset,
                                    cur_point if head and seg.seq == cur_seg else None)
-                self._rewrite(seg, data)
+                try:
+                    self._rewrite(seg, data)
+                except OSError as exc:  # e.g. a full disk: read it in place, damage and all
+                    log.warning("cannot rewrite the damaged spool segment %s (%s): its "
+                                "damage will be counted again at the next start",
+                                seg.path.name, exc.strerror or exc)
             self._segments.append(seg)
             ends = [e.seq + e.points for e in seg.entries]
             self._next_point = max([self._next_point, *ends])
@@ -311,11 +319,16 @@ class Spool:
                                      e.min_ts, e.max_ts, e.crc))
                 pos = e.end + shift
         tmp = seg.path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, seg.path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(body)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, seg.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         self._fsync_dir()
         seg.entries = entries
         seg.size = len(body)
