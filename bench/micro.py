@@ -36,8 +36,9 @@ from collector.scheduler import Job, Scheduler  # noqa: E402
 from collector.snmp import ber  # noqa: E402
 from collector.state import NetworkState  # noqa: E402
 from collector.topology_spec import DeviceSpec  # noqa: E402
-from exporters.http import GZIP_LEVEL, MetricsApp, _encode  # noqa: E402
+from exporters.http import MetricsApp  # noqa: E402
 from exporters.prometheus import ExporterSources, PollCounters, build_registry  # noqa: E402
+from exporters.scrape_render import GZIP_LEVEL, _encode, _gzip  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "micro.json"
 IF_PROFILES = ("system", "if-mib")
@@ -222,7 +223,7 @@ def bench_exposition(report: Report, seconds: float, quick: bool) -> None:
         series = sum(len(f.samples) for f in loop.run_until_complete(collect()))
 
         def reference(collect=collect) -> bytes:  # bound now: the loop variable changes
-            return _encode(generate_latest, [], loop.run_until_complete(collect()), True)
+            return _gzip(_encode(generate_latest, [], loop.run_until_complete(collect())))
 
         report.add(f"exposition.prometheus_client.{tag}", cpu_per_call(reference, seconds),
                    unit="series", per=series, what=f"the old path: registry.collect() + "

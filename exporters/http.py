@@ -4,6 +4,12 @@ No route takes an address, a target or a device to poll (the SNMP/blackbox expor
 pattern of `?target=` turns an exporter into an open SNMP proxy); the only query
 parameter accepted anywhere is Prometheus' own `name[]` filter on /metrics.
 /status and /api/status (the read-only status page, exporters/status.py) take none.
+
+The listener's defences live next door: connection limits and deadlines in
+exporters/http_limits.py, TLS and basic auth from `--web.config.file` in
+exporters/web_config.py and exporters/http_auth.py (the same rules for every route,
+and who may use a write route), and /metrics rendering, one render shared by
+concurrent scrapes, in exporters/scrape_render.py.
 """
 
 from __future__ import annotations
@@ -12,64 +18,33 @@ import asyncio
 import ipaddress
 import json
 import logging
-import time
-import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder, gzip_accepted
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import gzip_accepted
 from prometheus_client.registry import CollectorRegistry
 
-from exporters.device_text import DeviceText
+from exporters.http_auth import Access
+from exporters.http_limits import (
+    ConnectionGuard,
+    ListenerStats,
+    ServerLimits,
+    tracking_middleware,
+)
+from exporters.scrape_render import SERIES_METRIC, RenderStats, ScrapeRenderer, send_body
+from exporters.web_config import WebConfig
 
 if TYPE_CHECKING:
     from exporters.status import StatusPage
 
 log = logging.getLogger(__name__)
 
-SERIES_METRIC = "borderwatch_exposition_series"
 SHUTDOWN_TIMEOUT = 2.0  # seconds for in-flight HTTP requests when the service stops
 MAX_QUERY_VALUE = 200  # characters; longer `name[]` values are refused, not parsed
-# Level 1 compresses an exposition ~8× (level 6: ~10×) for a quarter of the CPU: for
-# 10,000 devices that is 0.09 s instead of 0.3 s per scrape (bench/micro.py).
-GZIP_LEVEL = 1
-GZIP_PIECE = 1 << 18  # bytes handed to zlib per call (it releases the GIL while it works)
 
-
-@dataclass(slots=True)
-class RenderStats:
-    """What the last /metrics render cost; exported as self-metrics on the next scrape."""
-
-    seconds: float = 0.0
-    bytes: int = 0
-    series: int = 0
-    scrapes: int = 0
-
-
-@runtime_checkable
-class SplitRegistry(Protocol):
-    """A registry whose per-device families come as ready text (exporters.prometheus's
-    BorderwatchRegistry): /metrics renders those from `device_text` and encodes only
-    `collect_global()` through prometheus_client."""
-
-    device_text: DeviceText
-
-    def collect_global(self) -> Iterable[Metric]:
-        """Every family that `device_text` does not render."""
-        ...
-
-
-class _Frozen:
-    """A registry look-alike serving families built earlier (so encoding can leave the loop)."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
+__all__ = ["SERIES_METRIC", "HttpServer", "MetricsApp", "RenderStats", "is_loopback",
+           "parse_listen"]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -98,11 +73,20 @@ class MetricsApp:
     """The aiohttp application over an explicit registry and a health function."""
 
     def __init__(self, registry: CollectorRegistry, health: Callable[[], dict[str, Any]], *,
-                 render: RenderStats | None = None) -> None:
+                 render: RenderStats | None = None, limits: ServerLimits | None = None,
+                 listener: ListenerStats | None = None) -> None:
         self.registry = registry
         self.health = health
         self.render = render if render is not None else RenderStats()
-        self.app = web.Application()
+        self.limits = limits if limits is not None else ServerLimits()
+        self.listener = listener if listener is not None else ListenerStats()
+        self.renderer = ScrapeRenderer(registry, self.render)
+        # Outermost first: connection state and limits, then who may ask what.
+        self.guard = ConnectionGuard(self.limits, self.listener)
+        self.access = Access(self.listener)
+        self.app = web.Application(client_max_size=self.limits.max_body_bytes, middlewares=[
+            tracking_middleware(self.guard), self.access.middleware])
+        self.app.on_response_prepare.append(self.access.on_response_prepare)
         self.app.router.add_get("/metrics", self.metrics)
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/", self.index)
@@ -148,45 +132,19 @@ class MetricsApp:
                                 "X-Content-Type-Options": "nosniff",
                                 "Cache-Control": "no-store"})
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        """Prometheus exposition built from state at scrape time (never waits on SNMP)."""
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        """Prometheus exposition built from state at scrape time (never waits on SNMP);
+        concurrent scrapes of the same variant share one render."""
         names = self._name_filter(request)
-        started = time.perf_counter()
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        use_gzip = gzip_accepted(request.headers.get("Accept-Encoding", ""))
-        registry = self.registry
-        parts: list[bytes] = []
-        samples = 0
-        if isinstance(registry, SplitRegistry):
-            # The per-device families as text, in slices that yield to the event loop;
-            # then the few global ones, built on the loop, where state is consistent.
-            text = await registry.device_text.render(
-                frozenset(names) if names else None,
-                openmetrics=content_type.startswith("application/openmetrics-text"))
-            parts, samples = text.parts, text.samples
-            families = list(registry.collect_global())
-            if names:
-                families = _restricted(families, set(names))
-        else:
-            families = list((registry.restricted_registry(names) if names else
-                             registry).collect())
-        samples += sum(len(f.samples) for f in families)
-        if not names or SERIES_METRIC in names:
-            # Counted here, over everything in the response (process_* included).
-            samples += 1
-            families.append(GaugeMetricFamily(
-                SERIES_METRIC, "Samples in this exposition (this one included).", value=samples))
-        # Encoding the global families (the OpenMetrics encoder ends with "# EOF", so they
-        # come last) and compressing happen in a worker thread: off the event loop.
-        body = await asyncio.to_thread(_encode, encoder, parts, families, use_gzip)
-        self.render.seconds = time.perf_counter() - started
-        self.render.bytes = len(body)
-        self.render.series = samples
-        self.render.scrapes += 1
-        headers = {"Content-Type": content_type}
-        if use_gzip:
+        exposition = await self.renderer.exposition(names, request.headers.get("Accept", ""))
+        headers = {"Content-Type": exposition.content_type}
+        body = exposition.plain
+        if gzip_accepted(request.headers.get("Accept-Encoding", "")):
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+            body = await exposition.gzipped()
+        self.render.bytes = len(body)
+        self.render.scrapes += 1
+        return await send_body(request, body, headers)
 
     @staticmethod
     def _name_filter(request: web.Request) -> list[str]:
@@ -199,73 +157,63 @@ class MetricsApp:
         return names
 
 
-def _restricted(families: list[Metric], names: set[str]) -> list[Metric]:
-    """Only the samples named in `names`, and only the families left with one (what
-    prometheus_client's restricted_registry gives, which also leaves the unit out)."""
-    out = []
-    for family in families:
-        kept = [s for s in family.samples if s.name in names]
-        if kept:
-            metric = Metric(family.name, family.documentation, family.type)
-            metric.samples = kept
-            out.append(metric)
-    return out
-
-
-def _encode(encoder: Callable[[Any], bytes], parts: list[bytes], families: list[Metric],
-            use_gzip: bool) -> bytes:
-    """The response body: ready text parts, then `families` encoded, gzipped if asked."""
-    pieces = [*parts, encoder(_Frozen(families))]
-    if not use_gzip:
-        return b"".join(pieces)
-    # A gzip stream fed a few hundred kB at a time: no second copy of the whole text,
-    # and the GIL is free while zlib works on each piece.
-    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    out: list[bytes] = []
-    batch: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        batch.append(piece)
-        size += len(piece)
-        if size >= GZIP_PIECE:
-            out.append(packer.compress(b"".join(batch)))
-            batch, size = [], 0
-    out.append(packer.compress(b"".join(batch)))
-    out.append(packer.flush())
-    return b"".join(out)
-
-
 class HttpServer:
-    """Runs a MetricsApp on one address; start() returns once the socket is listening."""
+    """Runs a MetricsApp on one address behind the listener's limits, with TLS and basic
+    auth when a web config asks; start() returns once the socket is listening."""
 
-    def __init__(self, metrics_app: MetricsApp, host: str, port: int) -> None:
+    def __init__(self, metrics_app: MetricsApp, host: str, port: int, *,
+                 web_config: WebConfig | None = None) -> None:
         self._app = metrics_app
         self.host, self.port = host, port
+        self.web = web_config if web_config is not None else WebConfig()
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         """Bind and listen; a non-loopback address is allowed but logged as a WARNING."""
-        if not is_loopback(self.host):
-            log.warning("listening on %s, which is not a loopback address: /metrics and "
-                        "/healthz are reachable from the network (no authentication)", self.host)
+        web_config, limits = self.web, self._app.limits
+        loopback = is_loopback(self.host)
+        if not loopback:
+            log.warning("listening on %s, which is not a loopback address: /metrics, /status "
+                        "and /healthz are reachable from the network (%s)", self.host,
+                        "TLS" if web_config.tls else "no TLS" + (
+                            ", basic auth" if web_config.auth else ", no authentication; "
+                            "changes such as silences are refused"))
+        app, guard = self._app.app, self._app.guard
+        self._app.access.configure(web_config.users, web_config.headers,
+                                   listener_loopback=loopback)
         # shutdown_timeout bounds how long stop() waits for scrapes in progress (aiohttp's
         # default is 60 s, longer than any service manager waits after SIGTERM).
-        self._runner = web.AppRunner(self._app.app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=SHUTDOWN_TIMEOUT)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=SHUTDOWN_TIMEOUT,
+                                     **limits.runner_kwargs())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        assert self._runner.server is not None
+        guard.make_handler = self._runner.server  # aiohttp's protocol, one per connection
+        self._server = await asyncio.get_running_loop().create_server(
+            guard.protocol, self.host, self.port, reuse_address=True,
+            ssl=web_config.ssl_context,
+            # a TLS handshake is part of reading the head: same deadline
+            ssl_handshake_timeout=limits.header_timeout if web_config.ssl_context else None)
         if self.port == 0:  # tests ask for any free port; learn the real one
-            self.port = self._runner.addresses[0][1]
+            self.port = self._server.sockets[0].getsockname()[1]
 
     @property
     def url(self) -> str:
         """Base URL people can paste into a browser."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.web.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def stop(self) -> None:
         """Stop accepting and close open connections. Idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+            await self._app.renderer.close()
+        if server is not None:
+            await server.wait_closed()
+
