@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT for /metrics (default: %(default)s, loopback only; "
         "a non-loopback address logs a warning)",
     )
+    p.add_argument(
+        "--web.config.file",
+        "--web-config-file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="TLS and basic auth for the listener, in Prometheus exporter-toolkit's "
+        "web-config.yml format (see docs/web-config.md)",
+    )
 
     p = sub.add_parser(
         "check",

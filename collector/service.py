@@ -35,12 +35,14 @@ from collector.snmp.types import SnmpError, SnmpSession
 from collector.state import Event, EventKind, NetworkState
 from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
+from exporters.http_limits import ListenerStats, ServerLimits
 from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
 from exporters.site_info import SiteInfoCollector
 from exporters.site_status import SiteStatusCollector
 from exporters.spool import SpoolError
 from exporters.status import attach_status
+from exporters.web_config import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -225,11 +227,14 @@ def log_event(event: Event) -> None:
 async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         local_address: str = "0.0.0.0",
                         series_cap: int = DEFAULT_SERIES_CAP,
-                        base_dir: Path | None = None) -> Service:
+                        base_dir: Path | None = None,
+                        web_config: WebConfig | None = None,
+                        limits: ServerLimits | None = None) -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
 
     `base_dir`: what relative paths of the `alerts:` section are relative to (the
-    inventory file's directory; default the working directory).
+    inventory file's directory; default the working directory). `web_config`: TLS and
+    basic auth of the listener (--web.config.file); `limits`: its connection limits.
     Raises ListenError when the listen address cannot be bound (nothing is left running),
     ValueError for a malformed `listen`.
     """
@@ -278,13 +283,15 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                                   site=e.site_id)
                               for i, e in effective.items())
         render = RenderStats()  # written by the HTTP app, read by the collector (self-metrics)
+        http_stats = ListenerStats()  # the same, for the HTTP listener's guard
         registry = build_registry(ExporterSources(
             state=state, scheduler=scheduler, transport=transport.stats,
             poll_counters={i: d.counters for i, d in devices.items()}, render=render,
+            listener=http_stats,
             series_cap=series_cap, influx=influx.stats if influx is not None else None))
         registry.register(SiteInfoCollector(inventory))  # borderwatch_site_info
         metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
-                                 render=render)
+                                 render=render, limits=limits, listener=http_stats)
         status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
         # borderwatch_site_status / _redundancy_lost: the status page's view, same topology
         registry.register(SiteStatusCollector(inventory, state, status.topology))
@@ -297,7 +304,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             from alerts.silence_api import attach_silence_api
 
             attach_silence_api(metrics_app.app, alert_service)  # /api/silences (loopback writes)
-        http = HttpServer(metrics_app, host, port)
+        http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
                           alerts=alert_service)
@@ -327,7 +334,8 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 on_ready: Callable[[Service], None] | None = None,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
-                base_dir: Path | None = None) -> None:
+                base_dir: Path | None = None,
+                web_config: WebConfig | None = None) -> None:
     """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -344,7 +352,8 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         watcher = asyncio.create_task(_watch_flag(stop, stopped), name="borderwatch-stop-flag")
     try:
         service = await start_service(inventory, listen, local_address=local_address,
-                                      series_cap=series_cap, base_dir=base_dir)
+                                      series_cap=series_cap, base_dir=base_dir,
+                                      web_config=web_config)
         try:
             log.info("polling %d devices, %d links; serving %s/metrics",
                      len(service.devices), len(inventory.links), service.http.url)
@@ -383,7 +392,8 @@ async def _watch_flag(flag: threading.Event, stopped: asyncio.Event) -> None:
 def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                 stop: threading.Event | None = None,
                 local_address: str = "0.0.0.0",
-                series_cap: int = DEFAULT_SERIES_CAP) -> int:
+                series_cap: int = DEFAULT_SERIES_CAP,
+                web_config_file: str | Path | None = None) -> int:
     """Run the collector in this thread until stopped; returns the process exit code.
 
     `stop`: a threading.Event the caller sets to stop the service (the lab sets it from
@@ -394,6 +404,9 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
         parse_listen(listen)
     except ValueError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
+        return 2
+    web_config = _load_web_config(web_config_file) if web_config_file is not None else None
+    if web_config_file is not None and web_config is None:
         return 2
     inventory = _load(inventory_path)
     if inventory is None:
@@ -409,7 +422,8 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     try:
         asyncio.run(serve(inventory, listen, stop=stop, install_signal_handlers=stop is None,
                           local_address=local_address, series_cap=series_cap,
-                          base_dir=Path(inventory_path).resolve().parent))
+                          base_dir=Path(inventory_path).resolve().parent,
+                          web_config=web_config))
     except ListenError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1
@@ -433,9 +447,23 @@ def _load(path: str | Path) -> Inventory | None:
         return None
 
 
+def _load_web_config(path: str | Path) -> WebConfig | None:
+    """The web config, or None after printing every problem (one per line) to stderr."""
+    try:
+        return load_web_config(path)
+    except WebConfigError as exc:
+        print(f"borderwatch: {path}: the web config has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+    except OSError as exc:
+        print(f"borderwatch: --web.config.file {path}: {exc.strerror or exc}", file=sys.stderr)
+    return None
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """`borderwatch run --inventory PATH [--listen HOST:PORT]`."""
-    return run_service(args.inventory, args.listen)
+    """`borderwatch run --inventory PATH [--listen HOST:PORT] [--web.config.file FILE]`."""
+    return run_service(args.inventory, args.listen,
+                       web_config_file=getattr(args, "web_config_file", None))
 
 
 # ----------------------------------------------------------------------------- poll once

@@ -42,6 +42,9 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+# Why the listener closed or refused a connection (borderwatch_http_connections_closed_total).
+REASONS = ("header_timeout", "write_timeout", "request_timeout", "header_too_large",
+           "body_too_large", "over_capacity", "evicted_waiting")
 _REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 21\r\n\r\ntoo many connections\n")
 _HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
@@ -273,12 +276,14 @@ def tracking_middleware(guard: ConnectionGuard) -> Any:
         try:
             size = request.content_length
             if size is not None and size > guard.limits.max_body_bytes:
+                guard.stats.closed["body_too_large"] += 1
                 raise _too_large(guard.limits.max_body_bytes)
             deadline = asyncio.timeout(guard.limits.request_timeout)
             try:
                 async with deadline:
                     return await handler(request)
             except web.HTTPRequestEntityTooLarge:
+                guard.stats.closed["body_too_large"] += 1
                 raise _too_large(guard.limits.max_body_bytes) from None
             except TimeoutError:
                 if not deadline.expired():

@@ -42,9 +42,10 @@ from collector.snmp.transport import TransportStats
 from collector.state import DeviceSnapshot, NetworkState
 from exporters.device_families import DeviceFamily, PollCounters, families_of
 from exporters.device_text import DeviceText, series_labels
-from exporters.http import RenderStats
+from exporters.http_limits import REASONS, ListenerStats
 from exporters.influx import InfluxStats
 from exporters.influx_metrics import influx_families
+from exporters.scrape_render import RenderStats
 
 VERSION = "0.1.0"
 __all__ = ["BorderwatchCollector", "BorderwatchRegistry", "ExporterSources", "PollCounters",
@@ -62,6 +63,7 @@ class ExporterSources:
     render: RenderStats | None = None
     series_cap: int | None = None
     influx: InfluxStats | None = None  # only when the inventory configures InfluxDB
+    listener: ListenerStats | None = None  # the HTTP listener's guard (exporters.http_limits)
 
 
 def _family(family: DeviceFamily) -> Metric:
@@ -229,8 +231,16 @@ class BorderwatchCollector:
                 value=render.bytes))
             out.append(GaugeMetricFamily(
                 "borderwatch_exposition_render_seconds",
-                "Time the previous /metrics response took to build and encode.",
+                "Time the previous /metrics render took to build and encode.",
                 value=render.seconds))
+            out.append(CounterMetricFamily(
+                "borderwatch_exposition_scrapes", "/metrics responses served.",
+                value=render.scrapes))
+            out.append(CounterMetricFamily(
+                "borderwatch_exposition_renders", "/metrics renders; concurrent scrapes of "
+                "the same variant share one.", value=render.renders))
+        if self._src.listener is not None:
+            out += _listener_families(self._src.listener)
         try:
             tasks = len(asyncio.all_tasks())
         except RuntimeError:  # collected outside a running loop (tests, tools)
@@ -340,3 +350,25 @@ def build_registry(sources: ExporterSources, *, process_metrics: bool = True,
     if process_metrics:
         ProcessCollector(registry=registry)
     return registry
+
+
+def _listener_families(stats: ListenerStats) -> list[Metric]:
+    """The HTTP listener's connections and refusals (exporters/http_limits.py)."""
+    closed = CounterMetricFamily("borderwatch_http_connections_closed",
+                                 "HTTP connections closed or refused by the listener's limits, "
+                                 "by reason.", labels=["reason"])
+    for reason in REASONS:
+        closed.add_metric([reason], stats.closed.get(reason, 0))
+    return [
+        GaugeMetricFamily("borderwatch_http_connections_open",
+                          "HTTP connections open now.", value=stats.open),
+        CounterMetricFamily("borderwatch_http_connections_accepted",
+                            "HTTP connections accepted.", value=stats.accepted),
+        closed,
+        CounterMetricFamily("borderwatch_http_auth_failures",
+                            "HTTP requests refused with 401 (no or wrong basic auth).",
+                            value=stats.auth_failures),
+        CounterMetricFamily("borderwatch_http_writes_refused",
+                            "HTTP write requests (silences) refused with 403.",
+                            value=stats.writes_refused),
+    ]

@@ -21,6 +21,8 @@ from loopback_http import serve_on_loopback
 from alerts.silence_api import SilenceApi, attach_silence_api
 from alerts.silence_cli import add_silence_subcommand, silence_command
 from collector.samples import PollResult
+from exporters.http_auth import Access
+from exporters.http_limits import ListenerStats
 
 T0 = 1_795_693_105.0  # 2026-11-26 18:38:25 +07:00
 # FAST_RULES in rules.yaml; one webhook where nothing answers (pages stay in the outbox).
@@ -120,8 +122,10 @@ async def test_only_json_from_loopback_may_change_silences(running: Running) -> 
         def get_extra_info(self, name: str, default: object = None) -> object:
             return ("192.0.2.7", 40000) if name == "peername" else default
 
+    # Who may write is the listener's rule (exporters/http_auth.py), applied before the
+    # handler: a remote peer of a listener without basic auth is refused.
     request = make_mocked_request("POST", "/api/silences", transport=Remote())
-    refused = await SilenceApi(running.alerts).create(request)
+    refused = await Access(ListenerStats()).middleware(request, SilenceApi(running.alerts).create)
     assert refused.status == 403
     assert running.alerts.engine.silences == {}
 
