@@ -1,0 +1,108 @@
+"""200 concurrent /metrics scrapes while the service polls a real snmpd: polling keeps
+its cadence, concurrent scrapes share renders, memory stays bounded.
+
+An outside trial saw 200 concurrent scrapes push scheduler lag to 2.7–4.3 s, skip up to
+23 polls and time every device out once. Here the service runs in this process (its
+scheduler's own lag histogram and counters are read directly) and the 200 clients run
+in a separate process (bench/http_flood.py), so their CPU is not the service's loop.
+
+The machine is shared and loaded, so the lag bound is relative: the share of ticks
+later than 250 ms under the flood may exceed the share in a quiet window of the same
+length, measured just before, by at most one point (the issue's "p99 below 250 ms" on
+a quiet machine, where the baseline share is 0). The absolute figures are printed;
+bench/http_flood.py measures them against any running service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from runtime_helpers import REPO_ROOT, Dev, running_service, v2c, wait_until, write_inventory
+
+from collector.scheduler import LAG_BUCKETS
+
+DEVICES = 60
+CLIENTS = 200
+WINDOW = 6.0  # seconds of each window (baseline, flood)
+LATE = 0.25  # seconds
+FLOOD = REPO_ROOT / "bench" / "http_flood.py"
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _snapshot(service) -> dict:
+    sched = service.scheduler
+    snaps = service.state.device_snapshots()
+    return {"lag": list(sched.lag.counts),
+            "skipped": sum(st.overruns + st.missed_ticks for st in sched.stats.values()),
+            "failures": sum(s.failures for s in snaps),
+            "polls": sum(s.polls for s in snaps),
+            "scrapes": service.metrics_app.render.scrapes,
+            "renders": service.metrics_app.render.renders}
+
+
+def _window(before: dict, after: dict) -> dict:
+    counts = [a - b for a, b in zip(after["lag"], before["lag"], strict=True)]
+    total = sum(counts)
+    on_time = sum(c for bound, c in zip(LAG_BUCKETS, counts, strict=False) if bound <= LATE)
+    cumulative, p99 = 0, None
+    for bound, c in zip((*LAG_BUCKETS, float("inf")), counts, strict=True):
+        cumulative += c
+        if p99 is None and total and cumulative >= 0.99 * total:
+            p99 = bound  # the upper bound of the bucket holding the 99th percentile
+    return {"ticks": total, "late_share": (total - on_time) / total if total else 0.0,
+            "p99_at_most_s": p99, **{k: after[k] - before[k] for k in
+                                     ("skipped", "failures", "polls", "scrapes", "renders")}}
+
+
+async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, snmpd) -> None:
+    # One snmpd posing as DEVICES devices: a credential name each (the inventory refuses
+    # two devices with the same address, port and credential).
+    devices = [Dev(f"sw{i:03d}", snmpd.port, f"c{i}", site=f"site{i % 10}")
+               for i in range(DEVICES)]
+    inv = write_inventory(tmp_path / "inventory.yaml", devices,
+                          {f"c{i}": v2c("BW_C") for i in range(DEVICES)},
+                          {"interval": 2, "timeout": 0.5, "retries": 1, "poll_deadline": 1.8})
+    async with running_service(inv, {"BW_C": "public"}) as service:
+        await wait_until(lambda: all(s.up for s in service.state.device_snapshots()),
+                         within=30, what="a successful poll of every device")
+        start = _snapshot(service)
+        await asyncio.sleep(WINDOW)
+        quiet = _snapshot(service)
+        rss_before = _rss()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(FLOOD), "--flood-only", "--url",
+            f"{service.http.url}/metrics", "--concurrency", str(CLIENTS), "--seconds",
+            str(WINDOW), stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        loud = _snapshot(service)
+        rss_after = _rss()
+        size = len(await _body(service.http.url))
+    outcomes = json.loads(out)
+    baseline, flood = _window(start, quiet), _window(quiet, loud)
+    print(f"\nbaseline: {baseline}\nflood:    {flood}\noutcomes: {outcomes}\n"
+          f"RSS {rss_before / 2**20:.0f} → {rss_after / 2**20:.0f} MiB; body {size / 1024:.0f} kB")
+    assert set(outcomes) == {"200"} and outcomes["200"] >= CLIENTS, outcomes
+    assert flood["skipped"] == 0 and flood["failures"] == 0, flood
+    assert flood["polls"] >= 0.8 * baseline["polls"], (baseline, flood)
+    assert flood["late_share"] <= baseline["late_share"] + 0.01, (baseline, flood)
+    # Single flight: concurrent scrapes shared renders.
+    assert flood["renders"] < flood["scrapes"], flood
+    # Memory: what a flood leaves is bounded by the bodies in flight, not by the clients
+    # (200 copies of the body would be 200 × size).
+    assert rss_after - rss_before < 64 * 2**20 + 20 * size, (rss_before, rss_after, size)
+
+
+async def _body(url: str) -> bytes:
+    from runtime_helpers import fetch
+
+    status, _, body = await fetch(f"{url}/metrics")
+    assert status == 200
+    return body
