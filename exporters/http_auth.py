@@ -31,7 +31,7 @@ from exporters.http_limits import ListenerStats, is_write
 
 log = logging.getLogger(__name__)
 
-USER_KEY = web.AppKey("borderwatch_user", str)  # request[USER_KEY]: the authenticated user
+USER_KEY = web.RequestKey("borderwatch_user", str)  # request[USER_KEY]: the authenticated user
 CACHE_SIZE = 256  # (user, password) verdicts kept; exporter-toolkit keeps 100
 # bcrypt of "fakepassword" at cost 10 (exporter-toolkit's): checked for unknown users.
 _DUMMY_HASH = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"

@@ -257,11 +257,14 @@ def _context(tls: TlsSettings, issues: list[Issue]) -> ssl.SSLContext | None:
     context.minimum_version = tls.min_version
     context.maximum_version = tls.max_version
     context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    missing = [(name, path) for name, path in (("cert_file", tls.cert_file),
+                                                 ("key_file", tls.key_file))
+               if not path.is_file()]
+    for name, path in missing:
+        issues.append(Issue((*loc, name), f"no such file: {path}"))
     try:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    except FileNotFoundError as exc:
-        field_name = "cert_file" if Path(exc.filename or "") == tls.cert_file else "key_file"
-        issues.append(Issue((*loc, field_name), f"no such file: {exc.filename or ''}"))
+        if not missing:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
     except (ssl.SSLError, OSError) as exc:
         # (the library's reason only: never the key's bytes)
         issues.append(Issue((*loc, "cert_file"), f"cannot load the certificate "
@@ -272,7 +275,7 @@ def _context(tls: TlsSettings, issues: list[Issue]) -> ssl.SSLContext | None:
             context.load_verify_locations(cafile=tls.client_ca_file)
         except FileNotFoundError:
             issues.append(Issue((*loc, "client_ca_file"), f"no such file: {tls.client_ca_file}"))
-        except (ssl.SSLError, OSError) as exc:
+        except (ssl.SSLError, OSError, ValueError) as exc:
             issues.append(Issue((*loc, "client_ca_file"), f"cannot load {tls.client_ca_file}: "
                                 f"{getattr(exc, 'reason', None) or 'bad PEM'}"))
         context.verify_mode = tls.client_auth

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,8 +557,12 @@ class Prometheus:
 
 
 def prometheus_config(scrape_targets: Sequence[str], scrape_interval: str,
-                      rule_files: Sequence[Path] = ()) -> str:
-    """prometheus.yml scraping targets ("host:port" or "host:port/path") as job borderwatch."""
+                      rule_files: Sequence[Path] = (),
+                      scrape_options: Mapping[str, Any] | None = None) -> str:
+    """prometheus.yml scraping targets ("host:port" or "host:port/path") as job borderwatch.
+
+    `scrape_options`: more keys of every scrape job (scheme, tls_config, basic_auth...).
+    """
     targets_by_path: dict[str, list[str]] = {}
     for target in scrape_targets:
         hostport, _, path = target.partition("/")
@@ -572,13 +576,16 @@ def prometheus_config(scrape_targets: Sequence[str], scrape_interval: str,
     for i, (path, hosts) in enumerate(sorted(targets_by_path.items())):
         lines += [f"  - job_name: {'borderwatch' if i == 0 else f'borderwatch{i}'}",
                   f"    metrics_path: {json.dumps(path)}",
+                  *(f"    {key}: {json.dumps(value)}" for key, value in
+                    (scrape_options or {}).items()),
                   "    static_configs:",
                   f"      - targets: {json.dumps(list(hosts))}"]
     return "\n".join(lines) + "\n"
 
 
 def start_prometheus(workdir: Path, scrape_targets: list[str], *, scrape_interval: str = "1s",
-                     rule_files: Sequence[Path] = (), timeout: float = 30.0) -> Prometheus:
+                     rule_files: Sequence[Path] = (), timeout: float = 30.0,
+                     scrape_options: Mapping[str, Any] | None = None) -> Prometheus:
     """Start Prometheus on a free 127.0.0.1 port scraping targets; ready on GET /-/ready.
 
     Prometheus 2.42 syncs scrape targets on a 5 s ticker, so the first samples show up about
@@ -590,7 +597,8 @@ def start_prometheus(workdir: Path, scrape_targets: list[str], *, scrape_interva
     port = free_tcp_port()
     _require_free(port, "127.0.0.1", socket.SOCK_STREAM, "prometheus")
     conf = workdir / "prometheus.yml"
-    conf.write_text(prometheus_config(scrape_targets, scrape_interval, rule_files))
+    conf.write_text(prometheus_config(scrape_targets, scrape_interval, rule_files,
+                                      scrape_options))
     log_path = workdir / "prometheus.log"
     argv = [binary, f"--config.file={conf}", f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
