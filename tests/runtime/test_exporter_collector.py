@@ -150,13 +150,15 @@ async def test_docs_list_every_metric() -> None:
     from collector.scheduler import Scheduler
     from collector.snmp.transport import TransportStats
     from exporters.http import SERIES_METRIC, RenderStats
+    from exporters.http_limits import ListenerStats
     from exporters.prometheus import PollCounters
 
     docs = DOCS.read_text()
     sources = ExporterSources(state=build_state(), scheduler=Scheduler([]),
                               transport=TransportStats(),
                               poll_counters={"dd-agg1": PollCounters(site="hub-dongdang")},
-                              render=RenderStats(), series_cap=10)
+                              render=RenderStats(), series_cap=10,
+                              listener=ListenerStats())
     names = {f.name + "_total" if f.type == "counter" else f.name
              for f in build_registry(sources, process_metrics=False).collect()}
     names |= set(metric_catalog()) | {SERIES_METRIC}

@@ -5,6 +5,7 @@ Prometheus scraping over HTTPS with basic auth."""
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import bcrypt
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from runtime_helpers import Dev, running_service, v2c, wait_until, write_inventory
+from runtime_helpers import REPO_ROOT, Dev, running_service, v2c, wait_until, write_inventory
 from tls_material import Pki, make_pki
 
 from collector.cli import build_parser
@@ -278,3 +279,15 @@ async def test_prometheus_scrapes_over_https_with_basic_auth(
             lambda r: bool(r) and r[0]["value"][1] == "1", 30)
         assert device[0]["metric"]["site"] == "test-hub"
         assert service.metrics_app.listener.auth_failures == 0
+
+
+def test_the_documented_example_loads(tmp_path: Path, pki: Pki) -> None:
+    """docs/web-config.md's file is valid as written (its TLS files put in place)."""
+    doc = (REPO_ROOT / "docs" / "web-config.md").read_text(encoding="utf-8")
+    example = re.findall(r"```yaml\n(tls_server_config:.*?)```", doc, re.S)[0]
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "borderwatch.crt").write_bytes(pki.server_cert.read_bytes())
+    (tmp_path / "tls" / "borderwatch.key").write_bytes(pki.server_key.read_bytes())
+    config = load_web_config(_write(tmp_path / "web.yml", example))
+    assert set(config.users) == {"prometheus", "trucban"} and config.ssl_context is not None
+    assert bcrypt.checkpw(b"change-me-prometheus", config.users["prometheus"])
