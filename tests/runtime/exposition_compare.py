@@ -26,7 +26,9 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 # time of the previous response, tasks alive while serving, the 5-minute lag window, and
 # the process' own CPU, memory and file descriptors.
 VOLATILE = ("borderwatch_exposition_bytes", "borderwatch_exposition_render_seconds",
-            "borderwatch_asyncio_tasks", "borderwatch_scheduler_lag_max_seconds", "process_")
+            "borderwatch_exposition_scrapes", "borderwatch_exposition_renders",
+            "borderwatch_http_", "borderwatch_asyncio_tasks",
+            "borderwatch_scheduler_lag_max_seconds", "process_")
 
 Parsed = dict[str, Any]
 

@@ -22,6 +22,7 @@ from collector.cli import build_parser
 from collector.service import run_service
 from exporters.http import HttpServer, MetricsApp
 from exporters.http_auth import write_refusal
+from exporters.http_limits import ServerLimits
 from exporters.web_config import WebConfig, WebConfigError, load_web_config
 
 PASSWORD = "s3cret-scrape"
@@ -291,3 +292,19 @@ def test_the_documented_example_loads(tmp_path: Path, pki: Pki) -> None:
     config = load_web_config(_write(tmp_path / "web.yml", example))
     assert set(config.users) == {"prometheus", "trucban"} and config.ssl_context is not None
     assert bcrypt.checkpw(b"change-me-prometheus", config.users["prometheus"])
+
+
+async def test_a_tls_handshake_that_never_comes_is_cut(tmp_path: Path, pki: Pki) -> None:
+    """The head deadline covers the TLS handshake: a client that connects and says nothing
+    (not even a ClientHello) is closed."""
+    config = load_web_config(_write(tmp_path / "web.yml", _tls_block(pki)))
+    app = MetricsApp(CollectorRegistry(), dict, limits=ServerLimits(header_timeout=0.5))
+    http = HttpServer(app, "127.0.0.1", 0, web_config=config)
+    await http.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", http.port)
+        async with asyncio.timeout(20):
+            assert await reader.read() == b""
+        writer.close()
+    finally:
+        await http.stop()
