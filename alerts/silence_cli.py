@@ -12,9 +12,11 @@ Exit codes: 0 done, 1 the service refused or could not be reached, 2 usage.
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -32,9 +34,17 @@ def add_silence_subcommand(subparsers: Any) -> argparse.ArgumentParser:
         "silence", help="add, list or expire silences of the running service",
         description="Silences mute notifications of matching incidents for a while (the "
         "incidents are still evaluated and recorded). Talks to the running service's HTTP "
-        "API; changes are accepted from the service's own host only.")
+        "API; changes are accepted from the service's own host, or from a basic-auth user "
+        "(docs/web-config.md).")
     p.add_argument("--url", default=os.environ.get("BORDERWATCH_URL", DEFAULT_URL),
                    help="the service's base URL (default: $BORDERWATCH_URL or %(default)s)")
+    p.add_argument("--user", default=os.environ.get("BORDERWATCH_USER"),
+                   help="basic-auth user when the service's --web.config.file has "
+                   "basic_auth_users (default: $BORDERWATCH_USER); the password comes from "
+                   "$BORDERWATCH_PASSWORD, else it is asked for")
+    p.add_argument("--cacert", default=os.environ.get("BORDERWATCH_CACERT"),
+                   help="CA certificate to trust for an https:// --url (default: "
+                   "$BORDERWATCH_CACERT, else the system's)")
     verbs = p.add_subparsers(dest="action", required=True, metavar="add|list|expire")
     add = verbs.add_parser("add", help="add a silence; prints its id")
     add.add_argument("matchers", nargs="+", metavar="MATCHER",
@@ -61,21 +71,33 @@ def _user() -> str:
         return "unknown"
 
 
-# no proxy from http_proxy & co.: the service is usually on this host's loopback
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 class ApiError(Exception):
     """The service answered with an error, or could not be reached."""
 
 
-def _call(method: str, url: str, body: Any = None) -> Any:
+class Client:
+    """How to reach the service: its TLS trust and basic-auth header, if any (no proxy
+    from http_proxy & co.: the service is usually on this host's loopback)."""
+
+    def __init__(self, cacert: str | None = None, user: str | None = None,
+                 password: str | None = None) -> None:
+        handlers: list[Any] = [urllib.request.ProxyHandler({})]
+        if cacert is not None:
+            handlers.append(urllib.request.HTTPSHandler(
+                context=ssl.create_default_context(cafile=cacert)))
+        self.opener = urllib.request.build_opener(*handlers)
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if user is not None:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+
+
+def _call(method: str, url: str, body: Any = None, client: Client | None = None) -> Any:
+    client = client if client is not None else Client()
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          "Accept": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method, headers=client.headers)
     try:
-        with _OPENER.open(req, timeout=TIMEOUT) as resp:
+        with client.opener.open(req, timeout=TIMEOUT) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -112,6 +134,11 @@ def silence_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     base = args.url.rstrip("/") + "/api/silences"
+    user = getattr(args, "user", None)
+    password = os.environ.get("BORDERWATCH_PASSWORD")
+    if user is not None and password is None:
+        password = getpass.getpass(f"password of {user}: ")
+    client = Client(getattr(args, "cacert", None), user, password)
     try:
         if args.action == "add":
             body: dict[str, Any] = {"matchers": args.matchers, "comment": args.comment,
@@ -122,14 +149,14 @@ def silence_command(args: argparse.Namespace) -> int:
                 body["ends_at"] = args.until
             if args.start:
                 body["starts_at"] = args.start
-            made = _call("POST", base, body)
+            made = _call("POST", base, body, client)
             print(made["id"])
             print(f"silenced until {_local(made['ends_at'])} (UTC+07:00): "
                   f"{' '.join(made['matchers_text'])}", file=sys.stderr)
             return 0
         if args.action == "list":
             url = base + (f"?state={args.state}" if args.state else "")
-            silences = _call("GET", url)["silences"]
+            silences = _call("GET", url, client=client)["silences"]
             if args.json:
                 print(json.dumps(silences, ensure_ascii=False, indent=2))
             else:
@@ -139,7 +166,8 @@ def silence_command(args: argparse.Namespace) -> int:
             failed = 0
             for silence_id in args.ids:
                 try:
-                    done = _call("DELETE", f"{base}/{urllib.request.quote(silence_id)}")
+                    done = _call("DELETE", f"{base}/{urllib.request.quote(silence_id)}",
+                                 client=client)
                 except ApiError as exc:
                     print(f"borderwatch: silence {silence_id}: {exc}", file=sys.stderr)
                     failed += 1

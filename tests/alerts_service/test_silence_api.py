@@ -11,18 +11,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import bcrypt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from alert_network import ENV, FAST_RULES
 from core_post_service import alert_service, write_inventory
 from loopback_http import serve_on_loopback
+from prometheus_client import CollectorRegistry
+from tls_material import make_pki
 
 from alerts.silence_api import SilenceApi, attach_silence_api
 from alerts.silence_cli import add_silence_subcommand, silence_command
 from collector.samples import PollResult
+from exporters.http import HttpServer, MetricsApp
 from exporters.http_auth import Access
 from exporters.http_limits import ListenerStats
+from exporters.web_config import load_web_config
 
 T0 = 1_795_693_105.0  # 2026-11-26 18:38:25 +07:00
 # FAST_RULES in rules.yaml; one webhook where nothing answers (pages stay in the outbox).
@@ -243,3 +248,36 @@ async def test_borderwatch_run_serves_the_silence_api(tmp_path: Path,
         code = await asyncio.to_thread(silence_command, _args("--url", url, "list", "--json"))
         listed = json.loads(capsys.readouterr().out)
         assert code == 0 and [s["id"] for s in listed] == [out.strip()]
+
+
+async def test_the_cli_over_tls_with_basic_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The listener with a web config (TLS, basic auth): the CLI needs --cacert and a user;
+    without them, or with a wrong password, the service refuses (401) and nothing changes."""
+    pki = make_pki(tmp_path / "pki")
+    hashed = bcrypt.hashpw(b"pw-trucban", bcrypt.gensalt(4)).decode()
+    web_yml = tmp_path / "web.yml"
+    web_yml.write_text(f"tls_server_config:\n  cert_file: {pki.server_cert}\n"
+                       f"  key_file: {pki.server_key}\nbasic_auth_users:\n  trucban: {hashed}\n")
+    svc = Running(tmp_path)
+    app = MetricsApp(CollectorRegistry(), dict)
+    attach_silence_api(app.app, svc.alerts)
+    http = HttpServer(app, "127.0.0.1", 0, web_config=load_web_config(web_yml))
+    await http.start()
+    try:
+        add = ("add", "site=post", "--duration", "1h", "--comment", "thay cáp")
+        tls = ("--url", http.url, "--cacert", str(pki.ca))
+        monkeypatch.setenv("BORDERWATCH_PASSWORD", "wrong")
+        code = await asyncio.to_thread(silence_command, _args(*tls, "--user", "trucban", *add))
+        assert code == 1 and "the service answered 401" in capsys.readouterr().err
+        monkeypatch.delenv("BORDERWATCH_PASSWORD")
+        code = await asyncio.to_thread(silence_command, _args(*tls, *add))  # no user at all
+        assert code == 1 and "the service answered 401" in capsys.readouterr().err
+        assert svc.alerts.engine.silences == {}
+        monkeypatch.setenv("BORDERWATCH_PASSWORD", "pw-trucban")
+        code = await asyncio.to_thread(silence_command, _args(*tls, "--user", "trucban", *add))
+        assert code == 0, capsys.readouterr().err
+        assert len(svc.alerts.engine.silences) == 1
+    finally:
+        await http.stop()
+        await svc.close()
