@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not require secret environment variables/files to be present",
     )
+    p.add_argument(
+        "--web.config.file",
+        "--web-config-file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="also check this web config file (TLS, basic auth), as `run` would load it",
+    )
 
     p = sub.add_parser(
         "poll",
@@ -143,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from collector.inventory.check import check_command
 
-        return check_command(args)
+        code = check_command(args)
+        if args.web_config_file is not None:
+            from exporters.web_config import check_web_config
+
+            code = max(code, check_web_config(args.web_config_file))
+        return code
     if args.command == "schema":
         from collector.inventory.schema import schema_command
 

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.inventory.errors import InventoryError, Issue, Loc, Problem
+from collector.inventory.errors import InventoryError, Issue, Loc
 from collector.inventory.yaml_lines import read_yaml
 
 MAX_BYTES = 1024 * 1024
@@ -282,6 +283,20 @@ def _context(tls: TlsSettings, issues: list[Issue]) -> ssl.SSLContext | None:
     return None if issues else context
 
 
-def format_problems(problems: list[Problem]) -> str:
-    """One problem a line, as the inventory's are printed."""
-    return "\n".join(str(p) for p in problems)
+def check_web_config(path: str | os.PathLike[str]) -> int:
+    """`borderwatch check --web.config.file FILE`: print every problem, or a summary line;
+    0 valid, 1 problems, 2 the file cannot be read (the inventory check's codes)."""
+    try:
+        config = load_web_config(path)
+    except WebConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{path}: {len(exc.problems)} problem{'' if len(exc.problems) == 1 else 's'}")
+        return 1
+    except OSError as exc:
+        print(f"{path}: cannot read the web config: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    users = len(config.users)
+    print(f"{path}: {'TLS' if config.tls else 'no TLS'}, "
+          f"{users} basic-auth user{'' if users == 1 else 's'}, OK")
+    return 0

@@ -5,8 +5,10 @@ Prometheus scraping over HTTPS with basic auth."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +17,15 @@ import bcrypt
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from runtime_helpers import REPO_ROOT, Dev, running_service, v2c, wait_until, write_inventory
+from runtime_helpers import (
+    BORDERWATCH,
+    REPO_ROOT,
+    Dev,
+    running_service,
+    v2c,
+    wait_until,
+    write_inventory,
+)
 from tls_material import Pki, make_pki
 
 from collector.cli import build_parser
@@ -308,3 +318,23 @@ async def test_a_tls_handshake_that_never_comes_is_cut(tmp_path: Path, pki: Pki)
         writer.close()
     finally:
         await http.stop()
+
+
+def test_check_validates_the_web_config_too(tmp_path: Path, pki: Pki) -> None:
+    inv = write_inventory(tmp_path / "inventory.yaml", [Dev("sw1", 16100, "c")],
+                          {"c": v2c("BW_C")})
+    good = _write(tmp_path / "good.yml", _tls_block(pki) + f"basic_auth_users:\n  p: {HASH}\n")
+    bad = _write(tmp_path / "bad.yml", "basic_auth_users:\n  p: hunter2\n")
+    env = {**os.environ, "BW_C": "public"}
+    ok = subprocess.run([BORDERWATCH, "check", str(inv), "--web.config.file", str(good)],
+                        capture_output=True, text=True, env=env, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines()[-1] == f"{good}: TLS, 1 basic-auth user, OK"
+    refused = subprocess.run([BORDERWATCH, "check", str(inv), "--web-config-file", str(bad)],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode == 1
+    assert refused.stdout.splitlines()[-2:] == [
+        f"{bad}:2: basic_auth_users.p: not a bcrypt hash ($2y$, $2b$ or $2a$, cost 4..31, 60 "
+        "characters); make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'` (see "
+        "docs/web-config.md)", f"{bad}: 1 problem"]
+    assert "hunter2" not in refused.stdout + refused.stderr
