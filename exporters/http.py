@@ -32,7 +32,13 @@ from exporters.http_limits import (
     ServerLimits,
     tracking_middleware,
 )
-from exporters.scrape_render import SERIES_METRIC, RenderStats, ScrapeRenderer, send_body
+from exporters.scrape_render import (
+    SERIES_METRIC,
+    RenderStats,
+    ScrapeRenderer,
+    Turnstile,
+    send_body,
+)
 from exporters.web_config import WebConfig
 
 if TYPE_CHECKING:
@@ -81,6 +87,7 @@ class MetricsApp:
         self.limits = limits if limits is not None else ServerLimits()
         self.listener = listener if listener is not None else ListenerStats()
         self.renderer = ScrapeRenderer(registry, self.render)
+        self.turnstile = Turnstile()  # /metrics bodies: a few slices per turn of the loop
         # Outermost first: connection state and limits, then who may ask what.
         self.guard = ConnectionGuard(self.limits, self.listener)
         self.access = Access(self.listener)
@@ -144,7 +151,7 @@ class MetricsApp:
             body = await exposition.gzipped()
         self.render.bytes = len(body)
         self.render.scrapes += 1
-        return await send_body(request, body, headers)
+        return await send_body(request, body, headers, self.turnstile)
 
     @staticmethod
     def _name_filter(request: web.Request) -> list[str]:

@@ -21,7 +21,16 @@ import os
 import sys
 from pathlib import Path
 
-from runtime_helpers import REPO_ROOT, Dev, running_service, v2c, wait_until, write_inventory
+import pytest
+from runtime_helpers import (
+    REPO_ROOT,
+    Dev,
+    fetch,
+    running_service,
+    v2c,
+    wait_until,
+    write_inventory,
+)
 
 from collector.scheduler import LAG_BUCKETS
 
@@ -62,7 +71,11 @@ def _window(before: dict, after: dict) -> dict:
                                      ("skipped", "failures", "polls", "scrapes", "renders")}}
 
 
-async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, snmpd) -> None:
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
+async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, snmpd,
+                                                               gzip: bool) -> None:
+    """Plain bodies (~400 kB) load the writes; gzip ones (as Prometheus asks) the number of
+    requests per second."""
     # One snmpd posing as DEVICES devices: a credential name each (the inventory refuses
     # two devices with the same address, port and credential).
     devices = [Dev(f"sw{i:03d}", snmpd.port, f"c{i}", site=f"site{i % 10}")
@@ -80,7 +93,7 @@ async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, s
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(FLOOD), "--flood-only", "--url",
             f"{service.http.url}/metrics", "--concurrency", str(CLIENTS), "--seconds",
-            str(WINDOW), stdout=asyncio.subprocess.PIPE)
+            str(WINDOW), *(["--gzip"] if gzip else []), stdout=asyncio.subprocess.PIPE)
         out, _ = await proc.communicate()
         loud = _snapshot(service)
         rss_after = _rss()
@@ -101,8 +114,6 @@ async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, s
 
 
 async def _body(url: str) -> bytes:
-    from runtime_helpers import fetch
-
     status, _, body = await fetch(f"{url}/metrics")
     assert status == 200
     return body
