@@ -256,6 +256,10 @@ class ConnectionGuard:
         self._by_handler.pop(conn.inner, None)
         self.stats.open = len(self._open)
 
+    def busy(self) -> int:
+        """Connections with a request in progress."""
+        return sum(1 for c in self._open if c.phase is Phase.BUSY)
+
     def of(self, request: web.BaseRequest) -> _Guarded | None:
         """The guarded connection a request came on (None for a request made in a test)."""
         return self._by_handler.get(request.protocol)

@@ -176,19 +176,42 @@ async def test_a_client_that_stops_reading_is_dropped(server: HttpServer) -> Non
     writer.close()
 
 
-async def test_the_connection_cap_evicts_waiting_connections_then_refuses(
-        server: HttpServer) -> None:
+async def test_the_connection_cap_evicts_waiting_connections_then_refuses() -> None:
+    # Roomy deadlines here: only the cap may close a connection in this test.
+    app = MetricsApp(CollectorRegistry(), dict, limits=ServerLimits(
+        header_timeout=60, idle_timeout=60, max_connections=LIMITS.max_connections))
+    gate = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await gate.wait()
+        return web.Response(text="done\n")
+
+    app.app.router.add_get("/slow", slow)
+    server = HttpServer(app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        await _cap_cases(server, gate)
+    finally:
+        gate.set()
+        await server.stop()
+
+
+async def _cap_cases(server: HttpServer, gate: asyncio.Event) -> None:
     cap = LIMITS.max_connections
+    guard = server._app.guard
     idle = [await _connect(server) for _ in range(cap)]  # all waiting for a head
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: server._app.listener.accepted == cap, within=BOUND,
+                     what="the idle connections accepted")
     reader, writer = await _connect(server)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert (await _closed(reader)).startswith(b"HTTP/1.1 200")  # got in: one evicted
-    assert _closed_counts(server).get("evicted_waiting", 0) >= 1
+    assert _closed_counts(server) == {"evicted_waiting": 1}
+    assert await _closed(idle[0][0]) == b""  # the one that waited longest
     for _, w in idle:
         w.close()
     writer.close()
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: server._app.listener.open == 0, within=BOUND,
+                     what="every connection closed")
 
     # Every slot busy with a request in progress: the next connection is refused.
     busy = []
@@ -196,10 +219,13 @@ async def test_the_connection_cap_evicts_waiting_connections_then_refuses(
         r, w = await _connect(server)
         w.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         busy.append((r, w))
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: guard.busy() == cap, within=BOUND, what="every slot busy")
     reader, writer = await _connect(server)
     answer = await _closed(reader)
     assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
     assert _closed_counts(server).get("over_capacity") == 1
-    for _, w in (*busy, (reader, writer)):
+    gate.set()  # the busy ones are answered
+    for r, w in busy:
+        assert (await r.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
         w.close()
+    writer.close()
