@@ -50,7 +50,7 @@ async def flood(url: str, concurrency: int, seconds: float, *, gzip: bool = Fals
     async def client() -> None:
         connector = aiohttp.TCPConnector(limit=1, force_close=False)
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                         timeout=aiohttp.ClientTimeout(total=60)) as http:
+                                         timeout=aiohttp.ClientTimeout(total=20)) as http:
             while time.monotonic() < end:
                 try:
                     async with http.get(url, headers=headers) as resp:

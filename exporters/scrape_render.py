@@ -41,6 +41,11 @@ GZIP_LEVEL = 1
 GZIP_PIECE = 1 << 18  # bytes handed to zlib per call (it releases the GIL while it works)
 BODY_PIECE = 1 << 16  # bytes of a response written at a time
 PIECES_PER_TURN = 8  # pieces written per turn of the event loop, all responses together
+# Renders of a variant start at least this many seconds apart: with scrapers back to back
+# they would otherwise follow each other without a pause and take the loop (10 renders a
+# second at most, per variant, whatever the crowd). A scrape arriving in the gap waits
+# for the next render, so it still sees the state as of its own arrival or later.
+RENDER_GAP = 0.1
 
 
 @dataclass(slots=True)
@@ -107,9 +112,11 @@ class ScrapeRenderer:
         self.registry = registry
         self.stats = stats
         self._in_flight: dict[Variant, asyncio.Task[Exposition]] = {}
+        self._started: dict[Variant, float] = {}  # loop time the latest render started
 
     async def exposition(self, names: list[str], accept_header: str) -> Exposition:
-        """The current state's exposition; joins a render of the same variant in flight."""
+        """The current state's exposition; joins a render of the same variant in flight
+        (or about to start)."""
         encoder, content_type = choose_encoder(accept_header)
         variant = Variant(frozenset(names) if names else None, content_type)
         task = self._in_flight.get(variant)
@@ -137,6 +144,11 @@ class ScrapeRenderer:
             await asyncio.wait(tasks)
 
     async def _render(self, variant: Variant, encoder: Callable[[Any], bytes]) -> Exposition:
+        loop = asyncio.get_running_loop()
+        wait = self._started.get(variant, -RENDER_GAP) + RENDER_GAP - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._started[variant] = loop.time()
         started = time.perf_counter()
         names = variant.names
         registry = self.registry

@@ -6,11 +6,13 @@ An outside trial saw 200 concurrent scrapes push scheduler lag to 2.7–4.3 s, s
 scheduler's own lag histogram and counters are read directly) and the 200 clients run
 in a separate process (bench/http_flood.py), so their CPU is not the service's loop.
 
-The machine is shared and loaded, so the lag bound is relative: the share of ticks
-later than 250 ms under the flood may exceed the share in a quiet window of the same
-length, measured just before, by at most one point (the issue's "p99 below 250 ms" on
-a quiet machine, where the baseline share is 0). The absolute figures are printed;
-bench/http_flood.py measures them against any running service.
+The machine is shared and loaded, so the bounds are relative to a baseline window of
+the same length, measured just before, with the same crowd of clients scraping a decoy
+server in another process: the share of ticks later than 250 ms under the flood may
+exceed the baseline's by at most one point (the issue's "p99 below 250 ms" when the
+baseline share is 0), and no poll may be skipped or fail unless the baseline lost some
+too. The absolute figures are printed; bench/http_flood.py measures them against any
+running service.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -31,14 +34,27 @@ from runtime_helpers import (
     wait_until,
     write_inventory,
 )
+from servers import free_tcp_port, port_is_free
 
 from collector.scheduler import LAG_BUCKETS
 
 DEVICES = 60
 CLIENTS = 200
-WINDOW = 6.0  # seconds of each window (baseline, flood)
+WINDOW = 9.0  # seconds of each window (baseline, flood): three poll intervals
 LATE = 0.25  # seconds
 FLOOD = REPO_ROOT / "bench" / "http_flood.py"
+# The baseline's decoy: a plain aiohttp server in its own process answering every GET with
+# the bytes of a file (a copy of the service's /metrics body).
+DECOY = """
+import sys
+from aiohttp import web
+body = open(sys.argv[1], "rb").read()
+async def answer(request):
+    return web.Response(body=body, content_type="text/plain")
+app = web.Application()
+app.router.add_get("/metrics", answer)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log=None)
+"""
 
 
 def _rss() -> int:
@@ -71,40 +87,70 @@ def _window(before: dict, after: dict) -> dict:
                                      ("skipped", "failures", "polls", "scrapes", "renders")}}
 
 
+async def _flood(url: str, gzip: bool) -> dict[str, int]:
+    """CLIENTS clients scraping `url` for WINDOW seconds, from another process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(FLOOD), "--flood-only", "--url", url, "--concurrency",
+        str(CLIENTS), "--seconds", str(WINDOW), *(["--gzip"] if gzip else []),
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return json.loads(out)
+
+
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
 async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, snmpd,
                                                                gzip: bool) -> None:
     """Plain bodies (~400 kB) load the writes; gzip ones (as Prometheus asks) the number of
-    requests per second."""
+    requests per second.
+
+    The baseline window has the same crowd scraping a copy of the body from a decoy
+    aiohttp server in another process: the machine is as busy as in the
+    flood window, only the HTTP work is not in the service's process. What the flood
+    window may add is what the service's own listener costs its polling.
+    """
     # One snmpd posing as DEVICES devices: a credential name each (the inventory refuses
     # two devices with the same address, port and credential).
     devices = [Dev(f"sw{i:03d}", snmpd.port, f"c{i}", site=f"site{i % 10}")
                for i in range(DEVICES)]
     inv = write_inventory(tmp_path / "inventory.yaml", devices,
                           {f"c{i}": v2c("BW_C") for i in range(DEVICES)},
-                          {"interval": 2, "timeout": 0.5, "retries": 1, "poll_deadline": 1.8})
+                          {"interval": 3, "timeout": 1.0, "retries": 1, "poll_deadline": 2.8})
     async with running_service(inv, {"BW_C": "public"}) as service:
         await wait_until(lambda: all(s.up for s in service.state.device_snapshots()),
                          within=30, what="a successful poll of every device")
-        start = _snapshot(service)
-        await asyncio.sleep(WINDOW)
-        quiet = _snapshot(service)
+        _, _, body = await fetch(f"{service.http.url}/metrics",
+                                 {"Accept-Encoding": "gzip" if gzip else "identity"})
+        (tmp_path / "decoy").mkdir()
+        (tmp_path / "decoy" / "metrics").write_bytes(body)
+        port = free_tcp_port()
+        decoy = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", DECOY, str(tmp_path / "decoy" / "metrics"), str(port),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await wait_until(lambda: not port_is_free(port, kind=socket.SOCK_STREAM),
+                             within=30, what="the decoy server listening")
+            start = _snapshot(service)
+            decoy_outcomes = await _flood(f"http://127.0.0.1:{port}/metrics", gzip)
+            quiet = _snapshot(service)
+        finally:
+            decoy.terminate()
+            await decoy.wait()
         rss_before = _rss()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(FLOOD), "--flood-only", "--url",
-            f"{service.http.url}/metrics", "--concurrency", str(CLIENTS), "--seconds",
-            str(WINDOW), *(["--gzip"] if gzip else []), stdout=asyncio.subprocess.PIPE)
-        out, _ = await proc.communicate()
+        outcomes = await _flood(f"{service.http.url}/metrics", gzip)
         loud = _snapshot(service)
         rss_after = _rss()
-        size = len(await _body(service.http.url))
-    outcomes = json.loads(out)
+    size = len(body)
     baseline, flood = _window(start, quiet), _window(quiet, loud)
-    print(f"\nbaseline: {baseline}\nflood:    {flood}\noutcomes: {outcomes}\n"
-          f"RSS {rss_before / 2**20:.0f} → {rss_after / 2**20:.0f} MiB; body {size / 1024:.0f} kB")
+    print(f"\nbaseline: {baseline} (decoy {decoy_outcomes})\nflood:    {flood}\n"
+          f"outcomes: {outcomes}\nRSS {rss_before / 2**20:.0f} → {rss_after / 2**20:.0f} MiB; "
+          f"body {size / 1024:.0f} kB")
     assert set(outcomes) == {"200"} and outcomes["200"] >= CLIENTS, outcomes
-    assert flood["skipped"] == 0 and flood["failures"] == 0, flood
-    assert flood["polls"] >= 0.8 * baseline["polls"], (baseline, flood)
+    # No poll skipped or failed; if the machine alone cost polls in the baseline window,
+    # at most that many more than it did plus 1 % of the polls.
+    lost = flood["skipped"] + flood["failures"]
+    lost_before = baseline["skipped"] + baseline["failures"]
+    assert lost == 0 if lost_before == 0 else lost <= lost_before + 0.01 * flood["polls"], \
+        (baseline, flood)
     assert flood["late_share"] <= baseline["late_share"] + 0.01, (baseline, flood)
     # Single flight: concurrent scrapes shared renders.
     assert flood["renders"] < flood["scrapes"], flood
@@ -112,8 +158,3 @@ async def test_200_concurrent_scrapes_keep_the_polling_cadence(tmp_path: Path, s
     # (200 copies of the body would be 200 × size).
     assert rss_after - rss_before < 64 * 2**20 + 20 * size, (rss_before, rss_after, size)
 
-
-async def _body(url: str) -> bytes:
-    status, _, body = await fetch(f"{url}/metrics")
-    assert status == 200
-    return body

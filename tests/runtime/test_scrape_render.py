@@ -29,10 +29,12 @@ async def test_concurrent_scrapes_share_one_render_of_the_current_state() -> Non
                                     renderer.exposition(["bw_test_value"], ""))
     assert stats.renders == 3
     assert om.plain.endswith(b"# EOF\n") and b"borderwatch_exposition_series" not in only.plain
-    # After the render ended, a scrape sees the state as it is now: a new render.
+    # After the render ended, a scrape sees the state as it is now: a new render (which
+    # starts RENDER_GAP after the previous one; scrapes arriving meanwhile join it).
     gauge.set(2)
-    later = await renderer.exposition([], "")
-    assert stats.renders == 4 and b"bw_test_value 2.0" in later.plain
+    later, joined = await asyncio.gather(renderer.exposition([], ""),
+                                         renderer.exposition([], ""))
+    assert stats.renders == 4 and b"bw_test_value 2.0" in later.plain and joined is later
     # gzip: made once per render, for every scrape that asks.
     packed = await asyncio.gather(*(later.gzipped() for _ in range(5)))
     assert all(p is packed[0] for p in packed)
