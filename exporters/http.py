@@ -182,10 +182,10 @@ class HttpServer:
         loopback = is_loopback(self.host)
         if not loopback:
             log.warning("listening on %s, which is not a loopback address: /metrics, /status "
-                        "and /healthz are reachable from the network (%s)", self.host,
-                        "TLS" if web_config.tls else "no TLS" + (
-                            ", basic auth" if web_config.auth else ", no authentication; "
-                            "changes such as silences are refused"))
+                        "and /healthz are reachable from the network (%s, %s)", self.host,
+                        "TLS" if web_config.tls else "no TLS",
+                        "basic auth" if web_config.auth else
+                        "no authentication; changes such as silences are refused")
         app, guard = self._app.app, self._app.guard
         self._app.access.configure(web_config.users, web_config.headers,
                                    listener_loopback=loopback)
