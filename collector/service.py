@@ -303,7 +303,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             # Routes go here: aiohttp freezes the router when http.start() sets the app up.
             from alerts.silence_api import attach_silence_api
 
-            attach_silence_api(metrics_app.app, alert_service)  # /api/silences (loopback writes)
+            attach_silence_api(metrics_app.app, alert_service)  # /api/silences (writes: HttpServer)
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,

@@ -26,6 +26,7 @@ from runtime_helpers import (
     wait_until,
     write_inventory,
 )
+from servers import free_tcp_port
 from tls_material import Pki, make_pki
 
 from collector.cli import build_parser
@@ -338,3 +339,40 @@ def test_check_validates_the_web_config_too(tmp_path: Path, pki: Pki) -> None:
         "characters); make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'` (see "
         "docs/web-config.md)", f"{bad}: 1 problem"]
     assert "hunter2" not in refused.stdout + refused.stderr
+
+
+@pytest.mark.slow
+async def test_borderwatch_run_serves_https_with_basic_auth_to_curl(tmp_path: Path, pki: Pki,
+                                                                    snmpd) -> None:
+    """The CLI end to end: `borderwatch run --web.config.file` in its own process, curl as
+    the TLS client trusting the test's CA."""
+    web_yml = _write(tmp_path / "web.yml", _tls_block(pki) +
+                     f"basic_auth_users:\n  prometheus: {HASH}\n")
+    inv = write_inventory(tmp_path / "inventory.yaml", [Dev("sw1", snmpd.port, "c")],
+                          {"c": v2c("BW_C")}, {"interval": 1, "timeout": 0.5, "retries": 1})
+    port = free_tcp_port()
+    proc = await asyncio.create_subprocess_exec(
+        BORDERWATCH, "run", "--inventory", str(inv), "--listen", f"127.0.0.1:{port}",
+        "--web.config.file", str(web_yml), env={**os.environ, "BW_C": "public"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        url = f"https://127.0.0.1:{port}"
+        assert line.decode().strip() == f"serving {url}/metrics", line
+
+        async def curl(*args: str) -> tuple[str, str]:
+            done = await asyncio.create_subprocess_exec(
+                "curl", "-sS", "--cacert", str(pki.ca), "-o", str(tmp_path / "body"),
+                "-w", "%{http_code}", *args, f"{url}/metrics",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await done.communicate()
+            return out.decode(), err.decode()
+
+        assert (await curl())[0] == "401"
+        assert (await curl("-u", "prometheus:wrong"))[0] == "401"
+        assert (await curl("-u", f"prometheus:{PASSWORD}"))[0] == "200"
+        assert "borderwatch_device_up" in (tmp_path / "body").read_text()
+    finally:
+        proc.terminate()
+        await proc.wait()
