@@ -229,3 +229,25 @@ async def _cap_cases(server: HttpServer, gate: asyncio.Event) -> None:
         assert (await r.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
         w.close()
     writer.close()
+
+
+async def test_a_body_that_trickles_gets_408_and_a_close() -> None:
+    """Slow-loris on the body: the head is complete, the declared body never is."""
+    app = MetricsApp(CollectorRegistry(), dict, limits=ServerLimits(request_timeout=0.5))
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app.app.router.add_post("/echo", echo)
+    server = HttpServer(app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        reader, writer = await _connect(server)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        await writer.drain()
+        answer = await _closed(reader)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert _closed_counts(server) == {"request_timeout": 1}
+        writer.close()
+    finally:
+        await server.stop()
