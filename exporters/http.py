@@ -143,6 +143,9 @@ class MetricsApp:
         """Prometheus exposition built from state at scrape time (never waits on SNMP);
         concurrent scrapes of the same variant share one render."""
         names = self._name_filter(request)
+        # A turn of the turnstile before anything else: a crowd of scrapers is taken in a
+        # few per turn of the loop, as its bodies are sent (exporters/scrape_render.py).
+        await self.turnstile.turn()
         exposition = await self.renderer.exposition(names, request.headers.get("Accept", ""))
         headers = {"Content-Type": exposition.content_type}
         body = exposition.plain
