@@ -1,7 +1,13 @@
 """The alert engine: a pure state machine over (network state, now) that pages once per incident.
 
-Call `Engine.evaluate(state, now)` after every poll result is applied (or on a short
-tick); it returns the notifications to deliver now. It never reads a clock, never does I/O
+Call `Engine.evaluate(state, now, wall)` after every poll result is applied (or on a short
+tick); it returns the notifications to deliver now. `now` is steady time (collector.clock,
+the NetworkState's clock): every duration (`for`, `clear_for`, flap windows, group and
+repeat intervals, darkness) is measured on it, so a step of the wall clock changes none
+of them. `wall` is the wall clock at the same moment, used only where people gave wall
+times: silences and maintenance windows ("until 18:00" means 18:00 on the wall clock,
+also after an NTP correction). Times the engine keeps are steady; whoever shows them
+converts (SteadyClock.to_wall). It never reads a clock, never does I/O
 and keeps everything it remembers in plain data (`dump_state()` / `Engine(...,
 state=...)`), so that a store can persist it and a restart neither re-pages nor forgets an
 incident.
@@ -83,13 +89,17 @@ class Engine:
         self.last_evaluation: float | None = None
         self.last_analysis: Analysis | None = None
         self.decisions: dict[str, Decision] = {}  # per open incident, last evaluation
+        self.wall: float | None = None  # wall clock of the current evaluation (silences)
         if state is not None:
             self._load(state)
 
     # ------------------------------------------------------------------ public API
 
-    def evaluate(self, view: StateView, now: float) -> list[Notification]:
-        """One evaluation at `now` (the state's wall clock); the notifications to send."""
+    def evaluate(self, view: StateView, now: float, wall: float | None = None
+                 ) -> list[Notification]:
+        """One evaluation at steady time `now` (the state's clock) and wall time `wall`
+        (default `now`: a simulated clock is both); the notifications to send."""
+        self.wall = now if wall is None else wall
         devices = {s.device_id: s for s in view.device_snapshots()}
         links = {s.link_id: s for s in view.link_snapshots()}
         health = self._observe(devices, links, now)
@@ -108,8 +118,8 @@ class Engine:
         return silence.id
 
     def expire_silence(self, silence_id: str, now: float) -> None:
-        """End a silence now (KeyError if unknown); notifications resume at the next
-        evaluation (an incident that fired while silenced is then notified as new)."""
+        """End a silence at wall time `now` (KeyError if unknown); notifications resume at
+        the next evaluation (an incident that fired while silenced is then notified as new)."""
         old = self.silences[silence_id]
         self.silences[silence_id] = Silence(old.matchers, old.starts_at,
                                             max(old.starts_at + 1e-6, now),
@@ -188,7 +198,7 @@ class Engine:
         down_since: dict[str, float] = {}
         failing: set[str] = set()
         for device_id, snap in devices.items():
-            last_success[device_id] = snap.last_success
+            last_success[device_id] = snap.last_success_steady
             # Not polled yet, but remembered unreachable: the collector restarted (state
             # file) and has not asked this device again. Its failure stands until a poll
             # says otherwise; forgetting it would make the sites behind it look down (not
@@ -493,12 +503,14 @@ class Engine:
         return Decision(False, "unchanged")
 
     def _muted(self, incident: Incident, now: float) -> Decision | None:
+        # silences and maintenance windows are wall-clock appointments made by people
+        wall = now if self.wall is None else self.wall
         labels = content.match_labels(self, incident)
         for silence in sorted(self.silences.values(), key=lambda s: s.id):
-            if silence.active(now) and silence.matches(labels):
+            if silence.active(wall) and silence.matches(labels):
                 return Decision(False, "silenced", silence.id)
         elements = incident.roots or self._subject_elements(incident)
-        window = covering_window(self.rules.maintenance, elements, self.topology, now)
+        window = covering_window(self.rules.maintenance, elements, self.topology, wall)
         if window is not None:
             return Decision(False, "maintenance", window.name)
         return None

@@ -107,8 +107,9 @@ class AlertCollector:
             open_.add_metric([inc.key, inc.family, inc.status, inc.severity or "",
                               _elements(inc.roots), ", ".join(sorted(inc.cut_off))], 1.0)
             cut_off.add_metric([inc.key], len(inc.cut_off))
-            since.add_metric([inc.key], inc.firing_since if inc.firing_since is not None
-                             else inc.opened_at)
+            # the engine's times are steady; exported times are wall times
+            since.add_metric([inc.key], self._service.clocks.to_wall(
+                inc.firing_since if inc.firing_since is not None else inc.opened_at))
         yield from (open_, cut_off, since)
 
     def _engine_families(self) -> Iterator[Metric]:
@@ -125,7 +126,7 @@ class AlertCollector:
             yield GaugeMetricFamily(
                 "borderwatch_alert_last_evaluation_timestamp_seconds",
                 "Unix time of the latest evaluation of the alert rules (kept across restarts).",
-                value=last)
+                value=svc.clocks.to_wall(last))
 
     # ------------------------------------------------------------------ delivery
 

@@ -99,6 +99,24 @@ class Notification:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (the webhook body later documents this shape)."""
-        return asdict(self)
+    def to_dict(self, wall_offset: float = 0.0) -> dict[str, Any]:
+        """JSON form (the webhook body), its times on the wall clock.
+
+        The engine's times are steady (collector.clock); `wall_offset` is what the wall
+        clock is ahead of the steady one now (`wall() - now()`): receivers and people read
+        wall times. When there is an offset, `steady` keeps the engine's own times of the
+        event, which identify it across re-decisions (the outbox dedups on them: a wall
+        conversion moves with every clock step, and by a few microseconds at each read).
+        """
+        out = asdict(self)
+        if not wall_offset:
+            return out
+        for key in ("since", "at", "ended_at"):
+            if out[key] is not None:
+                out[key] += wall_offset
+        for item in (*out["alerts"], *out["power"]):
+            for key in ("since", "observed_at"):
+                if item.get(key) is not None:
+                    item[key] += wall_offset
+        out["steady"] = {"since": self.since, "at": self.at, "ended_at": self.ended_at}
+        return out

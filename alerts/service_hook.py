@@ -5,6 +5,12 @@ the durable outbox (one row per receiver, fsync'd) before anything else, then th
 state is written atomically to `<state_dir>/state.json` when it changed. On start the
 state is loaded back, so a restart neither re-pages nor forgets an incident; a state that
 cannot be loaded is moved aside (`state.json.bad-<time>`) and the engine starts empty.
+
+Clocks: the engine runs on the steady clock (collector.clock), so a wall-clock step moves
+no `for:`, repeat or flap window. The state file keeps the clock's anchor (`clock`): the
+next process of the same boot continues the same timeline (`resume_clock`), so the saved
+times stay comparable with its own. Times shown to people (/api/status, notifications)
+are converted to the wall clock when shown.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from alerts.notify.telegram import TelegramNotifier
 from alerts.notify.webhook import WebhookNotifier
 from alerts.rules import KnownIds, RulesError, load_rules
 from alerts.topology import Topology
+from collector.clock import SameClock, SteadyClock, as_clocks
 from collector.inventory import Inventory
 from collector.inventory.models import Alerts
 from collector.profiles import metric_catalog
@@ -65,6 +72,24 @@ def write_atomic(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
+def resume_clock(inventory: Inventory, base_dir: Path | None = None) -> SteadyClock:
+    """The steady clock whose timeline the saved engine state uses (a new one if none).
+
+    The service builds it before the NetworkState, so that the state and the engine
+    measure on the same clock."""
+    config = inventory.alerts if inventory.alerts is not None else Alerts()
+    base = Path.cwd() if base_dir is None else base_dir
+    return SteadyClock.resume(_saved_mark(resolve_path(config.state_dir, base) / STATE_FILE))
+
+
+def _saved_mark(path: Path) -> dict[str, Any] | None:
+    try:
+        mark = json.loads(path.read_text(encoding="utf-8")).get("clock")
+    except (OSError, ValueError, AttributeError):
+        return None  # no file, or one _load_engine will move aside: a new timeline
+    return mark if isinstance(mark, dict) else None
+
+
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
@@ -80,8 +105,11 @@ class AlertService:
 
     def __init__(self, inventory: Inventory, state: NetworkState, *,
                  base_dir: Path | None = None,
-                 clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] | SteadyClock | SameClock | None = None,
                  env: Mapping[str, str] | None = None) -> None:
+        """`clock`: the steady clock shared with the NetworkState (start_service passes
+        `resume_clock(...)`); None resumes the saved one; a plain callable is a simulated
+        clock, both steady and wall (tests)."""
         config = inventory.alerts if inventory.alerts is not None else Alerts()
         base = Path.cwd() if base_dir is None else base_dir
         try:
@@ -93,7 +121,8 @@ class AlertService:
         self.state_dir = resolve_path(config.state_dir, base)
         self.state_path = self.state_dir / STATE_FILE
         self.network = state
-        self.clock = clock
+        self.clocks = resume_clock(inventory, base) if clock is None else as_clocks(clock)
+        self.clock = self.clocks.now  # steady: what the engine measures durations on
         try:
             self.topology = Topology.from_inventory(inventory)
         except ValueError as exc:  # e.g. no core site: reachability has no origin
@@ -108,7 +137,7 @@ class AlertService:
         self.engine = self._load_engine()
         self._saved = self._comparable(self.engine.dump_state())
         self._saved_text = self.engine.dump_json()  # to roll back to if the outbox fails
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
+        self.outbox = Outbox(self.state_dir / OUTBOX_FILE, self.clocks)
         self.outbox.prune(time.time() - KEEP_DELIVERED)  # the file must not grow forever
         self.receivers: list[Receiver] = []
         self.reposter: Reposter | None = None
@@ -134,7 +163,8 @@ class AlertService:
             am = config.alertmanager
             notifier = AlertmanagerNotifier(am.name, am.url, self.outbox, timeout=am.timeout,
                                             resend_interval=am.resend_interval,
-                                            dashboard=config.dashboard_url)
+                                            dashboard=config.dashboard_url,
+                                            clock=self.clocks)
             self.receivers.append(notifier)
             self.reposter = Reposter(notifier, am.resend_interval)
         self.dispatchers = {r.name: Dispatcher(r, self.outbox,
@@ -176,6 +206,8 @@ class AlertService:
         comparable = self._comparable(state)
         if not force and comparable == self._saved:
             return False
+        if isinstance(self.clocks, SteadyClock):
+            state["clock"] = self.clocks.mark()  # fixed per process: changes nothing to save
         text = json.dumps(state, ensure_ascii=False, sort_keys=True)
         write_atomic(self.state_path, text)
         self._saved = comparable
@@ -188,7 +220,8 @@ class AlertService:
         for inc in self.engine.open_incidents():
             out.append({
                 "key": inc.key, "status": inc.status, "severity": inc.severity,
-                "opened_at": _iso(inc.opened_at), "firing_since": _iso(inc.firing_since),
+                "opened_at": _iso(self._wall(inc.opened_at)),
+                "firing_since": _iso(self._wall(inc.firing_since)),
                 "root_cause": list(inc.roots), "cut_off": list(inc.cut_off),
                 "down_sites": list(inc.down_sites),
                 "redundancy_lost": list(inc.redundancy_lost), "flapping": inc.flapping,
@@ -197,17 +230,23 @@ class AlertService:
             })
         return out
 
+    def _wall(self, t: float | None) -> float | None:
+        """A steady time of the engine as the wall clock reads it now (for people)."""
+        return None if t is None else self.clocks.to_wall(t)
+
     # ------------------------------------------------------------------ ticking
 
     def evaluate(self) -> list[Notification]:
         """One evaluation: notifications into the outbox (committed), then the state saved."""
-        notifications = self.engine.evaluate(self.network, self.clock())
+        now = self.clocks.now()
+        wall = self.clocks.wall()
+        notifications = self.engine.evaluate(self.network, now, wall)
         self.evaluations += 1
         names = [r.name for r in self.receivers]
         try:
             for n in notifications:
                 if names:
-                    self.outbox.put(names, n.to_dict())
+                    self.outbox.put(names, n.to_dict(wall_offset=wall - now))
         except Exception:
             # The engine already counts these as notified; had we kept its memory, they
             # would be lost. Go back to the last saved state: the next tick decides again

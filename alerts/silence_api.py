@@ -157,7 +157,7 @@ class SilenceApi:
 
     async def list(self, request: web.Request) -> web.Response:
         """Every silence (expired ones too), newest first."""
-        now = self.alerts.clock()
+        now = self.alerts.clocks.wall()  # silences are wall-clock appointments
         wanted = request.query.get("state")
         if wanted not in (None, "active", "pending", "expired"):
             return _error(400, "state: allowed values are active, pending, expired")
@@ -177,7 +177,7 @@ class SilenceApi:
             data = json.loads(await request.read())
         except ValueError as exc:
             return _error(400, f"the body is not JSON: {exc}")
-        now = self.alerts.clock()
+        now = self.alerts.clocks.wall()  # silences are wall-clock appointments
         try:
             silence = silence_from_request(data, now)
         except SilenceInputError as exc:
@@ -198,7 +198,7 @@ class SilenceApi:
         """End a silence now; 404 if unknown; expiring an expired one changes nothing."""
         silence_id = request.match_info["id"]
         engine = self.alerts.engine
-        now = self.alerts.clock()
+        now = self.alerts.clocks.wall()  # silences are wall-clock appointments
         if silence_id not in engine.silences:
             return _error(404, f"no silence {silence_id!r}")
         state = state_of(engine.silences[silence_id], now)

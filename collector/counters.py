@@ -6,7 +6,7 @@ starts them again from about 0, and an agent may stop answering the 64-bit colum
 back to the 32-bit one. Exported totals must never go backwards and rates must never spike,
 so every new raw value is classified before it is used.
 
-Decision rule for one device (`classify_uptime`; E = wall-clock seconds between the two
+Decision rule for one device (`classify_uptime`; E = steady-clock seconds between the two
 polls, tol = 5 s + 10 % of E; sysUpTime in ticks of 1/100 s):
 
 1. sysUpTime went down and, taken modulo 2^32 ticks, it advanced by E ± tol → WRAPPED.
@@ -39,7 +39,7 @@ total keeps its value, so one interval has no rate and there is never a spike.
      or nothing can be told). Plausible → WRAP with that delta; otherwise → RESET.
 
 Why this tells a wrap from a reset when the peers do not: a wrap is only accepted when
-the device did not reboot (sysUpTime compared with wall time, so its own 497-day wrap is
+the device did not reboot (sysUpTime compared with steady time, so its own 497-day wrap is
 no reboot), the row reports no discontinuity, the width did not change, and the implied
 rate fits the line. Everything else restarts the series without a spike.
 """

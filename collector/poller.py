@@ -198,7 +198,12 @@ class Poller:
 
     def __init__(self, profiles: Mapping[str, Profile] | None = None, *,
                  clock: Callable[[], float] = time.time, reprobe_interval: float = 3600.0,
-                 walk_concurrency: int = 4, fallback_get_limit: int = 8) -> None:
+                 walk_concurrency: int = 4, fallback_get_limit: int = 8,
+                 steady: Callable[[], float] | None = None) -> None:
+        """`clock`: wall time, for the results' start times (exported). `steady`: what the
+        re-probe interval and the sysUpTime comparison are measured on (time.monotonic by
+        default, so a wall-clock step neither re-probes nor reboots anything); a custom
+        `clock` without `steady` is a simulated clock and serves as both."""
         profiles = builtin_profiles() if profiles is None else profiles
         if SYSTEM_PROFILE not in profiles:
             raise ValueError(f"the profiles need a {SYSTEM_PROFILE!r} profile")
@@ -206,6 +211,8 @@ class Poller:
             name: compile_profile(profiles[name])
             for name in [SYSTEM_PROFILE, *sorted(n for n in profiles if n != SYSTEM_PROFILE)]}
         self._clock = clock
+        self._steady = steady if steady is not None else \
+            (time.monotonic if clock is time.time else clock)
         self.reprobe_interval = reprobe_interval
         self._concurrency = max(1, walk_concurrency)
         self._fallback_get_limit = fallback_get_limit
@@ -257,7 +264,7 @@ class Poller:
         auto = device.profiles == AUTO
         choice = self._auto.get(device.device_id) if auto else None
         probing = auto and (choice is None or choice.reprobe or
-                            self._clock() - choice.probed_at >= self.reprobe_interval)
+                            self._steady() - choice.probed_at >= self.reprobe_interval)
         selected: list[ProfilePlan] = []
         if not auto:
             names = [device.profiles] if isinstance(device.profiles, str) else device.profiles
@@ -285,7 +292,7 @@ class Poller:
         if probing:
             selected = await self._probe(run, values)
             self._auto[device.device_id] = _AutoChoice(tuple(p.name for p in selected),
-                                                       self._clock(), reprobe=run.timed_out)
+                                                       self._steady(), reprobe=run.timed_out)
             extra = [o for p in selected for o in p.scalars.oids if o not in values]
             if extra:
                 try:
@@ -390,7 +397,7 @@ class Poller:
     # ------------------------------------------------------------------ memory
 
     def _note_uptime(self, device: DeviceSpec, ticks: int) -> None:
-        now = self._clock()
+        now = self._steady()
         prev = self._uptime.get(device.device_id)
         self._uptime[device.device_id] = _Uptime(ticks, now)
         if prev is None:

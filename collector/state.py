@@ -19,6 +19,10 @@ Semantics:
 * Rates: `snapshot.rates[metric][labels]` is the per-second increase of a counter over
   the last poll interval. It is absent for an interval with a reset or gap: one interval
   without a rate, never a spike.
+* Time: every duration here (staleness, the sysUpTime comparison of reboot detection,
+  counter rates) runs on the steady clock (collector.clock), so a step of the wall clock
+  neither hides devices, nor reboots them, nor bends a rate. Wall time is only in what
+  people read (`last_poll`, `last_success`, `Event.at`).
 * Staleness (A30): a device whose last successful poll is older than
   `stale_after_intervals` × its interval shows no series, rates or interfaces
   (`snapshot.stale` is True). Its `up` stays False, so the exporter drops its
@@ -29,11 +33,11 @@ Semantics:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from collector.clock import SameClock, SteadyClock, as_clocks
 from collector.counters import UptimeChange, classify_uptime, counter_step
 from collector.profiles import MetricInfo
 from collector.samples import Kind, Labels, PollResult
@@ -103,6 +107,9 @@ class DeviceSnapshot:
     stale: bool = True  # no successful poll within the staleness window: series hidden
     last_poll: float | None = None  # wall clock at the start of the latest poll
     last_success: float | None = None  # wall clock at the start of the latest good poll
+    # The same instant on the state's steady clock: what durations and the alert engine
+    # compare (a wall-clock step must not make an old answer look new, or a new one old).
+    last_success_steady: float | None = None
     last_error: str | None = None  # error of the latest poll if it failed
     poll_duration: float | None = None  # seconds, latest poll
     uptime_seconds: float | None = None  # sysUpTime of the latest good poll
@@ -166,7 +173,7 @@ class _CounterState:
 
 
 class _Device:
-    """Per-device private state behind a DeviceSnapshot."""
+    """Per-device private state behind a DeviceSnapshot (times on the steady clock)."""
 
     __slots__ = ("counters", "if_by_name", "mismatches", "snap", "spec", "uptime_t",
                  "uptime_ticks")
@@ -185,15 +192,18 @@ class NetworkState:
     """Per-device snapshots, monotonic counters, rates, reachability and link states."""
 
     def __init__(self, devices: Iterable[DeviceSpec], links: Iterable[LinkSpec],
-                 clock: Callable[[], float] = time.time, *,
+                 clock: Callable[[], float] | SteadyClock | SameClock | None = None, *,
                  catalog: Mapping[str, MetricInfo] | None = None,
                  stale_after_intervals: float = 3.0) -> None:
+        """`clock`: a SteadyClock (the default, a new one), or a plain callable that is a
+        simulated clock, both steady and wall (tests)."""
         if catalog is None:
             from collector.profiles import metric_catalog  # built-in profiles
 
             catalog = metric_catalog()
         self._catalog = dict(catalog)
-        self._clock = clock
+        self._clocks = as_clocks(clock)
+        self._clock = self._clocks.now  # steady: every duration is measured on it
         self._stale_after = stale_after_intervals
         self._devices: dict[str, _Device] = {}
         self._links: dict[str, LinkSnapshot] = {}
@@ -303,9 +313,14 @@ class NetworkState:
         snap.up = True
         snap.stale = False
         snap.last_success = result.started
+        # the poll's start on the steady clock: its wall start, moved by the clocks' offset
+        # now (exact unless the wall clock stepped during this very poll)
+        snap.last_success_steady = result.started + (now - self._clocks.wall())
         snap.last_error = None
         snap.profile = result.profile
-        t = result.started + result.duration / 2  # when the counters were (about) read
+        # when the counters were (about) read, on the steady clock: rates and the sysUpTime
+        # comparison are durations
+        t = snap.last_success_steady + result.duration / 2
 
         reboot: str | None = None
         if result.sys_uptime_ticks is not None:
@@ -401,8 +416,8 @@ class NetworkState:
         snap = dev.snap
         if snap.stale:
             return False
-        if snap.last_success is not None and \
-                now - snap.last_success <= self._stale_after * snap.interval:
+        if snap.last_success_steady is not None and \
+                now - snap.last_success_steady <= self._stale_after * snap.interval:
             return False
         snap.stale = True
         snap.series = {}
@@ -413,7 +428,7 @@ class NetworkState:
         return True
 
     def _device_event(self, kind: EventKind, dev: _Device, now: float, message: str) -> Event:
-        return Event(kind, now, message, device_id=dev.spec.device_id,
+        return Event(kind, self._clocks.to_wall(now), message, device_id=dev.spec.device_id,
                      site_id=dev.spec.site_id)
 
     def _update_device_links(self, dev: _Device, now: float) -> list[Event]:
@@ -423,11 +438,13 @@ class NetworkState:
             self._update_link(link)
             if before != "unknown" and link.state != before and link.state != "unknown":
                 kind = EventKind.LINK_UP if link.state == "up" else EventKind.LINK_DOWN
-                events.append(Event(kind, now, f"link {link.link_id} {link.state}: "
-                                               f"{link.reason}", link_id=link.link_id))
+                events.append(Event(kind, self._clocks.to_wall(now),
+                                    f"link {link.link_id} {link.state}: {link.reason}",
+                                    link_id=link.link_id))
             elif before == "unknown" and link.state == "down":
-                events.append(Event(EventKind.LINK_DOWN, now, f"link {link.link_id} down: "
-                                    f"{link.reason}", link_id=link.link_id))
+                events.append(Event(EventKind.LINK_DOWN, self._clocks.to_wall(now),
+                                    f"link {link.link_id} down: {link.reason}",
+                                    link_id=link.link_id))
         return events
 
     def _end(self, device_id: str, interface: str) -> tuple[InterfaceState | None, str]:

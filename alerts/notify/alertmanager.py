@@ -1,9 +1,19 @@
 """The Prometheus Alertmanager v2 notifier: each incident is one alert in Alertmanager.
 
-Firing: POST /api/v2/alerts with startsAt = when the incident started and endsAt a few
-resend intervals ahead; while the incident lasts the alert is re-posted every
-`resend_interval` (as Prometheus does), so Alertmanager never resolves it on its own,
-and an Alertmanager that restarted (it keeps no alerts on disk) learns it again.
+Firing: POST /api/v2/alerts with startsAt = when the incident started and endsAt
+`ends_ahead` ahead (4 resend intervals, at least 15 min, so that a restart or stop of
+borderwatch of several minutes resolves nothing); while the incident lasts the alert is
+re-posted every `resend_interval` (as Prometheus does), so Alertmanager never resolves it
+on its own, and an Alertmanager that restarted (it keeps no alerts on disk) learns it
+again. The price: a borderwatch that is gone for good leaves its alerts firing in
+Alertmanager for up to `ends_ahead`.
+
+Times are Alertmanager's: it judges endsAt on its own clock (an endsAt in its past
+resolves the alert; one before startsAt is refused). Our wall clock may be stepped or
+simply differ from the Alertmanager host's, so times are sent on the steady clock moved by
+the offset to Alertmanager's clock, read from the Date header of its answers (a GET
+before the first post). startsAt never lies after Alertmanager's now and endsAt never
+before startsAt, so every post is valid whatever either clock did.
 Resolved: the same labels with endsAt = when it ended. The set to re-post lives in the
 outbox file, so it survives a restart of borderwatch too.
 
@@ -20,6 +30,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -27,10 +38,13 @@ import aiohttp
 from alerts.notify.outbox import Outbox
 from alerts.notify.receiver import DeliveryError, post_json
 from alerts.notify.webhook import dashboard_link
+from collector.clock import SameClock, SteadyClock
 
 log = logging.getLogger(__name__)
 
-ENDS_AHEAD = 4  # endsAt of a firing alert: this many resend intervals ahead
+ENDS_AHEAD = 4  # endsAt of a firing alert: this many resend intervals ahead...
+MIN_ENDS_AHEAD = 900.0  # ...and at least 15 min: longer than a realistic restart
+OFFSET_SLACK = 2.0  # s: a new reading of Alertmanager's clock closer than this is noise
 
 
 def iso(t: float) -> str:
@@ -77,8 +91,16 @@ class AlertmanagerNotifier:
     """Posts incidents to Alertmanager and keeps the firing ones alive until they resolve."""
 
     def __init__(self, name: str, url: str, outbox: Outbox, *, timeout: float = 10.0,
-                 resend_interval: float = 60.0, dashboard: str | None = None) -> None:
+                 resend_interval: float = 60.0, dashboard: str | None = None,
+                 clock: SteadyClock | SameClock | None = None) -> None:
+        """`clock`: the engine's clocks; None is a simulated one on the wall clock (tests
+        of the shape: bodies' times are sent as they are, Alertmanager's clock unread)."""
         self.name = name
+        self._clocks = SameClock(time.time) if clock is None else clock
+        # Alertmanager's clock minus our steady clock, once read (SteadyClock only)
+        self._am_offset: float | None = None
+        self.ends_ahead = max(ENDS_AHEAD * resend_interval, MIN_ENDS_AHEAD)
+        self._status = url.rstrip("/") + "/api/v2/status"
         self._endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.outbox = outbox
         self.timeout = timeout
@@ -99,15 +121,66 @@ class AlertmanagerNotifier:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    def _with_ends(self, alert: dict[str, Any], now: float) -> dict[str, Any]:
-        if "endsAt" in alert:
-            return alert
-        return {**alert, "endsAt": iso(now + ENDS_AHEAD * self.resend_interval)}
+    # ------------------------------------------------------------------ clocks
+
+    def _offset(self) -> float:
+        """What turns a steady time into Alertmanager's time (our wall clock's until read)."""
+        if self._am_offset is not None:
+            return self._am_offset
+        return self._clocks.wall() - self._clocks.now()
+
+    def _note_date(self, date: str | None) -> None:
+        """Read Alertmanager's clock from an answer's Date header (1 s resolution)."""
+        if date is None or not isinstance(self._clocks, SteadyClock):
+            return
+        try:
+            theirs = parsedate_to_datetime(date).timestamp() + 0.5  # mid-second
+        except (TypeError, ValueError):
+            return
+        offset = theirs - self._clocks.now()
+        if self._am_offset is None or abs(offset - self._am_offset) > OFFSET_SLACK:
+            if self._am_offset is not None:
+                log.info("Alertmanager %s: its clock moved %+.0f s against ours", self.name,
+                         offset - self._am_offset)
+            self._am_offset = offset
+
+    async def _read_clock(self) -> None:
+        """Before the first post: one GET for Alertmanager's Date (best effort)."""
+        if self._am_offset is not None or not isinstance(self._clocks, SteadyClock):
+            return
+        try:
+            async with self._client().get(
+                    self._status, timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                await resp.read()
+                self._note_date(resp.headers.get("Date"))
+        except (TimeoutError, aiohttp.ClientError):
+            pass  # the post itself will say what is wrong; its answer has a Date too
+
+    def _timed(self, alert: dict[str, Any], ended: float | None = None) -> dict[str, Any]:
+        """The alert as posted now: startsAt/endsAt on Alertmanager's clock, always valid."""
+        now, off = self._clocks.now(), self._offset()
+        since = alert.get("since")
+        if since is None and "startsAt" in alert:  # remembered before times were steady
+            since = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")
+                                           ).timestamp() - off
+        out = {k: v for k, v in alert.items() if k not in ("since", "startsAt", "endsAt")}
+        their_now = now + off
+        starts = their_now if since is None else min(since + off, their_now)
+        ends = their_now + self.ends_ahead if ended is None else \
+            max(ended + off, starts + 0.001)
+        return {**out, "startsAt": iso(starts), "endsAt": iso(ends)}
+
+    # ------------------------------------------------------------------ posting
 
     async def deliver(self, body: dict[str, Any]) -> None:
         """Post one notification; remember firing ones for re-posting, forget resolved."""
         alert = am_alert(body, self.dashboard)
+        times = body.get("steady") or body  # the engine's own (steady) times
+        alert["since"] = times["since"]
+        resolved = body["status"] == "resolved"
+        ended = (times.get("ended_at") or times["at"]) if resolved else None
         async with self._lock:
+            await self._read_clock()
             before = self.outbox.active(self.name).get(body["incident_key"])
             if before is not None:
                 # Alertmanager identifies an alert by its label set: keep the labels of
@@ -117,10 +190,10 @@ class AlertmanagerNotifier:
                 alert["annotations"]["labels_now"] = ", ".join(
                     f"{k}={v}" for k, v in sorted(alert["labels"].items()))
                 alert["labels"] = before["labels"]
-            await post_json(self._client(), self.name, self._endpoint,
-                            [self._with_ends(alert, time.time())], self.timeout)
+            self._note_date(await post_json(self._client(), self.name, self._endpoint,
+                                            [self._timed(alert, ended)], self.timeout))
             self.outbox.set_active(self.name, body["incident_key"],
-                                   None if body["status"] == "resolved" else alert)
+                                   None if resolved else alert)
 
     async def repost(self) -> bool:
         """Re-post every active alert with a fresh endsAt (one request); False if it failed."""
@@ -129,9 +202,10 @@ class AlertmanagerNotifier:
             if not active:
                 return True
             try:
-                await post_json(self._client(), self.name, self._endpoint,
-                                [self._with_ends(a, time.time()) for a in active.values()],
-                                self.timeout)
+                await self._read_clock()
+                self._note_date(await post_json(
+                    self._client(), self.name, self._endpoint,
+                    [self._timed(a) for a in active.values()], self.timeout))
             except DeliveryError as exc:
                 self.repost_failures += 1
                 log.warning("re-posting %d active alert(s) failed: %s", len(active), exc)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Callable
 
 from alerts.notify.outbox import Outbox
@@ -68,7 +67,7 @@ class Dispatcher:
             self._wake.clear()
             await self.drain()
             due = self.outbox.next_due(name)
-            timeout = None if due is None else max(0.05, due - time.time())
+            timeout = None if due is None else max(0.05, due - self.outbox.clock.now())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -86,7 +85,7 @@ class Dispatcher:
                     # the receiver's own wait (a rate limit) beats our backoff, even past
                     # retry_max: an earlier retry would only be limited again
                     delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
-                self.outbox.retry(entry.id, time.time() + delay, str(exc))
+                self.outbox.retry(entry.id, self.outbox.clock.now() + delay, str(exc))
                 log.warning("notification %s not delivered (attempt %d): %s; retry in %.1f s",
                             entry.dedup, entry.attempts + 1, exc, delay)
                 return
@@ -99,7 +98,8 @@ class Dispatcher:
                 self.failures += 1
                 delay = backoff(entry.attempts + 1, self.retry_initial, self.retry_max,
                                 self._rng)
-                self.outbox.retry(entry.id, time.time() + delay, type(exc).__name__)
+                self.outbox.retry(entry.id, self.outbox.clock.now() + delay,
+                                  type(exc).__name__)
                 log.exception("notifier %s crashed; retry in %.1f s", name, delay)
                 return
             self.delivered += 1

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from collector.clock import SameClock, SteadyClock, as_clocks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -61,20 +63,30 @@ def dedup_key(body: dict[str, Any]) -> str:
 
     A new firing is (key, firing, since) and a resolve (key, resolved, ended_at): both
     are the same when decided again after a restart. Repeats and escalations are
-    events of their own, told apart by their evaluation time.
+    events of their own, told apart by their evaluation time. The times are the engine's
+    steady ones (`steady` in the body), which a wall-clock step does not move.
     """
     key, status, reason = body["incident_key"], body["status"], body["reason"]
+    times = body.get("steady") or body  # the engine's steady times, when they differ
     if reason == "new":
-        return f"{key}|firing|{body['since']!r}"
+        return f"{key}|firing|{times['since']!r}"
     if status == "resolved":
-        return f"{key}|resolved|{body.get('ended_at')!r}"
-    return f"{key}|{status}|{reason}|{body['at']!r}"
+        return f"{key}|resolved|{times.get('ended_at')!r}"
+    return f"{key}|{status}|{reason}|{times['at']!r}"
 
 
 class Outbox:
-    """Append, fetch due, mark delivered / retry / failed; one SQLite file."""
+    """Append, fetch due, mark delivered / retry / failed; one SQLite file.
 
-    def __init__(self, path: str | Path) -> None:
+    Times: `next_at` (when a retry is due) is a deadline, so it is on the steady clock
+    (collector.clock; a SteadyClock resumed from the engine state continues across
+    restarts), or a retry would wait an hour after the wall clock stepped back an hour.
+    `created` and `delivered_at` are wall times, for the record and for people.
+    """
+
+    def __init__(self, path: str | Path,
+                 clock: Callable[[], float] | SteadyClock | SameClock | None = None) -> None:
+        self.clock = as_clocks(clock)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
@@ -88,8 +100,10 @@ class Outbox:
 
     def put(self, receivers: list[str], body: dict[str, Any], now: float | None = None
             ) -> int:
-        """Queue one notification for each receiver in one transaction; returns rows added."""
-        now = time.time() if now is None else now
+        """Queue one notification for each receiver in one transaction; returns rows added.
+
+        `now` (tests): a simulated time, both created and first due."""
+        created, due = (self.clock.wall(), self.clock.now()) if now is None else (now, now)
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
         dedup = dedup_key(body)
         added = 0
@@ -98,13 +112,14 @@ class Outbox:
             for receiver in receivers:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (receiver, dedup, body, created, next_at) "
-                    "VALUES (?, ?, ?, ?, ?)", (receiver, dedup, text, now, now))
+                    "VALUES (?, ?, ?, ?, ?)", (receiver, dedup, text, created, due))
                 added += cur.rowcount
         return added
 
     def due(self, receiver: str, now: float | None = None, limit: int = 100) -> list[Entry]:
-        """Undelivered entries of a receiver, oldest first, up to the first not due yet."""
-        now = time.time() if now is None else now
+        """Undelivered entries of a receiver, oldest first, up to the first not due yet
+        (`now`: steady time, default the outbox's clock)."""
+        now = self.clock.now() if now is None else now
         rows = self._db.execute(
             "SELECT id, receiver, dedup, body, created, attempts, next_at FROM outbox "
             "WHERE receiver = ? AND delivered_at IS NULL AND failed IS NULL ORDER BY id "
@@ -118,7 +133,8 @@ class Outbox:
         return out
 
     def next_due(self, receiver: str) -> float | None:
-        """When the oldest pending entry of a receiver is due (None: nothing pending)."""
+        """When (steady time) the oldest pending entry of a receiver is due (None: nothing
+        pending)."""
         row = self._db.execute(
             "SELECT next_at FROM outbox WHERE receiver = ? AND delivered_at IS NULL AND "
             "failed IS NULL ORDER BY id LIMIT 1", (receiver,)).fetchone()
@@ -128,10 +144,11 @@ class Outbox:
         """The receiver took it."""
         with self._db:
             self._db.execute("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 "
-                             "WHERE id = ?", (time.time() if now is None else now, entry_id))
+                             "WHERE id = ?", (self.clock.wall() if now is None else now,
+                                              entry_id))
 
     def retry(self, entry_id: int, at: float, error: str) -> None:
-        """A transient failure: try again at `at`."""
+        """A transient failure: try again at steady time `at`."""
         with self._db:
             self._db.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, "
                              "last_error = ? WHERE id = ?", (at, error, entry_id))

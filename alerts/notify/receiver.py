@@ -44,9 +44,10 @@ class Receiver(Protocol):
 
 
 async def post_json(session: aiohttp.ClientSession, name: str, url: str, payload: Any,
-                    seconds: float) -> None:
+                    seconds: float) -> str | None:
     """POST JSON; 2xx ok, 5xx/408/429/network → TransientError, other 4xx → PermanentError.
 
+    Returns the answer's Date header (the receiver's clock; None if it sent none).
     Messages name the receiver `name` and the HTTP status only: the URL may hold a token.
     """
     try:
@@ -54,6 +55,7 @@ async def post_json(session: aiohttp.ClientSession, name: str, url: str, payload
                                 timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
             body = (await resp.read())[:200]
             status = resp.status
+            date = resp.headers.get("Date")
     except TimeoutError:
         raise TransientError(f"receiver {name}: no answer within {seconds:g} s") from None
     except aiohttp.ClientError as exc:
@@ -61,7 +63,7 @@ async def post_json(session: aiohttp.ClientSession, name: str, url: str, payload
         raise TransientError(f"receiver {name}: connection failed "
                              f"({type(exc).__name__})") from None
     if 200 <= status < 300:
-        return
+        return date
     detail = body.decode("utf-8", "replace").strip().replace("\n", " ")[:120]
     message = f"receiver {name}: HTTP {status}" + (f": {detail}" if detail else "")
     if status >= 500 or status in (408, 429):
