@@ -196,9 +196,23 @@ class AlertService:
 
     @staticmethod
     def _comparable(state: dict[str, Any]) -> str:
-        # last_evaluation moves at every tick; saving for it alone would write every 5 s
-        return json.dumps({k: v for k, v in state.items() if k != "last_evaluation"},
-                          sort_keys=True, ensure_ascii=False)
+        """The state without its latest readings, which move at every tick: saving for
+        them alone would fsync the file every 5 s. No decision depends on them, and the
+        first evaluation after a restart reads them again (they are saved along with
+        any real change)."""
+        alerts = [{k: v for k, v in a.items() if k not in ("last_data", "value")}
+                  for a in state.get("alerts", [])]
+        incidents = [{**i, "last_decision": {k: v for k, v in i.get("last_decision", {}).items()
+                                             if k != "at"}}
+                     for i in state.get("incidents", [])]
+        memory = dict(state.get("memory", {}))
+        memory["site_power"] = {site: {k: v for k, v in p.items()
+                                       if k not in ("observed_at", "runtime_seconds")}
+                                for site, p in memory.get("site_power", {}).items()}
+        rest = {k: v for k, v in state.items()
+                if k not in ("last_evaluation", "alerts", "incidents", "memory")}
+        return json.dumps({**rest, "alerts": alerts, "incidents": incidents,
+                           "memory": memory}, sort_keys=True, ensure_ascii=False)
 
     def save(self, force: bool = False) -> bool:
         """Write the engine state if it changed since the last save; True if written."""

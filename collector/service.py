@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.clock import SteadyClock
 from collector.heap import HeapFreezer
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
 from collector.poller import Poller
@@ -33,6 +34,7 @@ from collector.snmp.settings import SessionSettings
 from collector.snmp.transport import SnmpTransport
 from collector.snmp.types import SnmpError, SnmpSession
 from collector.state import Event, EventKind, NetworkState
+from collector.state_lock import StateDirBusy, locked
 from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.http_limits import ListenerStats, ServerLimits
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:9730"
 DEFAULT_SERIES_CAP = 20_000  # per device and poll; a 500-port chassis × 12 metrics fits
+STATE_ROOT = "var"  # the state directory beside the inventory (locked by `run`, always)
 SHUTDOWN_GRACE = 5.0  # seconds for polls to unwind after cancel
 STOP_POLL_INTERVAL = 0.2  # how often a threading.Event stop flag is looked at
 
@@ -241,7 +244,12 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     host, port = parse_listen(listen)
     effective = {d.id: inventory.effective(d) for d in inventory.devices}
     specs = {i: device_spec(e) for i, e in effective.items()}
-    state = NetworkState(specs.values(), link_specs(inventory))
+    clock = SteadyClock()  # durations; the alert engine's saved timeline continues, if any
+    if inventory.alerts is not None:
+        from alerts.service_hook import resume_clock
+
+        clock = resume_clock(inventory, base_dir)
+    state = NetworkState(specs.values(), link_specs(inventory), clock=clock)
     poller = Poller()
     # Every part opened so far is closed again (last first) if a later step fails; on
     # success pop_all() hands them to the Service, whose close() owns them from then on.
@@ -268,7 +276,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             # added to them; it only starts ticking and delivering below, once serving.
             from alerts.service_hook import AlertService
 
-            alert_service = AlertService(inventory, state, base_dir=base_dir)
+            alert_service = AlertService(inventory, state, base_dir=base_dir, clock=clock)
             opened.push_async_callback(alert_service.close)  # saves state, closes outbox
         service: Service | None = None
 
@@ -419,11 +427,17 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
         except SnmpError as exc:
             print(f"borderwatch: {inventory_path}: {exc}", file=sys.stderr)
             return 2
+    base_dir = Path(inventory_path).resolve().parent
     try:
-        asyncio.run(serve(inventory, listen, stop=stop, install_signal_handlers=stop is None,
-                          local_address=local_address, series_cap=series_cap,
-                          base_dir=Path(inventory_path).resolve().parent,
-                          web_config=web_config))
+        # one writer per state directory, held until the service has stopped
+        with locked(state_dirs(inventory, base_dir)):
+            asyncio.run(serve(inventory, listen, stop=stop,
+                              install_signal_handlers=stop is None,
+                              local_address=local_address, series_cap=series_cap,
+                              base_dir=base_dir, web_config=web_config))
+    except StateDirBusy as exc:
+        print(f"borderwatch: {exc}", file=sys.stderr)
+        return 1
     except ListenError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1
@@ -434,6 +448,19 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
         print(f"borderwatch: alerts: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def state_dirs(inventory: Inventory, base_dir: Path) -> list[Path]:
+    """Every directory a running service keeps state in (collector.state_lock locks them):
+    the state root `var` beside the inventory, always; the alerts' state_dir and the influx
+    spool directory when configured (they may lie elsewhere)."""
+    dirs = [base_dir / STATE_ROOT]
+    if inventory.alerts is not None:
+        alerts_dir = Path(inventory.alerts.state_dir).expanduser()
+        dirs.append(alerts_dir if alerts_dir.is_absolute() else base_dir / alerts_dir)
+    if inventory.influx is not None:
+        dirs.append(Path(inventory.influx.spool.dir))  # made absolute by the loader
+    return dirs
 
 
 def _load(path: str | Path) -> Inventory | None:
