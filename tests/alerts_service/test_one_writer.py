@@ -102,9 +102,9 @@ async def test_a_confirmed_silence_survives_a_kill_9_right_after_the_answer(
             assert resp.status == 201
             created = await resp.json()
         await kill9(proc)  # no shutdown, no final save
-    async with run(inventory) as (_, url):
-        async with aiohttp.ClientSession() as s, s.get(f"{url}/api/silences") as resp:
-            listed = (await resp.json())["silences"]
+    async with run(inventory) as (_, url), aiohttp.ClientSession() as s, \
+            s.get(f"{url}/api/silences") as resp:
+        listed = (await resp.json())["silences"]
     assert [(x["id"], x["state"], x["comment"]) for x in listed] == \
         [(created["id"], "active", "thay cáp L1")]
 
