@@ -20,6 +20,7 @@ declare -A PACKAGES=(
   [prometheus-snmp-exporter]=prometheus-snmp-exporter
   [chromium]=chromium
   [influxdb]=influxd
+  [faketime]=faketime  # libfaketime: wall-clock steps under a running service (tests)
 )
 
 # snmpd lives in /usr/sbin, which a non-root PATH may lack.

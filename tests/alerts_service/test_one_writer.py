@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -130,7 +131,7 @@ def test_the_state_file_is_written_only_when_it_changed(tmp_path: Path) -> None:
                 inodes.append(os.stat(path).st_ino if path.exists() else None)
     finally:
         svc.outbox.close()
-    writes = sum(1 for a, b in zip(inodes, inodes[1:], strict=False) if a != b)
+    writes = sum(1 for a, b in itertools.pairwise(inodes) if a != b)
     # the cut, the firing, the clear, the resolve: a handful of writes over 27 ticks,
     # and the last ticks (nothing changing any more) write nothing
     assert 1 <= writes <= 8, inodes
