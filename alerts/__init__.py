@@ -10,12 +10,14 @@ How the service drives it (one engine per inventory; everything runs on the even
     ...
     # every TICK seconds (5 s keeps detection within one poll interval + 5 s), or after
     # each NetworkState.apply():
-    for notification in engine.evaluate(network_state, time.time()):
+    clock = SteadyClock.resume(saved_mark)   # collector.clock; NetworkState(clock=clock)
+    for notification in engine.evaluate(network_state, clock.now(), clock.wall()):
         outbox.put(notification)                           # notifiers: a later issue
     store.save(engine.dump_state())                        # JSON-safe; no re-page on restart
 
-`now` must be the same wall clock as the NetworkState's (poll start times are compared
-with it). Silences: `engine.add_silence(Silence(...))`, `engine.expire_silence(id, now)`.
+`now` must be the same steady clock as the NetworkState's (poll start times are compared
+with it); `wall` is only for silences and maintenance windows, which people give in wall
+time. Silences: `engine.add_silence(Silence(...))`, `engine.expire_silence(id, wall)`.
 Maintenance windows come from the rules file. `engine.open_incidents()`,
 `engine.history` and `engine.last_analysis` are the read side for an API and reports;
 `alerts.topology.single_points` / `capacity_risks` are the planners' static analysis;

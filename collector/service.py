@@ -17,7 +17,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,8 +178,9 @@ class Service:
     def health(self) -> dict[str, Any]:
         """The /healthz body: counts and ages only, nothing secret, no SNMP."""
         snaps = self.state.device_snapshots()
-        now = time.time()
-        last = max((s.last_poll for s in snaps if s.last_poll is not None), default=None)
+        now = self.state.now()  # an age is a duration: steady, whatever the wall clock did
+        last = max((s.last_poll_steady for s in snaps if s.last_poll_steady is not None),
+                   default=None)
         return {
             "status": "ok",
             "devices": len(snaps),

@@ -106,6 +106,7 @@ class DeviceSnapshot:
     up: bool | None = None  # None before the first poll
     stale: bool = True  # no successful poll within the staleness window: series hidden
     last_poll: float | None = None  # wall clock at the start of the latest poll
+    last_poll_steady: float | None = None  # the same on the steady clock (ages, /healthz)
     last_success: float | None = None  # wall clock at the start of the latest good poll
     # The same instant on the state's steady clock: what durations and the alert engine
     # compare (a wall-clock step must not make an old answer look new, or a new one old).
@@ -273,6 +274,10 @@ class NetworkState:
                 self._update_link(link)
         return list(self._links.values())
 
+    def now(self) -> float:
+        """Steady time now: what the `*_steady` times and every age compare with."""
+        return self._clock()
+
     def metric_info(self, name: str) -> MetricInfo:
         """Help text and type of a metric; metrics unknown to the catalog get empty help."""
         info = self._catalog.get(name)
@@ -289,10 +294,14 @@ class NetworkState:
         if dev is None:
             return []  # removed from the topology while its poll was running
         now = self._clock()
+        # a wall time of the poll moved onto the steady clock by the clocks' offset now
+        # (exact unless the wall clock stepped during this very poll)
+        to_steady = now - self._clocks.wall()
         snap = dev.snap
         events: list[Event] = []
         snap.polls += 1
         snap.last_poll = result.started
+        snap.last_poll_steady = result.started + to_steady
         snap.poll_duration = result.duration
         snap.varbinds = result.varbinds
         snap.requests = result.requests
@@ -313,9 +322,7 @@ class NetworkState:
         snap.up = True
         snap.stale = False
         snap.last_success = result.started
-        # the poll's start on the steady clock: its wall start, moved by the clocks' offset
-        # now (exact unless the wall clock stepped during this very poll)
-        snap.last_success_steady = result.started + (now - self._clocks.wall())
+        snap.last_success_steady = snap.last_poll_steady
         snap.last_error = None
         snap.profile = result.profile
         # when the counters were (about) read, on the steady clock: rates and the sysUpTime

@@ -50,11 +50,14 @@ async def test_wall_clock_steps_change_no_duration_and_alertmanager_stays_firing
     env = {**os.environ, **ENV, "LD_PRELOAD": libfaketime(),
            "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_DONT_FAKE_MONOTONIC": "1",
            "FAKETIME_CACHE_DURATION": "1"}
-    with open(log_path, "wb") as log_file:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
         proc = await asyncio.create_subprocess_exec(
             BORDERWATCH, "run", "--inventory", str(net.inventory),
             "--listen", f"127.0.0.1:{port}", env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=log_file)
+            stderr=log_fd)
+    finally:
+        os.close(log_fd)  # the child has its own copy
     log = lambda: log_path.read_text(errors="replace")  # noqa: E731
     try:
         assert proc.stdout is not None
