@@ -38,7 +38,9 @@ def _site(d: dict[str, Any] | None) -> SiteRef | None:
 
 
 def notification_from_dict(body: dict[str, Any]) -> Notification:
-    """The inverse of `Notification.to_dict()` (tuples and nested refs rebuilt)."""
+    """The inverse of `Notification.to_dict()` (tuples and nested refs rebuilt), with the
+    body's wall times (`steady`, the engine's own times, only identifies the event)."""
+    body = {k: v for k, v in body.items() if k != "steady"}
     causes = tuple(Cause(**{**c, "ends": tuple(SiteRef(**s) for s in c.get("ends", ())),
                             "evidence": tuple(c.get("evidence", ()))})
                    for c in body.get("root_cause", ()))

@@ -83,3 +83,4 @@ async def test_alertmanager_times_stay_valid_and_ahead_across_steps(tmp_path: Pa
 
 def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
