@@ -84,3 +84,22 @@ async def test_alertmanager_times_stay_valid_and_ahead_across_steps(tmp_path: Pa
 def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
+
+
+def test_a_restart_in_the_same_boot_continues_the_timeline_despite_a_step(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saved steady times stay comparable after a restart: the anchor is resumed within a
+    boot (the wall clock stepped in between changes nothing), re-taken after a reboot."""
+    import collector.clock as clock_module
+
+    pair = Pair()
+    monkeypatch.setattr(clock_module, "boot_id", lambda: "boot-1")
+    first = SteadyClock(elapsed=lambda: pair.elapsed, wall=pair.wall)
+    saved_at, mark = first.now(), first.mark()
+    pair.step, pair.elapsed = -3600.0, pair.elapsed + 120  # stepped back, then restarted
+    again = SteadyClock.resume(mark, elapsed=lambda: pair.elapsed, wall=pair.wall)
+    assert again.now() - saved_at == pytest.approx(120)
+    assert again.to_wall(saved_at) == pytest.approx(pair.wall() - 120)
+    monkeypatch.setattr(clock_module, "boot_id", lambda: "boot-2")
+    fresh = SteadyClock.resume(mark, elapsed=lambda: pair.elapsed, wall=pair.wall)
+    assert fresh.now() == pytest.approx(pair.wall())  # a new boot: the wall clock's word
