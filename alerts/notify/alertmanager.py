@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 ENDS_AHEAD = 4  # endsAt of a firing alert: this many resend intervals ahead...
 MIN_ENDS_AHEAD = 900.0  # ...and at least 15 min: longer than a realistic restart
 OFFSET_SLACK = 2.0  # s: a new reading of Alertmanager's clock closer than this is noise
+# A resolve's endsAt lies at least this far in Alertmanager's past. One in its future is
+# not a resolve: Alertmanager merges it with the firing alert it holds and keeps that
+# one's later endsAt (15 min ahead), so the resolve would be lost. Covers the error of the
+# offset (Date has 1 s resolution; readings within OFFSET_SLACK are not taken).
+RESOLVE_MARGIN = OFFSET_SLACK + 1.0
 
 
 def iso(t: float) -> str:
@@ -127,14 +132,16 @@ class AlertmanagerNotifier:
         """What turns a steady time into Alertmanager's time (our wall clock's until read)."""
         if self._am_offset is not None:
             return self._am_offset
-        return self._clocks.wall() - self._clocks.now()
+        return self._clocks.to_wall(0.0)  # exactly 0 for a simulated clock
 
     def _note_date(self, date: str | None) -> None:
         """Read Alertmanager's clock from an answer's Date header (1 s resolution)."""
         if date is None or not isinstance(self._clocks, SteadyClock):
             return
         try:
-            theirs = parsedate_to_datetime(date).timestamp() + 0.5  # mid-second
+            # a lower bound: the header is truncated to the second and was written before
+            # we read it, so times computed with it never lie in Alertmanager's future
+            theirs = parsedate_to_datetime(date).timestamp()
         except (TypeError, ValueError):
             return
         offset = theirs - self._clocks.now()
@@ -143,6 +150,8 @@ class AlertmanagerNotifier:
                 log.info("Alertmanager %s: its clock moved %+.0f s against ours", self.name,
                          offset - self._am_offset)
             self._am_offset = offset
+        else:
+            self._am_offset = max(self._am_offset, offset)  # the tighter lower bound
 
     async def _read_clock(self) -> None:
         """Before the first post: one GET for Alertmanager's Date (best effort)."""
@@ -166,8 +175,11 @@ class AlertmanagerNotifier:
         out = {k: v for k, v in alert.items() if k not in ("since", "startsAt", "endsAt")}
         their_now = now + off
         starts = their_now if since is None else min(since + off, their_now)
-        ends = their_now + self.ends_ahead if ended is None else \
-            max(ended + off, starts + 0.001)
+        if ended is None:
+            ends = their_now + self.ends_ahead
+        else:  # surely in Alertmanager's past, and startsAt before it
+            ends = min(ended + off, their_now - RESOLVE_MARGIN)
+            starts = min(starts, ends - 0.001)
         return {**out, "startsAt": iso(starts), "endsAt": iso(ends)}
 
     # ------------------------------------------------------------------ posting

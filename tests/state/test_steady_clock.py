@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.notify.alertmanager import MIN_ENDS_AHEAD, AlertmanagerNotifier
+from alerts.notify.alertmanager import MIN_ENDS_AHEAD, RESOLVE_MARGIN, AlertmanagerNotifier
 from alerts.notify.outbox import Outbox
 from collector.clock import SteadyClock
 from collector.samples import Kind, PollResult, Sample
@@ -78,6 +78,10 @@ async def test_alertmanager_times_stay_valid_and_ahead_across_steps(tmp_path: Pa
         assert starts == pytest.approx(since, abs=0.001)  # not moved by the step
         assert ends == pytest.approx(clocks.now() + MIN_ENDS_AHEAD, abs=0.001)
         assert starts < ends
+    # a resolve decided this instant: its endsAt surely in Alertmanager's past (one in its
+    # future would be merged away under the firing alert's later endsAt)
+    resolved = am._timed(alert, ended=clocks.now())
+    assert _ts(resolved["startsAt"]) < _ts(resolved["endsAt"]) <= clocks.now() - RESOLVE_MARGIN
     am.outbox.close()
 
 
