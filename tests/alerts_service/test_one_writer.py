@@ -19,8 +19,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from alert_network import ENV, FAST_RULES
-from core_post_service import alert_service, write_inventory
+from core_post_service import INVENTORY, alert_service, write_inventory
 from runtime_helpers import BORDERWATCH
 from servers import free_tcp_port
 
@@ -89,6 +90,26 @@ async def test_a_second_service_on_the_same_state_dir_is_refused_until_the_first
                 assert resp.status == 200
             assert (tmp_path / "var" / "borderwatch.lock").read_text().strip() == \
                 str(second.pid)
+
+
+async def test_a_spool_directory_shared_by_two_inventories_is_refused_with_the_pid(
+        tmp_path: Path) -> None:
+    """Each state directory is locked, wherever it lies: two inventories in different
+    directories (different `var/`) that name the same influx spool cannot both run."""
+    spool = tmp_path / "shared-spool"
+    inventories = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "inventory.yaml"
+        path.write_text(yaml.safe_dump({**INVENTORY, "influx": {
+            "url": "http://127.0.0.1:9", "org": "bw", "bucket": "bw",
+            "spool": {"dir": str(spool)}}}, allow_unicode=True))
+        inventories.append(path)
+    async with run(inventories[0]) as (first, _):
+        code, err = await refused(inventories[1])
+        assert code == 1, err
+        assert f"another borderwatch (pid {first.pid}) is using state directory " \
+               f"{spool.resolve()}" in err, err
 
 
 async def test_a_confirmed_silence_survives_a_kill_9_right_after_the_answer(
