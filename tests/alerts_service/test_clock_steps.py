@@ -9,6 +9,11 @@ clock); a rule's `for:` that is pending when the clock goes back an hour still f
 (within the test's generous wait, never an hour late); Alertmanager accepts every post
 (startsAt before endsAt, times on its own clock) and never resolves the firing alert on
 its own while the wall clock jumps; exactly one firing and one resolve reach the webhook.
+
+libfaketime 0.9.10 and Python, as found here: the offset file ("+0", "-3600", "+3600") is
+re-read every FAKETIME_CACHE_DURATION s; CLOCK_MONOTONIC and CLOCK_BOOTTIME stay real
+with FAKETIME_DONT_FAKE_MONOTONIC=1, and asyncio's timers work; a blocking time.sleep()
+fails with EINVAL under it (clock_nanosleep), which the service never calls.
 """
 
 from __future__ import annotations
