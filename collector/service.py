@@ -551,5 +551,9 @@ def poll_command(args: argparse.Namespace) -> int:
     if not result.ok:
         print(f"borderwatch poll: {args.device} ({spec.address}) did not answer: "
               f"{result.error}", file=sys.stderr)
+        if inventory.device(args.device).sim_profile:  # a lab device: is the lab running?
+            print(f"borderwatch poll: {args.device} is simulated by the lab; if the lab is not "
+                  f"running, start it: borderwatch lab --inventory {args.inventory}",
+                  file=sys.stderr)
         return 1
     return 0

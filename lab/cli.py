@@ -14,7 +14,7 @@ import yaml
 from collector.inventory import InventoryError, load_inventory
 from lab.agents import Lab, LabReport
 from lab.control import ControlLoop, fault_command, load_scenario, schedule_scenario
-from lab.devices import LabError, agent_specs, lab_env_communities
+from lab.devices import LabError, agent_specs, lab_community_files, lab_env_communities
 from lab.faults import FaultInjector, Topology
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def lab_command(args: argparse.Namespace) -> int:
         for var in lab_env_communities(args.inventory, state_dir):
             print(f"lab community set in ${var} for this process "
                   f"(remembered in {state_dir / 'secrets' / var})")
+        for file in lab_community_files(args.inventory):
+            print(f"lab community generated in {file} (mode 0600; the inventory reads it)")
         inventory = load_inventory(args.inventory)
         specs, skipped = agent_specs(inventory)
     except (InventoryError, LabError) as exc:

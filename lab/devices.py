@@ -2,9 +2,11 @@
 
 Every device with a `sim_profile` gets one simulated agent on its own address:port (one
 snmpsim process each: snmpsim picks v2c data by community only, and the lab devices share
-one credential). Communities come from the inventory's credentials like the collector's;
-an unset `community_env` variable gets a random lab community, remembered in the state dir
-so that the next run keeps the same file names (and snmpsim's index cache stays valid).
+one credential). Communities come from the inventory's credentials like the collector's.
+A credential whose variable is unset gets a random lab community: written to its
+`community_file` when it names one (so `borderwatch check` and `poll` read the same file,
+with no extra step), else remembered in the state dir; either way the next run keeps the
+same community (and snmpsim's index cache stays valid).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.inventory import Inventory, load_inventory
+from collector.inventory import Credential, Inventory, load_inventory
 from collector.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -56,20 +58,45 @@ def lab_env_communities(path: str | os.PathLike[str], state_dir: Path,
 
     Returns the names of the variables it set. The value is random the first time and then
     read back from `<state_dir>/secrets/<VARIABLE>` (mode 0600); it is never printed.
+    A credential with a `community_file` as well is left to lab_community_files().
     """
     environ = os.environ if environ is None else environ
-    inventory = load_inventory(path, resolve_secrets=False, log_warnings=False)
     names = []
-    for cred_name in sorted({d.credential for d in inventory.devices if d.sim_profile}):
-        cred = inventory.credentials.get(cred_name)
-        if cred is None or cred.version == "3" or not cred.community_env:
-            continue
+    for cred in _lab_credentials(path):
         var = cred.community_env
-        if environ.get(var):
+        if not var or cred.community_file or environ.get(var):
             continue
         environ[var] = _remembered_community(state_dir, var)
         names.append(var)
     return names
+
+
+def lab_community_files(path: str | os.PathLike[str],
+                        environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Create the missing `community_file` of each lab credential whose variable is unset.
+
+    The file is where the inventory says (relative paths: to the inventory's directory),
+    mode 0600, with a random community; an existing file is never touched. Returns the
+    files created (their content is never printed).
+    """
+    environ = os.environ if environ is None else environ
+    created = []
+    for cred in _lab_credentials(path):
+        if not cred.community_file or (cred.community_env and environ.get(cred.community_env)):
+            continue
+        file = Path(cred.community_file).expanduser()
+        file = file if file.is_absolute() else Path(path).resolve().parent / file
+        if _create_secret_file(file, "lab-" + secrets.token_hex(8)):
+            created.append(file)
+    return created
+
+
+def _lab_credentials(path: str | os.PathLike[str]) -> list[Credential]:
+    """The v1/v2c credentials of the inventory's simulated devices."""
+    inventory = load_inventory(path, resolve_secrets=False, log_warnings=False)
+    names = sorted({d.credential for d in inventory.devices if d.sim_profile})
+    return [cred for cred in (inventory.credentials.get(n) for n in names)
+            if cred is not None and cred.version != "3"]
 
 
 def _remembered_community(state_dir: Path, var: str) -> str:
@@ -81,12 +108,23 @@ def _remembered_community(state_dir: Path, var: str) -> str:
     except FileNotFoundError:
         pass
     value = "lab-" + secrets.token_hex(8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path.unlink(missing_ok=True)  # an unusable former value
+    _create_secret_file(path, value)
+    return value
+
+
+def _create_secret_file(path: Path, value: str) -> bool:
+    """Write `value` to a new file of mode 0600 (a directory it needs: 0700); False if the
+    file exists already."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
-    return value
+    return True
 
 
 def agent_specs(inventory: Inventory) -> tuple[list[AgentSpec], list[str]]:

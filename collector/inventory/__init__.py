@@ -82,7 +82,8 @@ def load_inventory(path: str | os.PathLike[str], *, env: Mapping[str, str] | Non
         issues += pydantic_issues(exc, Inventory)
     issues += check_crossrefs(located.data, located.lines)
     credentials, found, inline = resolve_all(
-        located.data, base_dir=Path(path).resolve().parent, env=env, resolve=resolve_secrets)
+        located.data, base_dir=Path(path).resolve().parent, env=env, resolve=resolve_secrets,
+        file=file)
     issues += found
     influx, found, influx_inline = resolve_influx(
         located.data, base_dir=Path(path).resolve().parent, env=env, resolve=resolve_secrets)

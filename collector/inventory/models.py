@@ -164,13 +164,20 @@ class Credential(BaseModel):
         return self
 
     def _one_source(self, secret: str, errors: list, *, at: str | None, why: str = "") -> None:
-        """Exactly one of secret, secret_env, secret_file; a missing one is reported at `at`."""
+        """One of secret, secret_env, secret_file; a missing one is reported at `at`.
+
+        The pair secret_env + secret_file is allowed: the variable when it is set, else the
+        file (the lab's generated community behind an operator's variable, say).
+        """
         sources = self.sources(secret)
         choices = f"{secret}_env, {secret}_file or {secret}"
+        if sources == [f"{secret}_env", f"{secret}_file"]:
+            return  # the variable first, the file as its fallback (collector/inventory/secrets)
         if len(sources) > 1:
             for f in sources[1:]:
                 errors.append((f, "secret_sources", "{secret} is given more than once "
-                               "({fields}); give exactly one of {choices}",
+                               "({fields}); give exactly one of {choices} (or {secret}_env "
+                               "with {secret}_file as its fallback)",
                                {"secret": secret, "fields": ", ".join(sources),
                                 "choices": choices}))
         elif not sources:

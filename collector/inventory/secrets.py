@@ -58,15 +58,22 @@ def _read_file(path: Path, shown: str) -> tuple[str | None, str | None, str | No
 
 
 def resolve_credential(name: str, cred: Credential, *, base_dir: Path,
-                       env: Mapping[str, str]) -> tuple[Credential, list[Issue]]:
-    """The credential with each secret as a `Secret`, and the issues found reading them."""
+                       env: Mapping[str, str], lab_command: str | None = None
+                       ) -> tuple[Credential, list[Issue]]:
+    """The credential with each secret as a `Secret`, and the issues found reading them.
+
+    With both `X_env` and `X_file` the variable wins when it is set, else the file is read
+    (as strictly as alone: missing, unreadable, empty or group/other-readable is reported).
+    `lab_command`: given when only lab-simulated devices use this credential; a missing
+    file then names it (`borderwatch lab` writes the community file on its first start).
+    """
     issues: list[Issue] = []
     update: dict[str, Secret] = {}
     for secret in SECRET_NAMES:
         env_name = getattr(cred, f"{secret}_env")
         file_name = getattr(cred, f"{secret}_file")
         value: Secret | None = getattr(cred, secret)  # inline, already a Secret
-        if env_name is not None:
+        if env_name is not None and (file_name is None or env.get(env_name) is not None):
             loc = ("credentials", name, f"{secret}_env")
             text = env.get(env_name)
             if text is None:
@@ -83,7 +90,7 @@ def resolve_credential(name: str, cred: Credential, *, base_dir: Path,
             if warning:
                 issues.append(Issue(loc, warning, "warning"))
             if error:
-                issues.append(Issue(loc, error))
+                issues.append(Issue(loc, _fallback_error(error, env_name, path, lab_command)))
             elif text is not None:
                 value = Secret(text, source=f"file {path}")
         else:
@@ -98,6 +105,21 @@ def resolve_credential(name: str, cred: Credential, *, base_dir: Path,
     return cred.model_copy(update=update), issues
 
 
+def _fallback_error(error: str, env_name: str | None, path: Path,
+                    lab_command: str | None) -> str:
+    """A file error; with a variable tried first, what to do to supply either."""
+    if env_name is None:
+        return error
+    if path.exists():
+        return f"environment variable {env_name} is not set, and {error}"
+    if lab_command:
+        return (f"environment variable {env_name} is not set and {path} does not exist: "
+                f"start the lab once (`{lab_command}`), which writes the lab community there, "
+                f"or set {env_name}")
+    return (f"environment variable {env_name} is not set and secret file {path} does not "
+            f"exist: set {env_name}, or create the file (mode 600)")
+
+
 def inline_warnings(name: str, cred: Credential) -> list[Issue]:
     """A warning per secret written inline: it should move to an env variable or a file."""
     return [Issue(("credentials", name, s), f"the {s.replace('_', ' ')} is written inline in "
@@ -106,8 +128,9 @@ def inline_warnings(name: str, cred: Credential) -> list[Issue]:
 
 
 def resolve_all(data: Any, *, base_dir: Path, env: Mapping[str, str] | None,
-                resolve: bool) -> tuple[dict[str, Credential], list[Issue], bool]:
-    """Resolve every credential that validates on its own.
+                resolve: bool, file: str = "inventory.yaml"
+                ) -> tuple[dict[str, Credential], list[Issue], bool]:
+    """Resolve every credential that validates on its own (`file`: the inventory, for hints).
 
     Returns (credentials by name, issues, whether any secret is written inline).
     """
@@ -116,6 +139,7 @@ def resolve_all(data: Any, *, base_dir: Path, env: Mapping[str, str] | None,
     out: dict[str, Credential] = {}
     issues: list[Issue] = []
     inline = False
+    lab_only = _simulated_only(data)
     for name, raw_cred in (raw.items() if isinstance(raw, dict) else ()):
         try:
             cred = Credential.model_validate(raw_cred)
@@ -125,10 +149,25 @@ def resolve_all(data: Any, *, base_dir: Path, env: Mapping[str, str] | None,
         inline = inline or bool(warnings)
         issues += warnings
         if resolve:
-            cred, found = resolve_credential(str(name), cred, base_dir=base_dir, env=env)
+            lab = f"borderwatch lab --inventory {file}" if str(name) in lab_only else None
+            cred, found = resolve_credential(str(name), cred, base_dir=base_dir, env=env,
+                                             lab_command=lab)
             issues += found
         out[str(name)] = cred
     return out, issues, inline
+
+
+def _simulated_only(data: Any) -> set[str]:
+    """Credentials whose devices (one at least) all have a `sim_profile`: lab credentials."""
+    used: dict[str, bool] = {}
+    sites = data.get("sites") if isinstance(data, dict) else None
+    for site in sites if isinstance(sites, list) else ():
+        devices = site.get("devices") if isinstance(site, dict) else None
+        for device in devices if isinstance(devices, list) else ():
+            if isinstance(device, dict) and isinstance(device.get("credential"), str):
+                name = device["credential"]
+                used[name] = used.get(name, True) and bool(device.get("sim_profile"))
+    return {name for name, simulated in used.items() if simulated}
 
 
 def resolve_influx(data: Any, *, base_dir: Path, env: Mapping[str, str] | None,

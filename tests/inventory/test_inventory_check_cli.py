@@ -30,13 +30,30 @@ def test_example_passes_with_the_lab_community_set() -> None:
         0, "inventory.yaml: 38 sites, 81 devices, 49 links, OK\n", "")
 
 
-def test_example_without_the_variable_names_it() -> None:
-    run = borderwatch("check", "inventory.yaml")
+def test_example_without_the_variable_or_the_lab_file_says_what_to_do(tmp_path: Path) -> None:
+    """Before the lab ever ran: the error names the variable, the file and the lab command."""
+    shutil.copy(EXAMPLE, tmp_path / "inventory.yaml")
+    run = borderwatch("check", "inventory.yaml", cwd=tmp_path)
     line = next(i for i, text in enumerate(EXAMPLE.read_text().splitlines(), 1)
-                if "community_env:" in text)
+                if "community_file:" in text)
+    secret = tmp_path / "var" / "lab" / "secrets" / "BORDERWATCH_LAB_COMMUNITY"
     assert (run.returncode, run.stdout) == (1, (
-        f"inventory.yaml:{line}: credentials.lab-v2c.community_env: environment variable "
-        "BORDERWATCH_LAB_COMMUNITY is not set\ninventory.yaml: 1 problem\n"))
+        f"inventory.yaml:{line}: credentials.lab-v2c.community_file: environment variable "
+        f"BORDERWATCH_LAB_COMMUNITY is not set and {secret} does not exist: start the lab once "
+        "(`borderwatch lab --inventory inventory.yaml`), which writes the lab community there, "
+        "or set BORDERWATCH_LAB_COMMUNITY\ninventory.yaml: 1 problem\n"))
+
+
+def test_example_passes_with_the_file_the_lab_writes(tmp_path: Path) -> None:
+    """Once the lab ran, `check` needs no variable: it reads the lab's community file."""
+    shutil.copy(EXAMPLE, tmp_path / "inventory.yaml")
+    secret = tmp_path / "var" / "lab" / "secrets" / "BORDERWATCH_LAB_COMMUNITY"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("cnry-COMM-7f3a9c\n")
+    secret.chmod(0o600)
+    run = borderwatch("check", "inventory.yaml", cwd=tmp_path)
+    assert (run.returncode, run.stdout, run.stderr) == (
+        0, "inventory.yaml: 38 sites, 81 devices, 49 links, OK\n", "")
 
 
 def test_example_passes_with_no_secrets() -> None:

@@ -103,9 +103,10 @@ CASES = [
                        "BW_C, priv_protocol: 3DES, priv_key_env: BW_C}"},
      [(4, "credentials.x.priv_protocol", "not a known priv protocol (value not shown); "
        "allowed: DES, AES-128, AES-192, AES-256")]),
-    ("two-sources", {"creds": "  x: {version: 2c, community_env: BW_C, community_file: c.txt}"},
-     [(4, "credentials.x.community_file", "community is given more than once (community_env, "
-       "community_file); give exactly one of community_env, community_file or community")]),
+    ("two-sources", {"creds": "  x: {version: 2c, community: cnry-INLINE, community_env: BW_C}"},
+     [(4, "credentials.x.community_env", "community is given more than once (community, "
+       "community_env); give exactly one of community_env, community_file or community (or "
+       "community_env with community_file as its fallback)")]),
     ("no-source", {"creds": "  x: {version: 1}"},
      [(4, "credentials.x", "needs a community: give exactly one of community_env, "
        "community_file or community")]),

@@ -117,6 +117,76 @@ def test_secret_problems_name_the_source(inv_dir: Path, env: dict, key_text: str
     assert got == [(line, field, msg.format(dir=inv_dir)) for line, field, msg in expected]
 
 
+FALLBACK = INVENTORY.replace("community_env: BW_COMMUNITY",
+                             "community_env: BW_COMMUNITY\n    community_file: comm.txt")
+
+
+@pytest.mark.parametrize(("env", "file_text", "expected"), [
+    (ENV, None, COMMUNITY),  # the variable wins; the file need not exist
+    ({"BW_AUTH": AUTH}, "cnry-FILE-7f3a9c\n", "cnry-FILE-7f3a9c"),  # unset: the file
+], ids=["variable-set", "variable-unset"])
+def test_community_env_with_a_file_as_fallback(inv_dir: Path, env: dict, file_text: str | None,
+                                               expected: str) -> None:
+    path = write(inv_dir, FALLBACK)
+    if file_text is not None:
+        (inv_dir / "comm.txt").write_text(file_text)
+        (inv_dir / "comm.txt").chmod(0o600)
+    inventory = load_inventory(path, env=env, log_warnings=False)
+    assert inventory.credentials["v2"].community.reveal() == expected
+    assert inventory.warnings == ()
+
+
+@pytest.mark.parametrize(("env", "file_text", "mode", "expected"), [
+    ({"BW_AUTH": AUTH}, None, 0o600,
+     "environment variable BW_COMMUNITY is not set and secret file {dir}/comm.txt does not "
+     "exist: set BW_COMMUNITY, or create the file (mode 600)"),
+    ({"BW_AUTH": AUTH}, "\n", 0o600,
+     "environment variable BW_COMMUNITY is not set, and secret file {dir}/comm.txt is empty"),
+    ({"BW_AUTH": AUTH}, "", 0o700,  # a directory where the file should be
+     "environment variable BW_COMMUNITY is not set, and cannot read secret file "
+     "{dir}/comm.txt: Is a directory"),
+], ids=["both-missing", "file-empty", "file-unreadable"])
+def test_fallback_file_is_read_as_strictly_as_alone(inv_dir: Path, env: dict,
+                                                     file_text: str | None, mode: int,
+                                                     expected: str) -> None:
+    path = write(inv_dir, FALLBACK)
+    if file_text == "":
+        (inv_dir / "comm.txt").mkdir(mode=mode)
+    elif file_text is not None:
+        (inv_dir / "comm.txt").write_text(file_text)
+        (inv_dir / "comm.txt").chmod(mode)
+    assert problems(path, env=env) == [(6, "credentials.v2.community_file",
+                                        expected.format(dir=inv_dir))]
+
+
+def test_fallback_file_readable_by_others_warns_and_an_empty_variable_is_an_error(
+        inv_dir: Path) -> None:
+    path = write(inv_dir, FALLBACK)
+    (inv_dir / "comm.txt").write_text("cnry-FILE-7f3a9c\n")
+    (inv_dir / "comm.txt").chmod(0o644)
+    inventory = load_inventory(path, env={"BW_AUTH": AUTH}, log_warnings=False)
+    comm = inv_dir / "comm.txt"
+    assert [str(w) for w in inventory.warnings] == [
+        f"{path}:6: credentials.v2.community_file: warning: secret file {comm} is readable by "
+        f"group/others (mode 0644); run chmod 600 {comm}"]
+    # Set but empty is a mistake, not "unset": the file is not a silent way around it.
+    assert problems(path, env={**ENV, "BW_COMMUNITY": ""}) == [
+        (5, "credentials.v2.community_env", "environment variable BW_COMMUNITY is empty")]
+
+
+def test_a_lab_credential_says_how_to_create_its_file(tmp_path: Path) -> None:
+    """Only simulated devices use it: the lab writes the file on its first start."""
+    path = write(tmp_path, INVENTORY.replace(
+        "community_env: BW_COMMUNITY", "community_env: BW_COMMUNITY\n    community_file: c.txt")
+        .replace("credential: v2}", "credential: v2, sim_profile: UPS/eaton-93e-80}"))
+    assert problems(path, env={"BW_AUTH": AUTH}, resolve_secrets=True) == [
+        (6, "credentials.v2.community_file", f"environment variable BW_COMMUNITY is not set "
+         f"and {tmp_path / 'c.txt'} does not exist: start the lab once (`borderwatch lab "
+         f"--inventory {path}`), which writes the lab community there, or set BW_COMMUNITY"),
+        (13, "credentials.v3.priv_key_file",
+         f"cannot read secret file {tmp_path / 'priv.key'}: No such file or directory")]
+
+
 def test_a50_secret_file_readable_by_others_warns(inv_dir: Path) -> None:
     (inv_dir / "priv.key").chmod(0o644)
     inventory = load_inventory(inv_dir / "inv.yaml", env=ENV, log_warnings=False)
