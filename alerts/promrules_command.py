@@ -1,5 +1,9 @@
 """`borderwatch rules`: write (or `--check`) the Prometheus rules generated from the alert rules.
 
+`--check` writes nothing: alone it proves the rules and inventory load and generate (what the
+service would run), with `--output` (and `--inhibit-output`) it also compares those files;
+either way it prints what it checked.
+
 Exit codes: 0 written / in sync, 1 bad rules or inventory (every problem as file:line) or,
 with --check, a file that differs from what would be generated; 2 a file cannot be read.
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from alerts.promrules import Generated
@@ -34,11 +38,20 @@ def add_rules_arguments(p: argparse.ArgumentParser, default_inventory: str) -> N
                    "(default: the inventory's alerts.dashboard_url, else the Grafana site "
                    "dashboard's relative path)")
     p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if --output (and --inhibit-output) differ "
-                   "from what would be generated (the CI drift check)")
+                   help="write nothing: check that the rules and inventory generate, and "
+                   "with --output (and --inhibit-output) exit 1 if those files differ from "
+                   "what would be generated (the CI drift check)")
 
 
-def build(args: argparse.Namespace) -> Generated:
+class Built(NamedTuple):
+    """What `build` made, and from what (for the --check summary)."""
+
+    generated: Generated
+    source: str  # "alerts/default_rules.yaml and inventory.yaml", as the header says
+    rules: int  # rules in the rule set
+
+
+def build(args: argparse.Namespace) -> Built:
     """Load inventory and rules as the service does and generate; errors propagate."""
     from alerts.promrules import generate
     from alerts.rules import KnownIds, load_rules
@@ -63,8 +76,9 @@ def build(args: argparse.Namespace) -> Generated:
     if len(ruleset.sources) > 1:
         shown = f"{BUILTIN} + {shown}"
     dashboard = args.dashboard_url or (alerts.dashboard_url if alerts is not None else None)
-    return generate(ruleset, topology, dashboard_url=dashboard,
-                    source=f"{shown} and {args.inventory}")
+    source = f"{shown} and {args.inventory}"
+    return Built(generate(ruleset, topology, dashboard_url=dashboard, source=source), source,
+                 len(ruleset.rules))
 
 
 def rules_command(args: argparse.Namespace) -> int:
@@ -74,12 +88,12 @@ def rules_command(args: argparse.Namespace) -> int:
     from alerts.rules import RulesError
     from collector.inventory import InventoryError, InventoryFileError
 
-    if args.check and not args.output:
-        print("borderwatch rules: --check needs --output (the file to compare)",
-              file=sys.stderr)
+    if args.check and args.inhibit_output and not args.output:
+        print("borderwatch rules: --check with --inhibit-output needs --output too (the "
+              "rules file to compare)", file=sys.stderr)
         return 2
     try:
-        generated = build(args)
+        built = build(args)
     except InventoryFileError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -90,16 +104,12 @@ def rules_command(args: argparse.Namespace) -> int:
     except (PromRulesError, ValueError) as exc:  # ValueError: a topology without a core
         print(f"borderwatch rules: {exc}", file=sys.stderr)
         return 1
+    generated = built.generated
     outputs = [(args.output, generated.rules_yaml)]
     if args.inhibit_output:
         outputs.append((args.inhibit_output, generated.inhibit_yaml))
     if args.check:
-        stale = [name for name, text in outputs
-                 if not Path(name).exists() or Path(name).read_text(encoding="utf-8") != text]
-        for name in stale:
-            print(f"{name} is out of date: run `borderwatch rules` with the same options "
-                  "without --check", file=sys.stderr)
-        return 1 if stale else 0
+        return _check(built, [(n, t) for n, t in outputs if n is not None])
     for skipped in generated.skipped:
         print(f"skipped {skipped}", file=sys.stderr)
     if args.output is None:
@@ -111,3 +121,20 @@ def rules_command(args: argparse.Namespace) -> int:
             print(f"wrote {name}", file=sys.stderr)
     print(f"{len(generated.alerts)} alerts, {len(generated.skipped)} skipped", file=sys.stderr)
     return 0
+
+
+def _check(built: Built, outputs: list[tuple[str, str]]) -> int:
+    """Say what was checked (stdout) and which files are stale (stderr); 1 if any is."""
+    print(f"{built.source}: {built.rules} rules, {len(built.generated.alerts)} Prometheus "
+          f"alerts generated, {len(built.generated.skipped)} skipped (no PromQL form), OK")
+    stale = 0
+    for name, text in outputs:
+        if Path(name).exists() and Path(name).read_text(encoding="utf-8") == text:
+            print(f"{name}: up to date")
+            continue
+        stale += 1
+        print(f"{name} is out of date: run `borderwatch rules` with the same options "
+              "without --check", file=sys.stderr)
+    if not outputs:
+        print("no file compared: give --output (and --inhibit-output) to compare written files")
+    return 1 if stale else 0

@@ -247,6 +247,31 @@ def test_check_reports_a_good_rules_file(tmp_path: Path) -> None:
         "windows, OK"
 
 
-def test_check_needs_an_output_file(capsys: pytest.CaptureFixture[str]) -> None:
-    assert generate_in_process("--check") == 2
-    assert "--check needs --output" in capsys.readouterr().err
+def test_check_alone_checks_the_rules_and_says_what_it_checked(tmp_path: Path) -> None:
+    """`rules --check` with no file to compare: generates, writes nothing, says so (issue 14)."""
+    run = borderwatch("rules", "--check")
+    generated = alerts_of(RULES_FILE)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines() == [
+        f"alerts/default_rules.yaml and inventory.yaml: {len(default_rules().rules)} rules, "
+        f"{len(generated)} Prometheus alerts generated, {len(committed_skipped())} skipped "
+        "(no PromQL form), OK",
+        "no file compared: give --output (and --inhibit-output) to compare written files"]
+    inv = inventory_with_rules(tmp_path, "schema_version: 1\nrules:\n  - {name: X}\n")
+    bad = borderwatch("rules", "--inventory", inv, "--check", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stdout == "" and "rules.yaml:3" in bad.stderr, bad
+
+
+def test_check_with_files_names_each_file_it_compared() -> None:
+    run = borderwatch(*GENERATE, "--check")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[1:] == [f"{GENERATE[4]}: up to date",
+                                           f"{GENERATE[6]}: up to date"]
+
+
+def committed_skipped() -> list[str]:
+    """The skipped entries the committed rules file lists in its header."""
+    text = RULES_FILE.read_text(encoding="utf-8")
+    head = text.split("groups:", 1)[0].split("# Skipped", 1)
+    return [line for line in head[1].splitlines() if line.startswith("# - ")] if len(head) > 1 \
+        else []
