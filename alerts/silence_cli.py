@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:9730"
+ALERTS_OFF = "alerts_not_configured"  # the `reason` of alerts/silence_off.py
 VN_TZ = timezone(timedelta(hours=7))
 TIMEOUT = 10.0  # seconds per request
 
@@ -101,9 +102,17 @@ def _call(method: str, url: str, body: Any = None, client: Client | None = None)
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
-            message = json.loads(exc.read()).get("error") or exc.reason
+            answer = json.loads(exc.read())
+            message = answer.get("error") or exc.reason
         except (ValueError, AttributeError):
-            message = exc.reason
+            answer, message = None, exc.reason
+        if isinstance(answer, dict) and answer.get("reason") == ALERTS_OFF:
+            raise ApiError(message) from None  # says itself what is wrong and what to do
+        if exc.code == 404 and answer is None:
+            # no JSON: the route itself is missing (a service from before alerts/silence_off)
+            raise ApiError(f"the service at {url.split('/api/')[0]} has no silence API (404): "
+                           "alerts are not configured in its inventory (no alerts: section)"
+                           ) from None
         raise ApiError(f"the service answered {exc.code}: {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -312,6 +312,10 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             from alerts.silence_api import attach_silence_api
 
             attach_silence_api(metrics_app.app, alert_service)  # /api/silences (writes: HttpServer)
+        else:
+            from alerts.silence_off import attach_silences_off
+
+            attach_silences_off(metrics_app.app)  # /api/silences: "alerts are not configured"
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
