@@ -47,7 +47,9 @@ def add_silence_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                    help="CA certificate to trust for an https:// --url (default: "
                    "$BORDERWATCH_CACERT, else the system's)")
     verbs = p.add_subparsers(dest="action", required=True, metavar="add|list|expire")
-    add = verbs.add_parser("add", help="add a silence; prints its id")
+    add = verbs.add_parser("add", help="add a silence; prints its id",
+                           description="Add a silence: incidents whose labels match every "
+                           "MATCHER send no notification until it ends. Prints its id.")
     add.add_argument("matchers", nargs="+", metavar="MATCHER",
                      help="label=value, label!=value, label=~regex or label!~regex; labels: "
                      "site, device, link, alertname, severity, incident, group, rule")
@@ -57,11 +59,15 @@ def add_silence_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     end.add_argument("--duration", "-d", help="how long, e.g. 90m, 4h, 1d (default 2h)")
     end.add_argument("--until", help="end time, e.g. 2026-11-27T06:00:00+07:00")
     add.add_argument("--start", help="start time (default: now)")
-    lst = verbs.add_parser("list", help="list silences (newest first)")
-    lst.add_argument("--state", choices=("active", "pending", "expired"))
+    lst = verbs.add_parser("list", help="list silences (newest first)",
+                           description="List the service's silences, newest first.")
+    lst.add_argument("--state", choices=("active", "pending", "expired"),
+                     help="only the silences in this state")
     lst.add_argument("--json", action="store_true", help="print the API's JSON")
-    exp = verbs.add_parser("expire", help="end a silence now")
-    exp.add_argument("ids", nargs="+", metavar="ID")
+    exp = verbs.add_parser("expire", help="end a silence now",
+                           description="End silences now (a pending one is deleted).")
+    exp.add_argument("ids", nargs="+", metavar="ID",
+                     help="silence id, as `silence add` or `silence list` print it")
     return p
 
 

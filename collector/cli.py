@@ -29,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="run the collector and serve /metrics",
-        description="Poll every device of the inventory on its cadence and "
-        "serve Prometheus /metrics and /healthz.",
+        help="run the service: poll, serve /metrics and the /status page, alert",
+        description="Poll every device of the inventory on its cadence and serve Prometheus "
+        "/metrics, /healthz and the /status page (JSON: /api/status); with an alerts: section, "
+        "also evaluate the alert rules, send notifications and serve /api/silences. "
+        "Ctrl-C (SIGINT) or SIGTERM stops it cleanly.",
     )
     p.add_argument(
         "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--listen",
         default=DEFAULT_LISTEN,
-        help="HOST:PORT for /metrics (default: %(default)s, loopback only; "
+        help="HOST:PORT to serve every route on (default: %(default)s, loopback only; "
         "a non-loopback address logs a warning)",
     )
     p.add_argument(
@@ -54,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check",
         help="validate an inventory file",
-        description="Validate an inventory; print every problem as "
-        "file:line: field: message and exit 1 if there is any.",
+        description="Validate an inventory (and the alert rules file and receiver secrets it "
+        "names); print every problem as file:line: field: message. Exit 0 when valid "
+        "(warnings allowed), 1 if there is any problem, 2 if the file cannot be read.",
     )
     p.add_argument(
         "path", nargs="?", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
@@ -63,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-secrets",
         action="store_true",
-        help="do not require secret environment variables/files to be present",
+        help="do not read secrets (environment variables, secret files): check the "
+        "structure only",
     )
     p.add_argument(
         "--web.config.file",
@@ -86,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "lab",
-        help="run simulated SNMP agents for an inventory",
-        description="Start one snmpsim agent per device address of the inventory "
-        "(real device dumps plus the lab's own radio/VSAT/power data), "
-        "with moving counters. Ctrl-C stops them all.",
+        help="run simulated SNMP agents for an inventory; `lab fault` injects faults",
+        description="Start one snmpsim agent per device of the inventory that has a "
+        "sim_profile, on its own loopback address (real device dumps plus the lab's own "
+        "radio/VSAT/power data), with moving counters. Ctrl-C stops them all.",
     )
     p.add_argument(
         "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
@@ -103,16 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--shared",
         action="store_true",
         help="serve every device from one snmpsim process (responder-lite through a small "
-        "compatibility shim): starts in ~2 s with ~45 MiB instead of ~20 s and ~2 GiB, but one "
-        "core serves all devices and agents cannot be stopped one by one",
+        "compatibility shim): starts in 2-3 s with ~45 MiB instead of 20-40 s and ~2 GiB for "
+        "the repository's 81 devices, but one core serves them all and agents cannot be "
+        "stopped one by one, so no `lab fault` and no --scenario",
     )
     p.add_argument(
         "--with-collector",
         action="store_true",
-        help="also run the collector against the lab and serve /metrics",
+        help="also run the service (`borderwatch run`) on the lab's inventory",
     )
     p.add_argument(
-        "--listen", default=DEFAULT_LISTEN, help="with --with-collector: HOST:PORT for /metrics"
+        "--listen", default=DEFAULT_LISTEN,
+        help="with --with-collector: HOST:PORT the service listens on (default: %(default)s)"
     )
     p.add_argument(
         "--scenario", help="YAML file of timed faults the lab runs (see lab/README-faults.md)"
@@ -136,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_silence_subcommand(sub)  # `borderwatch silence add|list|expire`: the running service
 
-    p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)")
-    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)",
+                       description="Print the JSON Schema of the inventory, generated from "
+                       "its models (`make schema` writes collector/schema/).")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write to this file instead of stdout")
     return parser
 
 

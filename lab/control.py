@@ -111,8 +111,9 @@ class ControlLoop:
                 answer = {"ok": True, "status": self.injector.status()}
             else:
                 options = {k: float(v) for k, v in (request.get("options") or {}).items()}
-                answer = {"ok": True, "message": self.injector.apply(
-                    str(request.get("action")), str(request.get("target", "")), **options)}
+                result = self.injector.apply(str(request.get("action")),
+                                             str(request.get("target", "")), **options)
+                answer = {"ok": True, "message": str(result), **result.as_json()}
         except Exception as exc:  # every failure goes back to the sender
             answer = {"ok": False, "message": self._redact(str(exc))}
         tmp = req.with_name(req.name.replace("req-", ".ans-"))
@@ -181,14 +182,33 @@ def schedule_scenario(injector: FaultInjector,
 # ---------------------------------------------------------------------- CLI side
 
 def add_fault_subcommand(lab_parser: argparse.ArgumentParser) -> None:
-    """`borderwatch lab fault VERB [TARGET] [options]` (talks to a running lab)."""
-    sub = lab_parser.add_subparsers(dest="lab_action", metavar="fault")
-    p = sub.add_parser("fault", help="inject a fault into a running lab (lab/README-faults.md)",
-                       description="Send a fault to the lab running with the same --state-dir.")
-    p.add_argument("verb", choices=list(VERBS))
-    p.add_argument("target", nargs="?", default="", help="device, link or site id")
+    """`borderwatch lab fault VERB [TARGET] [options]` (talks to a running lab).
+
+    `fault` is optional (`borderwatch lab` alone starts a lab), so it stays out of the lab's
+    generated usage and option list, where argparse would show it as required; the lab's
+    own usage and epilog name it instead.
+    """
+    lab_parser.usage = "%(prog)s [options]\n       %(prog)s fault VERB [TARGET] [options]"
+    lab_parser.epilog = ("`borderwatch lab fault VERB [TARGET]` injects a fault into the lab "
+                         "running with the same --state-dir: `borderwatch lab fault --help`, "
+                         "lab/README-faults.md.")
+    sub = lab_parser.add_subparsers(dest="lab_action", metavar="fault", help=argparse.SUPPRESS,
+                                    prog=lab_parser.prog)
+    p = sub.add_parser(
+        "fault", help="inject a fault into a running lab (lab/README-faults.md)",
+        description="Send a fault to the lab running with the same --state-dir and print what "
+        "it did: a summary line, then one line per simulated agent it touched.",
+        epilog="verbs and their target: " + "; ".join(
+            f"{verb} {kind.upper() or ''}".rstrip() for verb, (_, kind, _) in VERBS.items())
+        + ". Details: lab/README-faults.md")
+    p.add_argument("verb", choices=list(VERBS), metavar="VERB", help="what to do (below)")
+    p.add_argument("target", nargs="?", default="", metavar="TARGET",
+                   help="the device, link or site id the verb takes (none for clear, status)")
     for option, text in OPTION_HELP.items():
         p.add_argument(f"--{option}", type=float, help=text)
+    p.add_argument("--json", action="store_true",
+                   help="print the lab's answer as JSON (summary, effects: device, effect, "
+                   "seconds, text) for scripts")
     # SUPPRESS: an absent option keeps the `lab` parser's default (var/lab).
     p.add_argument("--state-dir", default=argparse.SUPPRESS,
                    help="state dir of the running lab (default: var/lab)")
@@ -233,6 +253,10 @@ def fault_command(args: argparse.Namespace) -> int:
         return 2
     result = send(Path(args.state_dir), {"action": action, "target": args.target,
                                          "options": options})
+    if args.json:
+        shown = {k: v for k, v in result.items() if k != "message" or not result.get("ok")}
+        print(json.dumps(shown, indent=2, sort_keys=True, ensure_ascii=False))
+        return 0 if result.get("ok") else 1
     if not result.get("ok"):
         print(f"borderwatch lab fault: {result.get('message')}", file=sys.stderr)
         return 1

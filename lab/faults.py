@@ -67,6 +67,61 @@ class FaultError(Exception):
     """A fault request names nothing in the lab or cannot be applied (message for the user)."""
 
 
+# What a fault did to one agent → how `borderwatch lab fault` says it ({s}: the seconds).
+EFFECTS = {
+    "restarted": "restarted with the change ({s:.1f} s silent)",
+    "stopped": "stopped: silent until revive",
+    "rebooting": "rebooting: silent for {s:g} s, then uptime starts from 0",
+    "booted": "booted: answering again ({s:.1f} s to start), uptime from 0",
+    "cut_off": "silent: cut off from the core (no working path to a core site)",
+    "reachable": "answering again: a path to the core is back ({s:.1f} s to start)",
+    "waits_down": "agent down: the change applies when it is back",
+    "waits_cut_off": "cut off from the core: the change applies when it is reachable",
+}
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One agent touched by a fault: what happened to it (a key of EFFECTS)."""
+
+    device: str
+    what: str
+    seconds: float | None = None
+
+    def text(self) -> str:
+        """The sentence for people, e.g. "restarted with the change (1.4 s silent)"."""
+        return EFFECTS[self.what].format(s=self.seconds or 0.0)
+
+
+@dataclass(frozen=True)
+class FaultResult:
+    """What one fault did: a summary ("link L27 cut") and one effect per agent touched."""
+
+    summary: str
+    effects: tuple[Effect, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The summary, then one aligned line per agent."""
+        width = max((len(e.device) for e in self.effects), default=0)
+        return [self.summary, *(f"  {e.device:<{width}}  {e.text()}" for e in self.effects)]
+
+    def one_line(self) -> str:
+        """Summary and effects on one line, for the lab's log."""
+        if not self.effects:
+            return self.summary
+        return f"{self.summary} ({'; '.join(f'{e.device} {e.text()}' for e in self.effects)})"
+
+    def as_json(self) -> dict[str, object]:
+        """For `borderwatch lab fault --json`: stable keys, seconds rounded to 0.1 s."""
+        return {"summary": self.summary,
+                "effects": [{"device": e.device, "effect": e.what,
+                             "seconds": None if e.seconds is None else round(e.seconds, 1),
+                             "text": e.text()} for e in self.effects]}
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
 @dataclass(frozen=True)
 class Topology:
     """What the faults need from the inventory: link ends, sites, device sites."""
@@ -293,20 +348,27 @@ class FaultInjector:
         self.steps: list[_Step] = []
         self._seq = 0
         self._lock = threading.Lock()
+        self._effects: dict[str, Effect] = {}  # of the fault being applied, by device
 
     # ------------------------------------------------------------------ requests
 
-    def apply(self, action: str, target: str = "", **options: float) -> str:
+    def apply(self, action: str, target: str = "", **options: float) -> FaultResult:
         """Apply one fault now; returns what was done, raises FaultError when it cannot."""
         if action not in ACTIONS:
             raise FaultError(f"unknown fault {action!r} (one of: {', '.join(ACTIONS)})")
         return self._apply(action, target, **options)
 
-    def _apply(self, action: str, target: str, **options: float) -> str:
+    def _apply(self, action: str, target: str, **options: float) -> FaultResult:
         with self._lock:
-            done = str(getattr(self, f"_do_{action}")(target, **options))
-            reach, _ = self._update_reach()  # kill, reboot, revive change paths too
-            return f"{done}; {reach}" if reach else done
+            self._effects = {}
+            summary = str(getattr(self, f"_do_{action}")(target, **options))
+            self._update_reach()  # kill, reboot, revive change paths too
+            return FaultResult(summary, tuple(self._effects.values()))
+
+    def _note(self, device: str, what: str, seconds: float | None = None) -> None:
+        """Record what happened to an agent; the first note of a device is the one kept
+        (a device cut off by this very fault is not also "waiting for reachability")."""
+        self._effects.setdefault(device, Effect(device, what, seconds))
 
     def schedule(self, delay: float, action: str, target: str, **options: float) -> None:
         """Run a fault `delay` seconds from now (flaps, scenario steps, reboot comebacks)."""
@@ -317,7 +379,7 @@ class FaultInjector:
             self.steps.append(_Step(self.clock() + delay, self._seq, action, target, options))
             self.steps.sort()
 
-    def run_due(self) -> list[str]:
+    def run_due(self) -> list[FaultResult]:
         """Apply the steps that are due; a failing step is logged, not raised."""
         done = []
         while True:
@@ -327,7 +389,7 @@ class FaultInjector:
                 step = self.steps.pop(0)
             try:
                 done.append(self._apply(step.action, step.target, **step.options))
-                log.info("fault step: %s", done[-1])
+                log.info("fault step: %s", done[-1].one_line())
             except (FaultError, LabError) as exc:
                 log.warning("fault step %s %s failed: %s", step.action, step.target, exc)
 
@@ -357,13 +419,17 @@ class FaultInjector:
     def _do_kill(self, device: str) -> str:
         self.lab.stop_one(self._device(device).spec.device_id)
         self.down.add(device)
-        return f"agent {device} stopped (silent until revive)"
+        self._note(device, "stopped")
+        return f"agent {device} killed"
 
     def _do_revive(self, device: str) -> str:
         self._device(device)
         self.down.discard(device)
-        seconds = self._refresh(device)
-        return f"agent {device} answering again after {seconds:.1f} s"
+        self._refresh_all([device])
+        noted = self._effects.get(device)
+        if noted is not None and noted.what == "reachable":  # a stopped agent cut itself off
+            self._effects[device] = Effect(device, "restarted", noted.seconds)
+        return f"agent {device} revived"
 
     def _do_cut_link(self, link: str) -> str:
         ends = self._link(link)
@@ -371,7 +437,8 @@ class FaultInjector:
         if spans and spans[-1][1] is None:
             return f"link {link} is already cut"
         spans.append([self.clock(), None])
-        return f"link {link} cut: {self._refresh_all(d for d, _ in ends)}"
+        self._refresh_all(d for d, _ in ends)
+        return f"link {link} cut: both ends down, their counters stand still"
 
     def _do_restore_link(self, link: str) -> str:
         ends = self._link(link)
@@ -379,7 +446,8 @@ class FaultInjector:
         if not spans or spans[-1][1] is not None:
             return f"link {link} is not cut"
         spans[-1][1] = self.clock()
-        return f"link {link} restored: {self._refresh_all(d for d, _ in ends)}"
+        self._refresh_all(d for d, _ in ends)
+        return f"link {link} restored: both ends up, counters moving again"
 
     def _do_flap_link(self, link: str, period: float = 10.0, cycles: float = 3) -> str:
         self._link(link)
@@ -409,26 +477,30 @@ class FaultInjector:
         if not rows:
             raise FaultError(f"link {link}: no radio at its simulated ends to fade")
         self.fades[link] = float(db)
-        return f"link {link} faded by {db:g} dB: {self._refresh_all(rows)}"
+        self._refresh_all(rows)
+        return f"link {link} faded: RSL and SNR {db:g} dB lower at its radio ends"
 
     def _do_unfade_link(self, link: str) -> str:
         ends = self._link(link)
         if self.fades.pop(link, None) is None:
             return f"link {link} is not faded"
-        return f"link {link} fade removed: {self._refresh_all(d for d, _ in ends)}"
+        self._refresh_all(d for d, _ in ends)
+        return f"link {link} fade removed"
 
     def _do_fail_mains(self, site: str, drain: float = 1.0) -> str:
         devices = self._site_devices(site)
         if site in self.mains:
             return f"mains at {site} already failed"
         self.mains[site] = (self.clock(), float(drain))
-        return f"mains failed at {site}: {self._refresh_all(devices)}"
+        self._refresh_all(devices)
+        return f"mains failed at {site}: its UPSes and DC plants run on battery"
 
     def _do_restore_mains(self, site: str) -> str:
         devices = self._site_devices(site)
         if self.mains.pop(site, None) is None:
             return f"mains at {site} did not fail"
-        return f"mains restored at {site}: {self._refresh_all(devices)}"
+        self._refresh_all(devices)
+        return f"mains restored at {site}"
 
     def _do_reboot(self, device: str, down: float = 10.0) -> str:
         self.lab.stop_one(self._device(device).spec.device_id)
@@ -436,14 +508,18 @@ class FaultInjector:
         self._seq += 1
         self.steps.append(_Step(self.clock() + max(0.0, down), self._seq, "_boot", device))
         self.steps.sort()
-        return f"{device} rebooting: silent for {down:g} s"
+        self._note(device, "rebooting", max(0.0, down))
+        return f"{device} rebooting"
 
     def _do__boot(self, device: str) -> str:  # the second half of a reboot, scheduled
         self.down.discard(device)
         self.rebooted.add(device)
         self.origin[device] = self.clock()
-        seconds = self._refresh(device)
-        return f"{device} booted (answering after {seconds:.1f} s)"
+        if device in self.cut_off:
+            self._note(device, "waits_cut_off")  # it boots when its site is reachable
+        else:
+            self._note(device, "booted", self._refresh(device))
+        return f"{device} booted"
 
     def _do_clear(self, _target: str = "") -> str:
         touched = {d for link in list(self.cuts) + list(self.fades)
@@ -459,7 +535,8 @@ class FaultInjector:
         self.steps = [s for s in self.steps if s.action == "_boot"]
         touched |= set(self.down)
         self.down.clear()
-        return f"all faults cleared: {self._refresh_all(d for d in touched if d in self.agents)}"
+        self._refresh_all(d for d in touched if d in self.agents)
+        return "all faults cleared"
 
     # ------------------------------------------------------------------ data and agents
 
@@ -518,20 +595,18 @@ class FaultInjector:
             self.lab.start_one(device)
         return time.monotonic() - t0
 
-    def _refresh_all(self, devices: Iterable[str]) -> str:
-        reach, woken = self._update_reach()  # first: a cut's far end goes silent
-        parts = [reach] if reach else []
+    def _refresh_all(self, devices: Iterable[str]) -> None:
+        """Give each device its current faults (restart it), noting what happened to it."""
+        woken = self._update_reach()  # first: a cut's far end goes silent
         for device in dict.fromkeys(devices):
             if device in woken:
                 continue  # restarted with its current faults just now
             if device in self.down:
-                parts.append(f"{device} (agent down: applies when it is back)")
-                continue
-            if device in self.cut_off:
-                parts.append(f"{device} (cut off from the core: applies when reachable)")
-                continue
-            parts.append(f"{device} restarted in {self._refresh(device):.1f} s")
-        return ", ".join(parts)
+                self._note(device, "waits_down")
+            elif device in self.cut_off:
+                self._note(device, "waits_cut_off")
+            else:
+                self._note(device, "restarted", self._refresh(device))
 
     def _broken_links(self) -> set[str]:
         """Links that carry nothing now: cut, or ending on an agent that is not running."""
@@ -540,23 +615,19 @@ class FaultInjector:
                    if any(d in self.down for d, _ in ends)}
         return broken
 
-    def _update_reach(self) -> tuple[str, list[str]]:
+    def _update_reach(self) -> list[str]:
         """Silence the agents of sites no working path joins to a core; wake those rejoined.
 
-        Returns what changed ('' when nothing did) and the agents restarted."""
+        Notes both as effects; returns the agents restarted."""
         reachable = self.topology.reachable_sites(self._broken_links())
         wanted = set() if reachable is None else {
             d for d in self.agents if self.topology.site_of.get(d) not in reachable}
         lost, back = sorted(wanted - self.cut_off), sorted(self.cut_off - wanted)
         for device in lost:
             self.lab.stop_one(device)
+            self._note(device, "cut_off")
         self.cut_off = wanted
         woken = [d for d in back if d not in self.down]
         for device in woken:
-            self._refresh(device)
-        parts = []
-        if lost:
-            parts.append(f"cut off from the core (silent): {', '.join(lost)}")
-        if back:
-            parts.append(f"reachable again: {', '.join(back)}")
-        return "; ".join(parts), woken
+            self._note(device, "reachable", self._refresh(device))
+        return woken

@@ -13,7 +13,7 @@ from servers import snmpget
 from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.devices import agent_specs
-from lab.faults import FaultInjector, Topology
+from lab.faults import FaultInjector, FaultResult, Topology
 from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_CUTOFF_COMMUNITY"
@@ -67,16 +67,23 @@ def answers(dev: str, port: int, *oids: str) -> list[str] | None:
     return [line.rpartition(": ")[2] for line in res.stdout.strip().splitlines()]
 
 
+def effects(result: FaultResult) -> list[tuple[str, str]]:
+    """(device, effect) of each agent a fault touched, in the order they are printed."""
+    return [(e.device, e.what) for e in result.effects]
+
+
 def test_a_cut_silences_the_site_behind_it_until_the_repair(lab) -> None:
     injector, port = lab
     before = answers("c-post", port, HC_IN_49)
     assert before is not None
-    message = injector.apply("cut_link", "K2")
-    assert "cut off from the core (silent): c-post" in message
+    cut = injector.apply("cut_link", "K2")
+    # One effect per agent (issue 14: c-post was listed twice, once as "applies when reachable")
+    assert effects(cut) == [("c-post", "cut_off"), ("c-hub", "restarted")]
     assert answers("c-post", port) is None
     assert answers("c-hub", port) is not None  # the near end still answers
     assert injector.status()["cut_off"] == ["c-post"]
-    injector.apply("restore_link", "K2")
+    restored = injector.apply("restore_link", "K2")
+    assert effects(restored) == [("c-post", "reachable"), ("c-hub", "restarted")]
     after = answers("c-post", port, HC_IN_49)
     assert after is not None and int(after[0]) >= int(before[0])  # counters continued
     assert injector.status()["cut_off"] == []
@@ -84,9 +91,11 @@ def test_a_cut_silences_the_site_behind_it_until_the_repair(lab) -> None:
 
 def test_a_stopped_hub_agent_cuts_off_the_post_and_revive_brings_both_back(lab) -> None:
     injector, port = lab
-    injector.apply("kill", "c-hub")
+    killed = injector.apply("kill", "c-hub")
+    assert effects(killed) == [("c-hub", "stopped"), ("c-post", "cut_off")]
     assert injector.status()["cut_off"] == ["c-hub", "c-post"]
     assert answers("c-post", port) is None and answers("c-core", port) is not None
-    injector.apply("revive", "c-hub")
+    revived = injector.apply("revive", "c-hub")
+    assert effects(revived) == [("c-hub", "restarted"), ("c-post", "reachable")]
     assert answers("c-hub", port) is not None and answers("c-post", port) is not None
     assert injector.status()["cut_off"] == []

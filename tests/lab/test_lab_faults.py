@@ -3,7 +3,9 @@ shows the changed values, after the restore they are back; plus the CLI and scen
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -293,19 +295,39 @@ def test_cli_scenario_and_lab_fault_command_against_a_running_lab(tmp_path: Path
         fault = subprocess.run([*cli, "fault", "fail-mains", "site-a", "--drain", "60",
                                 "--state-dir", str(state)], capture_output=True, text=True,
                                env=env, cwd=REPO, timeout=90)
-        assert fault.returncode == 0 and "mains failed at site-a" in fault.stdout, fault
+        # A summary, then one aligned line per agent touched (issue 14: one run-on line).
+        assert fault.returncode == 0, fault
+        assert re.fullmatch(
+            r"mains failed at site-a: its UPSes and DC plants run on battery\n"
+            r"  f-ups-a  restarted with the change \(\d+\.\d s silent\)\n"
+            r"  f-dc-a   restarted with the change \(\d+\.\d s silent\)\n", fault.stdout), fault
         res = snmpget(DEVICES["f-ups-a"][0], port, [UPS_SOURCE], community=community,
                       timeout=2, retries=2)
         assert res.stdout.strip().endswith("5"), res
+        restored = subprocess.run([*cli, "fault", "restore-mains", "site-a", "--json",
+                                   "--state-dir", str(state)], capture_output=True, text=True,
+                                  env=env, cwd=REPO, timeout=90)
+        assert restored.returncode == 0, restored
+        answer = json.loads(restored.stdout)
+        assert (answer["ok"], answer["summary"]) == (True, "mains restored at site-a")
+        assert [(e["device"], e["effect"]) for e in answer["effects"]] == [
+            ("f-ups-a", "restarted"), ("f-dc-a", "restarted")]
+        assert all(isinstance(e["seconds"], float) for e in answer["effects"])
         bad = subprocess.run([*cli, "fault", "cut-link", "L404", "--state-dir", str(state)],
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=90)
         assert bad.returncode == 1 and "no link 'L404'" in bad.stderr
+        bad_json = subprocess.run([*cli, "fault", "cut-link", "L404", "--json", "--state-dir",
+                                   str(state)], capture_output=True, text=True, env=env,
+                                  cwd=REPO, timeout=90)
+        assert bad_json.returncode == 1
+        assert json.loads(bad_json.stdout) == {"ok": False, "message": "no link 'L404' in the "
+                                               "inventory"}
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     text = "".join(lines) + out
     assert proc.returncode == 0, text
-    assert community not in text + fault.stdout + bad.stderr
+    assert community not in text + fault.stdout + restored.stdout + bad.stderr
     assert not list(state.glob("agents/*/pid"))
 
 
