@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,8 @@ UDP_DOMAIN = "1.3.6.1.6.1.1"  # snmpUDPDomain; responder-lite appends the endpoi
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 STOP_TIMEOUT = 5.0
 PROBE_INTERVAL = 0.1
+PROGRESS_EVERY = 5.0  # seconds between progress lines of a start
+SLOW_AFTER = 10.0  # an agent still starting after this many seconds is named as slow
 _PR_SET_PDEATHSIG = 1
 
 
@@ -168,6 +171,31 @@ def _endpoint_option(spec: AgentSpec) -> str:
     return f"--agent-udpv4-endpoint={spec.address}:{spec.port}"
 
 
+@dataclass(frozen=True)
+class StartProgress:
+    """Where a lab start stands, for a progress line: counts, and the agents slow to answer."""
+
+    total: int
+    ready: int
+    failed: int
+    starting: int
+    elapsed: float  # seconds since start() began
+    slow: tuple[tuple[str, float], ...]  # (device id, seconds starting), slowest first
+    slow_after: float  # seconds starting that make an agent "slow"
+
+    def line(self) -> str:
+        """E.g. "agents ready 24/81 after 10 s, 6 starting; slow (over 10 s): dd-agg2 14 s"."""
+        text = f"agents ready {self.ready}/{self.total} after {self.elapsed:.0f} s"
+        if self.starting:
+            text += f", {self.starting} starting"
+        if self.failed:
+            text += f", {self.failed} failed"
+        if self.slow:
+            text += (f"; slow (over {self.slow_after:g} s): "
+                     + ", ".join(f"{d} {t:.0f} s" for d, t in self.slow))
+        return text
+
+
 @dataclass
 class LabReport:
     """What a start achieved, for the summary line and the tests."""
@@ -242,14 +270,20 @@ class Lab:
 
     # ------------------------------------------------------------------ processes
 
-    def start(self, cancel: threading.Event | None = None) -> LabReport:
+    def start(self, cancel: threading.Event | None = None, *,
+              progress: Callable[[StartProgress], None] | None = None,
+              progress_every: float = PROGRESS_EVERY, slow_after: float = SLOW_AFTER
+              ) -> LabReport:
         """Start every agent, at most `parallelism` starting at once; report who is ready.
 
         Agents that fail (exit, busy port, no answer in time) are listed with their log
         tail in the report; the others keep running. Setting `cancel` (Ctrl-C during a
         long start) stops launching: the agents not started yet are reported as failed.
+        `progress` is called every `progress_every` seconds while agents start (a long
+        start should not look hung), naming those starting for over `slow_after` seconds.
         """
         t0 = time.monotonic()
+        next_progress = t0 + progress_every
         variation_dir = _variation_dir(self.state_dir)
         pending = deque(self.agents)
         starting: dict[Agent, _Probe] = {}
@@ -284,6 +318,10 @@ class Lab:
                     agent.error = outcome
                     if not self.shared:
                         self._stop_agent(agent)
+            now = time.monotonic()
+            if progress is not None and now >= next_progress and (pending or starting):
+                next_progress = now + progress_every
+                progress(self._progress(starting, now - t0, slow_after))
             time.sleep(0.02)
         ready = [a for a in self.agents if a.error is None]
         failed = [a for a in self.agents if a.error is not None]
@@ -293,6 +331,16 @@ class Lab:
             rss, pss = rss + r, pss + p
         return LabReport(ready, failed, sum(a.records for a in ready),
                          time.monotonic() - t0, self._prepare_seconds, self._rebuilt, rss, pss)
+
+    def _progress(self, starting: dict[Agent, _Probe], elapsed: float,
+                  slow_after: float) -> StartProgress:
+        now = time.monotonic()
+        ages = sorted(((a.spec.device_id, now - p.started) for a, p in starting.items()),
+                      key=lambda age: -age[1])
+        done = [a for a in self.agents if a.ready_after is not None]
+        failed = [a for a in self.agents if a.error is not None]
+        return StartProgress(len(self.agents), len(done), len(failed), len(starting), elapsed,
+                             tuple(age for age in ages if age[1] > slow_after), slow_after)
 
     def _spawn(self, agent: Agent, variation_dir: Path) -> _Probe | None:
         self._stop_leftover(agent)

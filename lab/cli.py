@@ -68,7 +68,7 @@ def lab_command(args: argparse.Namespace) -> int:
             print(f"borderwatch lab: {args.inventory}:\n{exc}", file=sys.stderr)
             return 1
         print(f"starting {len(specs)} simulated agents (data and index cache in {state_dir})")
-        report = lab.start(cancel=stop)
+        report = lab.start(cancel=stop, progress=lambda p: print(p.line(), flush=True))
         if stop.is_set():
             return 0  # Ctrl-C while starting; `finally` stops what did start
         _print_report(report)

@@ -18,8 +18,8 @@ import pytest
 from servers import free_tcp_port, snmpget
 
 from collector.inventory import load_inventory
-from lab.agents import Lab
-from lab.devices import LabError, agent_specs, lab_env_communities
+from lab.agents import Lab, StartProgress
+from lab.devices import LabError, agent_specs, lab_community_files, lab_env_communities
 from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
@@ -180,13 +180,30 @@ def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.211", port))
         running = Lab(agent_specs(inv)[0], tmp_path / "state")
         running.prepare()
+        progress: list[StartProgress] = []
         try:
-            report = running.start()
+            # Progress at every step, every starting agent counted as slow: the first step
+            # spawns both (t-busy fails at once) before t-fine can have answered.
+            report = running.start(progress=progress.append, progress_every=0.0,
+                                   slow_after=0.0)
             assert [a.spec.device_id for a in report.failed] == ["t-busy"]
             assert "already in use" in (report.failed[0].error or "")
             assert get("127.0.0.212", port, SYS_NAME) == ["t-fine"]
         finally:
             running.stop()
+    assert progress and all((p.total, p.ready, p.failed, p.starting) == (2, 0, 1, 1)
+                            for p in progress)
+    assert {name for p in progress for name, _ in p.slow} == {"t-fine"}
+    assert progress[0].line().startswith("agents ready 0/2 after 0 s, 1 starting, 1 failed; "
+                                         "slow (over 0 s): t-fine ")
+
+
+def test_progress_line_names_counts_and_slow_agents() -> None:
+    line = StartProgress(81, 24, 1, 6, 10.2, (("dd-agg2", 14.3), ("bptl-sw1", 11.0)),
+                         10.0).line()
+    assert line == ("agents ready 24/81 after 10 s, 6 starting, 1 failed; slow (over 10 s): "
+                    "dd-agg2 14 s, bptl-sw1 11 s")
+    assert StartProgress(4, 4, 0, 0, 3.0, (), 10.0).line() == "agents ready 4/4 after 3 s"
 
 
 def test_a_leftover_agent_of_a_killed_lab_is_stopped_on_the_next_start(tmp_path: Path) -> None:
@@ -244,6 +261,27 @@ def test_unset_community_is_generated_once_and_remembered(tmp_path: Path) -> Non
     env3 = {COMMUNITY_VAR: "mine"}
     assert lab_env_communities(inv_path, tmp_path / "state", env3) == []
     assert env3[COMMUNITY_VAR] == "mine"
+
+
+def test_a_community_file_is_generated_where_the_inventory_reads_it(tmp_path: Path) -> None:
+    """community_env + community_file (as the shipped inventory): the lab writes the file the
+    collector falls back to, relative to the inventory, once; never over an existing one."""
+    inv_path = write_inventory(tmp_path / "inv.yaml", {"t-f": ("127.0.0.216", "custom/idirect-x7")},
+                               16161)
+    inv_path.write_text(inv_path.read_text().replace(
+        f"community_env: {COMMUNITY_VAR}",
+        f"community_env: {COMMUNITY_VAR}\n    community_file: var/lab/secrets/community"))
+    secret = tmp_path / "var" / "lab" / "secrets" / "community"
+    env: dict[str, str] = {}
+    assert lab_env_communities(inv_path, tmp_path / "state", env) == []  # not the state dir
+    assert lab_community_files(inv_path, env) == [secret]
+    assert (secret.stat().st_mode & 0o777, secret.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    first = secret.read_text()
+    assert lab_community_files(inv_path, env) == [] and secret.read_text() == first
+    assert load_inventory(inv_path, env=env).secret("lab-v2c").reveal() == first.strip()
+    secret.unlink()
+    assert lab_community_files(inv_path, {COMMUNITY_VAR: "mine"}) == []  # the variable wins
+    assert not secret.exists()
 
 
 def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> None:
