@@ -7,7 +7,10 @@
 setup:
 	bash scripts/setup.sh
 
+# The `borderwatch` command lives in .venv/bin, not on the PATH: say how to get it in a
+# second terminal (the README's walk-through runs there while the demo runs here).
 demo: setup
+	@echo "borderwatch is in .venv/bin; in a second terminal: cd $(CURDIR) && . .venv/bin/activate"
 	.venv/bin/borderwatch lab --inventory inventory.yaml --with-collector
 
 test: setup

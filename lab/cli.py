@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import signal
 import sys
@@ -24,6 +25,10 @@ def lab_command(args: argparse.Namespace) -> int:
     """Run the lab until SIGINT/SIGTERM; returns the process exit code."""
     if getattr(args, "lab_action", None) == "fault":
         return fault_command(args)
+    # Progress and "lab running" are read as they come, also through a pipe (make demo | tee,
+    # a test waiting for a line): a block-buffered stdout would hold them back.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     state_dir = Path(args.state_dir)
     shared = bool(getattr(args, "shared", False))
     scenario = []
@@ -68,7 +73,7 @@ def lab_command(args: argparse.Namespace) -> int:
             print(f"borderwatch lab: {args.inventory}:\n{exc}", file=sys.stderr)
             return 1
         print(f"starting {len(specs)} simulated agents (data and index cache in {state_dir})")
-        report = lab.start(cancel=stop, progress=lambda p: print(p.line(), flush=True))
+        report = lab.start(cancel=stop, progress=lambda p: print(p.line()))
         if stop.is_set():
             return 0  # Ctrl-C while starting; `finally` stops what did start
         _print_report(report)
