@@ -349,6 +349,7 @@ class FaultInjector:
         self._seq = 0
         self._lock = threading.Lock()
         self._effects: dict[str, Effect] = {}  # of the fault being applied, by device
+        self._named: list[str] = []  # the devices it names or touches directly: listed first
 
     # ------------------------------------------------------------------ requests
 
@@ -360,15 +361,21 @@ class FaultInjector:
 
     def _apply(self, action: str, target: str, **options: float) -> FaultResult:
         with self._lock:
-            self._effects = {}
+            self._effects, self._named = {}, []
             summary = str(getattr(self, f"_do_{action}")(target, **options))
             self._update_reach()  # kill, reboot, revive change paths too
-            return FaultResult(summary, tuple(self._effects.values()))
+            order = [*dict.fromkeys(self._named), *self._effects]  # then the consequences
+            return FaultResult(summary, tuple(self._effects[d] for d in dict.fromkeys(order)
+                                              if d in self._effects))
 
-    def _note(self, device: str, what: str, seconds: float | None = None) -> None:
+    def _note(self, device: str, what: str, seconds: float | None = None, *,
+              named: bool = False) -> None:
         """Record what happened to an agent; the first note of a device is the one kept
-        (a device cut off by this very fault is not also "waiting for reachability")."""
+        (a device cut off by this very fault is not also "waiting for reachability").
+        `named`: a device the fault is about (listed before the ones cut off or back)."""
         self._effects.setdefault(device, Effect(device, what, seconds))
+        if named:
+            self._named.append(device)
 
     def schedule(self, delay: float, action: str, target: str, **options: float) -> None:
         """Run a fault `delay` seconds from now (flaps, scenario steps, reboot comebacks)."""
@@ -419,7 +426,7 @@ class FaultInjector:
     def _do_kill(self, device: str) -> str:
         self.lab.stop_one(self._device(device).spec.device_id)
         self.down.add(device)
-        self._note(device, "stopped")
+        self._note(device, "stopped", named=True)
         return f"agent {device} killed"
 
     def _do_revive(self, device: str) -> str:
@@ -508,7 +515,7 @@ class FaultInjector:
         self._seq += 1
         self.steps.append(_Step(self.clock() + max(0.0, down), self._seq, "_boot", device))
         self.steps.sort()
-        self._note(device, "rebooting", max(0.0, down))
+        self._note(device, "rebooting", max(0.0, down), named=True)
         return f"{device} rebooting"
 
     def _do__boot(self, device: str) -> str:  # the second half of a reboot, scheduled
@@ -516,9 +523,9 @@ class FaultInjector:
         self.rebooted.add(device)
         self.origin[device] = self.clock()
         if device in self.cut_off:
-            self._note(device, "waits_cut_off")  # it boots when its site is reachable
+            self._note(device, "waits_cut_off", named=True)  # boots when its site is reachable
         else:
-            self._note(device, "booted", self._refresh(device))
+            self._note(device, "booted", self._refresh(device), named=True)
         return f"{device} booted"
 
     def _do_clear(self, _target: str = "") -> str:
@@ -600,13 +607,13 @@ class FaultInjector:
         woken = self._update_reach()  # first: a cut's far end goes silent
         for device in dict.fromkeys(devices):
             if device in woken:
-                continue  # restarted with its current faults just now
-            if device in self.down:
-                self._note(device, "waits_down")
+                self._named.append(device)  # restarted with its current faults just now
+            elif device in self.down:
+                self._note(device, "waits_down", named=True)
             elif device in self.cut_off:
-                self._note(device, "waits_cut_off")
+                self._note(device, "waits_cut_off", named=True)
             else:
-                self._note(device, "restarted", self._refresh(device))
+                self._note(device, "restarted", self._refresh(device), named=True)
 
     def _broken_links(self) -> set[str]:
         """Links that carry nothing now: cut, or ending on an agent that is not running."""

@@ -78,12 +78,12 @@ def test_a_cut_silences_the_site_behind_it_until_the_repair(lab) -> None:
     assert before is not None
     cut = injector.apply("cut_link", "K2")
     # One effect per agent (issue 14: c-post was listed twice, once as "applies when reachable")
-    assert effects(cut) == [("c-post", "cut_off"), ("c-hub", "restarted")]
+    assert effects(cut) == [("c-hub", "restarted"), ("c-post", "cut_off")]
     assert answers("c-post", port) is None
     assert answers("c-hub", port) is not None  # the near end still answers
     assert injector.status()["cut_off"] == ["c-post"]
     restored = injector.apply("restore_link", "K2")
-    assert effects(restored) == [("c-post", "reachable"), ("c-hub", "restarted")]
+    assert effects(restored) == [("c-hub", "restarted"), ("c-post", "reachable")]
     after = answers("c-post", port, HC_IN_49)
     assert after is not None and int(after[0]) >= int(before[0])  # counters continued
     assert injector.status()["cut_off"] == []
