@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -156,6 +158,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from collector.logging_setup import setup_logging
 
     setup_logging(args.log_level)
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe is a Python error
+        return code
+    except BrokenPipeError:
+        # The reader went away (`borderwatch poll DEVICE | head`): stop quietly like `cat`,
+        # and keep Python from failing again while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command; imports it lazily so that every command starts fast."""
     if args.command == "check":
         from collector.inventory.check import check_command
 

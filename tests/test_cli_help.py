@@ -1,9 +1,10 @@
 """Every `--help` of the real console script: it runs, and it says what is true (issue 14:
-`lab --help` showed `fault ...` as if it were required)."""
+`lab --help` showed `fault ...` as if it were required); output into a closed pipe."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,17 @@ def test_fault_help_lists_every_verb_with_its_target() -> None:
     for verb, (_, kind, _) in VERBS.items():
         assert f"{verb} {kind.upper()}".strip() in text
     assert "--json" in text
+
+
+@pytest.mark.parametrize("command", [("schema",), ("rules", "--check")])
+def test_output_into_a_closed_pipe_is_not_a_traceback(command: tuple[str, ...]) -> None:
+    """`borderwatch … | head` when head has gone: exit like `cat` (141), no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: deterministic EPIPE
+    try:
+        run = subprocess.run([sys.executable, "-m", "collector.cli", *command], cwd=REPO,
+                             stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin"})
+    finally:
+        os.close(write_end)
+    assert (run.returncode, run.stderr) == (141, "")
