@@ -222,7 +222,9 @@ def send(state_dir: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEO
         pid = int((cdir / LAB_PID).read_text())
         os.kill(pid, 0)
     except (OSError, ValueError):
-        return {"ok": False, "message": f"no lab is running with state dir {state_dir}"}
+        return {"ok": False, "message": f"no lab is running with state dir {state_dir}: start "
+                f"one (`borderwatch lab --inventory FILE --state-dir {state_dir}`), or give "
+                "the --state-dir of the lab that runs"}
     name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
     tmp = cdir / f".req-{name}"
     tmp.write_text(json.dumps(request))

@@ -243,7 +243,10 @@ def test_control_directory_round_trip(faults, tmp_path: Path):
         assert not bad["ok"] and "no link" in bad["message"]
     finally:
         loop.stop()
-    assert not send(tmp_path, {"action": "status"})["ok"]  # no lab listening any more
+    gone = send(tmp_path, {"action": "status"})  # no lab listening any more: what to do
+    assert gone == {"ok": False, "message": f"no lab is running with state dir {tmp_path}: "
+                    f"start one (`borderwatch lab --inventory FILE --state-dir {tmp_path}`), "
+                    "or give the --state-dir of the lab that runs"}
 
 
 def test_scenario_file_is_parsed_and_bad_steps_name_their_number(tmp_path: Path):
