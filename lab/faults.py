@@ -522,10 +522,9 @@ class FaultInjector:
         self.down.discard(device)
         self.rebooted.add(device)
         self.origin[device] = self.clock()
-        if device in self.cut_off:
-            self._note(device, "waits_cut_off", named=True)  # boots when its site is reachable
-        else:
-            self._note(device, "booted", self._refresh(device), named=True)
+        seconds = self._refresh(device)  # a cut-off agent gets its data but stays silent
+        self._note(device, "waits_cut_off" if device in self.cut_off else "booted", seconds,
+                   named=True)
         return f"{device} booted"
 
     def _do_clear(self, _target: str = "") -> str:
