@@ -9,7 +9,12 @@ Values are checked against what the profile expects (A12): a metric wants a numb
 (INTEGER, Counter32/64, Gauge32, TimeTicks), a label wants its declared type. A varbind
 of the wrong type, or one the codec refused (Tag.BAD_VALUE), is counted in `Mapping.bad`
 and skipped. The rest of the device's data is kept. Missing objects (noSuchObject,
-noSuchInstance, endOfMibView, NULL) are simply absent: no sample, never 0.
+noSuchInstance, endOfMibView, NULL) are simply absent: no sample, never 0; so are values
+the profile's `valid` / `absent_when` refuse (a UPS's -1 "unknown" runtime).
+
+Every OctetString label becomes text through `collector.device_strings.clean_text` (NFC,
+no control characters, bounded length), here and nowhere else; truncations are counted
+in `Mapping.truncated`. A label that is empty after cleaning takes its fallbacks in turn.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from collector.profiles import Condition, MetricSpec, Profile, TableSpec
+from collector.device_strings import clean_text
+from collector.profiles import Condition, MetricSpec, Profile, TableSpec, ValueRule
 from collector.samples import Kind, Labels, Sample
 from collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str
 
@@ -36,6 +42,7 @@ class Mapping:
 
     samples: list[Sample] = field(default_factory=list)
     bad: dict[OID, str] = field(default_factory=dict)  # OID → why (one entry per varbind)
+    truncated: int = 0  # device strings cut to device_strings.MAX_CHARS
 
     def refuse(self, vb: VarBind, wanted: str) -> None:
         """Count one varbind of the wrong type (once, however many metrics read it)."""
@@ -65,7 +72,10 @@ def _label(vb: VarBind | None, kind: str, out: Mapping) -> str:
         return ""
     tag, value = vb.tag, vb.value
     if kind == "string" and tag == Tag.OCTET_STRING:
-        return value.rstrip(b"\x00").decode("utf-8", "replace")  # type: ignore[union-attr]
+        text, cut = clean_text(value)  # type: ignore[arg-type]
+        if cut:
+            out.truncated += 1
+        return text
     if kind == "oid" and tag == Tag.OBJECT_IDENTIFIER:
         return oid_str(value)  # type: ignore[arg-type]
     if kind == "number" and tag in NUMERIC_TAGS:
@@ -125,9 +135,9 @@ TRANSFORMS: dict[str, Transform] = {"any_of": _any_of, "entity_sensor": _entity_
 class _MetricPlan:
     """One metric with its column slots resolved; `value(row)` is the per-row work."""
 
-    __slots__ = ("bits", "divisor", "fb_bits", "fb_divisor", "fb_scale", "fb_slot", "fb_zero",
-                 "kind", "map", "map_default", "name", "scale", "slot", "slots", "transform",
-                 "when")
+    __slots__ = ("bits", "divisor", "fb_bits", "fb_divisor", "fb_rule", "fb_scale", "fb_slot",
+                 "fb_zero", "kind", "map", "map_default", "name", "rule", "scale", "slot",
+                 "slots", "transform", "when")
 
     def __init__(self, spec: MetricSpec, slot_of: Callable[[OID], int]) -> None:
         self.name = spec.info.name
@@ -146,12 +156,23 @@ class _MetricPlan:
         self.fb_divisor = _divisor(spec.fallback_scale)
         self.fb_bits = spec.fallback_bits
         self.fb_zero = spec.fallback_when_zero
+        self.rule: ValueRule | None = spec.rule
+        self.fb_rule: ValueRule | None = spec.fallback_rule
+
+    def primary_usable(self, vb: VarBind | None) -> bool:
+        """True when the row's own value will be used, so its fallback is not needed."""
+        if vb is None or vb.tag not in NUMERIC_TAGS:
+            return False
+        value = vb.value
+        if self.fb_zero and value == 0:
+            return False
+        return self.rule is None or self.rule.accepts(value)  # type: ignore[arg-type]
 
     def sample(self, row: Sequence[VarBind | None], labels: Labels, out: Mapping) -> None:
         """Append this metric's sample for one row, if the row has a value for it."""
         if self.transform is not None:
             value = self.transform([_number(row[s], out) for s in self.slots], self.when)
-            if value is not None:
+            if value is not None and (self.rule is None or self.rule.accepts(value)):
                 out.samples.append(Sample(self.name, labels,
                                           _scaled(value, self.scale, self.divisor)))
             return
@@ -162,11 +183,13 @@ class _MetricPlan:
             raw = vb[2]
         else:
             raw = _number(vb, out)
+        if raw is not None and self.rule is not None and not self.rule.accepts(raw):
+            raw = None  # a sentinel ("unknown") or impossible value: not a measurement
         scale, divisor, bits = self.scale, self.divisor, self.bits
         if self.fb_slot >= 0 and (raw is None or (raw == 0 and self.fb_zero)):
             fb = row[self.fb_slot]
             fb_raw = _number(fb, out)
-            if fb_raw is not None:
+            if fb_raw is not None and (self.fb_rule is None or self.fb_rule.accepts(fb_raw)):
                 vb, raw, scale, divisor, bits = fb, fb_raw, self.fb_scale, self.fb_divisor, \
                     self.fb_bits
         if raw is None:
@@ -186,6 +209,13 @@ class _MetricPlan:
             out.samples.append(Sample(self.name, labels, _scaled(value, scale, divisor)))
 
 
+def _index_label(index: OID, pos: int, n_index: int) -> str:
+    """The value of index label `pos` of a row; the last index label takes the rest."""
+    if pos < n_index - 1:
+        return str(index[pos]) if pos < len(index) else ""
+    return ".".join(map(str, index[pos:]))
+
+
 class TablePlan:
     """Dispatch table for one TableSpec: which columns to fetch and where each one goes."""
 
@@ -199,8 +229,11 @@ class TablePlan:
                 self.slots[oid] = len(self.slots)
             return self.slots[oid]
 
+        # A label's fallbacks, in order: ("col", slot) for a column, ("idx", position)
+        # for an index label (ifName → ifDescr → ifIndex).
         self._labels = [(label.name, slot_of(label.oid), label.type,
-                         slot_of(label.fallback_oid) if label.fallback_oid else -1)
+                         tuple(("idx", spec.index.index(f)) if isinstance(f, str)
+                               else ("col", slot_of(f)) for f in label.fallbacks))
                         for label in spec.labels]
         self._where = [(slot_of(c.oid), c) for c in spec.where if c.oid is not None]
         # Columns every poll walks: labels, filters, metric values and transform inputs.
@@ -215,12 +248,13 @@ class TablePlan:
                 fallback_only.append(m.fallback_oid)
         self.width = len(self.slots)
         self.columns: tuple[OID, ...] = tuple(o for o in self.slots if o in primary)
-        # (fallback column, primary slot, fetch also when the primary is 0)
-        self.fallbacks: tuple[tuple[OID, int, bool], ...] = tuple(
-            (m.fallback_oid, self.slots[m.oid], m.fallback_when_zero)  # type: ignore[index]
-            for m in spec.metrics if m.fallback_oid in fallback_only)
+        # (fallback column, primary slot, the metric that says when the primary is usable)
+        self.fallbacks: tuple[tuple[OID, int, _MetricPlan], ...] = tuple(
+            (m.fallback_oid, self.slots[m.oid], plan)  # type: ignore[index]
+            for m, plan in zip(spec.metrics, self.metrics, strict=True)
+            if m.fallback_oid in fallback_only)
         names = [(name, ("col", s, t, fb)) for name, s, t, fb in self._labels]
-        names += [(name, ("idx", i, "", -1)) for i, name in enumerate(spec.index)]
+        names += [(name, ("idx", i, "", ())) for i, name in enumerate(spec.index)]
         names.sort()
         self._label_plan = [(name, *source) for name, source in names]
         self._n_index = len(spec.index)
@@ -251,12 +285,11 @@ class TablePlan:
 
     def missing_fallbacks(self, rows: dict[OID, list[VarBind | None]]
                           ) -> dict[OID, list[OID]]:
-        """Per fallback column, the row indexes whose primary value is absent (or 0)."""
+        """Per fallback column, the row indexes whose primary value is absent or unusable."""
         need: dict[OID, list[OID]] = {}
-        for column, primary, when_zero in self.fallbacks:
+        for column, primary, metric in self.fallbacks:
             for index, row in rows.items():
-                vb = row[primary]
-                if vb is None or vb.tag not in NUMERIC_TAGS or (when_zero and vb.value == 0):
+                if not metric.primary_usable(row[primary]):
                     need.setdefault(column, []).append(index)
         return need
 
@@ -277,19 +310,31 @@ class TablePlan:
                 if not keep:
                     continue
             pairs = []
-            for name, src, pos, kind, fb in plan:
+            for name, src, pos, kind, fallbacks in plan:
                 if src == "col":
                     text = _label(row[pos], kind, out)
-                    if not text and fb >= 0:
-                        text = _label(row[fb], kind, out)
+                    for fb_src, fb_pos in fallbacks:
+                        if text:
+                            break
+                        text = _label(row[fb_pos], kind, out) if fb_src == "col" \
+                            else _index_label(index, fb_pos, n_index)
                     pairs.append((name, text))
-                elif pos < n_index - 1:
-                    pairs.append((name, str(index[pos]) if pos < len(index) else ""))
-                else:  # the last index label takes the rest of the index
-                    pairs.append((name, ".".join(map(str, index[pos:]))))
+                else:
+                    pairs.append((name, _index_label(index, pos, n_index)))
             labels = tuple(pairs)
             for metric in metrics:
                 metric.sample(row, labels, out)
+
+
+def _first_label(row: Sequence[VarBind | None], slots: Sequence[int], kind: str,
+                 out: Mapping) -> str:
+    """The first non-empty label value among a label's column and its fallback columns."""
+    text = ""
+    for slot in slots:
+        text = _label(row[slot], kind, out)
+        if text:
+            break
+    return text
 
 
 class ScalarPlan:
@@ -301,9 +346,10 @@ class ScalarPlan:
         self._slots = {oid: i for i, oid in enumerate(self.oids)}
         self._metrics = [_MetricPlan(m, self._slots.__getitem__) for m in specs
                          if m.type != "info"]
-        self._info: list[tuple[str, list[tuple[str, int, str]]]] = [
-            (m.info.name, sorted((label.name, self._slots[label.oid], label.type)
-                                 for label in m.labels))
+        self._info: list[tuple[str, list[tuple[str, tuple[int, ...], str]]]] = [
+            (m.info.name, sorted((label.name, tuple(self._slots[o] for o in
+                                                    (label.oid, *label.fallback_oids)),
+                                  label.type) for label in m.labels))
             for m in specs if m.type == "info"]
 
     def map(self, values: dict[OID, VarBind], out: Mapping) -> None:
@@ -312,7 +358,8 @@ class ScalarPlan:
         for metric in self._metrics:
             metric.sample(row, (), out)
         for name, labels in self._info:
-            pairs = tuple((label, _label(row[slot], kind, out)) for label, slot, kind in labels)
+            pairs = tuple((label, _first_label(row, slots, kind, out))
+                          for label, slots, kind in labels)
             if any(value for _, value in pairs):
                 out.samples.append(Sample(name, pairs, 1))
 

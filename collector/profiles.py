@@ -19,8 +19,11 @@ File format (keys not listed here are errors):
     tables:
       - name: TEXT
         index: [LABEL]          # label names for the index arcs (the last takes the rest)
-        labels: {LABEL: OID | {oid: OID, type: string|oid|number|ip, fallback: OID}}
-                                # label columns; fallback: used where the value is empty
+        labels: {LABEL: OID | {oid: OID, type: string|oid|number|ip,
+                               fallback: OID | [OID | INDEX_LABEL]}}
+                                # label columns; fallback: tried in order where the value
+                                #   is empty (missing, or only white space): a column, or
+                                #   an index label of the table (e.g. ifIndex) as a last resort
         where: [{oid: OID, eq|ne|gt|ge|lt|le: NUMBER | in: [NUMBER]}]  # rows to keep
         discontinuity: METRIC   # a gauge of this table; when it changes, the row's
                                 # counters restart (ifCounterDiscontinuityTime)
@@ -35,8 +38,15 @@ File format (keys not listed here are errors):
       map: {RAW: VALUE}         # enum mapping; unmapped raw values give `map_default`,
       map_default: VALUE        #   or no sample when there is no default
       bits: 32 | 64             # counters: wrap width when the wire tag does not say
-      fallback: {oid: OID, scale: NUMBER, bits: 32|64}  # used per row when `oid` has no
-      fallback_when_zero: BOOL  #   value there (or is 0, with fallback_when_zero)
+      valid: {min: NUMBER, max: NUMBER}  # the range the MIB allows (either bound may be
+      absent_when: [NUMBER]     #   left out) and its "unknown" sentinels: a value outside
+                                #   `valid` or in `absent_when` is ABSENT (no sample, as if
+                                #   the agent had not answered), never exported as a number.
+                                #   Both test the value as the agent sends it (MIB units,
+                                #   before scale and map); with `inputs`, the transform's result
+      fallback: {oid: OID, scale: NUMBER, bits: 32|64, valid: ..., absent_when: [...]}
+                                # used per row when `oid` has no (valid) value there
+      fallback_when_zero: BOOL  #   (or is 0, with fallback_when_zero); its own valid/absent_when
       max_rate: METRIC          # counters: a gauge of the same row giving the highest
                                 #   plausible increase per second (wrap vs reset)
       inputs: [OID]             # instead of `oid`: several columns fed to a named
@@ -116,13 +126,42 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueRule:
+    """Which raw values of a column are real measurements (`valid`, `absent_when`).
+
+    Agents report "unknown" with numbers: UPS-MIB's -1 minutes of runtime, ifSpeed's
+    4294967295 ("see ifHighSpeed"), a sensor's 0x7FFFFFFF. Exported as is they become a
+    battery with -60 s left. A value this rule refuses is treated as not answered.
+    """
+
+    min: float | None = None
+    max: float | None = None
+    absent: frozenset[float] = frozenset()
+
+    def accepts(self, value: float) -> bool:
+        """True when `value` is a measurement, False for a sentinel or an impossible one."""
+        if value in self.absent:
+            return False
+        if self.min is not None and value < self.min:
+            return False
+        return self.max is None or value <= self.max
+
+
+@dataclass(frozen=True, slots=True)
 class LabelSpec:
     """A label whose value comes from a column (tables) or an instance (info scalars)."""
 
     name: str
     oid: OID
     type: str = "string"
-    fallback_oid: OID | None = None  # used when the label's own value is empty
+    # Tried in order when the label's own value is empty: columns (OIDs), or the name of
+    # an index label of the table (a str), e.g. ifName → ifDescr → ifIndex.
+    fallbacks: tuple[OID | str, ...] = ()
+
+    @property
+    def fallback_oids(self) -> tuple[OID, ...]:
+        """The fallback columns (index labels left out)."""
+        return tuple(f for f in self.fallbacks if not isinstance(f, str))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +183,8 @@ class MetricSpec:
     fallback_bits: int | None = None
     fallback_when_zero: bool = False
     labels: tuple[LabelSpec, ...] = ()  # info scalars only
+    rule: ValueRule | None = None  # valid / absent_when of `oid` (or the transform result)
+    fallback_rule: ValueRule | None = None  # the same for the fallback column
 
     @property
     def oids(self) -> tuple[OID, ...]:
@@ -151,7 +192,7 @@ class MetricSpec:
         out = [o for o in (self.oid, self.fallback_oid) if o is not None]
         out += self.inputs
         for label in self.labels:
-            out += [label.oid] if label.fallback_oid is None else [label.oid, label.fallback_oid]
+            out += [label.oid, *label.fallback_oids]
         return tuple(out)
 
 
@@ -280,7 +321,47 @@ class _Checker:
         oid = self.oid(data["oid"], f"{where}.oid") if with_oid and "oid" in data else None
         return Condition(op, operand, oid)
 
-    def labels(self, value: Any, where: str) -> tuple[LabelSpec, ...]:
+    def rule(self, data: dict[str, Any], where: str) -> ValueRule | None:
+        """The ValueRule of a metric's (or fallback's) `valid` and `absent_when`, if any."""
+        if "valid" not in data and "absent_when" not in data:
+            return None
+        low = high = None
+        if "valid" in data:
+            bounds = self.mapping(data["valid"], f"{where}.valid", ("min", "max"))
+            if isinstance(data["valid"], dict) and not bounds:
+                self.fail(f"{where}.valid", "needs min, max or both")
+            low = self.number(bounds.get("min"), f"{where}.valid.min")
+            high = self.number(bounds.get("max"), f"{where}.valid.max")
+            if low is not None and high is not None and low > high:
+                self.fail(f"{where}.valid", f"min {low} is above max {high}")
+        absent = frozenset(
+            n for i, v in enumerate(self.seq(data.get("absent_when"), f"{where}.absent_when"))
+            if (n := self.number(v, f"{where}.absent_when[{i}]")) is not None)
+        if "absent_when" in data and not absent:
+            self.fail(f"{where}.absent_when", "must be a non-empty list of numbers")
+        return ValueRule(low, high, absent)
+
+    def label_fallbacks(self, value: Any, where: str,
+                        index: tuple[str, ...]) -> tuple[OID | str, ...]:
+        """A label's fallback chain: OIDs, or names of the table's index labels."""
+        out: list[OID | str] = []
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            at = f"{where}[{i}]" if isinstance(value, list) else where
+            if isinstance(item, str) and item.isidentifier():
+                if item not in index:
+                    self.fail(at, f"{item!r} is not an index label of this table "
+                                  f"(index: {', '.join(index) or 'none'})")
+                else:
+                    out.append(item)
+            elif (oid := self.oid(item, at)) is not None:
+                out.append(oid)
+        if not items:
+            self.fail(where, "must be an OID or a list of OIDs and index labels")
+        return tuple(out)
+
+    def labels(self, value: Any, where: str,
+               index: tuple[str, ...] = ()) -> tuple[LabelSpec, ...]:
         if value is None:
             return ()
         if not isinstance(value, dict):
@@ -293,11 +374,11 @@ class _Checker:
                 self.fail(at, "label names must be identifiers")
                 continue
             kind = "string"
-            fallback = None
+            fallbacks: tuple[OID | str, ...] = ()
             if isinstance(spec, dict):
                 data = self.mapping(spec, at, ("oid", "type", "fallback"), ("oid",))
                 if "fallback" in data:
-                    fallback = self.oid(data["fallback"], f"{at}.fallback")
+                    fallbacks = self.label_fallbacks(data["fallback"], f"{at}.fallback", index)
                 kind = data.get("type", "string")
                 if kind not in LABEL_TYPES:
                     self.fail(f"{at}.type", f"unknown label type {kind!r} "
@@ -306,13 +387,13 @@ class _Checker:
                 spec = data.get("oid")
             oid = self.oid(spec, at)
             if oid is not None:
-                out.append(LabelSpec(name, oid, kind, fallback))
+                out.append(LabelSpec(name, oid, kind, fallbacks))
         return tuple(out)
 
 
 _METRIC_KEYS = ("metric", "help", "type", "oid", "scale", "map", "map_default", "bits",
                 "fallback", "fallback_when_zero", "max_rate", "inputs", "transform", "when",
-                "labels")
+                "labels", "valid", "absent_when")
 
 
 def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
@@ -372,9 +453,14 @@ def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
         c.fail(f"{where}.bits", "a counter needs bits: 32 or 64")
     if mtype != "counter" and bits is not None:
         c.fail(f"{where}.bits", "only counters have bits")
-    fb_oid, fb_scale, fb_bits = None, 1.0, None
+    rule = c.rule(data, where)
+    if rule is not None and mtype == "info":
+        c.fail(where, "an info metric has no valid/absent_when (it has no value)")
+    fb_oid, fb_scale, fb_bits, fb_rule = None, 1.0, None, None
     if "fallback" in data:
-        fb = c.mapping(data["fallback"], f"{where}.fallback", ("oid", "scale", "bits"), ("oid",))
+        fb = c.mapping(data["fallback"], f"{where}.fallback",
+                       ("oid", "scale", "bits", "valid", "absent_when"), ("oid",))
+        fb_rule = c.rule(fb, f"{where}.fallback")
         if "oid" in fb:
             fb_oid = c.oid(fb["oid"], f"{where}.fallback.oid")
         fb_scale = c.number(fb.get("scale"), f"{where}.fallback.scale", 1.0) or 1.0
@@ -395,7 +481,7 @@ def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
         scale=c.number(data.get("scale"), f"{where}.scale", 1.0) or 1.0, map=mapping,
         map_default=c.number(data.get("map_default"), f"{where}.map_default"), bits=bits,
         fallback_oid=fb_oid, fallback_scale=fb_scale, fallback_bits=fb_bits,
-        fallback_when_zero=bool(fwz), labels=labels)
+        fallback_when_zero=bool(fwz), labels=labels, rule=rule, fallback_rule=fb_rule)
 
 
 def _table(c: _Checker, value: Any, where: str) -> TableSpec | None:
@@ -411,7 +497,7 @@ def _table(c: _Checker, value: Any, where: str) -> TableSpec | None:
             not all(isinstance(x, str) and x.isidentifier() for x in index):
         c.fail(f"{where}.index", "must be a non-empty list of label names")
         index = ["index"]
-    labels = c.labels(data.get("labels"), f"{where}.labels")
+    labels = c.labels(data.get("labels"), f"{where}.labels", tuple(index))
     conds = tuple(x for i, v in enumerate(c.seq(data.get("where"), f"{where}.where"))
                   if (x := c.condition(v, f"{where}.where[{i}]", with_oid=True)) is not None)
     disc = data.get("discontinuity")

@@ -66,9 +66,11 @@ def test_if_mib_counters_follow_the_dump_with_per_interface_fallback(dump: str) 
         status = oracle[f"1.3.6.1.2.1.2.2.1.8.{index}"][1]
         assert ups[index] == (1 if status == 1 else 0)
         sample = next(s for s in samples if label(s, "ifIndex") == index)
+        descr = oracle[f"1.3.6.1.2.1.2.2.1.2.{index}"][1].decode()
         name = oracle.get(f"1.3.6.1.2.1.31.1.1.1.1.{index}", (4, b""))[1].decode()
-        assert label(sample, "ifName") == name
-        assert label(sample, "ifDescr") == oracle[f"1.3.6.1.2.1.2.2.1.2.{index}"][1].decode()
+        # the documented label rule: ifName, else ifDescr, else the ifIndex
+        assert label(sample, "ifName") == (name.strip() or descr.strip() or index)
+        assert label(sample, "ifDescr") == descr
 
 
 def test_fallback_is_per_interface_on_the_c3560() -> None:

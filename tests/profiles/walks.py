@@ -66,7 +66,7 @@ def wanted_oids() -> tuple[list[OID], list[OID]]:
             scalars += m.oids
         for table in profile.tables:
             columns += [label.oid for label in table.labels]
-            columns += [label.fallback_oid for label in table.labels if label.fallback_oid]
+            columns += [o for label in table.labels for o in label.fallback_oids]
             columns += [c.oid for c in table.where if c.oid]
             for m in table.metrics:
                 columns += [o for o in (m.oid, m.fallback_oid) if o] + list(m.inputs)
