@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any
 
+from collector.device_strings import escape_controls
 from collector.samples import PollResult, Sample
 from collector.topology_spec import DeviceSpec
 
@@ -17,7 +18,9 @@ MAX_LABEL_WIDTH = 70  # a long ifAlias would otherwise push values off the scree
 
 
 def _labels_text(sample: Sample) -> str:
-    return ",".join(f'{k}="{v}"' for k, v in sample.labels)
+    # Labels are clean already (collector.device_strings); escaping again keeps the
+    # table one line per sample even for a Sample built some other way.
+    return escape_controls(",".join(f'{k}="{v}"' for k, v in sample.labels))
 
 
 def _value_text(value: float | int) -> str:
@@ -33,7 +36,11 @@ def _sorted(result: PollResult) -> list[Sample]:
 
 
 def render_table(spec: DeviceSpec, result: PollResult) -> str:
-    """A header with the poll facts, then one row per sample: metric, labels, value."""
+    """A header with the poll facts, then one row per sample: metric, labels, value.
+
+    One line per sample whatever the device's strings hold: no control character reaches
+    the terminal (a CR LF in sysDescr would split a row, an ESC recolour the screen).
+    """
     status = "ok" if result.ok else f"FAILED: {result.error}"
     head = [
         f"device   {spec.device_id} (site {spec.site_id}) at {spec.address}",
@@ -43,6 +50,7 @@ def render_table(spec: DeviceSpec, result: PollResult) -> str:
         f"{result.varbinds} varbind(s), {len(result.samples)} sample(s)",
     ]
     head += [f"problem  {p}" for p in result.problems]
+    head = [escape_controls(line) for line in head]  # an error may quote the device
     samples = _sorted(result)
     if not samples:
         return "\n".join(head)

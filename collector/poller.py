@@ -255,6 +255,7 @@ class Poller:
                         f"{oid_str(oid)}: {why}")
         result.problems = run.problems
         result.bad_varbinds = len(run.out.bad)
+        result.strings_truncated = run.out.truncated
         return result
 
     # ------------------------------------------------------------------ steps

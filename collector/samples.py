@@ -50,3 +50,4 @@ class PollResult:
     )  # partial failures: profile mismatch, OID loop, ...
     profile: str | None = None  # the profile(s) actually used, e.g. "if-mib+ups-mib"
     bad_varbinds: int = 0  # varbinds refused as the wrong type (A12), counted once each
+    strings_truncated: int = 0  # device strings cut to collector.device_strings.MAX_CHARS

@@ -149,6 +149,7 @@ class Service:
         result = await self.poller.poll(dev.spec, dev.session, deadline)
         dev.counters.varbinds += result.varbinds
         dev.counters.requests += result.requests
+        dev.counters.strings_truncated += result.strings_truncated
         extra = len(result.samples) - self.series_cap
         if extra > 0:
             # Keep the first N in poll order (stable across polls, so the same series

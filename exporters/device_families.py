@@ -33,6 +33,7 @@ class PollCounters:
     varbinds: int = 0  # varbinds received, all polls
     requests: int = 0  # SNMP requests sent, retries included (v1/v2c and v3)
     series_dropped: int = 0  # samples dropped by the per-device series cap
+    strings_truncated: int = 0  # device strings cut to their bound (collector.device_strings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,10 @@ DEVICE_FAMILIES: tuple[DeviceFamily, ...] = (
     DeviceFamily("borderwatch_device_series_dropped",
                  "Series dropped because the device produced more than the per-device "
                  "series cap.", "counter", "counters", lambda c: c.series_dropped),
+    DeviceFamily("borderwatch_device_strings_truncated",
+                 "Strings from the device (sysDescr, ifAlias, ...) cut to 256 characters, "
+                 "counted at every poll that received one.", "counter", "counters",
+                 lambda c: c.strings_truncated),
 )
 
 
