@@ -252,3 +252,19 @@ def test_every_printing_command_is_quiet_on_a_closed_pipe(running: Running,
         assert code == 141, (args, code, err)
     # argparse ignores a failed write of its own help: quiet, and its usual 0
     assert _closed_pipe(["--help"], running.env) == (0, "")
+
+
+def test_a_traceback_is_one_record_too() -> None:
+    """log.exception of an error quoting hostile text: still one line, as the service logs it."""
+    code = ("import logging\n"
+            "from collector.logging_setup import setup_logging\n"
+            "setup_logging()\n"
+            "log = logging.getLogger('collector.service')\n"
+            f"try:\n    raise ValueError('bad value\\n' + {FORGED!r})\n"
+            "except ValueError:\n    log.exception('mapping failed for %s', 'dev\\r\\x1b[2J')\n")
+    res = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-c", code],
+                         capture_output=True, timeout=60)
+    lines = res.stderr.decode().splitlines()
+    assert len(lines) == 1 and LOG_RECORD.match(lines[0]), lines
+    assert "Traceback (most recent call last):\\n" in lines[0] and FORGED in lines[0]
+    assert "dev\\r\\x1b[2J" in lines[0]
