@@ -136,8 +136,8 @@ class _MetricPlan:
     """One metric with its column slots resolved; `value(row)` is the per-row work."""
 
     __slots__ = ("bits", "divisor", "fb_bits", "fb_divisor", "fb_rule", "fb_scale", "fb_slot",
-                 "fb_zero", "kind", "map", "map_default", "name", "rule", "scale", "slot",
-                 "slots", "transform", "when")
+                 "fb_zero", "input_rules", "kind", "map", "map_default", "name", "rule",
+                 "scale", "slot", "slots", "transform", "when")
 
     def __init__(self, spec: MetricSpec, slot_of: Callable[[OID], int]) -> None:
         self.name = spec.info.name
@@ -158,6 +158,7 @@ class _MetricPlan:
         self.fb_zero = spec.fallback_when_zero
         self.rule: ValueRule | None = spec.rule
         self.fb_rule: ValueRule | None = spec.fallback_rule
+        self.input_rules = spec.input_rules
 
     def primary_usable(self, vb: VarBind | None) -> bool:
         """True when the row's own value will be used, so its fallback is not needed."""
@@ -171,7 +172,12 @@ class _MetricPlan:
     def sample(self, row: Sequence[VarBind | None], labels: Labels, out: Mapping) -> None:
         """Append this metric's sample for one row, if the row has a value for it."""
         if self.transform is not None:
-            value = self.transform([_number(row[s], out) for s in self.slots], self.when)
+            inputs = [_number(row[s], out) for s in self.slots]
+            if self.input_rules and any(
+                    v is not None and r is not None and not r.accepts(v)
+                    for v, r in zip(inputs, self.input_rules, strict=True)):
+                return  # e.g. a sensor precision of 100: no value can be trusted from it
+            value = self.transform(inputs, self.when)
             if value is not None and (self.rule is None or self.rule.accepts(value)):
                 out.samples.append(Sample(self.name, labels,
                                           _scaled(value, self.scale, self.divisor)))

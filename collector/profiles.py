@@ -49,8 +49,10 @@ File format (keys not listed here are errors):
       fallback_when_zero: BOOL  #   (or is 0, with fallback_when_zero); its own valid/absent_when
       max_rate: METRIC          # counters: a gauge of the same row giving the highest
                                 #   plausible increase per second (wrap vs reset)
-      inputs: [OID]             # instead of `oid`: several columns fed to a named
-      transform: NAME           #   transform of collector.mapper (TRANSFORMS)
+      inputs: [OID | {oid: OID, valid: ..., absent_when: [...]}]
+                                # instead of `oid`: several columns fed to a named
+      transform: NAME           #   transform of collector.mapper (TRANSFORMS); an input
+                                #   outside its own valid/absent_when: no sample for the row
       when: [CONDITION]         #   (any_of: one condition per input)
 """
 
@@ -172,6 +174,7 @@ class MetricSpec:
     type: str  # gauge | counter | info
     oid: OID | None = None
     inputs: tuple[OID, ...] = ()
+    input_rules: tuple[ValueRule | None, ...] = ()  # one per input (or empty: none at all)
     transform: str | None = None
     when: tuple[Condition, ...] = ()
     scale: float = 1.0
@@ -341,6 +344,26 @@ class _Checker:
             self.fail(f"{where}.absent_when", "must be a non-empty list of numbers")
         return ValueRule(low, high, absent)
 
+    def inputs(self, value: Any, where: str
+               ) -> tuple[tuple[OID, ...], tuple[ValueRule | None, ...]]:
+        """A transform's inputs: OIDs, or {oid, valid, absent_when}; (OIDs, their rules)."""
+        oids: list[OID] = []
+        rules: list[ValueRule | None] = []
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            at = f"{where}[{i}]"
+            rule = None
+            if isinstance(item, dict):
+                data = self.mapping(item, at, ("oid", "valid", "absent_when"), ("oid",))
+                rule = self.rule(data, at)
+                item = data.get("oid")
+            if item is not None and (oid := self.oid(item, at)) is not None:
+                oids.append(oid)
+                rules.append(rule)
+        if not oids and not self.problems:
+            self.fail(where, "must be a list of OIDs")
+        return tuple(oids), (tuple(rules) if any(r is not None for r in rules) else ())
+
     def label_fallbacks(self, value: Any, where: str,
                         index: tuple[str, ...]) -> tuple[OID | str, ...]:
         """A label's fallback chain: OIDs, or names of the table's index labels."""
@@ -412,7 +435,8 @@ def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
     if mtype == "counter" and name and not name.endswith("_total"):
         c.fail(f"{where}.metric", "a counter's name must end in _total")
     oid = c.oid(data["oid"], f"{where}.oid") if "oid" in data else None
-    inputs = c.oids(data["inputs"], f"{where}.inputs") if "inputs" in data else ()
+    inputs, input_rules = c.inputs(data["inputs"], f"{where}.inputs") if "inputs" in data \
+        else ((), ())
     transform = data.get("transform")
     labels = c.labels(data.get("labels"), f"{where}.labels")
     if mtype == "info":
@@ -477,7 +501,8 @@ def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
     info = MetricInfo(name, help_text, kind,
                       discontinuity if mtype == "counter" else None, max_rate)
     return MetricSpec(
-        info=info, type=mtype, oid=oid, inputs=inputs, transform=transform, when=when,
+        info=info, type=mtype, oid=oid, inputs=inputs, input_rules=input_rules,
+        transform=transform, when=when,
         scale=c.number(data.get("scale"), f"{where}.scale", 1.0) or 1.0, map=mapping,
         map_default=c.number(data.get("map_default"), f"{where}.map_default"), bits=bits,
         fallback_oid=fb_oid, fallback_scale=fb_scale, fallback_bits=fb_bits,

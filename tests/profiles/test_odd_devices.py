@@ -65,11 +65,13 @@ def _no_ifxtable() -> dict:
 
 
 def _empty_ifname() -> dict:
-    out = {**system_group("switch", "sw-new"), "1.3.6.1.2.1.2.1.0": (INTEGER, 3),
+    out = {**system_group("switch", "sw-new"), "1.3.6.1.2.1.2.1.0": (INTEGER, 4),
            **_interface(1, "GigabitEthernet0/1", 1_000_000_000, 1),
            **_interface(2, "GigabitEthernet0/2", 0, 1),
-           **_interface(3, "GigabitEthernet0/3", 0, 1)}
-    for index, name, high in ((1, "", 0), (2, " \t ", 0), (3, "Gi0/3", 1000)):
+           **_interface(3, "GigabitEthernet0/3", 0, 1),
+           **_interface(4, "FastEthernet0/4", 100_000_000, 1)}
+    for index, name, high in ((1, "", 0), (2, " \t ", 0), (3, "Gi0/3", 1000),
+                              (4, "Fa0/4", 4294967295)):
         out[f"{IFX}.1.{index}"] = (OCTET_STRING, name)
         out[f"{IFX}.15.{index}"] = (GAUGE32, high)
         out[f"{IFX}.18.{index}"] = (OCTET_STRING, "")
@@ -80,13 +82,15 @@ def _sensors() -> dict:
     out = {**system_group("router", "rt-1")}
     for row, load in ((1, 37), (2, 150), (3, -1)):
         out[f"{HR_LOAD}.{row}"] = (INTEGER, load)
-    # (index, entPhysicalName, entPhysicalDescr, value, precision)
-    for index, name, descr, value, precision in ((1, "", "CPU", 452, 1),
-                                                 (2, "PSU", "psu", 32767, 1),
-                                                 (3, "Inlet", "inlet", -1000, 0),
-                                                 (4, "", "", 300, 1)):
+    # (index, entPhysicalName, entPhysicalDescr, value, scale, precision)
+    for index, name, descr, value, scale, precision in ((1, "", "CPU", 452, 9, 1),
+                                                        (2, "PSU", "psu", 32767, 9, 1),
+                                                        (3, "Inlet", "inlet", -1000, 9, 0),
+                                                        (4, "", "", 300, 9, 1),
+                                                        (5, "Fan", "fan", 452, 9, 100),
+                                                        (6, "Board", "b", 30, 99, 0)):
         out[f"{SENSOR}.1.{index}"] = (INTEGER, 8)   # celsius
-        out[f"{SENSOR}.2.{index}"] = (INTEGER, 9)   # units
+        out[f"{SENSOR}.2.{index}"] = (INTEGER, scale)  # 9 units; 99 is no SensorDataScale
         out[f"{SENSOR}.3.{index}"] = (INTEGER, precision)
         out[f"{SENSOR}.4.{index}"] = (INTEGER, value)
         out[f"{SENSOR}.5.{index}"] = (INTEGER, 1)   # ok
@@ -161,16 +165,20 @@ async def test_device_without_ifname_falls_back_to_ifdescr_then_ifindex(odd_agen
 async def test_empty_or_blank_ifname_falls_back(odd_agent, transport) -> None:
     got = await poll(odd_agent, transport, "empty-ifname", ["if-mib"])
     names = if_names(got)
-    assert names == {"1": "GigabitEthernet0/1", "2": "GigabitEthernet0/2", "3": "Gi0/3"}
-    # ifHighSpeed 0 asks ifSpeed; ifSpeed 0 too: no speed at all rather than 0
+    assert names == {"1": "GigabitEthernet0/1", "2": "GigabitEthernet0/2", "3": "Gi0/3",
+                     "4": "Fa0/4"}
+    # ifHighSpeed 0 asks ifSpeed; ifSpeed 0 too: no speed at all rather than 0; ifHighSpeed
+    # at Gauge32's top is a sentinel too, so ifSpeed answers
     assert values(got, "borderwatch_interface_speed_bytes", "ifIndex") == \
-        {"1": 125_000_000, "3": 125_000_000}
+        {"1": 125_000_000, "3": 125_000_000, "4": 12_500_000}
 
 
 async def test_out_of_range_sensors_radios_and_cpu_are_absent(odd_agent, transport) -> None:
     got = await poll(odd_agent, transport, "sensors",
                      ["host-resources", "entity-sensor", "microwave-radio"])
     assert values(got, "borderwatch_cpu_load_ratio", "index") == {"1": 0.37}
+    # PSU 3276.7 °C and Inlet -1000 °C are broken sensors; Fan's precision 100 (-8..9) and
+    # Board's scale 99 (1..17) would turn any reading into a plausible-looking 0.0 °C
     assert values(got, "borderwatch_sensor_temperature_celsius", "sensor") == \
         {"CPU": pytest.approx(45.2), "4": pytest.approx(30.0)}
     assert values(got, "borderwatch_radio_signal_dbm", "radio") == {}
