@@ -9,10 +9,11 @@ label value. So every OctetString is cleaned once, here, where it enters (the ma
 
   1. trailing NUL padding is dropped (C strings sent with their terminator);
   2. bytes are decoded as UTF-8; an invalid sequence becomes U+FFFD;
-  3. the text is normalised to Unicode NFC;
-  4. line breaks and tabs (CR, LF, TAB, VT, FF, NEL, U+2028/9) become one space per run;
+  3. line breaks and tabs (CR, LF, TAB, VT, FF, NEL, U+2028/9) become one space per run;
      every other control character (C0, DEL, C1) and the bidirectional overrides, which
-     reorder what a person reads, become U+FFFD;
+     reorder what a person reads, become U+FFFD; invisible characters that only make two
+     equal-looking values differ (a BOM, zero-width space, word joiner) are dropped;
+  4. the text is normalised to Unicode NFC (after 3, which may join a letter and its mark);
   5. leading and trailing white space is stripped (a whitespace-only ifName is empty,
      so it falls back like a missing one);
   6. the result is bounded to MAX_CHARS characters (SNMP's DisplayString is 0..255
@@ -38,6 +39,7 @@ _MAX_BYTES = 16 * MAX_CHARS
 
 _BREAKS = "\t\n\v\f\r\x85\u2028\u2029"
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
 _BREAK_RUNS = re.compile(f"[{_BREAKS}]+")
 _OTHER_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f" + _BIDI + "]")
 # A byte string that needs none of the steps above but the strip: printable ASCII.
@@ -52,9 +54,11 @@ def clean_text(raw: bytes, limit: int = MAX_CHARS) -> tuple[str, bool]:
         return raw.decode("ascii").strip(" "), False
     cut_bytes = len(raw) > _MAX_BYTES
     text = raw[:_MAX_BYTES].decode("utf-8", "replace")
-    text = unicodedata.normalize("NFC", text)
     text = _BREAK_RUNS.sub(" ", text)
     text = _OTHER_CONTROLS.sub(REPLACEMENT, text)
+    text = _INVISIBLE.sub("", text)
+    # last: a dropped zero-width space may have stood between a letter and its mark
+    text = unicodedata.normalize("NFC", text)
     text = text.strip()
     if len(text) <= limit and not cut_bytes:
         return text, False

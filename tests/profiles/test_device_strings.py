@@ -32,6 +32,8 @@ def _safe(text: str) -> bool:
     (b"a\x1b[31mb\x00c\x7fd", "a\ufffd[31mb\ufffdc\ufffdd", False),
     ("x\u0085y\u2028z\u202eevil".encode(), "x y z\ufffdevil", False),
     (b"uplink \xff\xfe", "uplink \ufffd\ufffd", False),       # invalid UTF-8
+    ("\ufeffGi0/1\u200b".encode(), "Gi0/1", False),              # looks like Gi0/1: is it
+    ("Bie\u200b\u0302n".encode(), "Biên", False),                  # NFC after the drop
     (NFD_POST, "Đồn Biên phòng Chi Ma", False),
     (b"A" * 10_000, "A" * 255 + "…", True),
     (b"A" * 256, "A" * 256, False),
@@ -50,7 +52,7 @@ def test_any_bytes_become_safe_bounded_nfc_text(raw: bytes) -> None:
     text, cut = clean_text(raw)
     assert len(text) <= MAX_CHARS
     assert unicodedata.is_normalized("NFC", text)
-    assert _safe(text)
+    assert _safe(text) and not set(text) & {"\u200b", "\u2060", "\ufeff"}
     assert text == text.strip()
     assert not cut or text.endswith("…")
     assert clean_text(text.encode()) == (text, False)  # cleaning is idempotent
@@ -61,7 +63,8 @@ def test_any_bytes_become_safe_bounded_nfc_text(raw: bytes) -> None:
 def test_any_unicode_text_survives_unless_unsafe(value: str) -> None:
     text, cut = clean_text(value.encode())
     if _safe(value) and len(value) <= MAX_CHARS and value == value.strip() \
-            and unicodedata.is_normalized("NFC", value) and not value.endswith("\x00"):
+            and unicodedata.is_normalized("NFC", value) and not value.endswith("\x00") \
+            and not set(value) & {"\u200b", "\u2060", "\ufeff"}:
         assert (text, cut) == (value, False)  # a clean string passes untouched
 
 
