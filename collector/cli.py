@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic auth for the listener, in Prometheus exporter-toolkit's "
         "web-config.yml format (see docs/web-config.md)",
     )
+    from history.settings import add_run_options
+
+    add_run_options(p)  # --state-dir, --no-history, retention
 
     p = sub.add_parser(
         "check",

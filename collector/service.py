@@ -140,6 +140,8 @@ class Service:
     # (alerts.service_hook.AlertService; typed loosely so that collector/ keeps no import
     # of alerts/ at module level).
     alerts: Any = None
+    # The embedded history (history.service_hook.HistoryService), on unless turned off.
+    history: Any = None
     # Keeps full garbage collections short on big inventories (collector/heap.py).
     heap: HeapFreezer = field(default_factory=HeapFreezer)
 
@@ -200,6 +202,8 @@ class Service:
         if self.alerts is not None:
             # alerts: stop ticking and delivering, save the engine state (outbox is on disk)
             await self.alerts.close()
+        if self.history is not None:
+            await self.history.close()  # last observation, partial hour, intervals closed
         if self.influx is not None:
             # Inputs have stopped; drain what is buffered (or spool and fsync it) before
             # the outputs close.
@@ -232,8 +236,11 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         series_cap: int = DEFAULT_SERIES_CAP,
                         base_dir: Path | None = None,
                         web_config: WebConfig | None = None,
-                        limits: ServerLimits | None = None) -> Service:
+                        limits: ServerLimits | None = None, history: Any = None) -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
+
+    `history`: a history.service_hook.HistorySettings to keep the embedded history (the
+    file is locked and opened here: HistoryError if another process writes it).
 
     `base_dir`: what relative paths of the `alerts:` section are relative to (the
     inventory file's directory; default the working directory). `web_config`: TLS and
@@ -278,6 +285,13 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
 
             alert_service = AlertService(inventory, state, base_dir=base_dir, clock=clock)
             opened.push_async_callback(alert_service.close)  # saves state, closes outbox
+        history_service: Any = None
+        if history is not None:
+            from history.service_hook import HistoryService
+
+            history_service = HistoryService(history, inventory, state)
+            history_service.open()  # lock, crash recovery, a new run
+            opened.push_async_callback(history_service.close)
         service: Service | None = None
 
         def make_poll(device_id: str) -> Callable[[float], Any]:
@@ -319,7 +333,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
-                          alerts=alert_service)
+                          alerts=alert_service, history=history_service)
         if influx is not None:
             sites = {i: e.site_id for i, e in effective.items()}
             writer = influx
@@ -334,6 +348,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             raise ListenError(f"cannot listen on {listen}: {reason}") from exc
         if alert_service is not None:
             alert_service.start()
+        if history_service is not None:
+            history_service.start()
         opened.pop_all()
     scheduler.start()
     service.heap.start()
@@ -347,7 +363,7 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
                 base_dir: Path | None = None,
-                web_config: WebConfig | None = None) -> None:
+                web_config: WebConfig | None = None, history: Any = None) -> None:
     """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -365,7 +381,7 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     try:
         service = await start_service(inventory, listen, local_address=local_address,
                                       series_cap=series_cap, base_dir=base_dir,
-                                      web_config=web_config)
+                                      web_config=web_config, history=history)
         try:
             log.info("polling %d devices, %d links; serving %s/metrics",
                      len(service.devices), len(inventory.links), service.http.url)
@@ -405,7 +421,7 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                 stop: threading.Event | None = None,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
-                web_config_file: str | Path | None = None) -> int:
+                web_config_file: str | Path | None = None, history: Any = None) -> int:
     """Run the collector in this thread until stopped; returns the process exit code.
 
     `stop`: a threading.Event the caller sets to stop the service (the lab sets it from
@@ -438,7 +454,7 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
             asyncio.run(serve(inventory, listen, stop=stop,
                               install_signal_handlers=stop is None,
                               local_address=local_address, series_cap=series_cap,
-                              base_dir=base_dir, web_config=web_config))
+                              base_dir=base_dir, web_config=web_config, history=history))
     except StateDirBusy as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1
@@ -492,9 +508,18 @@ def _load_web_config(path: str | Path) -> WebConfig | None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """`borderwatch run --inventory PATH [--listen HOST:PORT] [--web.config.file FILE]`."""
-    return run_service(args.inventory, args.listen,
-                       web_config_file=getattr(args, "web_config_file", None))
+    """`borderwatch run --inventory PATH [--listen HOST:PORT] [--web.config.file FILE]
+    [history options]`."""
+    from history.schema import HistoryError
+    from history.settings import settings_from_args
+
+    try:
+        return run_service(args.inventory, args.listen,
+                           web_config_file=getattr(args, "web_config_file", None),
+                           history=settings_from_args(args))
+    except HistoryError as exc:  # locked by another process, corrupt, not a history
+        print(f"borderwatch: history: {exc}", file=sys.stderr)
+        return 1
 
 
 # ----------------------------------------------------------------------------- poll once

@@ -269,12 +269,13 @@ class HistoryReader:
 
     def power_hours(self, start: float, end: float) -> list[PowerHour]:
         """Hourly power rows of hours overlapping [start, end), by (device, hour)."""
-        rows = self._hours("SELECT e.name, h.site, h.hour, h.on_battery_seconds, h.charge_min "
+        rows = self._hours("SELECT e.name, h.hour, h.site, h.on_battery_seconds, h.charge_min "
                            "FROM power_hours h JOIN elements e ON e.id = h.device", start, end)
         return [PowerHour(site, dev, hour, secs, charge)
-                for dev, site, hour, secs, charge in rows]
+                for dev, hour, site, secs, charge in rows]
 
     def _hours(self, select: str, start: float, end: float) -> list[tuple]:
+        """Rows (element, hour, ...) of hours overlapping the period, by (element, hour)."""
         rows: dict[tuple, tuple] = {}
         for f in self._files:
             for r in f.query(f"{select} WHERE h.hour < ? AND h.hour > ?",

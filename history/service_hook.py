@@ -1,0 +1,84 @@
+"""`HistoryService`: the history of a running collector: a tick on the event loop observes
+the live state (cheap: changes only), the writer thread does the SQLite work.
+
+Built by collector/service.py for `borderwatch run` unless history is turned off
+(`--no-history`); the settings travel in a `HistorySettings` (history/settings.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from alerts.topology import Topology
+from history.recorder import Recorder
+from history.schema import HistoryError
+from history.settings import HistorySettings
+from history.writer import HistoryWriter
+
+if TYPE_CHECKING:
+    from collector.inventory import Inventory
+    from collector.state import NetworkState
+
+__all__ = ["HistoryError", "HistoryService", "HistorySettings"]
+
+log = logging.getLogger(__name__)
+
+class HistoryService:
+    """Recorder + writer of one running collector; `start()` once serving, `close()` last."""
+
+    def __init__(self, settings: HistorySettings, inventory: Inventory, state: NetworkState,
+                 *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._state = state
+        self._clock = clock
+        self.writer = HistoryWriter(settings.path, retention=settings.retention)
+        try:
+            self.recorder = Recorder.from_topology(Topology.from_inventory(inventory),
+                                                   self.writer.submit,
+                                                   rollup_every=settings.rollup_every)
+        except ValueError as exc:  # no core site: reachability has no origin
+            log.warning("history: sites are recorded without isolation: %s", exc)
+            self.recorder = Recorder({s.id: [d.id for d in s.devices] for s in inventory.sites},
+                                     [lk.spec for lk in state.link_snapshots()],
+                                     self.writer.submit,
+                                     rollup_every=settings.rollup_every)
+        self._task: asyncio.Task[None] | None = None
+
+    def open(self) -> None:
+        """Lock and open the file (raises HistoryError: locked, corrupt, not a history)."""
+        self.writer.open(self._clock())
+        log.info("history: recording to %s", self.settings.path)
+
+    def start(self) -> None:
+        """Begin observing (the first observation is immediate: not-polled-yet states)."""
+        self._task = asyncio.create_task(self._loop(), name="borderwatch-history")
+
+    def observe(self) -> None:
+        """One observation of the live state."""
+        state = self._state
+        self.recorder.observe(state.device_snapshots(), state.link_snapshots(), self._clock())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self.observe()
+            except Exception:  # a bug here must not stop the collector; logged, retried
+                log.exception("history: observing the state failed")
+            await asyncio.sleep(self.settings.tick)
+
+    async def close(self) -> None:
+        """Stop observing, write a last observation and the partial hour, close the file."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            with contextlib.suppress(Exception):
+                self.observe()
+        self.recorder.stop()
+        await asyncio.to_thread(self.writer.close, self._clock())

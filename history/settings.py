@@ -1,0 +1,75 @@
+"""Where the history lives and how long it keeps what: `borderwatch run`'s options
+(--state-dir, --no-history, retention) and the `HistorySettings` they become.
+
+Light on purpose (no topology, no SQLite work): the CLI imports it to build its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from history.schema import DEFAULT_FILE_NAME
+from history.writer import DEFAULT_KEEP_DAYS, DEFAULT_ROLLUP_KEEP_DAYS, Retention
+
+DEFAULT_STATE_DIR = "var"  # relative to the inventory file's directory
+
+
+def history_path(state_dir: str | Path) -> Path:
+    """Where the history of a state directory lives (`borderwatch report` reads it too)."""
+    return Path(state_dir) / DEFAULT_FILE_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    """What the service needs to keep a history."""
+
+    path: Path
+    retention: Retention = field(default_factory=Retention)
+    tick: float = 5.0  # seconds between observations, and between heartbeats
+    rollup_every: float = 60.0  # seconds between utilisation / radio samples
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """`borderwatch run`'s state directory and history options."""
+    parser.add_argument(
+        "--state-dir", default=None,
+        help=f"where the collector keeps its history ({DEFAULT_FILE_NAME}); default: "
+        f"{DEFAULT_STATE_DIR}/ next to the inventory file")
+    parser.add_argument("--no-history", action="store_true",
+                        help="do not keep the embedded history")
+    parser.add_argument(
+        "--history-keep-days", type=_positive, default=DEFAULT_KEEP_DAYS, metavar="DAYS",
+        help="days of state intervals and incidents to keep (default: %(default)s)")
+    parser.add_argument(
+        "--history-rollup-days", type=_positive, default=DEFAULT_ROLLUP_KEEP_DAYS,
+        metavar="DAYS", help="days of hourly roll-ups to keep (default: %(default)s)")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of days > 0, not {text!r}")
+    return value
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    """The state directory of `run` (and the default of `report`): --state-dir, or var/
+    next to the inventory file."""
+    if getattr(args, "state_dir", None):
+        return Path(args.state_dir)
+    return Path(args.inventory).resolve().parent / DEFAULT_STATE_DIR
+
+
+def settings_from_args(args: argparse.Namespace) -> HistorySettings | None:
+    """HistorySettings from `run`'s options; None with --no-history."""
+    if getattr(args, "no_history", False):
+        return None
+    retention = Retention(keep_days=getattr(args, "history_keep_days", DEFAULT_KEEP_DAYS),
+                          rollup_keep_days=getattr(args, "history_rollup_days",
+                                                   DEFAULT_ROLLUP_KEEP_DAYS))
+    return HistorySettings(history_path(state_dir(args)), retention)
