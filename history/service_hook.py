@@ -51,7 +51,11 @@ class HistoryService:
 
     def open(self) -> None:
         """Lock and open the file (raises HistoryError: locked, corrupt, not a history)."""
-        self.writer.open(self._clock())
+        now = self._clock()
+        self.writer.open(now)
+        # at once, so the run has no instant without a record: nothing is polled yet
+        self.recorder.observe(self._state.device_snapshots(), self._state.link_snapshots(),
+                              now)
         log.info("history: recording to %s", self.settings.path)
 
     def start(self) -> None:

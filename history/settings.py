@@ -14,6 +14,9 @@ from history.schema import DEFAULT_FILE_NAME
 from history.writer import DEFAULT_KEEP_DAYS, DEFAULT_ROLLUP_KEEP_DAYS, Retention
 
 DEFAULT_STATE_DIR = "var"  # relative to the inventory file's directory
+# Seconds between observations of the state (and heartbeats): how late a change is
+# recorded at most after the state saw it, and about what a kill -9 loses.
+DEFAULT_TICK = 2.0
 
 
 def history_path(state_dir: str | Path) -> Path:
@@ -27,7 +30,7 @@ class HistorySettings:
 
     path: Path
     retention: Retention = field(default_factory=Retention)
-    tick: float = 5.0  # seconds between observations, and between heartbeats
+    tick: float = DEFAULT_TICK  # seconds between observations, and between heartbeats
     rollup_every: float = 60.0  # seconds between utilisation / radio samples
 
 
@@ -45,6 +48,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-rollup-days", type=_positive, default=DEFAULT_ROLLUP_KEEP_DAYS,
         metavar="DAYS", help="days of hourly roll-ups to keep (default: %(default)s)")
+    parser.add_argument(
+        "--history-tick", type=_positive_seconds, default=DEFAULT_TICK, metavar="SECONDS",
+        help="seconds between observations of the state and heartbeats; a change is "
+        "recorded at most this late (default: %(default)s)")
 
 
 def _positive(text: str) -> float:
@@ -54,6 +61,16 @@ def _positive(text: str) -> float:
         value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number of days > 0, not {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"must be seconds in (0, 60], not {text!r}")
     return value
 
 
@@ -72,4 +89,5 @@ def settings_from_args(args: argparse.Namespace) -> HistorySettings | None:
     retention = Retention(keep_days=getattr(args, "history_keep_days", DEFAULT_KEEP_DAYS),
                           rollup_keep_days=getattr(args, "history_rollup_days",
                                                    DEFAULT_ROLLUP_KEEP_DAYS))
-    return HistorySettings(history_path(state_dir(args)), retention)
+    return HistorySettings(history_path(state_dir(args)), retention,
+                           tick=getattr(args, "history_tick", DEFAULT_TICK))
