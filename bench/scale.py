@@ -14,6 +14,11 @@ Reported: start-up time, scheduler lag p50/p99 (from the service's own histogram
 the measured window only), overruns, poll success rate, CPU share of one core, RSS,
 /metrics render time; targets from issue 3 next to each figure. Results are added to
 bench/results/scale.json.
+
+`--history both` (the default) measures the same set-up twice, back to back against the
+same snmpd: `borderwatch run --no-history`, then with its embedded history (on by default
+in `run`), and compares CPU and lag (issue 10: at most +10 % CPU, lag p99 < 1 s); the
+history file's size after the window is reported too. `--history on|off`: one run.
 """
 
 from __future__ import annotations
@@ -173,7 +178,7 @@ def snapshot(text: Parsed) -> dict:
     }
 
 
-def report(r: dict, args: argparse.Namespace) -> str:
+def report(r: dict, args: argparse.Namespace, mode: str = "on") -> str:
     """The figures with issue 3's targets."""
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -183,7 +188,7 @@ def report(r: dict, args: argparse.Namespace) -> str:
     lines = [
         "== scale run: "
         f"{args.devices} devices, interval {args.interval:g} s, "
-        f"{r['window_s'] / 60:.1f} min window ==",
+        f"{r['window_s'] / 60:.1f} min window, history {mode} ==",
         f"start-up: /metrics listening {r['startup_s']:.1f} s after start "
         f"(inventory load + {args.devices} sessions); every device polled once "
         f"{r['first_round_complete_s']:.0f} s later",
@@ -227,31 +232,70 @@ def _run(args: argparse.Namespace, workdir: Path, group: Group) -> int:
     inventory = workdir / "inventory.yaml"
     subject.write_inventory(inventory, devices, interval=args.interval,
                             max_in_flight=args.max_in_flight)
-    print(f"borderwatch: {args.devices} devices, interval {args.interval:g} s",
-          flush=True)
-    proc = subject.start(group, workdir, inventory, LISTEN)
-    startup = asyncio.run(subject.wait_listening(proc, LISTEN))
-    print(f"  /metrics listening {startup:.1f} s after start", flush=True)
-    result = asyncio.run(measure(proc, snmpd, args, len(devices)))
-    result["startup_s"] = startup
-    if args.profile and hotspots.py_spy():
-        print("profiling 30 s with py-spy (after the window) ...", flush=True)
-        spy = hotspots.start_recording(proc.pid, 30, workdir / "pyspy.txt")
-        spy.communicate()
-        prof = hotspots.load_folded(workdir / "pyspy.txt")
-        result["profile"] = prof.as_dict()
-        result["profile_text"] = prof.table()
-    text = report(result, args)
+    modes = ["off", "on"] if args.history == "both" else [args.history]
+    runs: dict[str, dict] = {}
+    for mode in modes:
+        runs[mode] = one_run(args, workdir, group, snmpd, inventory, len(devices), mode,
+                             profile=args.profile and mode == modes[-1])
+    result = runs[modes[-1]]
+    text = "\n\n".join(report(runs[m], args, m) for m in modes)
+    if len(modes) == 2:
+        text += "\n\n" + compare(runs["off"], runs["on"])
     print()
     print(text)
     if "profile_text" in result:
         print(f"\nprofile (30 s after the window):\n{result['profile_text']}")
     results = RESULTS
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps({"args": vars(args), "result": result,
+    results.write_text(json.dumps({"args": vars(args), "result": result, "runs": runs,
                                    "report": text}, indent=2, default=str) + "\n")
     print(f"\nwrote {results.relative_to(ROOT)}")
     return 0
+
+
+def one_run(args: argparse.Namespace, workdir: Path, group: Group, snmpd: Proc,
+            inventory: Path, n: int, mode: str, *, profile: bool) -> dict:
+    """Start `borderwatch run` with history `mode` ("on"/"off"), measure, stop it."""
+    state = workdir / f"state-{mode}"
+    run_args = ["--state-dir", str(state)] + (["--no-history"] if mode == "off" else [])
+    print(f"borderwatch (history {mode}): {args.devices} devices, interval "
+          f"{args.interval:g} s", flush=True)
+    proc = subject.start(group, workdir, inventory, LISTEN, name=f"borderwatch-{mode}",
+                         run_args=run_args)
+    startup = asyncio.run(subject.wait_listening(proc, LISTEN))
+    print(f"  /metrics listening {startup:.1f} s after start", flush=True)
+    result = asyncio.run(measure(proc, snmpd, args, n))
+    result["startup_s"] = startup
+    history = state / "history.sqlite"
+    if mode == "on":
+        files = [history, history.with_name(history.name + "-wal")]
+        result["history_bytes"] = sum(f.stat().st_size for f in files if f.exists())
+    if profile and hotspots.py_spy():
+        print("profiling 30 s with py-spy (after the window) ...", flush=True)
+        spy = hotspots.start_recording(proc.pid, 30, workdir / "pyspy.txt")
+        spy.communicate()
+        prof = hotspots.load_folded(workdir / "pyspy.txt")
+        result["profile"] = prof.as_dict()
+        result["profile_text"] = prof.table()
+    proc.stop(grace=60)  # a clean stop closes the history (and frees the port)
+    group.procs.remove(proc)
+    return result
+
+
+def compare(off: dict, on: dict) -> str:
+    """Issue 10's cost of the history: CPU with it against without, lag p99 with it."""
+    ratio = on["cpu_share_of_one_core"] / off["cpu_share_of_one_core"]
+    lag99 = on["lag_p99_s"] or 0.0
+    return "\n".join([
+        "== history on vs off (back to back, same snmpd) ==",
+        f"CPU {100 * on['cpu_share_of_one_core']:.1f} % vs "
+        f"{100 * off['cpu_share_of_one_core']:.1f} % of one core: x{ratio:.3f} "
+        f"[target <= x1.10: {'met' if ratio <= 1.10 else 'MISSED'}]",
+        f"lag p99 {1000 * lag99:.1f} ms with history vs "
+        f"{1000 * (off['lag_p99_s'] or 0):.1f} ms without [target < 1 s: "
+        f"{'met' if lag99 < 1 else 'MISSED'}]",
+        f"history file after start-up + warm-up + window: "
+        f"{on.get('history_bytes', 0) / 1e6:.2f} MB"])
 
 
 def main() -> int:
@@ -264,6 +308,9 @@ def main() -> int:
                         help="seconds between /metrics scrapes (default 30)")
     parser.add_argument("--max-in-flight", type=int, default=64,
                         help="defaults.max_in_flight of the inventory (default 64)")
+    parser.add_argument("--history", choices=["on", "off", "both"], default="both",
+                        help="run with the embedded history, without, or both back to back "
+                        "(default: both)")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)

@@ -62,13 +62,16 @@ def write_inventory(path: Path, targets: list[Target], *, interval: float,
 
 
 def start(group: Group, workdir: Path, inventory: Path, listen: str, *,
-          name: str = "borderwatch", argv_prefix: list[str] | None = None) -> Proc:
-    """Start `borderwatch run` (optionally under a wrapper such as cProfile)."""
+          name: str = "borderwatch", argv_prefix: list[str] | None = None,
+          run_args: list[str] | None = None) -> Proc:
+    """Start `borderwatch run` (optionally under a wrapper such as cProfile); `run_args`
+    are added to `run`'s own (e.g. --state-dir, --no-history)."""
     env = dict(os.environ, **SECRET_ENV)
     env["PYTHONPATH"] = str(ROOT)
     prefix = argv_prefix or [sys.executable, "-m", "collector.cli"]
     return group.start(name, [*prefix, "--log-level", "WARNING", "run",
-                              "--inventory", str(inventory), "--listen", listen],
+                              "--inventory", str(inventory), "--listen", listen,
+                              *(run_args or [])],
                        log=workdir / f"{name}.log", env=env, cwd=ROOT)
 
 

@@ -330,6 +330,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             from alerts.silence_off import attach_silences_off
 
             attach_silences_off(metrics_app.app)  # /api/silences: "alerts are not configured"
+        if history_service is not None:
+            registry.register(history_service.collector())  # borderwatch_history_*
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,

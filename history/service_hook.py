@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from alerts.topology import Topology
+from history.metrics import HistoryCollector
 from history.recorder import Recorder
 from history.schema import HistoryError
 from history.settings import HistorySettings
@@ -57,6 +58,10 @@ class HistoryService:
         self.recorder.observe(self._state.device_snapshots(), self._state.link_snapshots(),
                               now)
         log.info("history: recording to %s", self.settings.path)
+
+    def collector(self) -> HistoryCollector:
+        """The writer's self-metrics, for the service's registry."""
+        return HistoryCollector(self.writer)
 
     def start(self) -> None:
         """Begin observing (the first observation is immediate: not-polled-yet states)."""

@@ -165,6 +165,10 @@ class HistoryWriter:
                           "records (counted)", self._queue.qsize())
             return False
 
+    def queue_length(self) -> int:
+        """Ops waiting for the writer thread."""
+        return self._queue.qsize()
+
     def sync(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed; False on timeout."""
         done = threading.Event()

@@ -160,3 +160,26 @@ def test_borderwatch_run_refuses_a_bad_history_without_a_traceback(tmp_path: Pat
     assert "borderwatch: history: " in proc.stderr
     assert "history.sqlite: not a borderwatch history file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_self_metrics_count_and_are_documented(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from history.metrics import HistoryCollector
+
+    writer = HistoryWriter(tmp_path / "history.sqlite", queue_max=2)
+    registry = CollectorRegistry()
+    registry.register(HistoryCollector(writer))
+    for i in range(3):
+        writer.submit((BEAT, float(i)))  # not opened: the third is dropped
+    text = generate_latest(registry).decode()
+    assert "borderwatch_history_records_dropped_total 1.0" in text
+    assert "borderwatch_history_queue_length 2.0" in text
+    writer.open(10.0)
+    writer.sync()
+    writer.close(11.0)
+    text = generate_latest(registry).decode()
+    assert "borderwatch_history_records_total 2.0" in text
+    docs = (REPO / "docs" / "metrics.md").read_text()
+    names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    assert names and all(f"`{n}`" in docs for n in names), names
