@@ -126,7 +126,7 @@ def write_year(path: Path, args: argparse.Namespace) -> dict:
         for minute in range(60):
             writer.submit((BEAT, beat - HOUR + 60 * (minute + 1)))
         submitted += 60
-        if writer._queue.qsize() > 50_000:  # keep well below the bound: nothing dropped
+        if writer.queue_length() > 50_000:  # keep well below the bound: nothing dropped
             writer.sync()
     writer.close(end)
     assert writer.stats.dropped == 0

@@ -74,12 +74,17 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def default_state_dir(inventory: str | Path) -> Path:
+    """var/ next to the inventory file: where `run` (and `lab --with-collector`) keep
+    their history unless told otherwise, and where `report` looks by default."""
+    return Path(inventory).resolve().parent / DEFAULT_STATE_DIR
+
+
 def state_dir(args: argparse.Namespace) -> Path:
-    """The state directory of `run` (and the default of `report`): --state-dir, or var/
-    next to the inventory file."""
+    """The state directory of `run`: --state-dir, or the default next to the inventory."""
     if getattr(args, "state_dir", None):
         return Path(args.state_dir)
-    return Path(args.inventory).resolve().parent / DEFAULT_STATE_DIR
+    return default_state_dir(args.inventory)
 
 
 def settings_from_args(args: argparse.Namespace) -> HistorySettings | None:

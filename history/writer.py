@@ -225,8 +225,9 @@ class HistoryWriter:
             if name == STATE:
                 _, kind, element, state, cause, t = op
                 eid = self._element(kind, element)
-                conn.execute('UPDATE intervals SET "end" = ? WHERE element = ? AND '
-                             '"end" IS NULL', (t, eid))
+                # MAX: a wall clock stepped back (NTP) must not give a negative interval
+                conn.execute('UPDATE intervals SET "end" = MAX(start, ?) WHERE element = ? '
+                             'AND "end" IS NULL', (t, eid))
                 conn.execute('INSERT INTO intervals (element, state, cause, start) '
                              "VALUES (?, ?, ?, ?)", (eid, state, cause, t))
                 beat = t if beat is None else max(beat, t)

@@ -132,4 +132,14 @@ def _run_collector(args: argparse.Namespace, stop: threading.Event) -> int:
               "is not available in this build; run `borderwatch run` separately",
               file=sys.stderr)
         return 1
-    return int(run_service(args.inventory, listen=args.listen, stop=stop) or 0)
+    from history.schema import HistoryError
+    from history.settings import HistorySettings, default_state_dir, history_path
+
+    # the same history file as `borderwatch run` on this inventory, so `report` finds it
+    history = HistorySettings(history_path(default_state_dir(args.inventory)))
+    try:
+        return int(run_service(args.inventory, listen=args.listen, stop=stop,
+                               history=history) or 0)
+    except HistoryError as exc:
+        print(f"borderwatch lab --with-collector: history: {exc}", file=sys.stderr)
+        return 1
