@@ -42,6 +42,11 @@ UPS_ON_BATTERY = "borderwatch_ups_on_battery"
 UPS_CHARGE = "borderwatch_ups_battery_charge_ratio"
 DC_MAINS_OK = "borderwatch_power_mains_ok"
 RADIO_MEDIA = frozenset({"microwave", "radio", "vsat"})
+POWER_METRICS = (UPS_ON_BATTERY, DC_MAINS_OK, UPS_CHARGE)
+# A device's state by its snapshot's `up`; the same tuple objects every time, so that
+# "unchanged" is an identity check (the loop over 10,000 devices runs every tick).
+DEVICE_STATES: dict[bool | None, tuple[str, str | None]] = {
+    None: ("unknown", NOT_POLLED_YET), True: ("up", None), False: ("down", None)}
 
 
 class Recorder:
@@ -61,8 +66,9 @@ class Recorder:
         self._rollup_every = rollup_every
         self._reanalyse_every = reanalyse_every
         self.rollups = HourlyRollups(submit, max_step=max(300.0, 3 * rollup_every))
-        self._written: dict[tuple[str, str], tuple[str, str | None]] = {}
-        self._key: tuple | None = None
+        self._written: dict[tuple[str, str], tuple[str, str | None]] = {}  # links, sites
+        self._device_states: dict[str, tuple[str, str | None]] = {}
+        self._power_devices: list[str] = []  # devices with power metrics (refreshed)
         self._analysed_at = -float("inf")
         self._failing = False
         self._sites: dict[str, tuple[str, str | None]] = {}
@@ -84,18 +90,25 @@ class Recorder:
     def observe(self, devices: Sequence[DeviceSnapshot], links: Sequence[LinkSnapshot],
                 now: float) -> None:
         """Record what the state says at `now` (changes only) and a heartbeat."""
-        by_id = {d.device_id: d for d in devices if d.device_id in self._devices}
-        for snap in by_id.values():
-            if snap.up is None:
-                self._set("device", snap.device_id, "unknown", NOT_POLLED_YET, now)
-            else:
-                self._set("device", snap.device_id, "up" if snap.up else "down", None, now)
+        known, written, submit = self._devices, self._device_states, self._submit
+        by_id: dict[str, DeviceSnapshot] = {}
+        changed = False
+        for snap in devices:
+            device_id = snap.device_id
+            if device_id not in known:
+                continue
+            by_id[device_id] = snap
+            value = DEVICE_STATES[snap.up]
+            if written.get(device_id) is not value:
+                written[device_id] = value
+                submit((STATE, "device", device_id, value[0], value[1], now))
+                changed = True
         radio = {lk.link_id: _radio(lk.link_id, lk.a_device, lk.a_interface, lk.b_device,
                                     lk.b_interface, by_id) for lk in self._radio_links}
         for snap in links:
-            self._set("link", snap.link_id, *_link_state(snap, radio.get(snap.link_id), by_id),
-                      now)
-        self._observe_sites(by_id, links, now)
+            changed |= self._set("link", snap.link_id,
+                                 *_link_state(snap, radio.get(snap.link_id), by_id), now)
+        self._observe_sites(by_id, links, changed, now)
         if now >= self._next_sample:
             self._next_sample = now + self._rollup_every
             self.rollups.add_link_utilization(now, {
@@ -103,12 +116,15 @@ class Recorder:
             for link_id, (rsl, snr, fade) in radio.items():
                 if rsl is not None or snr is not None or fade is not None:
                     self.rollups.add_radio(now, link_id, rsl, snr, fade)
-        for snap in by_id.values():
-            if snap.up and not snap.stale and snap.series:
+            # Which devices are UPSes or DC plants: looked up once a minute, not every tick.
+            self._power_devices = [d for d, snap in by_id.items()
+                                   if any(m in snap.series for m in POWER_METRICS)]
+        for device_id in self._power_devices:
+            snap = by_id.get(device_id)
+            if snap is not None and snap.up and not snap.stale:
                 on_battery, charge = _power(snap)
                 if on_battery is not None or charge is not None:
-                    self.rollups.add_power(now, snap.device_id, snap.site_id, on_battery,
-                                           charge)
+                    self.rollups.add_power(now, device_id, snap.site_id, on_battery, charge)
         self.rollups.advance(now)
         self._submit((BEAT, now))
 
@@ -119,15 +135,14 @@ class Recorder:
     # ------------------------------------------------------------------ sites, incidents
 
     def _observe_sites(self, by_id: dict[str, DeviceSnapshot], links: Sequence[LinkSnapshot],
-                       now: float) -> None:
-        key = (tuple(d.up for d in by_id.values()), tuple(lk.state for lk in links))
+                       changed: bool, now: float) -> None:
         # While something fails, the analysis also depends on when devices last answered
         # (a device is dead, not its site, once a neighbour answers after it failed), so
         # it is redone now and then even without a state change.
-        if key == self._key and not (self._failing and
-                                     now - self._analysed_at >= self._reanalyse_every):
+        if not changed and not (self._failing and
+                                now - self._analysed_at >= self._reanalyse_every):
             return
-        self._key, self._analysed_at = key, now
+        self._analysed_at = now
         health = self._health(by_id, links, now)
         self._failing = bool(health.failing) or any(s == "down"
                                                     for s in health.link_state.values())
@@ -200,12 +215,16 @@ class Recorder:
 
     # ------------------------------------------------------------------ helpers
 
-    def _set(self, kind: str, element: str, state: str, cause: str | None, now: float) -> None:
+    def _set(self, kind: str, element: str, state: str, cause: str | None, now: float
+             ) -> bool:
+        """Submit the element's state if it changed; True if it did."""
         key = (kind, element)
         value = (state, cause)
-        if self._written.get(key) != value:
-            self._written[key] = value
-            self._submit((STATE, kind, element, state, cause, now))
+        if self._written.get(key) == value:
+            return False
+        self._written[key] = value
+        self._submit((STATE, kind, element, state, cause, now))
+        return True
 
 
 def _site_state(site_id: str, device_up: list[bool | None], analysis: Analysis | None

@@ -49,14 +49,15 @@ class HistoryService:
                                      self.writer.submit,
                                      rollup_every=settings.rollup_every)
         self._task: asyncio.Task[None] | None = None
+        self._has_links = bool(inventory.links)
 
     def open(self) -> None:
         """Lock and open the file (raises HistoryError: locked, corrupt, not a history)."""
         now = self._clock()
         self.writer.open(now)
         # at once, so the run has no instant without a record: nothing is polled yet
-        self.recorder.observe(self._state.device_snapshots(), self._state.link_snapshots(),
-                              now)
+        self.recorder.observe(self._state.device_snapshots(),
+                              self._state.link_snapshots() if self._has_links else [], now)
         log.info("history: recording to %s", self.settings.path)
 
     def collector(self) -> HistoryCollector:
@@ -70,7 +71,9 @@ class HistoryService:
     def observe(self) -> None:
         """One observation of the live state."""
         state = self._state
-        self.recorder.observe(state.device_snapshots(), state.link_snapshots(), self._clock())
+        # link_snapshots() re-checks every device's staleness: skipped when there are none
+        links = state.link_snapshots() if self._has_links else []
+        self.recorder.observe(state.device_snapshots(), links, self._clock())
 
     async def _loop(self) -> None:
         while True:
