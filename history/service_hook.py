@@ -50,6 +50,7 @@ class HistoryService:
                                      rollup_every=settings.rollup_every)
         self._task: asyncio.Task[None] | None = None
         self._has_links = bool(inventory.links)
+        self.observe_cpu_seconds = 0.0  # on the event loop, for the self-metrics
 
     def open(self) -> None:
         """Lock and open the file (raises HistoryError: locked, corrupt, not a history)."""
@@ -62,18 +63,20 @@ class HistoryService:
 
     def collector(self) -> HistoryCollector:
         """The writer's self-metrics, for the service's registry."""
-        return HistoryCollector(self.writer)
+        return HistoryCollector(self.writer, lambda: self.observe_cpu_seconds)
 
     def start(self) -> None:
         """Begin observing (the first observation is immediate: not-polled-yet states)."""
         self._task = asyncio.create_task(self._loop(), name="borderwatch-history")
 
     def observe(self) -> None:
-        """One observation of the live state."""
+        """One observation of the live state (its CPU time counted in `observe_cpu_seconds`)."""
+        started = time.thread_time()
         state = self._state
         # link_snapshots() re-checks every device's staleness: skipped when there are none
         links = state.link_snapshots() if self._has_links else []
         self.recorder.observe(state.device_snapshots(), links, self._clock())
+        self.observe_cpu_seconds += time.thread_time() - started
 
     async def _loop(self) -> None:
         while True:

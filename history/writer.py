@@ -29,6 +29,7 @@ import queue
 import socket
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class WriterStats:
     batches: int = 0
     dropped: int = 0  # ops refused because the queue was full
     errors: int = 0  # batches that failed to commit (logged)
+    cpu_seconds: float = 0.0  # CPU time of the writer thread so far
 
 
 class HistoryWriter:
@@ -210,6 +212,7 @@ class HistoryWriter:
                 log.exception("history: writing %d record(s) failed", len(batch))
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
+            self.stats.cpu_seconds = time.thread_time()
             for done in syncs:
                 done.set()
             if stop is not None:
