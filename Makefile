@@ -27,7 +27,8 @@ schema: setup
 bench: setup
 	.venv/bin/python bench/compare.py $(BENCH_ARGS)
 
-# 10,000 devices at a 60 s interval for 5 minutes (~7 minutes; root); see bench/README.md.
+# 10,000 devices at a 60 s interval for 5 minutes, without then with the embedded history
+# (~16 minutes; root; BENCH_ARGS="--history on" for one run); see bench/README.md.
 bench-scale: setup
 	.venv/bin/python bench/scale.py $(BENCH_ARGS)
 

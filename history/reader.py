@@ -14,6 +14,7 @@ file's last heartbeat: what happened after that is not known.
 from __future__ import annotations
 
 import itertools
+import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ GAP = "collector-gap"
 NOT_IN_INVENTORY = "not-in-inventory"
 NOT_POLLED_YET = "not-polled-yet"
 HOUR = 3600.0
+_element_hour = operator.itemgetter(0, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,12 +278,16 @@ class HistoryReader:
 
     def _hours(self, select: str, start: float, end: float) -> list[tuple]:
         """Rows (element, hour, ...) of hours overlapping the period, by (element, hour)."""
-        rows: dict[tuple, tuple] = {}
+        sql = f"{select} WHERE h.hour < ? AND h.hour > ?"
+        if len(self._files) == 1:  # the common case: no merging, one sort
+            rows = self._files[0].query(sql, (end, start - HOUR))
+            rows.sort(key=_element_hour)
+            return rows
+        merged: dict[tuple, tuple] = {}
         for f in self._files:
-            for r in f.query(f"{select} WHERE h.hour < ? AND h.hour > ?",
-                             (end, start - HOUR)):
-                rows.setdefault((r[0], r[1]), r)  # first file wins for the same hour
-        return [rows[k] for k in sorted(rows)]
+            for r in f.query(sql, (end, start - HOUR)):
+                merged.setdefault((r[0], r[1]), r)  # first file wins for the same hour
+        return [merged[k] for k in sorted(merged)]
 
 
 def _check_kind(kind: str) -> None:
