@@ -135,7 +135,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
         wait_until(lambda: set(site_states(run.path).values()) == {"up"} and
                    len(site_states(run.path)) == 7, 90, "every site up in the history")
 
-        second = Collector(directory, inventory, state_dir, env, "second")
+        # The inventory from another directory, so that the state-directory lock of `run`
+        # (var/ beside the inventory) does not stop it first: the history's own lock must.
+        elsewhere = directory / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "inventory.yaml").write_text(inventory.read_text())
+        second = Collector(directory, elsewhere / "inventory.yaml", state_dir, env, "second")
         collectors.append(second)
         run.second_rc = second.proc.wait(timeout=60)
         run.second_err = second.err.read_text()
