@@ -1,8 +1,10 @@
 """Capacity from the history's hourly roll-ups: hot links, fading radio hops, battery time.
 
 Each link's period p95 is the 95th percentile of its hourly p95 values, computed from a
-fixed histogram (0.5 % of capacity per bin) so a year of hours costs a few hundred
-counters per link, not a list of every hour.
+fixed histogram (0.5 % of capacity per bin, each bin remembering the largest value it got)
+so a year of hours costs a few hundred counters per link, not a list of every hour. The
+answer is the largest hourly value in the percentile's bin: an observed value, at most
+half a percent above the exact percentile (it errs towards "hot").
 """
 
 from __future__ import annotations
@@ -18,22 +20,23 @@ class LinkLoad:
     """One link's utilisation over the period (ratios of capacity)."""
 
     hours: int = 0
-    hist: dict[int, int] = field(default_factory=dict)
+    hist: dict[int, list[float]] = field(default_factory=dict)  # bin -> [count, largest]
     peak: float | None = None
     avg_sum: float = 0.0
     avg_hours: int = 0
 
     def p95(self) -> float | None:
-        """95th percentile of the hourly p95 values (bin upper edge: errs towards hot)."""
+        """95th percentile of the hourly p95 values (see the module docstring)."""
         if not self.hours:
             return None
         rank = 0.95 * self.hours
-        seen = 0
+        seen = 0.0
         for b in sorted(self.hist):
-            seen += self.hist[b]
+            count, largest = self.hist[b]
+            seen += count
             if seen >= rank:
-                return min(b + 1, BINS) / BINS
-        return 1.0
+                return largest
+        return max(v[1] for v in self.hist.values())
 
     def mean(self) -> float | None:
         """Mean of the hourly averages."""
@@ -82,7 +85,12 @@ class CapacityAccumulator:
             if r.util_p95 is not None:
                 load.hours += 1
                 b = min(int(max(r.util_p95, 0.0) * BINS), BINS - 1)
-                load.hist[b] = load.hist.get(b, 0) + 1
+                slot = load.hist.get(b)
+                if slot is None:
+                    load.hist[b] = [1, r.util_p95]
+                else:
+                    slot[0] += 1
+                    slot[1] = max(slot[1], r.util_p95)
             if r.util_max is not None:
                 load.peak = r.util_max if load.peak is None else max(load.peak, r.util_max)
             if r.util_avg is not None:
