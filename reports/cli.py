@@ -19,7 +19,6 @@ from typing import Any, TextIO
 
 from reports.period import PeriodError, parse_period
 
-DEFAULT_HISTORY = "var/history/history.sqlite"
 FORMATS = ("html", "csv", "json")
 
 
@@ -49,7 +48,11 @@ def add_report_subcommand(subparsers: Any, default_inventory: str) -> argparse.A
     p.add_argument("--inventory", default=default_inventory,
                    help="inventory file: names, places, SLA targets (default: %(default)s)")
     p.add_argument("--history", action="append", metavar="FILE", help=(
-        f"history file; repeat for shards or a replaced server (default: {DEFAULT_HISTORY})"))
+        "history file; repeat for shards or a replaced server (default: history.sqlite in "
+        "the state directory)"))
+    p.add_argument("--state-dir", default=None, help=(
+        "the collector's state directory, as given to `borderwatch run` (default: var/ next "
+        "to the inventory file)"))
     p.add_argument("--max-new-link-km", type=float, metavar="KM", help=(
         "weigh every site pair this close as a new link (default: the inventory's "
         "reports.max_new_link_km)"))
@@ -86,6 +89,7 @@ def report_command(args: argparse.Namespace, *, now: float | None = None) -> int
     """Run `borderwatch report`; returns the exit code."""
     from collector.inventory import InventoryError, load_inventory
     from history.reader import HistoryError, HistoryReader
+    from history.settings import history_path, state_dir
     from reports.build import ReportOptions, build_report
 
     now = time.time() if now is None else now
@@ -106,7 +110,7 @@ def report_command(args: argparse.Namespace, *, now: float | None = None) -> int
         return _fail(f"invalid inventory:\n{exc}")
     except OSError as exc:
         return _fail(f"cannot read the inventory {args.inventory}: {exc.strerror or exc}")
-    paths = args.history or [DEFAULT_HISTORY]
+    paths = args.history or [str(history_path(state_dir(args)))]
     options = ReportOptions(period=period, by=args.by, lang=args.lang,
                             max_new_link_km=args.max_new_link_km,
                             util_threshold=args.util_threshold,

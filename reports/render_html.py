@@ -56,6 +56,7 @@ def render_html(doc: dict[str, Any]) -> str:
     template = _ENV.get_template("report.html.j2")
     return template.render(doc=doc, t=lambda key: text(key, lang), names=names,
                            pictures=pictures, states=states, colours=svg.STATE_COLOURS,
+                           media_dash=svg.MEDIUM_DASH, media_colour=svg.MEDIUM_COLOUR,
                            duration=lambda s: duration(s, lang), pct=pct,
                            site_names=lambda ids: ", ".join(names.get(i, i) for i in ids),
                            more=max(0, len(doc["timeline"]) - svg.MAX_ROWS))

@@ -28,6 +28,12 @@ def _f(x: float) -> str:
     return f"{x:.1f}"
 
 
+def short(name: str, limit: int = 38) -> str:
+    """A chart label: the name without its parenthesised remark, cut with an ellipsis."""
+    name = name.split(" (")[0]
+    return name if len(name) <= limit else name[:limit - 1].rstrip() + "…"
+
+
 def availability_colour(avail: float | None, target: float | None) -> str:
     """Green when the site meets its target (99.5 % without one), orange within one point
     below, red beyond, grey when nothing is known."""
@@ -75,9 +81,11 @@ def site_map(sites: list[dict[str, Any]], links: list[dict[str, Any]],
         out.append(f'<circle class="site" data-site-id="{escape(s["id"])}" cx="{_f(x)}" '
                    f'cy="{_f(y)}" r="{7 if big else 5}" fill="{colour}" stroke="#fff" '
                    f'stroke-width="1.5"><title>{escape(s["name"])}: {avail}</title></circle>')
-        if big:
-            out.append(f'<text x="{_f(x + 9)}" y="{_f(y + 4)}" class="label">'
-                       f'{escape(s["name"])}</text>')
+        if big:  # hubs and the core are named; the short name, on the side with room
+            left = x > width * 0.6
+            out.append(f'<text x="{_f(x - 9 if left else x + 9)}" y="{_f(y + 4)}" '
+                       f'text-anchor="{"end" if left else "start"}" class="label">'
+                       f'{escape(short(s["name"]))}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -98,7 +106,8 @@ def lost_hours_bars(rows: list[dict[str, Any]], states: tuple[str, ...],
     for i, r in enumerate(rows):
         y = 4 + i * (bar_h + gap)
         out.append(f'<text x="{_f(label_w - 6)}" y="{_f(y + bar_h - 3)}" text-anchor="end" '
-                   f'class="label">{escape(r["name"])}</text>')
+                   f'class="label">{escape(short(r["name"]))}<title>{escape(r["name"])}</title>'
+                   '</text>')
         x = label_w
         for s in states:
             hours = (r["seconds"].get(s) or 0) / 3600
@@ -137,7 +146,7 @@ def timeline(rows: list[dict[str, Any]], names: dict[str, str], start: str, end:
     for i, r in enumerate(rows):
         y = 4 + i * (row_h + 4)
         out.append(f'<text x="{_f(label_w - 6)}" y="{_f(y + row_h - 3)}" text-anchor="end" '
-                   f'class="label">{escape(names.get(r["site"], r["site"]))}</text>'
+                   f'class="label">{escape(short(names.get(r["site"], r["site"])))}</text>'
                    f'<rect x="{_f(label_w)}" y="{_f(y)}" width="{_f(plot_w)}" '
                    f'height="{_f(row_h)}" fill="#e8f5e9"/>')
         for seg in r["segments"]:

@@ -42,13 +42,17 @@ sites:
      devices: [{id: cm-y-sw, address: 127.0.0.4, credential: c, interfaces: [e1, e2]}]}
 links:
   - {id: L1, medium: fiber, capacity_mbps: 1000,
-     a: {site: core, device: core-r1, interface: e1}, b: {site: hub-a, device: hub-a-sw, interface: e1}}
+     a: {site: core, device: core-r1, interface: e1},
+     b: {site: hub-a, device: hub-a-sw, interface: e1}}
   - {id: L2, medium: microwave, capacity_mbps: 200,
-     a: {site: hub-a, device: hub-a-sw, interface: e2}, b: {site: bp-x, device: bp-x-sw, interface: e1}}
+     a: {site: hub-a, device: hub-a-sw, interface: e2},
+     b: {site: bp-x, device: bp-x-sw, interface: e1}}
   - {id: L3, medium: fiber, capacity_mbps: 1000,
-     a: {site: core, device: core-r1, interface: e2}, b: {site: cm-y, device: cm-y-sw, interface: e1}}
+     a: {site: core, device: core-r1, interface: e2},
+     b: {site: cm-y, device: cm-y-sw, interface: e1}}
   - {id: L4, medium: vsat, capacity_mbps: 2,
-     a: {site: hub-a, device: hub-a-sw, interface: e3}, b: {site: cm-y, device: cm-y-sw, interface: e2}}
+     a: {site: hub-a, device: hub-a-sw, interface: e3},
+     b: {site: cm-y, device: cm-y-sw, interface: e2}}
 reports:
   sla: {border_post: 99.5, hub: 99.8, commune: 99.0}
 """

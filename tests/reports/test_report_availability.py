@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_history import DAY_END, EXPECTED, H, T0, run_report, small_world, write_inventory
+from report_history import DAY_END, EXPECTED, T0, H, run_report, small_world, write_inventory
 
 from reports.period import Period
 
@@ -102,5 +102,5 @@ def test_a_period_inside_the_day_is_clipped(world, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(out.read_text(encoding="utf-8"))
     bp = next(s for s in doc["sites"] if s["id"] == "bp-x")
-    assert bp["seconds"] == {"up": 2.5 * H, "down": 0.0, "isolated": 0.75 * H,
+    assert bp["seconds"] == {"up": 2.0 * H, "down": 0.0, "isolated": 0.75 * H,
                              "unknown": 0.0}

@@ -15,10 +15,10 @@ from demo_month import END, START, write_demo_month
 from report_history import REPO, run_report
 
 sys.path.insert(0, str(REPO / "tests" / "status"))
-from chromium import Chromium  # noqa: E402
+from chromium import Chromium
 
-from collector.inventory import load_inventory  # noqa: E402
-from reports.period import Period  # noqa: E402
+from collector.inventory import load_inventory
+from reports.period import Period
 
 INVENTORY = REPO / "inventory.yaml"
 PAGE_WAIT = 60.0

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inventory"))
-from inventory_helpers import EXAMPLE, problems, write  # noqa: E402
+from inventory_helpers import EXAMPLE, problems, write
 
-from collector.inventory import load_inventory  # noqa: E402
+from collector.inventory import load_inventory
 
 HEAD = """\
 schema_version: 1
