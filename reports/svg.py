@@ -28,7 +28,7 @@ def _f(x: float) -> str:
     return f"{x:.1f}"
 
 
-def short(name: str, limit: int = 38) -> str:
+def short(name: str, limit: int = 34) -> str:
     """A chart label: the name without its parenthesised remark, cut with an ellipsis."""
     name = name.split(" (")[0]
     return name if len(name) <= limit else name[:limit - 1].rstrip() + "…"
