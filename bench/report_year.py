@@ -179,7 +179,7 @@ def write_history(path: Path, topo: dict, days: int, seed: int) -> int:
                 for lid in topo["links"]:
                     writer.submit((STATE, "link", lid, "up", None, run_start))
             hour = max(run_start, rollup_from) // H * H
-            while i < len(ops) and ops[i][0] < run_stop or hour < run_stop:
+            while (i < len(ops) and ops[i][0] < run_stop) or hour < run_stop:
                 if i < len(ops) and ops[i][0] < run_stop and (ops[i][0] <= hour
                                                               or hour >= run_stop):
                     if ops[i][0] >= run_start:
@@ -229,7 +229,8 @@ def phases(inventory: Path, history: Path, period: Period) -> dict[str, float]:
     out["load inventory"] = time.perf_counter() - t
     with HistoryReader.open([history]) as reader:
         t = time.perf_counter()
-        doc = build_report(reader, inv, ReportOptions(period=period, lang="en"))
+        doc = build_report(reader, inv, ReportOptions(period=period, lang="en",
+                                                       history_files=(str(history),)))
         out["read history + aggregate + plan"] = time.perf_counter() - t
     t = time.perf_counter()
     to_json(doc)

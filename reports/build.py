@@ -12,10 +12,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from collector.inventory import Inventory
-from reports import planning
+from reports import planning, rollups
 from reports.availability import (
     LINK_BAD,
     LINK_STATES,
@@ -50,7 +51,7 @@ class ReportOptions:
     lang: str = "en"
     max_new_link_km: float | None = None  # None: the inventory's reports.max_new_link_km
     util_threshold: float | None = None  # None: the inventory's reports.util_p95_threshold
-    history_files: tuple[str, ...] = ()
+    history_files: tuple[str, ...] = ()  # the paths the reader was opened with
     generated_at: float | None = None
 
 
@@ -110,7 +111,7 @@ def _chunks(period: Period) -> list[tuple[float, float]]:
     return out
 
 
-def _read(reader: Any, period: Period, progress: Progress
+def _read(reader: Any, paths: tuple[str, ...], period: Period, progress: Progress
           ) -> tuple[StateAccumulator, StateAccumulator, RootCauseAccumulator,
                      CapacityAccumulator]:
     sites = StateAccumulator(SITE_STATES, SITE_BAD, keep_segments=True)
@@ -125,9 +126,13 @@ def _read(reader: Any, period: Period, progress: Progress
         causes.add_all(site_rows)
         del site_rows
         links.add_all(reader.intervals("link", start, end))
-        cap.add_link_hours(reader.link_hours(start, end))
-        cap.add_radio_hours(reader.radio_hours(start, end))
-        cap.add_power_hours(reader.power_hours(start, end))
+    progress("hourly roll-ups", 0.99)
+    if paths:
+        rollups.summarise(paths, period.start, period.end, cap)
+    else:  # no file names (a reader built in code): the row API, slower on big histories
+        cap.add_link_hours(reader.link_hours(period.start, period.end))
+        cap.add_radio_hours(reader.radio_hours(period.start, period.end))
+        cap.add_power_hours(reader.power_hours(period.start, period.end))
     progress("", 1.0)
     sites.finish()
     links.finish()
@@ -350,7 +355,7 @@ def build_report(reader: Any, inventory: Inventory, options: ReportOptions,
 
     span = reader.span()
     empty = span is None or span[1] <= period.start or span[0] >= period.end
-    sites, links, causes, cap = _read(reader, period, progress)
+    sites, links, causes, cap = _read(reader, options.history_files, period, progress)
     if empty:  # every element would be all "unknown": say so instead of a wall of grey
         sites.stats.clear()
         links.stats.clear()
@@ -374,7 +379,7 @@ def build_report(reader: Any, inventory: Inventory, options: ReportOptions,
                    "seconds": _r(period.seconds, 3),
                    "utc_offset": _iso(period.start, period)[19:] or "+00:00"},
         "province": inventory.province,
-        "history": {"files": list(options.history_files),
+        "history": {"files": [Path(p).name for p in options.history_files],
                     "first": _iso(span[0], period) if span else None,
                     "last": _iso(span[1], period) if span else None},
         "empty": empty,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from reports.period import PeriodError, parse_period
@@ -114,7 +113,7 @@ def report_command(args: argparse.Namespace, *, now: float | None = None) -> int
     options = ReportOptions(period=period, by=args.by, lang=args.lang,
                             max_new_link_km=args.max_new_link_km,
                             util_threshold=args.util_threshold,
-                            history_files=tuple(Path(p).name for p in paths),
+                            history_files=tuple(str(p) for p in paths),
                             generated_at=now)
     try:
         with HistoryReader.open(paths) as reader:

@@ -22,3 +22,26 @@ def test_p95_is_close_to_the_exact_percentile(seed: int) -> None:
     got = acc.loads["L1"].p95()
     assert got in values
     assert exact <= got <= exact + 1 / 200
+
+
+def test_sql_summary_equals_the_row_api(tmp_path) -> None:
+    """The capacity figures summed in SQLite equal those built from the reader's rows, on a
+    history written by the real writer; with the same file twice, nothing counts twice."""
+    from report_history import DAY_END, T0, small_world
+
+    from history.reader import HistoryReader
+    from reports.rollups import summarise
+
+    path = small_world(tmp_path / "history.sqlite")
+    rows = CapacityAccumulator()
+    with HistoryReader.open([path]) as reader:
+        rows.add_link_hours(reader.link_hours(T0, DAY_END))
+        rows.add_radio_hours(reader.radio_hours(T0, DAY_END))
+        rows.add_power_hours(reader.power_hours(T0, DAY_END))
+    assert rows.loads and rows.radio and rows.power
+    for paths in ([path], [path, path]):
+        sql = CapacityAccumulator()
+        summarise(paths, T0, DAY_END, sql)
+        assert sql.loads == rows.loads
+        assert sql.radio == rows.radio
+        assert sql.power == rows.power

@@ -1,0 +1,99 @@
+"""The history's hourly roll-ups summed in SQLite, for the capacity section.
+
+Why not `HistoryReader.link_hours()`: a year of a 10,000-device network keeps 90 days of
+roll-ups, several million rows, and building a Python object per row takes over a minute;
+the summary needs a histogram and a few extremes per link, which SQLite computes in
+a couple of seconds. The query reads the layout that history/schema.py documents, over
+connections from its `open_read_only` (the same checks as the reader). With several files
+the same (element, hour) counts once, the first file's row winning, as in the reader.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from history.schema import HistoryError, open_read_only
+from reports.capacity import BINS, Battery, CapacityAccumulator, LinkLoad, RadioFade
+
+HOUR = 3600.0
+
+_LINK_COLS = "h.util_avg AS a, h.util_max AS mx, h.util_p95 AS p"
+_RADIO_COLS = "h.rsl_min AS r, h.snr_min AS s, h.fade_margin_min AS fm"
+_POWER_COLS = "h.site AS site, h.on_battery_seconds AS b, h.charge_min AS c"
+
+
+def _source(schemas: list[str], table: str, key: str, cols: str) -> str:
+    """Rows of `table` from every file, one per (element, hour): the first file's."""
+    parts = [f"SELECT {i} AS f, e.name AS name, h.hour AS hour, {cols} "
+             f"FROM {db}.{table} h JOIN {db}.elements e ON e.id = h.{key} "
+             "WHERE h.hour < :end AND h.hour > :start" for i, db in enumerate(schemas)]
+    if len(parts) == 1:
+        return f"({parts[0]})"
+    # SQLite takes the bare columns from the row that has MIN(f): the first file's
+    return f"(SELECT *, MIN(f) FROM ({' UNION ALL '.join(parts)}) GROUP BY name, hour)"
+
+
+def summarise(paths: Sequence[str | Path], start: float, end: float,
+              into: CapacityAccumulator) -> None:
+    """Add the roll-ups of hours overlapping [start, end) to `into`."""
+    conn = open_read_only(paths[0])
+    try:
+        schemas = ["main"]
+        for i, path in enumerate(paths[1:], 1):
+            open_read_only(path).close()  # identity and schema checks, as the reader does
+            conn.execute(f"ATTACH DATABASE ? AS f{i}", (f"{Path(path).resolve().as_uri()}"
+                                                       "?mode=ro",))
+            schemas.append(f"f{i}")
+        window = {"start": start - HOUR, "end": end}
+        _links(conn, schemas, window, into)
+        _radio(conn, schemas, window, into)
+        _power(conn, schemas, window, into)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"{paths[0]}: cannot read the hourly roll-ups ({exc})") from None
+    finally:
+        conn.close()
+
+
+def _links(conn: sqlite3.Connection, schemas: list[str], window: dict,
+           into: CapacityAccumulator) -> None:
+    src = _source(schemas, "link_hours", "link", _LINK_COLS)
+    rows = conn.execute(
+        f"SELECT name, CAST(MIN(MAX(p, 0.0) * {BINS}, {BINS - 1}) AS INTEGER) AS bin, "
+        f"COUNT(p), MAX(p), MAX(mx), SUM(a), COUNT(a) FROM {src} GROUP BY name, bin",
+        window)
+    for name, b, count, largest, peak, avg_sum, avg_n in rows:
+        load = into.loads.get(name)
+        if load is None:
+            load = into.loads[name] = LinkLoad()
+        if b is not None and count:
+            load.hours += count
+            slot = load.hist.get(b)
+            if slot is None:
+                load.hist[b] = [count, largest]
+            else:
+                slot[0] += count
+                slot[1] = max(slot[1], largest)
+        if peak is not None:
+            load.peak = peak if load.peak is None else max(load.peak, peak)
+        if avg_n:
+            load.avg_sum += avg_sum
+            load.avg_hours += avg_n
+
+
+def _radio(conn: sqlite3.Connection, schemas: list[str], window: dict,
+           into: CapacityAccumulator) -> None:
+    src = _source(schemas, "radio_hours", "link", _RADIO_COLS)
+    for name, hours, fm, rsl, snr in conn.execute(
+            f"SELECT name, COUNT(*), MIN(fm), MIN(r), MIN(s) FROM {src} GROUP BY name",
+            window):
+        into.radio[name] = RadioFade(hours, fm, rsl, snr)
+
+
+def _power(conn: sqlite3.Connection, schemas: list[str], window: dict,
+           into: CapacityAccumulator) -> None:
+    src = _source(schemas, "power_hours", "device", _POWER_COLS)
+    for name, site, seconds, charge in conn.execute(
+            f"SELECT name, MIN(site), SUM(b), MIN(c) FROM {src} GROUP BY name", window):
+        into.power[name] = Battery(site, seconds, charge)
