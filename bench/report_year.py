@@ -167,7 +167,7 @@ def write_history(path: Path, topo: dict, days: int, seed: int) -> int:
         runs.append((start, a))
         start = b
     runs.append((start, end))
-    submitted = 0
+    submitted = synced = 0
     i = 0
     for run_start, run_stop in runs:
         writer = HistoryWriter(path, retention=retention)
@@ -199,12 +199,17 @@ def write_history(path: Path, topo: dict, days: int, seed: int) -> int:
                         sid = rng.choice(topo["sites"])
                         writer.submit((POWER_HOUR, f"{sid}-d3", sid, hour, 1200.0, 0.7))
                     writer.submit((BEAT, hour))
+                    submitted += 2
                     hour += H
-                if submitted % SYNC_EVERY < 3:
+                if submitted - synced >= SYNC_EVERY:
                     writer.sync()
+                    synced = submitted
             writer.sync()
         finally:
             writer.close(run_stop)
+        if writer.stats.dropped:
+            raise SystemExit(f"the writer dropped {writer.stats.dropped} ops: the bench "
+                             "submitted faster than it syncs")
         print(f"  history: run up to {time.strftime('%Y-%m-%d', time.gmtime(run_stop))}, "
               f"{submitted:,} ops", file=sys.stderr)
     return submitted

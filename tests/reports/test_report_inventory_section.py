@@ -54,3 +54,15 @@ def test_errors_name_line_and_field(tmp_path: Path, body: str, expected: tuple) 
     assert (line, field) == expected[:2]
     if expected[2] is not None:
         assert message == expected[2]
+
+
+def test_readme_reports_example_loads_with_the_example_inventory(tmp_path: Path) -> None:
+    import re
+
+    readme = (EXAMPLE.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+                if b.startswith("reports:")]
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text[:text.index("\nreports:")] + "\n" + block
+    cfg = load_inventory(write(tmp_path, text), resolve_secrets=False).reports
+    assert cfg is not None and cfg.candidate_links[0].a == "hub-dinhlap"
