@@ -13,7 +13,7 @@ import pytest
 from report_history import REPO, run_report
 
 sys.path.insert(0, str(REPO / "tests" / "history"))
-from month_network import (  # noqa: E402
+from month_network import (
     DEPLETED,
     HUB_FAIL,
     L2_CUT,
@@ -24,9 +24,9 @@ from month_network import (  # noqa: E402
     VSAT_LOSS,
     H,
 )
-from test_simulated_month import run_month  # noqa: E402
+from test_simulated_month import run_month
 
-from reports.period import Period  # noqa: E402
+from reports.period import Period
 
 UNKNOWN = STOPPED[1] - STOPPED[0] + STEP  # the collector's gap, then a minute to first polls
 
