@@ -21,7 +21,9 @@ Nothing here passes or fails; bench/README.md has the figures.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -215,34 +217,37 @@ def write_history(path: Path, topo: dict, days: int, seed: int) -> int:
     return submitted
 
 
-def time_command(args: list[str], runs: int) -> float:
-    """Median wall time of `borderwatch report ARGS` in a fresh process."""
-    times = []
+def time_command(args: list[str], runs: int) -> tuple[float, float]:
+    """Medians of the wall time and of the CPU time (user + system) of `borderwatch report
+    ARGS` in a fresh process. On a loaded machine the CPU time is the steadier figure."""
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "collector.cli", "report", *args], check=True,
                        cwd=ROOT, stdin=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def phases(inventory: Path, history: Path, period: Period) -> dict[str, float]:
-    """Seconds per phase, in this process."""
+def phases(inventory: Path, history: Path, period: Period) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds per phase, in this process."""
     out = {}
-    t = time.perf_counter()
-    inv = load_inventory(inventory, resolve_secrets=False)
-    out["load inventory"] = time.perf_counter() - t
+
+    def timed(name: str, fn):  # noqa: ANN001, ANN202
+        t, c = time.perf_counter(), time.process_time()
+        value = fn()
+        out[name] = (time.perf_counter() - t, time.process_time() - c)
+        return value
+
+    inv = timed("load inventory", lambda: load_inventory(inventory, resolve_secrets=False))
     with HistoryReader.open([history]) as reader:
-        t = time.perf_counter()
-        doc = build_report(reader, inv, ReportOptions(period=period, lang="en",
-                                                       history_files=(str(history),)))
-        out["read history + aggregate + plan"] = time.perf_counter() - t
-    t = time.perf_counter()
-    to_json(doc)
-    out["render json"] = time.perf_counter() - t
-    t = time.perf_counter()
-    render_html(doc)
-    out["render html"] = time.perf_counter() - t
+        options = ReportOptions(period=period, lang="en", history_files=(str(history),))
+        doc = timed("read history, aggregate, plan", lambda: build_report(reader, inv, options))
+    timed("render json", lambda: to_json(doc))
+    timed("render html", lambda: render_html(doc))
     return out
 
 
@@ -274,13 +279,15 @@ def main() -> int:
         print(f"{args.devices:,} devices, {len(topo['sites']):,} sites, "
               f"{len(topo['links']):,} links, {args.days} days of history "
               f"({history.stat().st_size / 2**20:.0f} MiB)")
-        for name, secs in phases(inventory, history, period).items():
-            print(f"  {name:34s} {secs:6.2f} s")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        for name, (wall, cpu) in phases(inventory, history, period).items():
+            print(f"  {name:32s} {wall:6.2f} s wall, {cpu:6.2f} s CPU")
         for fmt in ("json", "html"):
-            secs = time_command([*common, "--format", fmt, "-o", str(work / f"r.{fmt}")],
-                                args.runs)
-            print(f"borderwatch report --format {fmt}: median {secs:.2f} s "
-                  f"of {args.runs} runs (whole command, fresh process)")
+            wall, cpu = time_command([*common, "--format", fmt, "-o",
+                                      str(work / f"r.{fmt}")], args.runs)
+            print(f"borderwatch report --format {fmt}: median {wall:.2f} s wall, {cpu:.2f} s "
+                  f"CPU of {args.runs} runs (whole command, fresh process)")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -9,6 +9,7 @@ stays flat whatever its length, and progress is reported per chunk.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +34,11 @@ from reports.period import Period
 from reports.texts import text
 
 SCHEMA_ID = "borderwatch-report/1"
-CHUNK_SECONDS = 7 * 86400  # a week of intervals at a time: flat memory, visible progress
+# The period is read in at most CHUNKS parts of at least MIN_CHUNK: memory stays bounded and
+# progress visible, while each part costs the reader a scan of the intervals table (so not
+# a week at a time over a year: that was 52 scans).
+CHUNKS = 4
+MIN_CHUNK = 7 * 86400
 WORST_SITES = 10
 TOP_ROWS = 15
 GROUPINGS = ("site", "commune", "kind", "medium")
@@ -69,15 +74,21 @@ class _Names:
         self.sites = {s.id: s for s in self.inventory.sites}
         self.links = {lk.id: lk for lk in self.inventory.links}
         self.devices = {d.id: (d, s.id) for s in self.inventory.sites for d in s.devices}
+        self._site_names = {s.id: (s.name_en or s.name) if self.lang == "en" else s.name
+                            for s in self.inventory.sites}
+        self._elements: dict[str, tuple[str, str]] = {}
 
     def site(self, site_id: str) -> str:
-        s = self.sites.get(site_id)
-        if s is None:
-            return site_id
-        return (s.name_en or s.name) if self.lang == "en" else s.name
+        return self._site_names.get(site_id, site_id)
 
     def element(self, element: str) -> tuple[str, str]:
         """(class, readable name) of an element id such as link:L27 or device:dd-ups1."""
+        hit = self._elements.get(element)
+        if hit is None:
+            hit = self._elements[element] = self._element(element)
+        return hit
+
+    def _element(self, element: str) -> tuple[str, str]:
         kind, _, ident = element.partition(":")
         if kind == "link" and ident in self.links:
             lk = self.links[ident]
@@ -94,9 +105,17 @@ class _Names:
 
 
 def _iso(ts: float | None, period: Period) -> str | None:
+    """ISO 8601 in the report's zone (fixed offset: formatted from gmtime, ~3x faster than
+    datetime for the hundreds of thousands of times a year's report has)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, period.tz).isoformat(timespec="seconds")
+    offset = period.tz.utcoffset(None)
+    if offset is None:
+        return datetime.fromtimestamp(ts, period.tz).isoformat(timespec="seconds")
+    secs = int(offset.total_seconds())
+    sign, mins = ("+" if secs >= 0 else "-"), abs(secs) // 60
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(math.floor(ts) + secs))
+            + f"{sign}{mins // 60:02d}:{mins % 60:02d}")
 
 
 def _r(x: float | None, digits: int = 4) -> float | None:
@@ -104,10 +123,11 @@ def _r(x: float | None, digits: int = 4) -> float | None:
 
 
 def _chunks(period: Period) -> list[tuple[float, float]]:
+    step = max(MIN_CHUNK, period.seconds / CHUNKS)
     out, t = [], period.start
     while t < period.end:
-        out.append((t, min(t + CHUNK_SECONDS, period.end)))
-        t += CHUNK_SECONDS
+        out.append((t, min(t + step, period.end)))
+        t += step
     return out
 
 

@@ -36,6 +36,9 @@ def pct(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+MAX_OUTAGE_ROWS = 200  # the longest; a year of a big network has tens of thousands (CSV/JSON)
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """The whole HTML page of a report document."""
     lang = doc["lang"]
@@ -53,10 +56,13 @@ def render_html(doc: dict[str, Any]) -> str:
         "util": svg.utilisation_bars(doc["capacity"]["utilisation"],
                                      doc["capacity"]["util_p95_threshold_pct"] or 80.0),
     }
+    longest = sorted(doc["outages"], key=lambda o: -o["duration_seconds"])[:MAX_OUTAGE_ROWS]
+    outages = sorted(longest, key=lambda o: (o["start"], o["incident"]))
     template = _ENV.get_template("report.html.j2")
     return template.render(doc=doc, t=lambda key: text(key, lang), names=names,
                            pictures=pictures, states=states, colours=svg.STATE_COLOURS,
                            media_dash=svg.MEDIUM_DASH, media_colour=svg.MEDIUM_COLOUR,
                            duration=lambda s: duration(s, lang), pct=pct,
                            site_names=lambda ids: ", ".join(names.get(i, i) for i in ids),
-                           more=max(0, len(doc["timeline"]) - svg.MAX_ROWS))
+                           more=max(0, len(doc["timeline"]) - svg.MAX_ROWS), outages=outages,
+                           more_outages=len(doc["outages"]) - len(outages))
