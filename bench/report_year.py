@@ -236,7 +236,7 @@ def phases(inventory: Path, history: Path, period: Period) -> dict[str, tuple[fl
     """(wall, CPU) seconds per phase, in this process."""
     out = {}
 
-    def timed(name: str, fn):  # noqa: ANN001, ANN202
+    def timed(name: str, fn):
         t, c = time.perf_counter(), time.process_time()
         value = fn()
         out[name] = (time.perf_counter() - t, time.process_time() - c)
