@@ -270,10 +270,9 @@ def _outages(reader: Any, period: Period, names: _Names) -> list[dict[str, Any]]
         end = inc.end if inc.end is not None else None
         clipped = max(0.0, min(end if end is not None else period.end, period.end)
                       - max(inc.start, period.start))
+        # names are in `sites` and `root_causes`: not repeated for tens of thousands of rows
         out.append({"incident": inc.incident_id, "kind": inc.kind,
-                    "root_cause": list(inc.root_cause),
-                    "root_cause_names": [names.element(e)[1] for e in inc.root_cause],
-                    "sites": list(inc.sites), "site_names": [names.site(s) for s in inc.sites],
+                    "root_cause": list(inc.root_cause), "sites": list(inc.sites),
                     "start": _iso(inc.start, period), "end": _iso(end, period),
                     "duration_seconds": _r(clipped, 1)})
     out.sort(key=lambda o: (o["start"], o["incident"]))
@@ -347,15 +346,16 @@ def _capacity(cap: CapacityAccumulator, names: _Names, threshold: float) -> dict
             "battery": battery[:TOP_ROWS]}
 
 
+TIMELINE_SITES = 40  # the chart's rows: the sites with the most time not up
+
+
 def _timeline(sites: StateAccumulator, period: Period) -> list[dict[str, Any]]:
-    out = []
-    for sid in sorted(sites.stats):
-        segs = sites.stats[sid].segments
-        if segs:
-            out.append({"site": sid, "segments": [
-                {"start": _iso(s, period), "end": _iso(e, period), "state": st}
-                for s, e, st in segs]})
-    return out
+    worst = sorted((sid for sid, st in sites.stats.items() if st.segments),
+                   key=lambda sid: (-sum(e - s for s, e, _ in sites.stats[sid].segments),
+                                    sid))[:TIMELINE_SITES]
+    return [{"site": sid, "segments": [
+        {"start": _iso(s, period), "end": _iso(e, period), "state": st}
+        for s, e, st in sites.stats[sid].segments]} for sid in worst]
 
 
 def _no_progress(label: str, fraction: float) -> None:

@@ -57,12 +57,15 @@ def render_html(doc: dict[str, Any]) -> str:
                                      doc["capacity"]["util_p95_threshold_pct"] or 80.0),
     }
     longest = sorted(doc["outages"], key=lambda o: -o["duration_seconds"])[:MAX_OUTAGE_ROWS]
-    outages = sorted(longest, key=lambda o: (o["start"], o["incident"]))
+    causes = {r["element"]: r["name"] for r in doc["root_causes"]}
+    outages = [{**o, "root_cause_names": [causes.get(e, e) for e in o["root_cause"]],
+                "site_names": [names.get(s, s) for s in o["sites"]]}
+               for o in sorted(longest, key=lambda o: (o["start"], o["incident"]))]
     template = _ENV.get_template("report.html.j2")
     return template.render(doc=doc, t=lambda key: text(key, lang), names=names,
                            pictures=pictures, states=states, colours=svg.STATE_COLOURS,
                            media_dash=svg.MEDIUM_DASH, media_colour=svg.MEDIUM_COLOUR,
                            duration=lambda s: duration(s, lang), pct=pct,
                            site_names=lambda ids: ", ".join(names.get(i, i) for i in ids),
-                           more=max(0, len(doc["timeline"]) - svg.MAX_ROWS), outages=outages,
+                           outages=outages,
                            more_outages=len(doc["outages"]) - len(outages))

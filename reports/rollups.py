@@ -102,10 +102,17 @@ def _links(conn: sqlite3.Connection, schemas: list[str], window: dict,
 
 def _radio(conn: sqlite3.Connection, schemas: list[str], window: dict,
            into: CapacityAccumulator) -> None:
-    src = _source(schemas, "radio_hours", "link", _RADIO_COLS)
-    for name, hours, fm, rsl, snr in conn.execute(
-            f"SELECT name, COUNT(*), MIN(fm), MIN(r), MIN(s) FROM {src} GROUP BY name",
-            window):
+    if len(schemas) == 1:  # grouped on the element number, names after (as _link_rows)
+        names = dict(conn.execute("SELECT id, name FROM elements WHERE kind = 'link'"))
+        rows = conn.execute(
+            "SELECT link, COUNT(*), MIN(fade_margin_min), MIN(rsl_min), MIN(snr_min) "
+            "FROM radio_hours WHERE hour < :end AND hour > :start GROUP BY link", window)
+        rows = ((names.get(link, str(link)), *rest) for link, *rest in rows)
+    else:
+        src = _source(schemas, "radio_hours", "link", _RADIO_COLS)
+        rows = conn.execute(f"SELECT name, COUNT(*), MIN(fm), MIN(r), MIN(s) FROM {src} "
+                            "GROUP BY name", window)
+    for name, hours, fm, rsl, snr in rows:
         into.radio[name] = RadioFade(hours, fm, rsl, snr)
 
 

@@ -121,7 +121,6 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (vi, en)
     "medium_radio": ("vô tuyến", "radio"),
     "more_outages": ("%d sự cố dài nhất được liệt kê; %d sự cố khác có trong CSV/JSON.",
                      "The %d longest outages are listed; %d more are in the CSV/JSON."),
-    "more_sites": ("trạm khác không hiển thị", "more sites not shown"),
 }
 
 
