@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -82,6 +83,15 @@ async def test_html_report_in_chromium(month: Path, tmp_path: Path, lang: str) -
         assert await page.evaluate(
             "document.querySelectorAll('svg.timeline rect.seg.isolated').length") >= 3
         await page.screenshot(tmp_path / f"report-{lang}.png")
+        # print to PDF on A4 (inches) with the print stylesheet: a multi-page document
+        pdf = base64.b64decode((await page.send(
+            "Page.printToPDF", within=120.0, paperWidth=8.27, paperHeight=11.69,
+            preferCSSPageSize=True, printBackground=True))["data"])
+        (tmp_path / f"report-{lang}.pdf").write_bytes(pdf)
+        assert pdf.startswith(b"%PDF")
+        assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 3  # pages, not the /Pages tree
+        box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
+        assert box and round(float(box[1])) == 595 and round(float(box[2])) == 842  # A4, pt
         assert _problems(page.events) == []
         if os.environ.get("BORDERWATCH_UPDATE_SCREENSHOTS") == "1":
             # the docs show the first screens (map, availability): the whole page is ~8 MP
