@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_silence_subcommand(sub)  # `borderwatch silence add|list|expire`: the running service
 
+    from reports.cli import add_report_subcommand
+
+    add_report_subcommand(sub, DEFAULT_INVENTORY)  # `borderwatch report`: planners' reports
+
     p = sub.add_parser("schema", help="print the inventory JSON Schema (for editors)",
                        description="Print the JSON Schema of the inventory, generated from "
                        "its models (`make schema` writes collector/schema/).")
@@ -207,6 +211,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from alerts.silence_cli import silence_command
 
         return silence_command(args)
+    if args.command == "report":
+        from reports.cli import report_command
+
+        return report_command(args)
     raise AssertionError(args.command)  # argparse guarantees one of the above
 
 

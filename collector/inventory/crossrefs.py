@@ -128,7 +128,19 @@ def check_crossrefs(data: Any, lines: dict[Loc, int]) -> list[Issue]:
             link_end = _valid(LinkEnd, raw_link.get(end))
             if link_end is not None:
                 _check_end(link_end, (*loc, end), index, issues)
+    _check_candidates(data, index, issues)
     return issues
+
+
+def _check_candidates(data: Any, index: _Index, issues: list[Issue]) -> None:
+    """`reports.candidate_links` join existing sites (the report weighs them on the graph)."""
+    reports = data.get("reports") if isinstance(data, dict) else None
+    for i, raw in _items(reports, "candidate_links"):
+        for end in ("a", "b"):
+            site = raw.get(end)
+            if isinstance(site, str) and site not in index.sites:
+                issues.append(Issue(("reports", "candidate_links", i, end),
+                                    f"unknown site '{site}'{_hint(site, list(index.sites))}"))
 
 
 def _check_name(site: Site, raw_name: Any, loc: Loc, names: dict, lines: dict,

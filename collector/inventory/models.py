@@ -773,6 +773,47 @@ class Alerts(BaseModel):
                 for r in self._receivers(f)]
 
 
+# ----------------------------------------------------------------------------- reports
+
+class CandidateLink(BaseModel):
+    """A new link planners could build, between two existing sites (`borderwatch report`)."""
+
+    model_config = _STRICT
+
+    a: Id = Field(description="site id of one end")
+    b: Id = Field(description="site id of the other end")
+    medium: Literal[MEDIA] | None = None  # type: ignore[valid-type]
+    capacity_mbps: float | None = Field(None, gt=0)
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _check_ends(self) -> CandidateLink:
+        if self.a == self.b:
+            _fail("CandidateLink", [("b", "same_ends", "both ends are site {s}; a link joins "
+                                     "two different sites", {"s": self.a})])
+        return self
+
+
+Percent = Annotated[float, Field(gt=0, le=100)]
+
+
+class Reports(BaseModel):
+    """What planners' reports need beyond the network itself: SLA targets and candidates."""
+
+    model_config = _STRICT
+
+    sla: dict[Literal[SITE_KINDS], Percent] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="availability target in % per site kind, "
+        "e.g. {border_post: 99.5}")
+    candidate_links: tuple[CandidateLink, ...] = Field((), description=(
+        "new links to weigh for the 'one new link' advice (with max_new_link_km, every "
+        "site pair within that distance is weighed too)"))
+    max_new_link_km: float | None = Field(None, gt=0, le=1000, description=(
+        "also weigh every pair of sites within this distance (great circle, lat/lon)"))
+    util_p95_threshold: float = Field(0.8, gt=0, le=1, description=(
+        "a link whose p95 utilisation (ratio of capacity) exceeds this runs hot"))
+
+
 # ----------------------------------------------------------------------------- the whole
 
 @dataclass(frozen=True)
@@ -829,6 +870,8 @@ class Inventory(BaseModel):
     influx: Influx | None = Field(None, description="write measurements to InfluxDB too")
     alerts: Alerts | None = Field(None, description=(
         "evaluate alert rules in the service and deliver notifications"))
+    reports: Reports | None = Field(None, description=(
+        "SLA targets and link candidates for `borderwatch report`"))
 
     _devices: dict[str, tuple[Device, str]] = PrivateAttr(default_factory=dict)
     _warnings: tuple = PrivateAttr(default=())

@@ -42,6 +42,7 @@ class Page:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []  # every event received so far (method, params)
 
     async def send(self, method: str, within: float = 30.0, **params: Any) -> dict[str, Any]:
         """Send one command and wait for its answer (events in between are skipped)."""
@@ -54,6 +55,8 @@ class Page:
                     raise CdpError(f"DevTools connection closed during {method}: {msg.type}")
                 data = json.loads(msg.data)
                 if data.get("id") != msg_id:
+                    if "method" in data:  # kept for tests that check console errors etc.
+                        self.events.append(data)
                     continue  # an event or an answer to nobody
                 if "error" in data:
                     raise CdpError(f"{method}: {data['error']}")

@@ -1,0 +1,1 @@
+"""Planners' reports over the collector's history (see reports/README.md)."""

@@ -1,0 +1,177 @@
+"""Availability, outage runs, MTTR/MTBF and root-cause site-hours, streamed over intervals.
+
+The reader hands out state intervals chunk by chunk (a month of a big network does not fit
+in memory as per-second arrays, and need not): each accumulator keeps a few numbers per
+element and the bad runs it still needs, so a year costs one pass over the rows.
+
+Vocabulary:
+* an *outage run* of an element is a maximal stretch of adjacent bad intervals (site: down
+  or isolated; link: down), even when the state or the cause changes inside it;
+* MTTR = mean duration of the runs inside the period (clipped to it);
+* MTBF = up time / number of runs (None without a run): "how long it works between
+  failures", the planners' reading; unknown time is counted in neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+SITE_STATES = ("up", "down", "isolated", "unknown")
+LINK_STATES = ("up", "degraded", "down", "unknown")
+SITE_BAD = frozenset({"down", "isolated"})
+LINK_BAD = frozenset({"down"})
+MAX_SEGMENTS = 500  # per element, for the timeline; beyond it short runs are merged
+
+
+@dataclass(slots=True)
+class ElementStats:
+    """What the report needs of one element over the period."""
+
+    seconds: dict[str, float]
+    unknown_causes: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+    run_seconds: float = 0.0
+    run_start: float | None = None  # the open run, if the last interval was bad
+    last_end: float | None = None
+    segments: list[list] = field(default_factory=list)  # [start, end, state] not up
+
+    def mttr(self) -> float | None:
+        """Mean time to repair over the runs seen (None without a run)."""
+        return self.run_seconds / self.runs if self.runs else None
+
+    def mtbf(self) -> float | None:
+        """Up time per failure (None without a failure)."""
+        return self.seconds.get("up", 0.0) / self.runs if self.runs else None
+
+
+class StateAccumulator:
+    """Sums seconds per state and outage runs for every element of one kind."""
+
+    def __init__(self, states: tuple[str, ...], bad: frozenset[str],
+                 keep_segments: bool = False) -> None:
+        self.states = states
+        self.bad = bad
+        self.keep_segments = keep_segments
+        self.stats: dict[str, ElementStats] = {}
+
+    def add_all(self, intervals: Iterable) -> None:
+        """Feed intervals ordered by (element, start), as the reader gives them."""
+        for iv in intervals:
+            self.add(iv.element, iv.state, iv.cause, iv.start, iv.end)
+
+    def add(self, element: str, state: str, cause: str | None, start: float,
+            end: float) -> None:
+        """One interval; adjacent bad intervals (also across chunks) form one run."""
+        st = self.stats.get(element)
+        if st is None:
+            st = self.stats[element] = ElementStats({s: 0.0 for s in self.states})
+        length = end - start
+        if length <= 0:
+            return
+        # states outside the vocabulary (a newer writer) are counted as unknown, never up
+        key = state if state in st.seconds else "unknown"
+        st.seconds[key] += length
+        if key == "unknown":
+            reason = cause or "unknown"
+            st.unknown_causes[reason] = st.unknown_causes.get(reason, 0.0) + length
+        if key in self.bad:
+            if st.run_start is None or st.last_end != start:
+                self._close(st)
+                st.run_start = start
+        else:
+            self._close(st)
+        st.last_end = end
+        if self.keep_segments and key != "up":
+            self._segment(st, start, end, key)
+
+    def _segment(self, st: ElementStats, start: float, end: float, state: str) -> None:
+        segs = st.segments
+        if segs and segs[-1][1] == start and segs[-1][2] == state:
+            segs[-1][1] = end
+        elif len(segs) < MAX_SEGMENTS:
+            segs.append([start, end, state])
+        else:  # bounded: widen the last one (the chart cannot show more anyway)
+            segs[-1][1] = end
+
+    @staticmethod
+    def _close(st: ElementStats) -> None:
+        if st.run_start is not None and st.last_end is not None:
+            st.runs += 1
+            st.run_seconds += st.last_end - st.run_start
+        st.run_start = None
+
+    def finish(self) -> dict[str, ElementStats]:
+        """Close the runs still open at the period's end; the stats per element."""
+        for st in self.stats.values():
+            self._close(st)
+        return self.stats
+
+
+@dataclass(slots=True)
+class CauseCost:
+    """Site-seconds one root-cause element cost: isolated behind it, or down with it."""
+
+    isolated: float = 0.0
+    down: float = 0.0
+    sites: set[str] = field(default_factory=set)
+
+
+class RootCauseAccumulator:
+    """Attributes every down/isolated site-second to its root-cause element(s).
+
+    A run with several joint causes ("link:L03,link:L05") splits its seconds equally among
+    them, so that the ranking's total equals the site-seconds lost. A down site with no
+    recorded cause is charged to itself.
+    """
+
+    def __init__(self) -> None:
+        self.costs: dict[str, CauseCost] = {}
+
+    def add_all(self, intervals: Iterable) -> None:
+        """Feed site intervals."""
+        for iv in intervals:
+            if iv.state not in SITE_BAD:
+                continue
+            causes = [c for c in (iv.cause or "").split(",") if c] or [f"site:{iv.element}"]
+            share = (iv.end - iv.start) / len(causes)
+            for cause in causes:
+                cost = self.costs.get(cause)
+                if cost is None:
+                    cost = self.costs[cause] = CauseCost()
+                if iv.state == "isolated":
+                    cost.isolated += share
+                else:
+                    cost.down += share
+                cost.sites.add(iv.element)
+
+
+def group_seconds(rows: Iterable[tuple[str, dict[str, float]]], states: tuple[str, ...]
+                  ) -> dict[str, dict[str, float]]:
+    """Sum per-element seconds into groups: [(group, seconds)] → {group: seconds}."""
+    out: dict[str, dict[str, float]] = {}
+    for group, seconds in rows:
+        acc = out.setdefault(group, {s: 0.0 for s in states})
+        for s in states:
+            acc[s] += seconds.get(s, 0.0)
+    return out
+
+
+def percentages(seconds: dict[str, float]) -> dict[str, float]:
+    """Each state's share of the total, in % (0 for an empty total)."""
+    total = sum(seconds.values())
+    return {s: (100.0 * v / total if total else 0.0) for s, v in seconds.items()}
+
+
+def availability_pct(seconds: dict[str, float], *, known_only: bool = False) -> float | None:
+    """Up (and degraded, which still carries traffic) over the period, in %.
+
+    Unknown time counts against availability unless known_only: monitoring that did not
+    see a site cannot vouch for it.
+    """
+    total = sum(seconds.values())
+    if known_only:
+        total -= seconds.get("unknown", 0.0)
+    if total <= 0:
+        return None
+    return 100.0 * (seconds.get("up", 0.0) + seconds.get("degraded", 0.0)) / total
