@@ -6,6 +6,7 @@ import logging
 import sys
 
 from collector.device_strings import escape_controls
+from collector.json_log import JsonFormatter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,10 +26,14 @@ class OneLineFormatter(logging.Formatter):
         return escape_controls(super().format(record))
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Log to stderr with UTC timestamps, one line per record; quiet chatty libraries."""
+def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """Log to stderr with UTC timestamps, one line per record (text, or a JSON object for
+    `--log-format json`); quiet chatty libraries."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter(LOG_FORMAT))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())  # JSON escaping keeps each record one line
+    else:
+        handler.setFormatter(OneLineFormatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
