@@ -21,6 +21,7 @@ declare -A PACKAGES=(
   [chromium]=chromium
   [influxdb]=influxd
   [faketime]=faketime  # libfaketime: wall-clock steps under a running service (tests)
+  [systemd]=systemd-analyze  # verifies deploy/borderwatch.service offline (no running systemd)
 )
 
 # snmpd lives in /usr/sbin, which a non-root PATH may lack.
