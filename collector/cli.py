@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import signal
 import sys
 from collections.abc import Sequence
+
+from collector.version import package_version
 
 DEFAULT_INVENTORY = "inventory.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9730"
@@ -166,14 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write to this file instead of stdout")
     return parser
-
-
-def package_version() -> str:
-    """The installed distribution's version: one source of truth, pyproject.toml."""
-    try:
-        return importlib.metadata.version("borderwatch")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
-        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

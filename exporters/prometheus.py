@@ -40,6 +40,7 @@ from collector.samples import Kind
 from collector.scheduler import Scheduler
 from collector.snmp.transport import TransportStats
 from collector.state import DeviceSnapshot, NetworkState
+from collector.version import package_version
 from exporters.device_families import DeviceFamily, PollCounters, families_of
 from exporters.device_text import DeviceText, series_labels
 from exporters.http_limits import REASONS, ListenerStats
@@ -47,7 +48,7 @@ from exporters.influx import InfluxStats
 from exporters.influx_metrics import influx_families
 from exporters.scrape_render import RenderStats
 
-VERSION = "0.1.0"
+VERSION = package_version()
 __all__ = ["BorderwatchCollector", "BorderwatchRegistry", "ExporterSources", "PollCounters",
            "build_registry"]
 
