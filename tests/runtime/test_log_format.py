@@ -12,10 +12,26 @@ import sys
 import textwrap
 from pathlib import Path
 
-from runtime_helpers import BORDERWATCH, Dev, fetch, v2c, write_inventory
-from servers import SNMPD_COMMUNITY, free_tcp_port, start_snmpd
+import yaml
+from runtime_helpers import BORDERWATCH
+from servers import free_tcp_port
+from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, start_agent, system_group
 
 KEYS = {"time", "level", "logger", "message"}
+IF, IFX = "1.3.6.1.2.1.2.2.1", "1.3.6.1.2.1.31.1.1.1"
+FORGED_RECORD = '{"time": "2026-12-07T15:00:00.000+00:00", "level": "CRITICAL", ' \
+    '"logger": "collector.service", "message": "forged"}'
+FORGING_IFNAME = b'GE1/0/1"}\n' + FORGED_RECORD.encode()
+RULES = """\
+schema_version: 1
+include_defaults: false
+rules:
+  - name: InterfaceDown
+    kind: interface_down
+    severity: warning
+    interfaces: all
+    for: 0s
+"""
 
 
 def json_records(stderr: str) -> list[dict[str, str]]:
@@ -28,47 +44,72 @@ def json_records(stderr: str) -> list[dict[str, str]]:
     return records
 
 
-async def test_run_logs_json_lines(tmp_path: Path) -> None:
-    """The service, polling a real snmpd, logs nothing but JSON objects, start to stop."""
-    snmpd = start_snmpd(tmp_path / "snmpd")
+def hostile_agent_records() -> dict:
+    """One interface, down (so alerted and logged), whose ifName forges a JSON record."""
+    return {**system_group(b"test switch", b"sw1"),
+            "1.3.6.1.2.1.2.1.0": (INTEGER, 1),
+            f"{IF}.1.1": (INTEGER, 1), f"{IF}.2.1": (OCTET_STRING, b"GigabitEthernet1/0/1"),
+            f"{IF}.5.1": (GAUGE32, 1_000_000_000), f"{IF}.7.1": (INTEGER, 1),
+            f"{IF}.8.1": (INTEGER, 2),
+            f"{IF}.10.1": (COUNTER32, 1000), f"{IF}.16.1": (COUNTER32, 2000),
+            f"{IFX}.1.1": (OCTET_STRING, FORGING_IFNAME)}
+
+
+def write_inventory(tmp: Path, port: int) -> Path:
+    (tmp / "rules.yaml").write_text(RULES)
+    data = {
+        "schema_version": 1,
+        "credentials": {"sim": {"version": "2c", "community_env": "BW_TEST_COMMUNITY"}},
+        "defaults": {"interval": 2, "timeout": 1, "retries": 1},
+        "sites": [{"id": "post1", "name": "Đồn Biên phòng", "kind": "core", "devices": [
+            {"id": "sw1", "address": "127.0.0.1", "port": port, "credential": "sim",
+             "profile": ["system", "if-mib"]}]}],
+        "links": [],
+        "alerts": {"rules": "rules.yaml", "state_dir": "state", "tick": 0.5},
+    }
+    path = tmp / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return path
+
+
+async def test_run_logs_json_lines_a_device_cannot_forge(tmp_path: Path) -> None:
+    """The service, polling a real agent whose ifName carries a forged JSON record, logs
+    nothing but JSON objects, start to stop; the ifName stays inside one message."""
+    agent = start_agent(tmp_path / "agent", {"hostile": hostile_agent_records()})
     port = free_tcp_port()
     try:
-        inv = write_inventory(tmp_path / "inventory.yaml",
-                              [Dev("edge1", snmpd.port, "lab", extra={"profile": ["system"]})],
-                              {"lab": v2c("BW_TEST_COMMUNITY")}, {"interval": 5})
         proc = await asyncio.create_subprocess_exec(
-            BORDERWATCH, "--log-format", "json", "--log-level", "DEBUG", "run",
-            "--inventory", str(inv), "--listen", f"127.0.0.1:{port}",
-            env={**os.environ, "BW_TEST_COMMUNITY": SNMPD_COMMUNITY},
+            BORDERWATCH, "--log-format", "json", "run",
+            "--inventory", str(write_inventory(tmp_path, agent.port)),
+            "--listen", f"127.0.0.1:{port}",
+            env={**os.environ, "BW_TEST_COMMUNITY": "hostile"},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
-            assert proc.stdout is not None
+            assert proc.stdout is not None and proc.stderr is not None
             line = await asyncio.wait_for(proc.stdout.readline(), 30)
             assert line.startswith(b"serving "), (line, await proc.stderr.read())
-            up: list[bool] = []
-
-            async def polled() -> None:
-                _, _, body = await fetch(f"http://127.0.0.1:{port}/metrics")
-                up.append('borderwatch_device_up{device="edge1"' in body.decode())
-
-            while not up or not up[-1]:
-                await polled()
-                await asyncio.sleep(0.2)
+            seen = b""
+            while b"alert firing" not in seen:  # the downed interface's alert is logged
+                seen += await asyncio.wait_for(proc.stderr.readline(), 60)
             proc.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            _, rest = await asyncio.wait_for(proc.communicate(), 30)
         finally:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
     finally:
-        snmpd.stop()
-    assert proc.returncode == 0, err.decode()[-3000:]
-    records = json_records(err.decode())
+        agent.stop()
+    err = (seen + rest).decode()
+    assert proc.returncode == 0, err[-3000:]
+    records = json_records(err)
     messages = [r["message"] for r in records]
+    assert "forged" not in messages and all(r["level"] != "CRITICAL" for r in records)
+    # not vacuous: the device's ifName did reach the log, whole, inside its alert's message
+    assert any("alert firing" in m and FORGED_RECORD in m
+               for m in messages), messages
     assert any("SIGTERM" in m for m in messages), messages
-    assert {r["level"] for r in records} >= {"INFO"}
     assert all(r["time"].endswith("+00:00") for r in records)  # UTC, ISO 8601
-    assert SNMPD_COMMUNITY not in err.decode()  # the secret stays out of the logs
+    assert "hostile" not in err  # the community stays out of the logs
 
 
 def test_hostile_message_and_traceback_stay_one_record(tmp_path: Path) -> None:
