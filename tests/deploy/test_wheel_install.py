@@ -104,14 +104,21 @@ def test_built_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) ->
     assert "lab-secret-for-the-test" not in checked.stdout + checked.stderr
 
     # run: a tiny inventory polling a real snmpd; /metrics answers with the device up.
+    # The layout of deploy/borderwatch.service: configuration in etc/, state in state/
+    # (--state-dir, working directory, and the link etc/var -> state of docs/deployment.md).
+    etc, state = tmp_path / "etc", tmp_path / "state"
+    etc.mkdir()
+    state.mkdir()
+    (etc / "var").symlink_to(state)
     snmpd = start_snmpd(tmp_path / "snmpd")
     port = free_tcp_port()
-    inventory = write_inventory(site / "tiny.yaml",
+    inventory = write_inventory(etc / "inventory.yaml",
                                 [Dev("edge1", snmpd.port, "v2c", extra={"profile": ["system"]})],
                                 {"v2c": v2c("BW_EDGE_COMMUNITY")}, {"interval": 5})
     service = subprocess.Popen(
-        [borderwatch, "run", "--inventory", str(inventory), "--listen", f"127.0.0.1:{port}"],
-        cwd=site, env={**env, "BW_EDGE_COMMUNITY": SNMPD_COMMUNITY},
+        [borderwatch, "run", "--inventory", str(inventory), "--state-dir", str(state),
+         "--listen", f"127.0.0.1:{port}"],
+        cwd=state, env={**env, "BW_EDGE_COMMUNITY": SNMPD_COMMUNITY},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert service.stdout is not None
@@ -135,3 +142,5 @@ def test_built_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) ->
         snmpd.stop()
     assert service.returncode == 0, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
+    assert sorted(p.name for p in etc.iterdir()) == ["inventory.yaml", "var"]  # etc unchanged
+    assert (state / "history.sqlite").is_file()  # the history went to --state-dir
