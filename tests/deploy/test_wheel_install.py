@@ -26,7 +26,7 @@ PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 # Data files the runtime reads, named here so that an emptied package-data table fails too.
 ESSENTIAL_DATA = ["collector/profiles/if-mib.yaml", "collector/schema/inventory.schema.json",
                   "exporters/static/status.html", "alerts/default_rules.yaml",
-                  "lab/snmprec/huawei-rtn950a.snmprec"]
+                  "lab/snmprec/huawei-rtn950a.snmprec", "reports/templates/report.html.j2"]
 NOT_PACKAGES = {"tests", "bench", "scripts", "docs", "deploy"}
 INSTALL_TIMEOUT = 900  # seconds; pip resolves and installs ~30 dependencies on a loaded box
 
