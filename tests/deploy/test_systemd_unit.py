@@ -15,8 +15,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from servers import REPO_ROOT, find_binary
+
+from collector.cli import build_parser
+from history.settings import state_dir
 
 UNIT = REPO_ROOT / "deploy" / "borderwatch.service"
 BORDERWATCH = REPO_ROOT / ".venv" / "bin" / "borderwatch"
@@ -75,15 +77,13 @@ def test_hardening_and_only_the_capabilities_icmp_and_port_162_need() -> None:
 
 def test_the_service_keeps_its_state_in_the_state_directory() -> None:
     """ProtectSystem=strict leaves only /var/lib/borderwatch writable: whatever `run` writes
-    must go there (its working directory, and --state-dir where `run` has that option)."""
+    must go there: its working directory, and --state-dir (the history)."""
     svc = service()
     state = f"/var/lib/{svc['StateDirectory']}"
     assert svc["WorkingDirectory"] == state
     argv = shlex.split(svc["ExecStart"])
     assert argv[1] == "run"
-    run_help = subprocess.run([str(BORDERWATCH), "run", "--help"], capture_output=True,
-                              text=True, timeout=60, check=True).stdout
-    if "--state-dir" in run_help:
-        assert argv[argv.index("--state-dir") + 1] == state, argv
-    else:
-        pytest.skip("`borderwatch run` has no --state-dir yet: the working directory is all")
+    assert argv[argv.index("--state-dir") + 1] == state, argv
+    # ...and the option means that to `run` itself
+    args = build_parser().parse_args(argv[1:])
+    assert str(state_dir(args)) == state
