@@ -424,11 +424,13 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                 stop: threading.Event | None = None,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
-                web_config_file: str | Path | None = None, history: Any = None) -> int:
+                web_config_file: str | Path | None = None, history: Any = None,
+                state_root: str | Path | None = None) -> int:
     """Run the collector in this thread until stopped; returns the process exit code.
 
     `stop`: a threading.Event the caller sets to stop the service (the lab sets it from
     its own SIGINT/SIGTERM handlers); without it the service handles SIGINT/SIGTERM itself.
+    `state_root`: the state directory (`run --state-dir`); default `var` beside the inventory.
     Exit codes: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad inventory.
     """
     try:
@@ -453,7 +455,7 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     base_dir = Path(inventory_path).resolve().parent
     try:
         # one writer per state directory, held until the service has stopped
-        with locked(state_dirs(inventory, base_dir)):
+        with locked(state_dirs(inventory, base_dir, state_root)):
             asyncio.run(serve(inventory, listen, stop=stop,
                               install_signal_handlers=stop is None,
                               local_address=local_address, series_cap=series_cap,
@@ -473,11 +475,13 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     return 0
 
 
-def state_dirs(inventory: Inventory, base_dir: Path) -> list[Path]:
+def state_dirs(inventory: Inventory, base_dir: Path,
+               state_root: str | Path | None = None) -> list[Path]:
     """Every directory a running service keeps state in (collector.state_lock locks them):
-    the state root `var` beside the inventory, always; the alerts' state_dir and the influx
-    spool directory when configured (they may lie elsewhere)."""
-    dirs = [base_dir / STATE_ROOT]
+    the state root, always (`run --state-dir`, else `var` beside the inventory: a service
+    unit's StateDirectory is locked, not a directory it never writes); the alerts' state_dir
+    and the influx spool directory when configured (they may lie elsewhere)."""
+    dirs = [Path(state_root) if state_root is not None else base_dir / STATE_ROOT]
     if inventory.alerts is not None:
         alerts_dir = Path(inventory.alerts.state_dir).expanduser()
         dirs.append(alerts_dir if alerts_dir.is_absolute() else base_dir / alerts_dir)
@@ -514,12 +518,12 @@ def run_command(args: argparse.Namespace) -> int:
     """`borderwatch run --inventory PATH [--listen HOST:PORT] [--web.config.file FILE]
     [history options]`."""
     from history.schema import HistoryError
-    from history.settings import settings_from_args
+    from history.settings import settings_from_args, state_dir
 
     try:
         return run_service(args.inventory, args.listen,
                            web_config_file=getattr(args, "web_config_file", None),
-                           history=settings_from_args(args))
+                           history=settings_from_args(args), state_root=state_dir(args))
     except HistoryError as exc:  # locked by another process, corrupt, not a history
         print(f"borderwatch: history: {exc}", file=sys.stderr)
         return 1
