@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from collector.device_strings import clean_text
+from collector.poll_limits import row_bound
 from collector.profiles import Condition, MetricSpec, Profile, TableSpec, ValueRule
 from collector.samples import Kind, Labels, Sample
 from collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str
@@ -38,11 +39,17 @@ _COUNTER_BITS = {Tag.COUNTER32: 32, Tag.COUNTER64: 64}
 
 @dataclass(slots=True)
 class Mapping:
-    """Output of mapping one poll: samples plus the varbinds refused as the wrong type."""
+    """Output of mapping one poll: samples plus the varbinds refused as the wrong type.
+
+    `limit` bounds the samples (the poll's samples bound): rows past it are not mapped
+    and are counted in `rows_cut`.
+    """
 
     samples: list[Sample] = field(default_factory=list)
     bad: dict[OID, str] = field(default_factory=dict)  # OID → why (one entry per varbind)
     truncated: int = 0  # device strings cut to device_strings.MAX_CHARS
+    limit: int | None = None
+    rows_cut: int = 0
 
     def refuse(self, vb: VarBind, wanted: str) -> None:
         """Count one varbind of the wrong type (once, however many metrics read it)."""
@@ -264,19 +271,30 @@ class TablePlan:
         names.sort()
         self._label_plan = [(name, *source) for name, source in names]
         self._n_index = len(spec.index)
+        self.row_bound = row_bound(spec.expected_rows)  # unless the device overrides it
 
     def add_column(self, rows: dict[OID, list[VarBind | None]], column: OID,
-                   varbinds: Iterable[VarBind]) -> None:
-        """File the varbinds of one walked column into their rows (the per-varbind path)."""
+                   varbinds: Iterable[VarBind], max_rows: int | None = None) -> int:
+        """File the varbinds of one walked column into their rows (the per-varbind path).
+
+        A varbind that would start a row past `max_rows` rows is dropped (each column
+        is walked to at most that many rows, but an agent can give every column other
+        indexes); returns how many were dropped.
+        """
         slot = self.slots[column]
         cut = len(column)
         width = self.width
+        dropped = 0
         for vb in varbinds:
             index = vb.oid[cut:]
             row = rows.get(index)
             if row is None:
+                if max_rows is not None and len(rows) >= max_rows:
+                    dropped += 1
+                    continue
                 row = rows[index] = [None] * width
             row[slot] = vb
+        return dropped
 
     def add_instances(self, rows: dict[OID, list[VarBind | None]],
                       varbinds: Iterable[VarBind]) -> None:
@@ -301,11 +319,23 @@ class TablePlan:
 
     def map_rows(self, rows: dict[OID, list[VarBind | None]], out: Mapping) -> None:
         """Turn filled rows into samples (labels built once per row)."""
+        self.map_items(list(rows.items()), out)
+
+    def map_items(self, items: Sequence[tuple[OID, list[VarBind | None]]], out: Mapping
+                  ) -> None:
+        """map_rows() of some (index, row) pairs, so a caller can map a big table in
+        slices and yield to the event loop between them. Stops at `out.limit`."""
         where = self._where
         plan = self._label_plan
         n_index = self._n_index
         metrics = self.metrics
-        for index, row in rows.items():
+        limit = out.limit
+        samples = out.samples
+        for n, (index, row) in enumerate(items):
+            if limit is not None and len(samples) >= limit:
+                out.rows_cut += len(items) - n
+                del samples[limit:]
+                return
             if where:
                 keep = True
                 for slot, cond in where:
@@ -330,6 +360,9 @@ class TablePlan:
             labels = tuple(pairs)
             for metric in metrics:
                 metric.sample(row, labels, out)
+        if limit is not None and len(samples) > limit:  # the last row went past it
+            del samples[limit:]
+            out.rows_cut += 1
 
 
 def _first_label(row: Sequence[VarBind | None], slots: Sequence[int], kind: str,

@@ -37,17 +37,24 @@ from typing import Any, TypeVar
 from collector.counters import UptimeChange, classify_uptime
 from collector.mapper import ABSENT_TAGS, ProfilePlan, TablePlan, compile_profile
 from collector.mapper import Mapping as SampleMapping
+from collector.poll_limits import PollLimits, TableCost, requests_bound, samples_bound
 from collector.profiles import SYSTEM_PROFILE, Profile, builtin_profiles
-from collector.samples import PollResult
+from collector.samples import PollResult, ProblemKind
 from collector.snmp.types import (
     OID,
+    STOP_EMPTY,
+    STOP_LOOP,
+    STOP_REQUESTS,
+    STOP_ROWS,
     ColumnWalkSession,
+    RequestBudget,
     SnmpError,
     SnmpErrorStatus,
     SnmpSession,
     SnmpTimeout,
     Tag,
     VarBind,
+    WalkResult,
     oid_str,
 )
 from collector.topology_spec import AUTO, DeviceSpec
@@ -58,6 +65,10 @@ SYS_UPTIME: OID = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_OBJECT_ID: OID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
 T = TypeVar("T")
 MAX_PROBLEMS = 20  # per poll; a broken agent must not produce megabytes of text
+MAP_SLICE = 128  # rows mapped between two yields to the event loop
+# Why a walk stopped early → the problem kind it makes.
+_STOP_KIND = {STOP_LOOP: ProblemKind.LOOP, STOP_ROWS: ProblemKind.ROWS_BOUND,
+              STOP_REQUESTS: ProblemKind.REQUESTS_BOUND, STOP_EMPTY: ProblemKind.FAILED}
 
 
 async def _together(aws: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
@@ -89,54 +100,96 @@ class _Uptime:
 
 
 class _Run:
-    """One poll in progress: the session, its deadline, counters and problems."""
+    """One poll in progress: the session, its deadline, bounds, counters and problems."""
 
-    def __init__(self, session: SnmpSession, deadline: float, concurrency: int) -> None:
+    def __init__(self, session: SnmpSession, deadline: float, concurrency: int,
+                 limits: PollLimits) -> None:
         self.session = session
         self.deadline = deadline
+        self.limits = limits
         self.varbinds = 0
         self.calls = 0
         self.problems: list[str] = []
+        self.kinds: dict[str, int] = {}
+        self._seen: set[str] = set()
         self.out = SampleMapping()
         self.timed_out = False  # after one timeout, later walks are not even tried
         self.gate = asyncio.Semaphore(concurrency)
+        # Set to the bound of the selected profiles once they are known (Poller._bound).
+        self.budget = RequestBudget(limits.requests_per_poll or 1_000_000)
 
-    def problem(self, text: str) -> None:
+    def problem(self, text: str, kind: ProblemKind, count: int = 1) -> None:
+        """Record a partial failure once (the same text twice counts once)."""
+        if text in self._seen:
+            return
+        self._seen.add(text)
+        self.kinds[kind.value] = self.kinds.get(kind.value, 0) + count
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(text)
 
-    async def get(self, oids: Sequence[OID]) -> dict[OID, VarBind]:
+    def rows_bound(self, table: TablePlan) -> int:
+        """The rows `table` may have in this poll (the device's override, or derived)."""
+        return self.limits.rows_per_table or table.row_bound
+
+    async def get(self, oids: Sequence[OID], *, optional: bool = False
+                  ) -> dict[OID, VarBind]:
+        """GET `oids`. An optional GET (fallback instances) is skipped, as a problem,
+        once the request bound is reached; the others are counted against it."""
+        if not self.budget.take():
+            if optional:
+                self.problem(self.budget.problem(), ProblemKind.REQUESTS_BOUND)
+                return {}
+            self.budget.used += 1
         self.calls += 1
         varbinds = await self.session.get(oids, deadline=self.deadline)
         self.varbinds += len(varbinds)
         return {vb.oid: vb for vb in varbinds}
 
-    async def walk(self, root: OID, *, probe: bool = False) -> list[VarBind] | None:
-        """Rows of a subtree (only the first one for a probe); None if the walk failed."""
+    def _walk_ended(self, root: OID, result: WalkResult) -> None:
+        if result.complete:
+            return
+        kind = _STOP_KIND.get(result.stopped_by or "", ProblemKind.FAILED)
+        if kind is ProblemKind.REQUESTS_BOUND:  # one problem, not one per column
+            self.problem(self.budget.problem(), kind)
+        else:
+            self.problem(f"walk of {oid_str(root)}: {result.problem}", kind)
+
+    def _skip(self) -> bool:
+        """True when no further walk should be sent (a timeout, or no requests left)."""
         if self.timed_out:
+            return True
+        if self.budget.spent:
+            self.problem(self.budget.problem(), ProblemKind.REQUESTS_BOUND)
+            return True
+        return False
+
+    async def walk(self, root: OID, *, probe: bool = False, max_rows: int = 100_000
+                   ) -> list[VarBind] | None:
+        """Rows of a subtree (only the first one for a probe); None if the walk failed."""
+        if self._skip():
             return None
         async with self.gate:
-            if self.timed_out:
+            if self._skip():
                 return None
             self.calls += 1
             try:
-                if probe:
-                    result = await self.session.walk(root, deadline=self.deadline, max_rows=1)
-                else:
-                    result = await self.session.walk(root, deadline=self.deadline)
+                result = await self.session.walk(root, deadline=self.deadline,
+                                                 max_rows=1 if probe else max_rows,
+                                                 budget=self.budget)
             except SnmpTimeout as exc:
                 self.timed_out = True
-                self.problem(error_text(exc))
+                self.problem(error_text(exc), ProblemKind.FAILED)
                 return None
             except SnmpError as exc:
-                self.problem(error_text(exc))
+                self.problem(error_text(exc), ProblemKind.FAILED)
                 return None
         self.varbinds += len(result.varbinds)
-        if not result.complete and not probe:
-            self.problem(f"walk of {oid_str(root)}: {result.problem}")
+        if not probe:
+            self._walk_ended(root, result)
         return result.varbinds
 
-    async def walk_columns(self, roots: Sequence[OID]) -> list[list[VarBind] | None]:
+    async def walk_columns(self, roots: Sequence[OID], max_rows: int = 100_000
+                           ) -> list[list[VarBind] | None]:
         """Rows of several subtrees, per root as walk() gives them (None if that failed).
 
         Joint walks when the session offers them, so a table costs a fraction of the
@@ -147,10 +200,10 @@ class _Run:
         session = self.session
         if len(roots) < 2 or not (getattr(session, "walks_columns", False)
                                   and getattr(session, "answers_quickly", False)):
-            return await _together([self.walk(r) for r in roots])
+            return await _together([self.walk(r, max_rows=max_rows) for r in roots])
         per = max(1, session.columns_per_walk(roots))  # type: ignore[attr-defined]
         if per >= len(roots):  # one group: no task to gather
-            return await self._walk_group(session, roots)  # type: ignore[arg-type]
+            return await self._walk_group(session, roots, max_rows)  # type: ignore[arg-type]
         count = -(-len(roots) // per)
         size, extra = divmod(len(roots), count)  # the first `extra` groups take one more
         groups, start = [], 0
@@ -158,19 +211,20 @@ class _Run:
             end = start + size + (k < extra)
             groups.append(roots[start:end])
             start = end
-        parts = await asyncio.gather(*(self._walk_group(session, g)  # type: ignore[arg-type]
-                                       for g in groups))
+        parts = await asyncio.gather(*(self._walk_group(session, g,  # type: ignore[arg-type]
+                                                        max_rows) for g in groups))
         return [rows for part in parts for rows in part]
 
-    async def _walk_group(self, session: ColumnWalkSession, roots: Sequence[OID]
-                          ) -> list[list[VarBind] | None]:
-        if self.timed_out:
+    async def _walk_group(self, session: ColumnWalkSession, roots: Sequence[OID],
+                          max_rows: int) -> list[list[VarBind] | None]:
+        if self._skip():
             return [None] * len(roots)
         async with self.gate:
-            if self.timed_out:
+            if self._skip():
                 return [None] * len(roots)
             self.calls += 1
-            outcomes = await session.walk_columns(roots, deadline=self.deadline)
+            outcomes = await session.walk_columns(roots, deadline=self.deadline,
+                                                  max_rows=max_rows, budget=self.budget)
         out: list[list[VarBind] | None] = []
         seen: set[int] = set()  # one problem per error, not per column it ended
         for root, outcome in zip(roots, outcomes, strict=True):
@@ -179,14 +233,32 @@ class _Run:
                     self.timed_out = True
                 if id(outcome) not in seen:
                     seen.add(id(outcome))
-                    self.problem(error_text(outcome))
+                    self.problem(error_text(outcome), ProblemKind.FAILED)
                 out.append(None)
                 continue
             self.varbinds += len(outcome.varbinds)
-            if not outcome.complete:
-                self.problem(f"walk of {oid_str(root)}: {outcome.problem}")
+            self._walk_ended(root, outcome)
             out.append(outcome.varbinds)
         return out
+
+
+async def _map_table(table: TablePlan, rows: dict[OID, list], out: SampleMapping) -> None:
+    """table.map_rows() in slices of MAP_SLICE rows with a yield to the event loop
+    between them, so a big table does not hold up other devices' polls."""
+    if len(rows) <= MAP_SLICE:
+        table.map_rows(rows, out)
+        return
+    items = list(rows.items())
+    for start in range(0, len(items), MAP_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        table.map_items(items[start:start + MAP_SLICE], out)
+
+
+def _rows_dropped(run: _Run, table: TablePlan, bound: int, dropped: int) -> None:
+    if dropped:
+        run.problem(f"table {table.spec.name}: row bound of {bound} rows reached; "
+                    f"{dropped} varbind(s) of further rows dropped", ProblemKind.ROWS_BOUND)
 
 
 def _present(vb: VarBind | None) -> bool:
@@ -235,7 +307,7 @@ class Poller:
         loop = asyncio.get_running_loop()
         started, t0 = self._clock(), loop.time()
         sent0 = getattr(session, "requests_sent", None)
-        run = _Run(session, deadline, self._concurrency)
+        run = _Run(session, deadline, self._concurrency, device.limits)
         result = PollResult(device.device_id, started, 0.0, ok=True)
         try:
             await self._poll(device, run, result)
@@ -252,8 +324,9 @@ class Poller:
         if run.out.bad:
             oid, why = next(iter(run.out.bad.items()))
             run.problem(f"type confusion: {len(run.out.bad)} varbind(s) refused, e.g. "
-                        f"{oid_str(oid)}: {why}")
+                        f"{oid_str(oid)}: {why}", ProblemKind.REFUSED, len(run.out.bad))
         result.problems = run.problems
+        result.problem_kinds = run.kinds if result.ok else {}
         result.bad_varbinds = len(run.out.bad)
         result.strings_truncated = run.out.truncated
         return result
@@ -272,7 +345,7 @@ class Poller:
             for name in dict.fromkeys(names):
                 plan = self._plans.get(name)
                 if plan is None:
-                    run.problem(f"unknown profile {name!r}")
+                    run.problem(f"unknown profile {name!r}", ProblemKind.MISMATCH)
                 elif name != SYSTEM_PROFILE:
                     selected.append(plan)
         elif not probing:
@@ -283,6 +356,7 @@ class Poller:
             first += [o for p in self._candidates() for r in p.profile.match for o in r.answers]
         else:
             first += [o for p in selected for o in p.scalars.oids]
+        self._bound(run, list(self._candidates()) if probing else selected)
         values = await self._first_get(run, list(dict.fromkeys(first)), len(system.scalars.oids))
 
         uptime = values.get(SYS_UPTIME)
@@ -294,12 +368,13 @@ class Poller:
             selected = await self._probe(run, values)
             self._auto[device.device_id] = _AutoChoice(tuple(p.name for p in selected),
                                                        self._steady(), reprobe=run.timed_out)
+            self._bound(run, selected)
             extra = [o for p in selected for o in p.scalars.oids if o not in values]
             if extra:
                 try:
                     values.update(await run.get(list(dict.fromkeys(extra))))
                 except SnmpError as exc:
-                    run.problem(error_text(exc))
+                    run.problem(error_text(exc), ProblemKind.FAILED)
 
         out = run.out
         system.scalars.map(values, out)
@@ -313,16 +388,37 @@ class Poller:
             try:
                 plan.scalars.map(values, out)
                 for table in plan.tables:
-                    table.map_rows(rows_of[id(table)], out)
+                    await _map_table(table, rows_of[id(table)], out)
             except Exception as exc:  # a mapping bug must cost one profile, not the poll
                 log.exception("mapping %s for %s failed", plan.name, device.device_id)
-                run.problem(f"{plan.name}: mapping failed ({type(exc).__name__})")
+                run.problem(f"{plan.name}: mapping failed ({type(exc).__name__})",
+                            ProblemKind.FAILED)
                 continue
             if len(out.samples) > before:
                 used.append(plan.name)
             elif not run.timed_out and not any(id(t) in failed for t in plan.tables):
                 self._mismatch(device, plan, auto, run)
+        if out.rows_cut:
+            run.problem(f"samples bound reached ({out.limit} samples in this poll): "
+                        f"{out.rows_cut} table row(s) not mapped", ProblemKind.SAMPLES_BOUND)
         result.profile = "+".join(used)
+
+    def _bound(self, run: _Run, plans: Sequence[ProfilePlan]) -> None:
+        """Size the poll's request and samples bounds for `plans` (poll_limits), unless
+        the device overrides them. Requests already sent stay counted."""
+        system = self._plans[SYSTEM_PROFILE]
+        plans = [system, *plans]
+        costs = [TableCost(run.rows_bound(t), len(t.columns) + len(t.fallbacks),
+                           len(t.metrics)) for p in plans for t in p.tables]
+        limits = run.limits
+        if limits.requests_per_poll is None:
+            session = run.session
+            per_get = max(1, getattr(session, "max_oids_per_get", 1))
+            scalar_gets = -(-sum(len(p.scalars.oids) for p in plans) // per_get)
+            run.budget.limit = run.budget.used + requests_bound(
+                costs, scalar_gets, getattr(session, "rows_per_request", 1))
+        run.out.limit = limits.samples_per_poll or samples_bound(
+            costs, sum(len(p.scalars.specs) for p in plans))
 
     async def _first_get(self, run: _Run, oids: list[OID], n_system: int
                          ) -> dict[OID, VarBind]:
@@ -334,7 +430,8 @@ class Poller:
             if len(oids) <= n_system:
                 raise
             values = await run.get(oids[:n_system])
-            run.problem(f"scalars beyond the system group refused: {error_text(exc)}")
+            run.problem(f"scalars beyond the system group refused: {error_text(exc)}",
+                        ProblemKind.FAILED)
             return values
 
     def _candidates(self) -> list[ProfilePlan]:
@@ -371,12 +468,15 @@ class Poller:
     async def _fetch_table(self, run: _Run, table: TablePlan) -> tuple[dict[OID, list], bool]:
         """The table's rows, and False if a part of it could not be fetched."""
         rows: dict[OID, list] = {}
-        walked = await run.walk_columns(table.columns)
+        bound = run.rows_bound(table)
+        walked = await run.walk_columns(table.columns, bound)
         ok = all(varbinds is not None for varbinds in walked)
+        dropped = 0
         for column, varbinds in zip(table.columns, walked, strict=True):
             if varbinds:
-                table.add_column(rows, column, varbinds)
+                dropped += table.add_column(rows, column, varbinds, bound)
         if not table.fallbacks or not rows or run.timed_out:
+            _rows_dropped(run, table, bound, dropped)
             return rows, ok
         need = table.missing_fallbacks(rows)
         few = [column + index for column, indexes in need.items()
@@ -385,14 +485,15 @@ class Poller:
                 if len(indexes) > self._fallback_get_limit]
         if few:
             try:
-                table.add_instances(rows, (await run.get(few)).values())
+                table.add_instances(rows, (await run.get(few, optional=True)).values())
             except SnmpError as exc:
-                run.problem(error_text(exc))
+                run.problem(error_text(exc), ProblemKind.FAILED)
                 ok = False
-        for column, varbinds in zip(many, await run.walk_columns(many), strict=True):
+        for column, varbinds in zip(many, await run.walk_columns(many, bound), strict=True):
             ok = ok and varbinds is not None
             if varbinds:
-                table.add_column(rows, column, varbinds)
+                dropped += table.add_column(rows, column, varbinds, bound)
+        _rows_dropped(run, table, bound, dropped)
         return rows, ok
 
     # ------------------------------------------------------------------ memory
@@ -414,4 +515,5 @@ class Poller:
             if choice is not None and plan.name in choice.names:
                 choice.names = tuple(n for n in choice.names if n != plan.name)
             return
-        run.problem(f"profile mismatch: {plan.name}: the device answers none of its objects")
+        run.problem(f"profile mismatch: {plan.name}: the device answers none of its objects",
+                    ProblemKind.MISMATCH)

@@ -27,6 +27,8 @@ File format (keys not listed here are errors):
         where: [{oid: OID, eq|ne|gt|ge|lt|le: NUMBER | in: [NUMBER]}]  # rows to keep
         discontinuity: METRIC   # a gauge of this table; when it changes, the row's
                                 # counters restart (ifCounterDiscontinuityTime)
+        expected_rows: N        # rows a large device of this kind has; the poll's bounds
+                                # (collector.poll_limits) are sized from it; default 16
         metrics: [METRIC]
 
     METRIC:
@@ -66,6 +68,7 @@ from typing import Any
 
 import yaml
 
+from collector.poll_limits import DEFAULT_EXPECTED_ROWS
 from collector.samples import Kind
 from collector.snmp.types import OID, parse_oid
 
@@ -209,6 +212,7 @@ class TableSpec:
     where: tuple[Condition, ...]
     metrics: tuple[MetricSpec, ...]
     discontinuity: str | None = None
+    expected_rows: int = DEFAULT_EXPECTED_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,7 +515,7 @@ def _metric(c: _Checker, value: Any, where: str, *, scalar: bool,
 
 def _table(c: _Checker, value: Any, where: str) -> TableSpec | None:
     data = c.mapping(value, where, ("name", "index", "labels", "where", "discontinuity",
-                                    "metrics"), ("name", "index", "metrics"))
+                                    "expected_rows", "metrics"), ("name", "index", "metrics"))
     if not data:
         return None
     name = c.text(data.get("name"), f"{where}.name")
@@ -539,7 +543,12 @@ def _table(c: _Checker, value: Any, where: str) -> TableSpec | None:
     clash = {label.name for label in labels} & set(index)
     if clash:
         c.fail(f"{where}.labels", f"{', '.join(sorted(clash))} is also an index label")
-    return TableSpec(name, tuple(index), labels, conds, metrics, disc)
+    expected = data.get("expected_rows", DEFAULT_EXPECTED_ROWS)
+    if isinstance(expected, bool) or not isinstance(expected, int) or \
+            not 1 <= expected <= 1_000_000:
+        c.fail(f"{where}.expected_rows", "must be a whole number from 1 to 1000000")
+        expected = DEFAULT_EXPECTED_ROWS
+    return TableSpec(name, tuple(index), labels, conds, metrics, disc, expected)
 
 
 def load_profile(path: str | Path) -> Profile:

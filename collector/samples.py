@@ -30,6 +30,19 @@ class Sample:
     counter_bits: int | None = None
 
 
+class ProblemKind(StrEnum):
+    """Why a successful poll is partial (PollResult.problem_kinds; the exported
+    borderwatch_device_poll_problems{kind} and the "device data incomplete" alert)."""
+
+    LOOP = "loop"  # a walk's OIDs did not increase: the rest of that column is missing
+    ROWS_BOUND = "rows_bound"  # a table reached its row bound
+    REQUESTS_BOUND = "requests_bound"  # the poll reached its request bound
+    SAMPLES_BOUND = "samples_bound"  # the poll reached its samples bound
+    REFUSED = "refused"  # varbinds of the wrong type (counted per varbind)
+    FAILED = "failed"  # a walk or GET after the first GET failed (timeout, error, ...)
+    MISMATCH = "mismatch"  # a profile named for the device answers none of its objects
+
+
 @dataclass(slots=True)
 class PollResult:
     """Outcome of one poll. A failed poll is data (ok=False, error), never an exception."""
@@ -51,3 +64,6 @@ class PollResult:
     profile: str | None = None  # the profile(s) actually used, e.g. "if-mib+ups-mib"
     bad_varbinds: int = 0  # varbinds refused as the wrong type (A12), counted once each
     strings_truncated: int = 0  # device strings cut to collector.device_strings.MAX_CHARS
+    # ProblemKind value → how many problems of that kind (refused: varbinds); empty when
+    # the poll read everything it was asked to. `problems` has the texts.
+    problem_kinds: dict[str, int] = field(default_factory=dict)

@@ -25,6 +25,7 @@ from typing import Any
 from collector.clock import SteadyClock
 from collector.heap import HeapFreezer
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
+from collector.poll_limits import PollLimits
 from collector.poller import Poller
 from collector.samples import PollResult
 from collector.scheduler import Job, Scheduler
@@ -80,9 +81,10 @@ def session_settings(eff: EffectiveDeviceSettings) -> SessionSettings:
 def device_spec(eff: EffectiveDeviceSettings) -> DeviceSpec:
     """What poller and state need to know about a device."""
     target = f"[{eff.address}]:{eff.port}" if ":" in eff.address else f"{eff.address}:{eff.port}"
+    limits = PollLimits(**eff.limits.model_dump()) if eff.limits else PollLimits()
     return DeviceSpec(device_id=eff.device_id, site_id=eff.site_id, address=target,
                       profiles="auto" if eff.profile == "auto" else tuple(eff.profile),
-                      interval=eff.interval)
+                      interval=eff.interval, limits=limits)
 
 
 def link_specs(inventory: Inventory) -> list[LinkSpec]:

@@ -7,8 +7,10 @@ poller and `collector.state` never import the inventory (and its pydantic models
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from collector.poll_limits import PollLimits
 
 AUTO: Literal["auto"] = "auto"
 
@@ -21,6 +23,7 @@ class DeviceSpec:
     carries the real endpoint. `profiles` is "auto" or the profile names to run, in order
     ("system" is always run first, whether listed or not). `interval` is the poll interval
     in seconds: state uses it for staleness (series vanish after a few missed intervals).
+    `limits` overrides the poll's bounds derived from the profiles (collector.poll_limits).
     """
 
     device_id: str
@@ -28,6 +31,7 @@ class DeviceSpec:
     address: str = ""
     profiles: Sequence[str] | Literal["auto"] = AUTO
     interval: float = 60.0
+    limits: PollLimits = field(default_factory=PollLimits)
 
 
 @dataclass(frozen=True, slots=True)

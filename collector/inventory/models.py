@@ -285,6 +285,21 @@ Profile = Annotated[str | tuple[str, ...], PlainValidator(_profile), WithJsonSch
 ]})]
 
 
+class DeviceLimits(BaseModel):
+    """A device's overrides of the poll's bounds, which are otherwise sized from the
+    profiles' expected table sizes (collector/poll_limits.py explains the defaults)."""
+
+    model_config = _STRICT
+
+    rows_per_table: int | None = Field(None, ge=1, le=1_000_000, description=(
+        "rows one table may have (default: 4 × the profile's expected_rows, at least 64)"))
+    requests_per_poll: int | None = Field(None, ge=1, le=1_000_000, description=(
+        "SNMP requests one poll may send, retries not counted (default: 2 × what reading "
+        "every table at its row bound takes, plus 16)"))
+    samples_per_poll: int | None = Field(None, ge=1, le=10_000_000, description=(
+        "samples one poll may produce (default: every table at its row bound)"))
+
+
 class Device(BaseModel):
     """One SNMP agent; unset polling fields fall back to `defaults` (see Inventory.effective)."""
 
@@ -302,6 +317,8 @@ class Device(BaseModel):
     poll_deadline: Seconds | None = None
     accept_any_source: bool = Field(
         False, description="accept responses from another address (multi-homed agents)")
+    limits: DeviceLimits | None = Field(None, description=(
+        "overrides of the per-poll bounds on rows, requests and samples"))
     role: Literal[DEVICE_ROLES] | None = None  # type: ignore[valid-type]
     vendor: Text | None = None
     model: Text | None = None
@@ -833,6 +850,7 @@ class EffectiveDeviceSettings:
     max_repetitions: int
     poll_deadline: float
     accept_any_source: bool
+    limits: DeviceLimits | None = None
 
 
 def effective_settings(device: Device, site_id: str, defaults: Defaults,
@@ -850,6 +868,7 @@ def effective_settings(device: Device, site_id: str, defaults: Defaults,
         max_repetitions=(device.max_repetitions if device.max_repetitions is not None
                          else defaults.max_repetitions),
         poll_deadline=deadline, accept_any_source=device.accept_any_source,
+        limits=device.limits,
     )
 
 

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.snmp.ber import REPORT, RESPONSE, MalformedPacket, Message, decode_message
-from collector.snmp.types import SnmpError, SnmpTimeout
+from collector.snmp.types import SnmpDeadline, SnmpError, SnmpTimeout
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,8 @@ class SnmpTransport:
     ) -> Message:
         """Send build(request_id) to host:port and return the matching Response/Report.
 
-        Raises SnmpTimeout (no valid answer within timeout × (retries+1) or by `deadline`),
+        Raises SnmpTimeout (no valid answer within timeout × (retries+1)), SnmpDeadline
+        (a subclass: `deadline` came first, so the agent was not given all its attempts),
         SnmpMalformed (the answer could not be decoded). The message of these is generic;
         sessions add target and operation.
         """
@@ -220,7 +221,7 @@ class SnmpTransport:
         family, host = known
         loop = asyncio.get_running_loop()
         if loop.time() >= deadline:
-            raise SnmpTimeout("deadline passed before sending")
+            raise SnmpDeadline("deadline passed before sending")
         endpoint = self._endpoints.get(family) or await self._endpoint(family)
         if self._free > 0:  # _release() hands slots to waiters first: none is queued
             self._free -= 1
@@ -237,10 +238,13 @@ class SnmpTransport:
         try:
             payload = build(request_id)
             first_send = loop.time()
+            cut = False  # the deadline, not the agent's silence, ended the last wait
             for attempt in range(retries + 1):
                 now = loop.time()
                 if now >= deadline:
+                    cut = True
                     break
+                cut = now + timeout > deadline
                 if attempt:
                     stats.retries += 1
                 endpoint.sendto(payload, (host, port))
@@ -264,6 +268,8 @@ class SnmpTransport:
             stats.timeouts += 1
             if pending.malformed:
                 raise MalformedPacket(pending.malformed)
+            if cut:
+                raise SnmpDeadline("deadline passed waiting for an answer")
             raise SnmpTimeout("no response")
         finally:
             pending.waiter = None
@@ -297,7 +303,7 @@ class SnmpTransport:
         finally:
             timer.cancel()
         if not granted:
-            raise SnmpTimeout("deadline passed waiting for an in-flight slot")
+            raise SnmpDeadline("deadline passed waiting for an in-flight slot")
 
     def _release(self) -> None:
         """Give a slot back: to the oldest live waiter, or to the free count."""

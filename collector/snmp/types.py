@@ -101,6 +101,30 @@ class SnmpTimeout(SnmpError):
     reason = "timeout"
 
 
+class SnmpDeadline(SnmpTimeout):
+    """The caller's deadline (the poll's) ran out while waiting: not the agent's silence.
+
+    A subclass of SnmpTimeout, so callers that stop at a timeout stop here too; the
+    message says which of the two happened (issue 11: "agent stopped answering after
+    10375 rows" was printed when the poll deadline had run out).
+    """
+
+
+def timeout_error(exc: SnmpTimeout, *, what: str, target: str, elapsed: float, rows: int,
+                  attempts: int, timeout: float, silent_hint: str) -> SnmpTimeout:
+    """The error a session raises for a request that got no answer, saying which thing
+    happened: the poll's deadline ran out (SnmpDeadline), or the agent let every attempt
+    go unanswered (after `rows` rows of a walk, or `silent_hint` before any answer)."""
+    head = f"{what} on {target} timed out after {elapsed:.1f} s"
+    if isinstance(exc, SnmpDeadline):
+        read = f"{rows} rows read" if rows else "no answer yet"
+        return SnmpDeadline(f"{head}: the poll deadline ran out ({read})")
+    if rows:
+        return SnmpTimeout(f"{head} (agent stopped answering after {rows} rows: "
+                           f"{attempts} attempt(s) of {timeout:g} s unanswered)")
+    return SnmpTimeout(f"{head} ({silent_hint})")
+
+
 class SnmpErrorStatus(SnmpError):
     """The agent answered with a non-zero error-status (named, e.g. 'authorizationError')."""
 
@@ -125,6 +149,42 @@ class SnmpAuthError(SnmpError):
     reason = "authentication"
 
 
+# Why a walk stopped early (WalkResult.stopped_by); the poller's problem kinds reuse them.
+STOP_LOOP = "loop"  # an OID did not increase
+STOP_ROWS = "rows_bound"  # max_rows reached
+STOP_REQUESTS = "requests_bound"  # the poll's RequestBudget ran out
+STOP_EMPTY = "empty_response"  # an answer without varbinds
+
+
+class RequestBudget:
+    """How many SNMP requests one poll may still send (retries of a request not counted:
+    the deadline bounds those). Shared by every walk and GET of the poll, so an agent
+    that answers one row at a time, or invents rows, costs a bounded number of requests.
+    """
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self) -> bool:
+        """Spend one request; False (nothing spent) once the limit is reached."""
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    @property
+    def spent(self) -> bool:
+        """True once every request of the budget has been used."""
+        return self.used >= self.limit
+
+    def problem(self) -> str:
+        """What a walk stopped by this budget reports."""
+        return f"request bound reached ({self.limit} requests in this poll)"
+
+
 @dataclass(slots=True)
 class WalkResult:
     """Rows of one subtree walk. `complete` is False when the walk stopped early."""
@@ -132,7 +192,14 @@ class WalkResult:
     root: OID
     varbinds: list[VarBind] = field(default_factory=list)
     complete: bool = True
-    problem: str | None = None  # e.g. "OID not increasing", "truncated at max_rows"
+    problem: str | None = None  # e.g. "OID not increasing", "row bound reached after 1024 rows"
+    stopped_by: str | None = None  # STOP_LOOP, STOP_ROWS, STOP_REQUESTS or STOP_EMPTY
+
+    def stop(self, kind: str, problem: str) -> None:
+        """Mark the walk as ended early by `kind` (one of the STOP_* values)."""
+        self.complete = False
+        self.stopped_by = kind
+        self.problem = problem
 
 
 class SnmpSession(Protocol):
@@ -148,8 +215,10 @@ class SnmpSession(Protocol):
         """GET the given OIDs; one VarBind per OID (exception tags for missing objects)."""
         ...
 
-    async def walk(self, root: OID, *, deadline: float, max_rows: int = 100_000) -> WalkResult:
-        """Walk a subtree (GETBULK for v2c/v3, GETNEXT for v1)."""
+    async def walk(self, root: OID, *, deadline: float, max_rows: int = 100_000,
+                   budget: RequestBudget | None = None) -> WalkResult:
+        """Walk a subtree (GETBULK for v2c/v3, GETNEXT for v1), at most `max_rows` rows
+        and, with a `budget`, no request past it."""
         ...
 
     async def close(self) -> None:
@@ -174,7 +243,8 @@ class ColumnWalkSession(SnmpSession, Protocol):
         ...
 
     async def walk_columns(self, roots: Sequence[OID], *, deadline: float,
-                           max_rows: int = 100_000) -> list[WalkResult | SnmpError]:
+                           max_rows: int = 100_000, budget: RequestBudget | None = None
+                           ) -> list[WalkResult | SnmpError]:
         """Walk the subtrees under `roots` together; per root, in order, its WalkResult
         (exactly what walk() would return) or the SnmpError that ended it."""
         ...

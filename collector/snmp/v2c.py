@@ -26,6 +26,7 @@ from collector.snmp.types import (
     VarBind,
     error_status_name,
     oid_str,
+    timeout_error,
 )
 from collector.snmp.walk import NO_SUCH_NAME, TOO_BIG, ColumnWalker, Page
 
@@ -86,12 +87,12 @@ class V2cSession(ColumnWalker):
                 address, settings.port, build, timeout=settings.timeout,
                 retries=settings.retries, deadline=deadline,
                 accept_any_source=settings.accept_any_source, count=self._count)
-        except SnmpTimeout:
-            elapsed = asyncio.get_running_loop().time() - started
-            hint = ("check community/ACL/reachability" if rows == 0
-                    else f"agent stopped answering after {rows} rows")
-            raise SnmpTimeout(
-                f"{what} on {self.target} timed out after {elapsed:.1f} s ({hint})") from None
+        except SnmpTimeout as exc:
+            raise timeout_error(
+                exc, what=what, target=self.target, rows=rows,
+                elapsed=asyncio.get_running_loop().time() - started,
+                attempts=settings.retries + 1, timeout=settings.timeout,
+                silent_hint="check community/ACL/reachability") from None
         except SnmpMalformed as exc:
             raise SnmpMalformed(f"malformed response to {what} from {self.target}: {exc}") \
                 from None

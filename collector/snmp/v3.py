@@ -56,6 +56,7 @@ from collector.snmp.types import (
     VarBind,
     error_status_name,
     oid_str,
+    timeout_error,
 )
 from collector.snmp.usm import AUTH_PROTOCOLS, CRYPTO_MISSING, PRIV_PROTOCOLS, EngineKeys
 from collector.snmp.v3_message import (
@@ -326,11 +327,9 @@ class V3Session(ColumnWalker):
                     continue
                 raise SnmpAuthError(_REPORT_ERRORS.get(oid, f"agent sent report {oid_str(oid)}"))
             raise SnmpAuthError(_REPORT_ERRORS[NOT_IN_TIME_WINDOWS])
-        except SnmpTimeout:
+        except SnmpTimeout as exc:
             elapsed = asyncio.get_running_loop().time() - started
-            if rows:
-                hint = f"agent stopped answering after {rows} rows"
-            elif self._engine is not None and (self._priv is not None or self._context):
+            if self._engine is not None and (self._priv is not None or self._context):
                 # net-snmp drops what it cannot decrypt, and requests for unknown contexts
                 suspects = " or ".join(
                     (["a wrong priv key or protocol"] if self._priv is not None else [])
@@ -342,8 +341,9 @@ class V3Session(ColumnWalker):
             if self._engine is not None:
                 # next time, start with discovery: the agent may have a new engine ID
                 self._engine = None
-            raise SnmpTimeout(f"{what} on {self.target} timed out after {elapsed:.1f} s "
-                              f"({hint})") from None
+            raise timeout_error(exc, what=what, target=self.target, elapsed=elapsed,
+                                rows=rows, attempts=self.settings.retries + 1,
+                                timeout=self.settings.timeout, silent_hint=hint) from None
         except SnmpAuthError as exc:
             raise SnmpAuthError(f"{what} on {self.target}: {exc}") from None
         except SnmpMalformed as exc:

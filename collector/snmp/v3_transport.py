@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.snmp.types import SnmpError, SnmpTimeout
+from collector.snmp.types import SnmpDeadline, SnmpError, SnmpTimeout
 from collector.snmp.v3_message import peek_msg_id
 
 log = logging.getLogger(__name__)
@@ -137,26 +137,30 @@ class V3Endpoint:
                       on_send: Callable[[], None] | None = None) -> bytes:
         """Send build(msg_id) to host:port (up to retries+1 times) and return the answer.
 
-        The answer is the raw datagram whose msgID matched; SnmpTimeout when none came.
+        The answer is the raw datagram whose msgID matched; SnmpTimeout when none came
+        (SnmpDeadline when `deadline` ended the wait before the attempts were used up).
         """
         loop = asyncio.get_running_loop()
         if loop.time() >= deadline:
-            raise SnmpTimeout("deadline passed before sending")
+            raise SnmpDeadline("deadline passed before sending")
         endpoint = self._socket or await self._open()
         try:
             async with asyncio.timeout_at(deadline):
                 await self._slots.acquire()
         except TimeoutError:
-            raise SnmpTimeout("deadline passed waiting for an in-flight slot") from None
+            raise SnmpDeadline("deadline passed waiting for an in-flight slot") from None
         msg_id = self._allocate_id()
         future: asyncio.Future[bytes] = loop.create_future()
         self._pending[msg_id] = _Pending(host, port, future, accept_any_source)
         try:
             payload = build(msg_id)
+            cut = False  # the deadline, not the agent's silence, ended the last wait
             for _ in range(retries + 1):
                 now = loop.time()
                 if now >= deadline:
+                    cut = True
                     break
+                cut = now + timeout > deadline
                 endpoint.sendto(payload, (host, port))
                 self.stats.sent += 1
                 if on_send is not None:
@@ -165,6 +169,8 @@ class V3Endpoint:
                 if future.done():
                     return future.result()
             self.stats.timeouts += 1
+            if cut:
+                raise SnmpDeadline("deadline passed waiting for an answer")
             raise SnmpTimeout("no response")
         finally:
             del self._pending[msg_id]

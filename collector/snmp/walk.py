@@ -10,6 +10,11 @@ from typing import NamedTuple
 from collector.snmp.settings import SessionSettings
 from collector.snmp.types import (
     OID,
+    STOP_EMPTY,
+    STOP_LOOP,
+    STOP_REQUESTS,
+    STOP_ROWS,
+    RequestBudget,
     SnmpError,
     SnmpErrorStatus,
     SnmpTimeout,
@@ -44,8 +49,9 @@ class SubtreeWalker:
     Rules (reliability tests A14–A19): end cleanly at the end of the subtree, endOfMibView,
     noSuchObject/noSuchInstance or a v1 noSuchName; stop with problem "OID not increasing"
     (complete=False, rows kept) on a repeated or decreasing OID; cap at max_rows
-    ("truncated at max_rows"); tooBig halves max_repetitions for the life of the session and
-    asks again (a tooBig that persists at one row raises and restores the old value); a
+    ("row bound reached after N rows"), and at the poll's RequestBudget when one is
+    given (no request is sent past it); tooBig halves max_repetitions for the life of the
+    session and asks again (a tooBig that persists at one row raises and restores the old value); a
     short GETBULK answer just continues from its last OID; any other error-status raises
     SnmpErrorStatus with the RFC name. Timeouts raise SnmpTimeout.
     """
@@ -62,16 +68,23 @@ class SubtreeWalker:
     def _answered(self, page: Page, sent: float, asked: int, joint: bool = False) -> None:
         """Hook: `page` answered a request for `asked` varbinds sent at `sent`."""
 
-    async def walk(self, root: OID, *, deadline: float, max_rows: int = 100_000) -> WalkResult:
+    @property
+    def rows_per_request(self) -> int:
+        """Rows of one column a walk request asks for (1 for SNMPv1's GETNEXT)."""
+        return self.max_repetitions if self._bulk else 1
+
+    async def walk(self, root: OID, *, deadline: float, max_rows: int = 100_000,
+                   budget: RequestBudget | None = None) -> WalkResult:
         """Walk the subtree under `root` (see the class docstring for the rules)."""
         root = tuple(root)
         result = WalkResult(root=root)
         await self._walk_from(result, root, deadline=deadline, max_rows=max_rows,
-                              started=asyncio.get_running_loop().time())
+                              started=asyncio.get_running_loop().time(), budget=budget)
         return result
 
     async def _walk_from(self, result: WalkResult, last: OID, *, deadline: float,
-                         max_rows: int, started: float) -> bool:
+                         max_rows: int, started: float,
+                         budget: RequestBudget | None = None) -> bool:
         """Continue `result`'s walk after `last` (its root, or its last row) to the end.
 
         Returns True if it ended cleanly (complete, no problem). The multi-column walk
@@ -85,8 +98,10 @@ class SubtreeWalker:
         reps_before = self.max_repetitions
         while True:
             if len(rows) >= max_rows:
-                result.complete = False
-                result.problem = f"truncated at max_rows ({max_rows})"
+                result.stop(STOP_ROWS, f"row bound reached after {max_rows} rows")
+                return False
+            if budget is not None and not budget.take():
+                result.stop(STOP_REQUESTS, budget.problem())
                 return False
             repetitions = max(1, min(self.max_repetitions, max_rows - len(rows))) \
                 if self._bulk else 1
@@ -112,16 +127,14 @@ class SubtreeWalker:
                     f"agent answered {error_status_name(status)} (index {page.error_index}) "
                     f"to {what} on {self.target} after {len(rows)} rows")
             if not page.varbinds:
-                result.complete = False
-                result.problem = "empty response"
+                result.stop(STOP_EMPTY, "empty response")
                 return False
             for vb in page.varbinds:
                 oid = vb.oid
                 if vb.tag in _END_TAGS or len(oid) <= depth or oid[:depth] != root:
                     return True
                 if oid <= last:
-                    result.complete = False
-                    result.problem = "OID not increasing"
+                    result.stop(STOP_LOOP, "OID not increasing")
                     log.debug("%s: %s: OID not increasing (%s after %s)", self.target, what,
                               oid_str(oid), oid_str(last))
                     return False
@@ -200,7 +213,8 @@ class ColumnWalker(SubtreeWalker):
         raise NotImplementedError
 
     async def walk_columns(self, roots: Sequence[OID], *, deadline: float,
-                           max_rows: int = 100_000) -> list[WalkResult | SnmpError]:
+                           max_rows: int = 100_000, budget: RequestBudget | None = None
+                           ) -> list[WalkResult | SnmpError]:
         """Walk several subtrees (table columns) together; one outcome per root, in order.
 
         An outcome is the column's WalkResult, or the SnmpError that ended it (a timeout
@@ -223,7 +237,8 @@ class ColumnWalker(SubtreeWalker):
                 f"walk of {oid_str(roots[0])} (+{len(roots) - 1} more columns)")
         try:
             await self._joint_walk(results, lasts, live, hint, deadline=deadline,
-                                   max_rows=max_rows, started=started, what=what)
+                                   max_rows=max_rows, started=started, what=what,
+                                   requests=budget)
         except SnmpError as exc:
             for i in live:
                 outcomes[i] = exc
@@ -235,7 +250,8 @@ class ColumnWalker(SubtreeWalker):
             for n, i in enumerate(live):
                 try:
                     clean = await self._walk_from(results[i], lasts[i], deadline=deadline,
-                                                  max_rows=max_rows, started=started) and clean
+                                                  max_rows=max_rows, started=started,
+                                                  budget=budget) and clean
                 except SnmpTimeout as exc:  # the rest would wait for the same silence
                     for j in live[n:]:
                         outcomes[j] = exc
@@ -306,7 +322,7 @@ class ColumnWalker(SubtreeWalker):
 
     async def _joint_walk(self, results: list[WalkResult], lasts: list[OID], live: list[int],
                           hint: int | None, *, deadline: float, max_rows: int,
-                          started: float, what: str) -> None:
+                          started: float, what: str, requests: RequestBudget | None) -> None:
         """The joint loop; updates `lasts` and `live` in place (the caller finishes them)."""
         bulk = self._bulk
         reps_before = self.max_repetitions
@@ -316,10 +332,14 @@ class ColumnWalker(SubtreeWalker):
         while True:
             for i in live:
                 if len(results[i].varbinds) >= max_rows:
-                    results[i].complete = False
-                    results[i].problem = f"truncated at max_rows ({max_rows})"
+                    results[i].stop(STOP_ROWS, f"row bound reached after {max_rows} rows")
             live[:] = [i for i in live if results[i].complete]
             if not live:
+                return
+            if requests is not None and not requests.take():
+                for i in live:
+                    results[i].stop(STOP_REQUESTS, requests.problem())
+                live.clear()
                 return
             n = len(live)
             if bulk and not one_row:

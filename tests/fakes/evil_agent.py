@@ -184,3 +184,46 @@ class EvilAgent:
         for transport in (self._main, self._other):
             if transport is not None:
                 transport.close()
+
+
+def endless_columns(base: Table, columns: dict[OID, Callable[[int], VarBind]],
+                    *, rows: int | None = None) -> Scenario:
+    """An agent whose table columns never end (issue 11's hostile firmware): under each
+    column OID of `columns`, the row after index n is n + 1, made by `columns[col](n + 1)`,
+    for ever (or up to `rows` rows, then the walk goes on to what `base` holds, so the
+    same shape can be served finite). GET and everything else is answered from `base`.
+    """
+    ordered = sorted(columns)
+
+    def in_columns(oid: OID) -> VarBind | None:
+        for col in ordered:
+            if oid[:len(col)] == col:
+                n = oid[len(col)] + 1 if len(oid) > len(col) else 1
+                if rows is None or n <= rows:
+                    return columns[col](n)
+            elif oid < col:
+                return columns[col](1)
+        return None
+
+    def after(oid: OID) -> VarBind | tuple[OID, bytes]:
+        mine, theirs = in_columns(oid), base.next(oid)
+        if mine is None:
+            return theirs
+        if isinstance(theirs, VarBind) and theirs.tag == Tag.END_OF_MIB_VIEW:
+            return mine
+        return mine if mine.oid < theirs[0] else theirs
+
+    def scenario(agent: EvilAgent, request: ber.Message) -> list[Reply]:
+        names = [vb.oid for vb in request.varbinds]
+        if request.pdu_type == ber.GET_REQUEST:
+            return [Reply(answer(request, [base.get(oid) for oid in names]))]
+        if request.pdu_type == ber.GET_NEXT_REQUEST:
+            return [Reply(answer(request, [after(oid) for oid in names]))]
+        out: list[VarBind | tuple[OID, bytes]] = []
+        current = names
+        for _ in range(max(1, request.error_index)):  # max-repetitions, non-repeaters 0
+            step = [after(oid) for oid in current]
+            out.extend(step)
+            current = [r[0] for r in step]
+        return [Reply(answer(request, out))]
+    return scenario

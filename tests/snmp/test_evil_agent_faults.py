@@ -298,7 +298,7 @@ async def test_a16_endless_table_is_capped_and_marked_truncated(evil_agent, tran
     agent = await evil_agent(scenario)
     result = await session(agent, transport, max_repetitions=25).walk(
         IF_X_TABLE, deadline=deadline(), max_rows=1000)
-    assert not result.complete and result.problem == "truncated at max_rows (1000)"
+    assert not result.complete and result.problem == "row bound reached after 1000 rows"
     assert len(result.varbinds) == 1000
     assert len(agent.requests) == 40
 
