@@ -50,6 +50,7 @@ from exporters.site_status import REDUNDANCY_LOST, SITE_STATUS
 # least two scrapes of a 60 s device, so counters are averaged over this one instead.
 RATE_WINDOW = "5m"
 DEVICE_UP = "borderwatch_device_up"
+DEVICE_PARTIAL = "borderwatch_device_partial"
 LINK_UP = "borderwatch_link_up"
 LINK_UTILIZATION = "borderwatch_link_utilization_ratio"
 LINK_INFO = "borderwatch_link_info"  # {link, a_site, b_site, ...} = 1: the link's ends
@@ -61,6 +62,7 @@ LINK_DASHBOARD = "/d/bw-link/borderwatch-link?var-link={{ $labels.link }}"
 CONCERNS = {
     "site_isolated": "reachability", "site_down": "reachability",
     "redundancy_lost": "reachability", "device_unreachable": "reachability",
+    "device_incomplete": "data",
     "link_down": "links", "interface_down": "links", "link_utilization": "traffic",
     "interface_errors": "traffic", "radio_fade": "radio", "radio_signal_low": "radio",
     "radio_snr_low": "radio", "on_battery": "power", "battery_runtime_low": "power",
@@ -272,6 +274,9 @@ def _query(rule: Rule, topo: Topology, flap_window: str | None) -> _Query:
     if kind == "device_unreachable":
         sel = _selector(DEVICE_UP, lm)
         return _Query(f"{sel} == 0", _DEV, flap_series=flap(sel))
+    if kind == "device_incomplete":
+        sel = _selector(DEVICE_PARTIAL, lm)
+        return _Query(f"{sel} == 1", _DEV, flap_series=flap(sel))
     if kind in ("site_down", "site_isolated"):
         sel = _selector(SITE_STATUS, {k: v for k, v in lm.items() if k == "site"},
                         status="down" if kind == "site_down" else "isolated")
@@ -370,6 +375,8 @@ def _summaries(rule: Rule, q: _Query) -> tuple[str, str]:
                             f"{en} lost redundancy: it hangs on a single path"),
         "device_unreachable": (f"Thiết bị {dev} tại {vi} không phản hồi SNMP",
                                f"Device {dev} at {en} does not answer SNMP"),
+        "device_incomplete": (f"Dữ liệu của thiết bị {dev} tại {vi} không đầy đủ",
+                              f"Data of device {dev} at {en} is incomplete"),
         "interface_down": (f"Cổng {iface} của {dev} tại {vi} mất kết nối",
                            f"Interface {iface} of {dev} at {en} is down"),
         "interface_errors": (f"Lỗi gói trên cổng {iface} của {dev} tại {vi}: {value}/s",
@@ -534,7 +541,7 @@ def generate(ruleset: RuleSet, topo: Topology, *, dashboard_url: str | None = No
         lines.append("#\n# Skipped (no faithful PromQL form):")
         lines += [f"# - {s}" for s in skipped]
     lines.append("groups:")
-    for concern in ("reachability", "links", "traffic", "radio", "power", "gauges"):
+    for concern in ("reachability", "data", "links", "traffic", "radio", "power", "gauges"):
         if groups.get(concern):
             lines += _group_text(f"borderwatch-{concern}", groups[concern], None)
     inhibit = _inhibit_yaml(ruleset, queries, set(alerts), source)

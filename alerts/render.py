@@ -203,6 +203,10 @@ def _what(a: AlertRef, where: str, site_txt: str, lang: str) -> tuple[str, str]:
     info, value, kind = a.info, a.value, a.kind
     if kind == "link_down":
         return (f"Mất {where}" if vi else f"{where[0].upper()}{where[1:]} down"), ""
+    if kind == "device_incomplete":
+        kinds = ", ".join(info.get("kinds") or ())
+        return (f"Dữ liệu của {where} không đầy đủ" if vi else f"Data of {where} incomplete"), \
+            (f" ({kinds})" if kinds else "")
     if kind == "interface_down":
         return (f"Cổng của {where} ngừng hoạt động" if vi else f"Interface of {where} down"), ""
     if kind == "radio_fade":

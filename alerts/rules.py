@@ -63,6 +63,9 @@ _SELECTORS = {
 
 KINDS: dict[str, KindSpec] = {
     "device_unreachable": KindSpec("device", None, "", "the device does not answer SNMP"),
+    "device_incomplete": KindSpec("device", None, "", "the device answers but its latest poll "
+                                  "missed data (a walk looped or reached a bound, values "
+                                  "were refused)"),
     "site_down": KindSpec("site", None, "", "every device of the site is unreachable while its "
                           "links look fine (power or node failure)"),
     "site_isolated": KindSpec("site", None, "", "the site is cut off from the core by a "

@@ -204,6 +204,17 @@ def _device_unreachable(rule: Rule, ctx: Context) -> Iterator[Signal]:
         yield Signal(_device_subject(ctx, device_id), observed=snap.up is False, info=info)
 
 
+def _device_incomplete(rule: Rule, ctx: Context) -> Iterator[Signal]:
+    # Only devices that answer: an unreachable one has its own alert, and no signal
+    # holds a firing "incomplete" alert instead of resolving it on a failed poll.
+    for device_id, snap in _live(ctx):
+        if snap.partial is None:
+            continue
+        info = {"kinds": sorted(snap.problem_kinds),
+                "problem": snap.problems[0] if snap.problems else ""} if snap.partial else {}
+        yield Signal(_device_subject(ctx, device_id), observed=snap.partial, info=info)
+
+
 def _site_status(wanted: str) -> Evaluator:
     def evaluate(rule: Rule, ctx: Context) -> Iterator[Signal]:
         for site_id, status in ctx.analysis.status.items():
@@ -374,6 +385,7 @@ def _battery_runtime_low(rule: Rule, ctx: Context) -> Iterator[Signal]:
 
 EVALUATORS: dict[str, Evaluator] = {
     "device_unreachable": _device_unreachable,
+    "device_incomplete": _device_incomplete,
     "site_down": _site_status("down"),
     "site_isolated": _site_status("isolated"),
     "redundancy_lost": _redundancy_lost,

@@ -59,6 +59,8 @@ _EVENT_LEVEL = {
     EventKind.RECOVERED: logging.INFO,
     EventKind.REBOOTED: logging.WARNING,
     EventKind.PROFILE_MISMATCH: logging.WARNING,
+    EventKind.DATA_INCOMPLETE: logging.WARNING,
+    EventKind.DATA_COMPLETE: logging.INFO,
     EventKind.LINK_DOWN: logging.WARNING,
     EventKind.LINK_UP: logging.INFO,
 }

@@ -28,6 +28,12 @@ Semantics:
   (`snapshot.stale` is True). Its `up` stays False, so the exporter drops its
   series instead of freezing them. A device removed with `set_topology()` disappears
   entirely.
+* Partial polls (issue 11): a successful poll that missed data (a walk that looped or
+  reached a bound, refused values, a walk that failed after the first GET) has
+  `problem_kinds` (ProblemKind → count); the snapshot keeps those of the latest
+  successful poll, `partial` says whether the latest poll was one (None when it
+  failed), and the series get `borderwatch_device_poll_problems{kind}`. New kinds
+  emit DATA_INCOMPLETE, their end DATA_COMPLETE: one log line per change.
 * Links: see `LinkSnapshot`.
 """
 
@@ -40,7 +46,7 @@ from enum import StrEnum
 from collector.clock import SameClock, SteadyClock, as_clocks
 from collector.counters import UptimeChange, classify_uptime, counter_step
 from collector.profiles import MetricInfo
-from collector.samples import Kind, Labels, PollResult
+from collector.samples import Kind, Labels, PollResult, ProblemKind
 from collector.topology_spec import DeviceSpec, LinkSpec
 
 # Metric names of the if-mib profile that state understands (interfaces, rates, links).
@@ -50,6 +56,12 @@ IF_RX_METRIC = "borderwatch_interface_receive_bytes_total"
 IF_TX_METRIC = "borderwatch_interface_transmit_bytes_total"
 # PollResult.problems entries starting with this are profile mismatches (A13).
 MISMATCH_PREFIX = "profile mismatch"
+# The series state adds for a partial poll: one per problem kind of the latest good poll.
+POLL_PROBLEMS_METRIC = "borderwatch_device_poll_problems"
+POLL_PROBLEMS_INFO = MetricInfo(
+    POLL_PROBLEMS_METRIC, "Problems of the device's latest successful poll that left its "
+    "data incomplete, by kind (loop, rows_bound, requests_bound, samples_bound, refused: "
+    "varbinds, failed, mismatch); absent for a kind without problems.", Kind.GAUGE)
 # A counter series not seen for this many successful polls is forgotten.
 FORGET_AFTER_POLLS = 10
 DIRECTIONS = ("a_to_b", "b_to_a")
@@ -62,6 +74,8 @@ class EventKind(StrEnum):
     RECOVERED = "recovered"
     REBOOTED = "rebooted"
     PROFILE_MISMATCH = "profile_mismatch"
+    DATA_INCOMPLETE = "data_incomplete"
+    DATA_COMPLETE = "data_complete"
     LINK_DOWN = "link_down"
     LINK_UP = "link_up"
 
@@ -121,6 +135,11 @@ class DeviceSnapshot:
     varbinds: int = 0  # varbinds received by the latest poll
     requests: int = 0  # SNMP requests sent by the latest poll
     problems: list[str] = field(default_factory=list)  # partial failures of the latest poll
+    # True: the latest poll succeeded but missed data (see problem_kinds); None: it failed
+    # or none ran yet.
+    partial: bool | None = None
+    problem_kinds: dict[str, int] = field(default_factory=dict)  # latest successful poll
+    partial_polls: int = 0  # successful polls that were partial, since start
     series: dict[str, dict[Labels, int | float]] = field(default_factory=dict)
     rates: dict[str, dict[Labels, float]] = field(default_factory=dict)
     interfaces: dict[str, InterfaceState] = field(default_factory=dict)  # by ifIndex
@@ -203,6 +222,7 @@ class NetworkState:
 
             catalog = metric_catalog()
         self._catalog = dict(catalog)
+        self._catalog.setdefault(POLL_PROBLEMS_METRIC, POLL_PROBLEMS_INFO)
         self._clocks = as_clocks(clock)
         self._clock = self._clocks.now  # steady: every duration is measured on it
         self._stale_after = stale_after_intervals
@@ -308,6 +328,7 @@ class NetworkState:
         snap.problems = list(result.problems)
         if not result.ok:
             snap.failures += 1
+            snap.partial = None
             snap.last_error = result.error
             if snap.up is not False:
                 events.append(self._device_event(EventKind.UNREACHABLE, dev, now,
@@ -344,10 +365,34 @@ class NetworkState:
         for problem in sorted(mismatches - dev.mismatches):
             events.append(self._device_event(EventKind.PROFILE_MISMATCH, dev, now, problem))
         dev.mismatches = mismatches
+        events += self._note_partial(dev, result, now)
 
         self._fold_samples(dev, result, t, reboot)
+        if snap.problem_kinds:
+            snap.series[POLL_PROBLEMS_METRIC] = {
+                (("kind", kind),): n for kind, n in sorted(snap.problem_kinds.items())}
         events += self._update_device_links(dev, now)
         return events
+
+    def _note_partial(self, dev: _Device, result: PollResult, now: float) -> list[Event]:
+        """Fold a successful poll's problem kinds; an event when kinds appear or all end."""
+        snap = dev.snap
+        kinds = dict(result.problem_kinds)
+        before = snap.problem_kinds
+        snap.problem_kinds = kinds
+        snap.partial = bool(kinds)
+        if not kinds:
+            if before:
+                return [self._device_event(EventKind.DATA_COMPLETE, dev, now,
+                                           "data complete again")]
+            return []
+        snap.partial_polls += 1
+        new = set(kinds) - set(before)
+        if not new - {ProblemKind.MISMATCH.value}:  # a mismatch has its own event
+            return []
+        first = next((p for p in result.problems if not p.startswith(MISMATCH_PREFIX)), "")
+        return [self._device_event(EventKind.DATA_INCOMPLETE, dev, now,
+                                   f"data incomplete ({', '.join(sorted(kinds))}): {first}")]
 
     # ------------------------------------------------------------------ internals
 

@@ -59,6 +59,10 @@ def _up(snap: Any, n: int) -> float | None:
     return None if snap.up is None else 1.0 if snap.up else 0.0
 
 
+def _partial(snap: Any, n: int) -> float | None:
+    return None if not snap.up or snap.partial is None else 1.0 if snap.partial else 0.0
+
+
 def _uptime(snap: Any, n: int) -> float | None:
     # a stale or failed device keeps its last sysUpTime in state; do not export it
     return snap.uptime_seconds if snap.up and not snap.stale else None
@@ -68,6 +72,14 @@ DEVICE_FAMILIES: tuple[DeviceFamily, ...] = (
     DeviceFamily("borderwatch_device_up",
                  "1 if the latest poll of the device succeeded, 0 if it failed "
                  "(absent before the first poll).", "gauge", "state", _up),
+    DeviceFamily("borderwatch_device_partial",
+                 "1 if the device's latest poll succeeded but left its data incomplete (a "
+                 "walk looped or reached a bound, values were refused; kinds in "
+                 "borderwatch_device_poll_problems), 0 if complete; absent when it failed.",
+                 "gauge", "state", _partial),
+    DeviceFamily("borderwatch_device_partial_polls",
+                 "Successful polls of the device that left its data incomplete, since start.",
+                 "counter", "state", lambda snap, n: snap.partial_polls),
     DeviceFamily("borderwatch_device_poll_duration_seconds",
                  "Duration of the device's latest poll.", "gauge", "state",
                  lambda snap, n: snap.poll_duration),

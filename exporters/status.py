@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # Worst first: the page lists groups in this order.
 SITE_STATUSES = ("down", "isolated", "degraded", "unknown", "up")
 PAGE_PATH = Path(__file__).with_name("static") / "status.html"
+MAX_PROBLEMS = 5  # problem texts per device in the document
 
 
 def site_status(device_up: Sequence[bool | None]) -> str:
@@ -84,6 +85,10 @@ def _device(snap: DeviceSnapshot) -> dict[str, Any]:
         "last_poll": _iso(snap.last_poll),
         "last_success": _iso(snap.last_success),
         "last_error": snap.last_error,
+        # A device that answers but whose latest poll missed data (collector.state).
+        "partial": snap.partial,
+        "problem_kinds": dict(snap.problem_kinds) if snap.partial else {},
+        "problems": snap.problems[:MAX_PROBLEMS] if snap.partial else [],
     }
 
 

@@ -408,3 +408,29 @@ def test_rules_or_devices_gone_after_restart(inventory: Inventory, topo: Topolog
     rest = run.run(60)
     assert [s[:2] for s in summary(rest)] == [("resolved", "resolved")]
     assert run.engine.open_incidents() == []
+
+
+def test_device_data_incomplete_is_one_low_severity_alert(inventory: Inventory,
+                                                          topo: Topology) -> None:
+    """A switch whose ifTable walk loops (issue 11): it answers, so nothing else fires; after
+    DeviceDataIncomplete's `for` one warning says its data is incomplete, and one resolve."""
+    def loops(world: World, now: float) -> None:
+        world.incomplete["bptm-mw1"] = {"loop": 1}
+
+    def fixed(world: World, now: float) -> None:
+        world.incomplete.clear()
+
+    run = started(inventory, topo)
+    start = run.now
+    sent = run.run(1800, [(0, loops), (900, fixed)])
+    assert summary(sent) == [("firing", "new", "warning", ()),
+                             ("resolved", "resolved", "warning", ())]
+    page = sent[0].notification
+    assert [(a.rule, a.subject) for a in page.alerts] == [("DeviceDataIncomplete",
+                                                           "device=bptm-mw1")]
+    assert page.annotations["summary_vi"].startswith(
+        "[CẢNH BÁO] Dữ liệu của thiết bị bptm-mw1 tại Đồn Biên phòng Tú Mịch không đầy đủ (loop).")
+    assert "không đầy đủ (loop)" in page.annotations["summary_vi"]
+    assert "incomplete (loop)" in page.annotations["summary_en"]
+    # fired no earlier than its `for` after the first partial poll
+    assert sent[0].at - start >= 300

@@ -196,7 +196,8 @@ BAD = [
         disable: [SiteIsolatd]
         include_defaults: true
         """, ["rules.yaml:2: disable[0]: no default rule is named 'SiteIsolatd' (did you mean "
-              "'SiteIsolated'?); defaults: BatteryRuntimeLow, DeviceUnreachable, "
+              "'SiteIsolated'?); defaults: BatteryRuntimeLow, DeviceDataIncomplete, "
+              "DeviceUnreachable, "
               "InterfaceDown, InterfaceErrors, LinkDown, LinkUtilizationHigh, OnBattery, "
               "RadioFade, RadioSignalLow, RadioSnrLow, RedundancyLost, SiteDown, "
               "SiteIsolated, VsatEsNoLow"], id="disable-unknown"),

@@ -52,6 +52,8 @@ class World:
     fade_db: dict[str, float] = field(default_factory=dict)  # device -> RSL drop (dB)
     power: dict[str, Power] = field(default_factory=dict)  # site -> power
     boot_time: dict[str, float] = field(default_factory=dict)  # device -> last boot
+    # device -> problem kinds its polls report (a looping walk, a bound, refused values)
+    incomplete: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def site_powered(self, site: str) -> bool:
         p = self.power.get(site)
@@ -106,8 +108,10 @@ class World:
         if device not in reachable or device in self.mute_agents:
             return PollResult(device, now, 2.0, ok=False, error="timeout")
         uptime = int((now - self.boot_time.get(device, T0 - 86400 * 40)) * 100)
+        kinds = dict(self.incomplete.get(device, {}))
         return PollResult(device, now, 0.05, ok=True, samples=self._samples(device, now),
-                          sys_uptime_ticks=uptime, profile="test")
+                          sys_uptime_ticks=uptime, profile="test", problem_kinds=kinds,
+                          problems=[f"walk of 1.3.6.1.2.1.2.2.1.8: {k}" for k in kinds])
 
     def _samples(self, device: str, now: float) -> list[Sample]:
         topo = self.topology

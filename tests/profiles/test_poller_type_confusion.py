@@ -94,6 +94,11 @@ async def test_type_confusion_counted_per_varbind_rest_kept(agent, transport) ->
     assert speed["1"] == 1_250_000  # ifHighSpeed refused → ifSpeed / 8
     info = next(s for s in result.samples if s.metric == "borderwatch_device_info")
     assert dict(info.labels)["sysName"] == "" and dict(info.labels)["sysDescr"] == "evil box"
+    assert result.problem_kinds == {"refused": 5}
     state = NetworkState([device], [])
-    assert state.apply(result) == []  # data, not an event: the device is fine otherwise
-    assert state.device("evil").up is True
+    # the device answers (up), but its data is incomplete: one event, said once
+    events = state.apply(result)
+    assert [(e.kind.value, e.message.split(":")[0]) for e in events] == [
+        ("data_incomplete", "data incomplete (refused)")]
+    assert state.device("evil").up is True and state.device("evil").partial is True
+    assert state.apply(result) == []

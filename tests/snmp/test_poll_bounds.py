@@ -156,7 +156,7 @@ async def test_a_healthy_device_keeps_its_pace_next_to_a_hostile_one(
         gc.unfreeze()
     # A stall of the loop shows as one very long healthy poll: compare the worst ones,
     # with the baseline's typical poll as the unit of slack.
-    assert max(together) <= 3 * max(baseline) + 10 * statistics.median(baseline), \
+    assert max(together) <= 3 * max(baseline) + 5 * statistics.median(baseline), \
         (sorted(baseline), sorted(together))
 
 
@@ -192,7 +192,7 @@ async def test_poll_json_of_a_hostile_agent_stays_bounded(evil_agent, tmp_path: 
     hostile = await hostile_ifmib.start(evil_agent, host="127.0.0.3")
     honest_out, honest_rss = await _poll_json(honest, tmp_path)
     hostile_out, hostile_rss = await _poll_json(hostile, tmp_path)
-    data = json.loads(hostile_out)
-    assert data["ok"] and any("row bound reached" in p for p in data["problems"])
     assert len(hostile_out) <= 1.1 * len(honest_out), (len(hostile_out), len(honest_out))
     assert hostile_rss <= 1.25 * honest_rss, (hostile_rss, honest_rss)
+    data = json.loads(hostile_out)
+    assert data["ok"] and any("row bound reached" in p for p in data["problems"])

@@ -271,3 +271,34 @@ def test_utilisation_from_the_far_end_when_the_sender_is_unreachable(clock) -> N
     poll(net, clock, "b", _end(1, rx=1_250_000, labels=B_IF))  # 1 Mbit/s a → b
     link = net.link_snapshots()[0]
     assert link.rate_bps["a_to_b"] == 1_000_000.0 and link.utilization["a_to_b"] == 1.0
+
+
+def test_partial_poll_is_an_event_per_change_a_series_and_a_flag(clock) -> None:
+    """Issue 11: a device that answers but whose walk looped or hit a bound is partial:
+    visible in its snapshot and series, logged once when it starts and once when it ends."""
+    state = make_state(clock, "d")
+    loop = {"loop": 1}
+    seen = []
+    for kinds, ok in ((loop, True), (loop, True), (loop, False), (loop, True),
+                      ({"loop": 1, "rows_bound": 2}, True), ({}, True), ({}, True)):
+        clock.now += INTERVAL
+        r = result("d", clock.now, ok=ok, uptime=clock.now - BOOT,
+                   problems=[f"walk of 1.3.6.1.2.1.2.2.1.8: {k}" for k in kinds])
+        r.problem_kinds = dict(kinds) if ok else {}
+        events = state.apply(r)
+        seen += [(e.kind, e.message) for e in events if e.kind not in (
+            EventKind.UNREACHABLE, EventKind.RECOVERED)]
+        snap = state.device("d")
+        assert snap.partial is (bool(kinds) if ok else None)
+        if ok and kinds:
+            assert snap.series["borderwatch_device_poll_problems"] == {
+                (("kind", k),): n for k, n in kinds.items()}
+        elif ok:
+            assert "borderwatch_device_poll_problems" not in snap.series
+    assert seen == [
+        (EventKind.DATA_INCOMPLETE, "data incomplete (loop): walk of 1.3.6.1.2.1.2.2.1.8: loop"),
+        (EventKind.DATA_INCOMPLETE, "data incomplete (loop, rows_bound): "
+                                    "walk of 1.3.6.1.2.1.2.2.1.8: loop"),
+        (EventKind.DATA_COMPLETE, "data complete again")]
+    assert state.device("d").partial_polls == 4
+    assert state.metric_info("borderwatch_device_poll_problems").help
