@@ -175,7 +175,15 @@ CASES = [
     ("device-unknown-key", {"device": ", ip: 127.0.0.9"},
      [(12, "sites[s1].devices[d1].ip", "unknown key 'ip'; allowed keys: id, address, "
        "credential, port, profile, interval, timeout, retries, max_repetitions, poll_deadline, "
-       "accept_any_source, role, vendor, model, sim_profile, interfaces, notes")]),
+       "accept_any_source, limits, role, vendor, model, sim_profile, interfaces, notes")]),
+    ("limits-range", {"device": ", limits: {rows_per_table: 0}"},
+     [(12, "sites[s1].devices[d1].limits.rows_per_table",
+       "0 is out of range; must be ≥ 1 and ≤ 1000000")]),
+    ("limits-unknown", {"device": ", limits: {rows_per_tabel: 10}"},
+     [(12, "sites[s1].devices[d1].limits.rows_per_tabel",
+       "unknown key 'rows_per_tabel' (did you mean 'rows_per_table'?); allowed keys: "
+       "rows_per_table, requests_per_poll, samples_per_poll")]),
+    ("limits-ok", {"device": ", limits: {rows_per_table: 4096, requests_per_poll: 2000}"}, []),
     ("device-timeout-overrun", {"device": ", timeout: 40"},
      [(12, "sites[s1].devices[d1].timeout", "interval 60 s is shorter than timeout × (retries "
        "+ 1) = 40 × 2 = 80 s; raise interval or lower timeout/retries (device overrides merged "

@@ -15,6 +15,7 @@ from collector.snmp.settings import SessionSettings
 from collector.snmp.transport import SnmpTransport
 from collector.snmp.types import (
     BadValue,
+    SnmpDeadline,
     SnmpErrorStatus,
     SnmpMalformed,
     SnmpTimeout,
@@ -433,3 +434,30 @@ async def test_ipv6_agent_and_source_check(evil_agent, transport) -> None:
     assert s.target == f"[::1]:{agent.port}"
     assert await s.get([SYS_NAME], deadline=deadline()) == [
         VarBind(SYS_NAME, Tag.OCTET_STRING, b"gw")]
+
+
+async def test_timeouts_say_whether_the_deadline_ran_out_or_the_agent_fell_silent(
+        evil_agent, transport) -> None:
+    """Issue 11: "agent stopped answering after 10375 rows" was printed when the poll's
+    deadline had run out. Each cause now names itself."""
+    slow = await evil_agent(lambda agent, request: [
+        Reply(answer(request, serve(TABLE, request)), delay=0.15)])
+    s = session(slow, transport, timeout=2.0, retries=1, max_repetitions=10)
+    with pytest.raises(SnmpDeadline) as info:
+        await s.walk(IF_TABLE, deadline=deadline(0.5))
+    text = str(info.value)
+    assert "the poll deadline ran out (" in text and " rows read)" in text, text
+    assert "stopped answering" not in text
+
+    def silent_after_two(agent, request):
+        if len(agent.requests) > 2:
+            return []
+        return [Reply(answer(request, serve(TABLE, request)))]
+
+    quiet = await evil_agent(silent_after_two, host="127.0.0.3")
+    s = session(quiet, transport, timeout=0.3, retries=1, max_repetitions=10)
+    with pytest.raises(SnmpTimeout) as info:
+        await s.walk(IF_TABLE, deadline=deadline())
+    assert not isinstance(info.value, SnmpDeadline)
+    assert "(agent stopped answering after 20 rows: 2 attempt(s) of 0.3 s unanswered)" \
+        in str(info.value)

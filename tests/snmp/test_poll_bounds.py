@@ -196,3 +196,15 @@ async def test_poll_json_of_a_hostile_agent_stays_bounded(evil_agent, tmp_path: 
     assert hostile_rss <= 1.25 * honest_rss, (hostile_rss, honest_rss)
     data = json.loads(hostile_out)
     assert data["ok"] and any("row bound reached" in p for p in data["problems"])
+
+
+def test_inventory_limits_reach_the_poller(tmp_path: Path) -> None:
+    from collector.inventory import load_inventory
+    from collector.service import device_spec
+
+    inv = write_inventory(tmp_path / "inventory.yaml",
+                          [Dev("big", 161, "c", extra={"limits": {"rows_per_table": 4096}}),
+                           Dev("small", 162, "c")], {"c": v2c("BW_C")})
+    inventory = load_inventory(inv, env={"BW_C": "public"})
+    assert device_spec(inventory.effective("big")).limits == PollLimits(rows_per_table=4096)
+    assert device_spec(inventory.effective("small")).limits == PollLimits()
