@@ -80,6 +80,7 @@ def poll_json(spec: DeviceSpec, result: PollResult) -> dict[str, Any]:
         "varbinds": result.varbinds,
         "sys_uptime_ticks": result.sys_uptime_ticks,
         "problems": list(result.problems),
+        "problem_kinds": dict(result.problem_kinds),  # empty: the poll read everything
         "samples": [
             {"metric": s.metric, "labels": dict(s.labels), "value": s.value,
              "type": s.kind.value, **({"bits": s.counter_bits} if s.counter_bits else {})}

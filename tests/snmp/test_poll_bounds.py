@@ -196,6 +196,8 @@ async def test_poll_json_of_a_hostile_agent_stays_bounded(evil_agent, tmp_path: 
     assert hostile_rss <= 1.25 * honest_rss, (hostile_rss, honest_rss)
     data = json.loads(hostile_out)
     assert data["ok"] and any("row bound reached" in p for p in data["problems"])
+    assert data["problem_kinds"]["rows_bound"] >= 1
+    assert json.loads(honest_out)["problem_kinds"] == {}
 
 
 def test_inventory_limits_reach_the_poller(tmp_path: Path) -> None:
