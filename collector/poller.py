@@ -23,6 +23,12 @@ or "authentication". A later failure (a walk that times out or loops, a refused
 value) becomes an entry in `problems`, and the data collected so far is kept. A
 profile named explicitly whose objects are all missing gives the problem
 "profile mismatch: NAME: ..." (A13); state logs it once. CancelledError propagates.
+
+Every poll is bounded (collector/poll_limits.py): each table's walks stop at its row
+bound, every request of the poll is taken from one RequestBudget, and mapping stops at
+the samples bound; big tables are mapped in slices with a yield to the event loop in
+between. Each problem has a kind (samples.ProblemKind, counted in
+PollResult.problem_kinds): a poll with problems is partial, not failed.
 """
 
 from __future__ import annotations
