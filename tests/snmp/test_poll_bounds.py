@@ -150,14 +150,19 @@ async def test_a_healthy_device_keeps_its_pace_next_to_a_hostile_one(
     gc.freeze()
     try:
         await healthy_polls_during(honest)  # warm up: joint walks, the agents' sessions
-        baseline = await healthy_polls_during(honest)
-        together = await healthy_polls_during(hostile)
+        # Two rounds: a stall the hostile agent causes recurs in each of its phases, a
+        # hiccup of a loaded machine seldom hits both; the baseline takes the worst of its.
+        baseline: list[float] = []
+        worst_together = []
+        for _ in range(2):
+            baseline += await healthy_polls_during(honest)
+            worst_together.append(max(await healthy_polls_during(hostile)))
     finally:
         gc.unfreeze()
     # A stall of the loop shows as one very long healthy poll: compare the worst ones,
     # with the baseline's typical poll as the unit of slack.
-    assert max(together) <= 3 * max(baseline) + 5 * statistics.median(baseline), \
-        (sorted(baseline), sorted(together))
+    assert min(worst_together) <= 3 * max(baseline) + 5 * statistics.median(baseline), \
+        (sorted(baseline), worst_together)
 
 
 # The CLI in a child process that reports its own peak RSS as it exits.
