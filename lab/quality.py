@@ -105,7 +105,8 @@ schema_version: 1
 include_defaults: true
 settings:
   group_interval: 10s       # lets the battery countdown escalate within the scenario
-  dark_after_intervals: 0   # dark at the first failed poll (its retry already failed too)
+  # a device unreachable this long counts as dark (see Timings.dark_after_intervals)
+  dark_after_intervals: ${dark_after_intervals}
   flap: {changes: 3, window: 16s, clear_changes: 1}  # 3 changes seen 4–8 s apart
 rules:
   - {name: SiteIsolated, kind: site_isolated, severity: critical, for: 0s, clear_for: 5s}
@@ -137,6 +138,7 @@ rules:
 """)
 TIMEOUT, RETRIES = 1.5, 1  # SNMP timeout and retries of every device
 HOLD = INTERVAL + 1  # how long a scenario keeps its fault after the page: a poll and more
+REBOOT_DOWN = 15.0  # seconds the rebooting VSAT terminal stays silent
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,10 @@ class Timings:
     machine, several seconds on a loaded one, and that delay adds to every fault's length
     as the collector sees it. Fixed margins sized on a quiet machine let the backup-path
     cut outlast LinkDown's `for` under load (its restore applied late, the link still
-    down 10 s after the page) and escalate. `SLACK` × the measured apply time covers the
-    load changing between the measurement and a scenario.
+    down 10 s after the page) and escalate, and a restart that outlasts a poll's deadline
+    made its device dark at once (a site "on a single path", a second incident).
+    `SLACK` × the measured apply time covers the load changing between the measurement
+    and a scenario.
     """
 
     apply: float  # seconds the lab took to apply a fault (the slower of a cut and a restore)
@@ -171,6 +175,14 @@ class Timings:
         return max(6, math.ceil(4 + self.SLACK * self.apply + 2 * TICK))
 
     @property
+    def dark_after_intervals(self) -> float:
+        """Darkness outlasts an agent's restart (silent up to `apply`, seen by polls up to
+        an interval late), so that a restart does not look like a cut-off site; and stays
+        below the reboot scenario's silence, so that the reboot still pages."""
+        wanted = (self.apply + INTERVAL + TICK) / INTERVAL
+        return round(min(wanted, (REBOOT_DOWN - INTERVAL) / INTERVAL), 2)
+
+    @property
     def ceiling(self) -> float:
         """The bound of every wait for a page, a resolve, a clean network."""
         return 60.0 + 4 * self.late
@@ -178,12 +190,14 @@ class Timings:
     def rules(self) -> str:
         """The suite's rules file with these margins."""
         return RULES.substitute(link_down_for=self.link_down_for,
-                                redundancy_clear_for=self.redundancy_clear_for)
+                                redundancy_clear_for=self.redundancy_clear_for,
+                                dark_after_intervals=self.dark_after_intervals)
 
     def describe(self) -> str:
         """One line for the report: what was measured and the margins it gave."""
         return (f"lab apply {self.apply:.1f} s → LinkDown for {self.link_down_for} s, "
                 f"RedundancyLost clear_for {self.redundancy_clear_for} s, "
+                f"dark after {self.dark_after_intervals:g} intervals, "
                 f"waits up to {self.ceiling:.0f} s")
 
 
@@ -480,7 +494,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              root_cause=frozenset({"site:hub-dongdang"}),
              named_sites=frozenset({"hub-dongdang"}), escalations=1),
     Scenario("reboot", "VSAT terminal at Bắc Xa reboots (silent 15 s)",
-             (("reboot", "q-bx-vsat", {"down": 15}),), (),
+             (("reboot", "q-bx-vsat", {"down": REBOOT_DOWN}),), (),
              root_cause=frozenset({"site:bp-bacxa"}), cut_off=frozenset({"bp-bacxa"}),
              named_sites=frozenset({"bp-bacxa"}), hold=0),
     # The page comes at the first down (redundancy lost), before anyone can know it flaps;
