@@ -1,6 +1,6 @@
 # The two commands of the README: `make demo` (set up and run the lab network with the
 # collector) and `make test` (set up and run the test suite). CI runs `make test`.
-.PHONY: setup demo test lint schema
+.PHONY: setup demo test lint schema test-under-load
 .PHONY: bench bench-scale
 .PHONY: dashboards
 
@@ -16,6 +16,11 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15
+
+# The timing-sensitive tests (marker `timing`) with a CPU hog (stress-ng) in the background,
+# ROUNDS times (default 5); see scripts/test-under-load.sh.
+test-under-load: setup
+	bash scripts/test-under-load.sh
 
 lint: setup
 	.venv/bin/ruff check .

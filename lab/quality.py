@@ -21,9 +21,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -96,23 +98,32 @@ LINKS = [
 # Test timing: the built-in rules with `for`/`clear_for` fit for 4 s polls, so that every
 # scenario can page within TARGET. The utilisation rule keeps its built-in thresholds but
 # waits one poll instead of 10 minutes, so the quiet run shows whether the lab's traffic
-# would trip it.
-RULES = """\
+# would trip it. The two durations a loaded machine stretches are `$`-placeholders filled
+# by `Timings` from the lab's measured apply time (see there).
+RULES = string.Template("""\
 schema_version: 1
 include_defaults: true
 settings:
   group_interval: 10s       # lets the battery countdown escalate within the scenario
-  dark_after_intervals: 0   # dark at the first failed poll (its retry already failed too)
+  # a device unreachable this long counts as dark (see Timings.dark_after_intervals)
+  dark_after_intervals: ${dark_after_intervals}
   flap: {changes: 3, window: 16s, clear_changes: 1}  # 3 changes seen 4–8 s apart
 rules:
   - {name: SiteIsolated, kind: site_isolated, severity: critical, for: 0s, clear_for: 5s}
   - {name: SiteDown, kind: site_down, severity: critical, for: 0s, clear_for: 5s}
   # pages at a flap's first down (the flap is not known yet); clear_for outlasts its up
-  # half as seen by 4 s polls (≤ 4 s + a tick), so the flap stays that one incident
-  - {name: RedundancyLost, kind: redundancy_lost, severity: warning, for: 0s, clear_for: 6s}
-  - {name: LinkDown, kind: link_down, severity: major, for: 10s, clear_for: 5s}
+  # half as seen by 4 s polls, so the flap stays that one incident
+  - {name: RedundancyLost, kind: redundancy_lost, severity: warning, for: 0s,
+     clear_for: ${redundancy_clear_for}s}
+  # longer than any scenario keeps a link down after its page: the backup-path cut pages
+  # as RedundancyLost (warning) and must not escalate to LinkDown (major) before it ends
+  - {name: LinkDown, kind: link_down, severity: major, for: ${link_down_for}s, clear_for: 5s}
+  # no flap detection: the lab applies a fault by restarting the agents at its ends, each
+  # silent while it restarts, and on a loaded machine that outlasts a poll's deadline.
+  # A cut and its restore are then two missed polls, three changes: flapping would skip
+  # `for` and page the restarted device. `for` outlasts such a restart.
   - {name: DeviceUnreachable, kind: device_unreachable, severity: major, for: 15s,
-     clear_for: 5s}
+     clear_for: 5s, flap: false}
   - {name: InterfaceDown, kind: interface_down, severity: warning, for: 10s, clear_for: 5s,
      interfaces: declared}
   - {name: LinkUtilizationHigh, kind: link_utilization, severity: warning, threshold: 0.85,
@@ -124,7 +135,80 @@ rules:
   - {name: OnBattery, kind: on_battery, severity: major, for: 0s, clear_for: 5s}
   - {name: BatteryRuntimeLow, kind: battery_runtime_low, severity: critical,
      threshold: 1800, clear: 2700, while_on_battery: true, for: 0s, clear_for: 5s}
-"""
+""")
+TIMEOUT, RETRIES = 1.5, 1  # SNMP timeout and retries of every device
+HOLD = INTERVAL + 1  # how long a scenario keeps its fault after the page: a poll and more
+REBOOT_DOWN = 15.0  # seconds the rebooting VSAT terminal stays silent
+
+
+@dataclass(frozen=True)
+class Timings:
+    """The suite's time margins, derived from how long the lab takes to apply a fault here.
+
+    A fault (cut, restore, each flap step) restarts the agents concerned: ~1 s on a quiet
+    machine, several seconds on a loaded one, and that delay adds to every fault's length
+    as the collector sees it. Fixed margins sized on a quiet machine let the backup-path
+    cut outlast LinkDown's `for` under load (its restore applied late, the link still
+    down 10 s after the page) and escalate, and a restart that outlasts a poll's deadline
+    made its device dark at once (a site "on a single path", a second incident).
+    `SLACK` × the measured apply time covers the load changing between the measurement
+    and a scenario.
+    """
+
+    apply: float  # seconds the lab took to apply a fault (the slower of a cut and a restore)
+
+    SLACK = 3.0
+
+    @property
+    def late(self) -> float:
+        """How late the collector may see a lab change: its apply, the next poll, a retry."""
+        return self.SLACK * self.apply + INTERVAL + TIMEOUT * (RETRIES + 1) + 2 * TICK
+
+    @property
+    def link_down_for(self) -> int:
+        """LinkDown's `for`: beyond a scenario's hold after the page plus a late restore."""
+        return max(10, math.ceil(HOLD + self.late))
+
+    @property
+    def redundancy_clear_for(self) -> int:
+        """RedundancyLost's `clear_for`: beyond a flap's up half (4 s) seen late."""
+        return max(6, math.ceil(4 + self.SLACK * self.apply + 2 * TICK))
+
+    @property
+    def dark_after_intervals(self) -> float:
+        """Darkness outlasts an agent's restart (silent up to `apply`, seen by polls up to
+        an interval late), so that a restart does not look like a cut-off site; and stays
+        below the reboot scenario's silence, so that the reboot still pages."""
+        wanted = (self.apply + INTERVAL + TICK) / INTERVAL
+        return round(min(wanted, (REBOOT_DOWN - INTERVAL) / INTERVAL), 2)
+
+    @property
+    def ceiling(self) -> float:
+        """The bound of every wait for a page, a resolve, a clean network."""
+        return 60.0 + 4 * self.late
+
+    def rules(self) -> str:
+        """The suite's rules file with these margins."""
+        return RULES.substitute(link_down_for=self.link_down_for,
+                                redundancy_clear_for=self.redundancy_clear_for,
+                                dark_after_intervals=self.dark_after_intervals)
+
+    def describe(self) -> str:
+        """One line for the report: what was measured and the margins it gave."""
+        return (f"lab apply {self.apply:.1f} s → LinkDown for {self.link_down_for} s, "
+                f"RedundancyLost clear_for {self.redundancy_clear_for} s, "
+                f"dark after {self.dark_after_intervals:g} intervals, "
+                f"waits up to {self.ceiling:.0f} s")
+
+
+async def measure_apply(lab: LabProcess, link: str = "Q07") -> Timings:
+    """Time a cut and a restore of `link` (before the service runs: nothing pages)."""
+    took = []
+    for action in ("cut_link", "restore_link"):
+        t0 = time.monotonic()
+        await lab.fault(action, link)
+        took.append(time.monotonic() - t0)
+    return Timings(max(took))
 
 
 def site_name(site_id: str) -> str:
@@ -149,7 +233,8 @@ def inventory_data(port: int, webhook_url: str) -> dict[str, Any]:
         "schema_version": 1,
         "credentials": {"lab": {"version": "2c", "community_env": COMMUNITY_VAR}},
         # retries ride out the ~1 s agent restart of a fault; a dead agent costs 2 × 1.5 s
-        "defaults": {"interval": INTERVAL, "port": port, "timeout": 1.5, "retries": 1},
+        "defaults": {"interval": INTERVAL, "port": port, "timeout": TIMEOUT,
+                     "retries": RETRIES},
         "sites": sites,
         "links": links,
         "alerts": {"rules": "rules.yaml", "state_dir": "alerts", "tick": TICK,
@@ -308,6 +393,7 @@ class QualityNet:
     service: Service
     sink: WebhookSink
     directory: Path
+    timings: Timings
 
     def devices_up(self) -> bool:
         """Every device answered its last poll."""
@@ -323,13 +409,13 @@ class QualityNet:
                 for s in self.service.state.link_snapshots()}
 
 
-def write_network(directory: Path, webhook_url: str) -> Path:
+def write_network(directory: Path, webhook_url: str, timings: Timings) -> Path:
     """Write the suite inventory (a free port) and rules file; the inventory's path."""
     directory.mkdir(parents=True, exist_ok=True)
     inventory = directory / "inventory.yaml"
     inventory.write_text(yaml.safe_dump(inventory_data(free_port(), webhook_url),
                                         allow_unicode=True, sort_keys=False))
-    (directory / "rules.yaml").write_text(RULES)
+    (directory / "rules.yaml").write_text(timings.rules())
     return inventory
 
 
@@ -337,16 +423,18 @@ def write_network(directory: Path, webhook_url: str) -> Path:
 async def quality_network(directory: Path) -> AsyncIterator[QualityNet]:
     """Write the suite inventory and rules, start the lab, the sink and the service."""
     sink = await WebhookSink().start()
-    inventory = write_network(directory, sink.url)
+    inventory = write_network(directory, sink.url, Timings(1.0))
     community = "q-" + os.urandom(6).hex()
     lab = LabProcess(inventory, directory / "lab", community)
     try:
         await asyncio.to_thread(lab.start)
+        timings = await measure_apply(lab)
+        (directory / "rules.yaml").write_text(timings.rules())
         inv = load_inventory(inventory, env={COMMUNITY_VAR: community})
         service = await start_service(inv, "127.0.0.1:0", local_address="127.0.0.1",
                                       base_dir=directory)
         try:
-            yield QualityNet(lab, service, sink, directory)
+            yield QualityNet(lab, service, sink, directory, timings)
         finally:
             await service.close()
     finally:
@@ -384,7 +472,7 @@ class Scenario:
     redundancy_lost: frozenset[str] = frozenset()
     flapping: bool = False  # it flapped: its resolve says so (the page came before it could)
     escalations: int = 0  # escalated notifications the rules call for (battery running low)
-    hold: float = INTERVAL + 1  # keep the fault this long after the page(s): a poll and more
+    hold: float = HOLD  # keep the fault this long after the page(s)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -406,7 +494,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              root_cause=frozenset({"site:hub-dongdang"}),
              named_sites=frozenset({"hub-dongdang"}), escalations=1),
     Scenario("reboot", "VSAT terminal at Bắc Xa reboots (silent 15 s)",
-             (("reboot", "q-bx-vsat", {"down": 15}),), (),
+             (("reboot", "q-bx-vsat", {"down": REBOOT_DOWN}),), (),
              root_cause=frozenset({"site:bp-bacxa"}), cut_off=frozenset({"bp-bacxa"}),
              named_sites=frozenset({"bp-bacxa"}), hold=0),
     # The page comes at the first down (redundancy lost), before anyone can know it flaps;
@@ -458,8 +546,9 @@ class Outcome:
         return [h.body for h in self.hits if h.body["status"] == "resolved"]
 
 
-async def settle(net: QualityNet, within: float = 60.0) -> None:
+async def settle(net: QualityNet, within: float | None = None) -> None:
     """Wait for a clean network: every device answering, no incident open."""
+    within = net.timings.ceiling if within is None else within
     await wait_for(lambda: net.devices_up() and not net.open_incidents(), within,
                    "clean network (all devices up, no open incident)")
 
@@ -470,8 +559,10 @@ async def _fault_over(net: QualityNet) -> bool:
                 or status["cut_off"])
 
 
-async def run_scenario(net: QualityNet, sc: Scenario, ceiling: float = 60.0) -> Outcome:
+async def run_scenario(net: QualityNet, sc: Scenario, ceiling: float | None = None
+                       ) -> Outcome:
     """Inject, wait for the page, hold, restore, wait for the resolve; what arrived."""
+    ceiling = net.timings.ceiling if ceiling is None else ceiling
     first = len(net.sink.hits)
     requested_at, fault_at = time.time(), 0.0
     for action, target, options in sc.fault:
@@ -560,7 +651,8 @@ async def _main(names: list[str]) -> int:
         async with quality_network(Path(tmp)) as net:
             await settle(net, 90)
             print(f"lab and service ready in {time.monotonic() - t0:.1f} s; "
-                  f"poll interval {INTERVAL:g} s, target {TARGET:g} s")
+                  f"poll interval {INTERVAL:g} s, target {TARGET:g} s; "
+                  + net.timings.describe())
             hits, peak = await quiet_run(net)
             print(f"quiet run: {len(hits)} notifications; peak link utilisation "
                   + ", ".join(f"{k} {v:.0%}" for k, v in sorted(peak.items())))

@@ -22,6 +22,7 @@ declare -A PACKAGES=(
   [influxdb]=influxd
   [faketime]=faketime  # libfaketime: wall-clock steps under a running service (tests)
   [systemd]=systemd-analyze  # verifies deploy/borderwatch.service offline (no running systemd)
+  [stress-ng]=stress-ng  # the CPU hog of `make test-under-load`
 )
 
 # snmpd lives in /usr/sbin, which a non-root PATH may lack.

@@ -23,6 +23,7 @@ from servers import (
     start_snmpd,
     start_snmpsim,
 )
+from timing_modules import TIMING_MODULES
 
 from collector.snmp.transport import SnmpTransport
 
@@ -114,3 +115,13 @@ async def transport() -> AsyncIterator[SnmpTransport]:
         yield t
     finally:
         await t.close()
+
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of timing_modules.TIMING_MODULES `timing`."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests_dir).as_posix()
+        if relative.startswith(TIMING_MODULES):
+            item.add_marker(pytest.mark.timing)

@@ -10,6 +10,9 @@ no notification, and the lab's traffic stays under the utilisation rule's thresh
 
 Detection and resolve times are measured and printed (`-s`), not asserted: the only time
 bound is the generous ceiling of each wait. `python -m lab.quality` prints them as a table.
+The rules' durations that a slow machine stretches (LinkDown's `for`, RedundancyLost's
+`clear_for`) and those ceilings come from the lab's apply time, measured at the start
+(`lab.quality.Timings`), so the scenarios hold under load (`make test-under-load`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ OUTCOMES: list[Outcome] = []
 async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[QualityNet]:
     """The lab, the service and the webhook sink, shared by the module's scenarios."""
     async with quality_network(Path(tmp_path_factory.mktemp("quality"))) as running:
-        await settle(running, 120)
+        await settle(running, 60 + running.timings.ceiling)
+        print(f"\nalert quality margins: {running.timings.describe()}")
         yield running
     if OUTCOMES:
         print(f"\nalert quality (poll interval {INTERVAL:g} s, target {TARGET:g} s):\n"
