@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -96,6 +96,9 @@ class PowerHour:
 
 
 _Segment = tuple[float, float, str, str | None]  # start, end, state, cause
+# what `HistoryReader.interval_rows` yields: an Interval's fields without its kind
+IntervalRow = tuple[str, str, str | None, float, float]  # element, state, cause, start, end
+_name = operator.itemgetter(0)
 
 
 class _File:
@@ -121,22 +124,38 @@ class _File:
             raise HistoryError(f"{self.path}: corrupt history file or unreadable ({exc})"
                                ) from None
 
+    def timelines(self, kind: str, start: float, end: float
+                  ) -> Iterator[tuple[str, list[_Segment]]]:
+        """Per element of `kind` (by name), its intervals in [start, end), holes filled as
+        unknown: streamed from one query, so a year of a big network is never one list.
+
+        A LEFT JOIN, so that an element with no interval in the period still comes (all
+        unknown); the (kind, name) and (element, start) indexes give the order unsorted.
+        """
+        last = self.last if self.last is not None else start
+        try:
+            cursor = self.conn.execute(
+                'SELECT e.name, i.state, i.cause, i.start, COALESCE(i."end", ?) '
+                "FROM elements e LEFT JOIN intervals i ON i.element = e.id "
+                'AND i.start < ? AND COALESCE(i."end", ?) > ? '
+                "WHERE e.kind = ? ORDER BY e.name, i.start", (last, end, last, start, kind))
+            for name, rows in itertools.groupby(cursor, _name):
+                segs: list[_Segment] = []
+                for _, state, cause, a, b in rows:
+                    if state is None:  # the LEFT JOIN's row of an element without any
+                        continue
+                    a, b = max(a, start), min(b, end)
+                    if b > a:
+                        segs.append((a, b, state, cause))
+                yield name, self._fill(segs, start, end)
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(f"{self.path}: corrupt history file or unreadable ({exc})"
+                               ) from None
+
     def segments(self, kind: str, start: float, end: float
                  ) -> dict[str, list[_Segment]]:
         """Per element of `kind`, its intervals in [start, end), holes filled as unknown."""
-        names = [n for (n,) in self.query("SELECT name FROM elements WHERE kind = ?", (kind,))]
-        out: dict[str, list[_Segment]] = {n: [] for n in names}
-        last = self.last if self.last is not None else start
-        rows = self.query(
-            'SELECT e.name, i.state, i.cause, i.start, COALESCE(i."end", ?) '
-            "FROM intervals i JOIN elements e ON e.id = i.element "
-            'WHERE e.kind = ? AND i.start < ? AND COALESCE(i."end", ?) > ? '
-            "ORDER BY e.name, i.start", (last, kind, end, last, start))
-        for name, state, cause, a, b in rows:
-            a, b = max(a, start), min(b, end)
-            if b > a:
-                out.setdefault(name, []).append((a, b, state, cause))
-        return {name: self._fill(segs, start, end) for name, segs in out.items()}
+        return dict(self.timelines(kind, start, end))
 
     def _fill(self, segs: list[_Segment], start: float, end: float) -> list[_Segment]:
         out: list[_Segment] = []
@@ -228,19 +247,26 @@ class HistoryReader:
     def intervals(self, kind: str, start: float, end: float) -> list[Interval]:
         """Every element of `kind` ever recorded, each covering [start, end) completely and
         without overlap, ordered by (element, start); no record means "unknown"."""
+        return [Interval(kind, *row) for row in self.interval_rows(kind, start, end)]
+
+    def interval_rows(self, kind: str, start: float, end: float) -> Iterator[IntervalRow]:
+        """What `intervals` returns, as plain tuples (element, state, cause, start, end),
+        streamed element by element: a report over a year of 10,000 devices reads the
+        whole period in one pass without an object per interval or one big list."""
         _check_kind(kind)
         if end <= start:
-            return []
+            return
+        if len(self._files) == 1:
+            for name, segs in self._files[0].timelines(kind, start, end):
+                for a, b, state, cause in _coalesce(segs):
+                    yield name, state, cause, a, b
+            return
         per_file = [f.segments(kind, start, end) for f in self._files]
-        names = sorted({n for segs in per_file for n in segs})
-        out: list[Interval] = []
-        for name in names:
+        for name in sorted({n for segs in per_file for n in segs}):
             lists = [segs[name] if name in segs else self._files[i]._fill([], start, end)
                      for i, segs in enumerate(per_file)]
-            merged = lists[0] if len(lists) == 1 else _merge(lists)
-            out += (Interval(kind, name, state, cause, a, b)
-                    for a, b, state, cause in _coalesce(merged))
-        return out
+            for a, b, state, cause in _coalesce(_merge(lists)):
+                yield name, state, cause, a, b
 
     def incidents(self, start: float, end: float) -> list[Incident]:
         """Incidents overlapping [start, end), by start time (open ones have end None)."""

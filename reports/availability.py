@@ -1,6 +1,6 @@
 """Availability, outage runs, MTTR/MTBF and root-cause site-hours, streamed over intervals.
 
-The reader hands out state intervals chunk by chunk (a month of a big network does not fit
+The reader streams state intervals element by element (a year of a big network does not fit
 in memory as per-second arrays, and need not): each accumulator keeps a few numbers per
 element and the bad runs it still needs, so a year costs one pass over the rows.
 
@@ -54,11 +54,6 @@ class StateAccumulator:
         self.bad = bad
         self.keep_segments = keep_segments
         self.stats: dict[str, ElementStats] = {}
-
-    def add_all(self, intervals: Iterable) -> None:
-        """Feed intervals ordered by (element, start), as the reader gives them."""
-        for iv in intervals:
-            self.add(iv.element, iv.state, iv.cause, iv.start, iv.end)
 
     def add(self, element: str, state: str, cause: str | None, start: float,
             end: float) -> None:
@@ -128,22 +123,22 @@ class RootCauseAccumulator:
     def __init__(self) -> None:
         self.costs: dict[str, CauseCost] = {}
 
-    def add_all(self, intervals: Iterable) -> None:
-        """Feed site intervals."""
-        for iv in intervals:
-            if iv.state not in SITE_BAD:
-                continue
-            causes = [c for c in (iv.cause or "").split(",") if c] or [f"site:{iv.element}"]
-            share = (iv.end - iv.start) / len(causes)
-            for cause in causes:
-                cost = self.costs.get(cause)
-                if cost is None:
-                    cost = self.costs[cause] = CauseCost()
-                if iv.state == "isolated":
-                    cost.isolated += share
-                else:
-                    cost.down += share
-                cost.sites.add(iv.element)
+    def add(self, element: str, state: str, cause: str | None, start: float,
+            end: float) -> None:
+        """One site interval (the reader's row); only down and isolated time costs."""
+        if state not in SITE_BAD:
+            return
+        causes = [c for c in (cause or "").split(",") if c] or [f"site:{element}"]
+        share = (end - start) / len(causes)
+        for name in causes:
+            cost = self.costs.get(name)
+            if cost is None:
+                cost = self.costs[name] = CauseCost()
+            if state == "isolated":
+                cost.isolated += share
+            else:
+                cost.down += share
+            cost.sites.add(element)
 
 
 def group_seconds(rows: Iterable[tuple[str, dict[str, float]]], states: tuple[str, ...]

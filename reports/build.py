@@ -34,11 +34,6 @@ from reports.period import Period
 from reports.texts import text
 
 SCHEMA_ID = "borderwatch-report/1"
-# The period is read in at most CHUNKS parts of at least MIN_CHUNK: memory stays bounded and
-# progress visible, while each part costs the reader a scan of the intervals table (so not
-# a week at a time over a year: that was 52 scans).
-CHUNKS = 4
-MIN_CHUNK = 7 * 86400
 WORST_SITES = 10
 TOP_ROWS = 15
 GROUPINGS = ("site", "commune", "kind", "medium")
@@ -122,15 +117,6 @@ def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None or math.isnan(x) else round(x, digits)
 
 
-def _chunks(period: Period) -> list[tuple[float, float]]:
-    step = max(MIN_CHUNK, period.seconds / CHUNKS)
-    out, t = [], period.start
-    while t < period.end:
-        out.append((t, min(t + step, period.end)))
-        t += step
-    return out
-
-
 def _read(reader: Any, paths: tuple[str, ...], period: Period, progress: Progress
           ) -> tuple[StateAccumulator, StateAccumulator, RootCauseAccumulator,
                      CapacityAccumulator]:
@@ -138,14 +124,15 @@ def _read(reader: Any, paths: tuple[str, ...], period: Period, progress: Progres
     links = StateAccumulator(LINK_STATES, LINK_BAD)
     causes = RootCauseAccumulator()
     cap = CapacityAccumulator()
-    chunks = _chunks(period)
-    for i, (start, end) in enumerate(chunks):
-        progress(f"{period.label(start, False)} … {period.label(end, False)}", i / len(chunks))
-        site_rows = reader.intervals("site", start, end)
-        sites.add_all(site_rows)
-        causes.add_all(site_rows)
-        del site_rows
-        links.add_all(reader.intervals("link", start, end))
+    # One streamed pass per kind over the whole period (plain tuples, element by element:
+    # memory does not grow with the period, and the intervals table is read once).
+    progress(period.label(period.start, False), 0.0)
+    for row in reader.interval_rows("site", period.start, period.end):
+        sites.add(*row)
+        causes.add(*row)
+    progress(period.label(period.start, False), 0.5)
+    for row in reader.interval_rows("link", period.start, period.end):
+        links.add(*row)
     progress("hourly roll-ups", 0.99)
     if paths:
         rollups.summarise(paths, period.start, period.end, cap)
