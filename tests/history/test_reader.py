@@ -121,3 +121,22 @@ def test_newer_schema(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(HistoryError, match="schema version 99 is newer"):
         HistoryReader.open([path])
+
+
+def test_interval_rows_stream_the_same_intervals_as_tuples(tmp_path: Path) -> None:
+    """`interval_rows` (what a report streams) gives `intervals` without the objects, also
+    for an element with no interval in the period (the query's LEFT JOIN must keep it)."""
+    path = make(tmp_path / "h.sqlite", runs=[(0, 1000, 1000)], rows=[
+        ("link", "L1", "up", None, 0, 100),  # nothing recorded after 100
+        ("link", "L2", "up", None, 0, 600), ("link", "L2", "down", "link:L2", 600, None)])
+    with HistoryReader.open([path]) as reader:
+        rows = reader.interval_rows("link", 500, 800)
+        assert not isinstance(rows, list)  # streamed
+        rows = list(rows)
+        assert rows == [(iv.element, iv.state, iv.cause, iv.start, iv.end)
+                        for iv in reader.intervals("link", 500, 800)]
+    assert rows == [
+        ("L1", "unknown", "not-in-inventory", 500, 800),
+        ("L2", "up", None, 500, 600),
+        ("L2", "down", "link:L2", 600, 800),
+    ]
