@@ -135,16 +135,17 @@ class _File:
         last = self.last if self.last is not None else start
         try:
             cursor = self.conn.execute(
-                'SELECT e.name, i.state, i.cause, i.start, COALESCE(i."end", ?) '
+                # clipped to the period in SQL: two calls less per row in Python
+                'SELECT e.name, i.state, i.cause, MAX(i.start, ?), MIN(COALESCE(i."end", ?), ?) '
                 "FROM elements e LEFT JOIN intervals i ON i.element = e.id "
                 'AND i.start < ? AND COALESCE(i."end", ?) > ? '
-                "WHERE e.kind = ? ORDER BY e.name, i.start", (last, end, last, start, kind))
+                "WHERE e.kind = ? ORDER BY e.name, i.start",
+                (start, last, end, end, last, start, kind))
             for name, rows in itertools.groupby(cursor, _name):
                 segs: list[_Segment] = []
                 for _, state, cause, a, b in rows:
                     if state is None:  # the LEFT JOIN's row of an element without any
                         continue
-                    a, b = max(a, start), min(b, end)
                     if b > a:
                         segs.append((a, b, state, cause))
                 yield name, self._fill(segs, start, end)
