@@ -53,6 +53,7 @@ def slice_inventory(dest: Path, port: int) -> Path:
     data["defaults"] = {"interval": 5, "timeout": 1, "retries": 0, "port": port}
     data.pop("influx", None)
     data.pop("alerts", None)
+    data.pop("reports", None)  # planners' candidates name sites the slice leaves out
     sites = slice_sites(data["sites"], KEEP_SITES, KEEP_DEVICES, NO_AGENT, FIRST_ADDRESS)
     data["sites"] = sites
     data["links"] = [ln for ln in data["links"] if ln["id"] in KEEP_LINKS]
