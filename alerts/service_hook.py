@@ -140,7 +140,6 @@ class AlertService:
         self.outbox = Outbox(self.state_dir / OUTBOX_FILE, self.clocks)
         self.outbox.prune(time.time() - KEEP_DELIVERED)  # the file must not grow forever
         self.receivers: list[Receiver] = []
-        self.reposter: Reposter | None = None
         for hook in config.webhooks:
             self.receivers.append(WebhookNotifier(hook.name, hook.url, language=hook.language,
                                                   timeout=hook.timeout,
@@ -159,14 +158,14 @@ class AlertService:
                 chat.name, chat.token, chat.chat_id, base_url=chat.base_url,
                 language=chat.language, parse_mode=chat.parse_mode, timeout=chat.timeout,
                 dashboard=config.dashboard_url))
-        if config.alertmanager is not None:
-            am = config.alertmanager
+        self.reposters: list[Reposter] = []
+        for am in config.alertmanager:  # each member of a cluster gets every alert
             notifier = AlertmanagerNotifier(am.name, am.url, self.outbox, timeout=am.timeout,
                                             resend_interval=am.resend_interval,
                                             dashboard=config.dashboard_url,
                                             clock=self.clocks)
             self.receivers.append(notifier)
-            self.reposter = Reposter(notifier, am.resend_interval)
+            self.reposters.append(Reposter(notifier, am.resend_interval))
         self.dispatchers = {r.name: Dispatcher(r, self.outbox,
                                                retry_initial=config.retry_initial,
                                                retry_max=config.retry_max)
@@ -282,8 +281,8 @@ class AlertService:
         """Start delivering (what a previous run left too), re-posting and ticking."""
         for d in self.dispatchers.values():
             d.start()
-        if self.reposter is not None:
-            self.reposter.start()
+        for reposter in self.reposters:
+            reposter.start()
         self._task = asyncio.create_task(self._run(), name="alerts-tick")
 
     async def _run(self) -> None:
@@ -302,8 +301,8 @@ class AlertService:
             self._task.cancel()
             await asyncio.wait([self._task])
             self._task = None
-        if self.reposter is not None:
-            await self.reposter.stop()
+        for reposter in self.reposters:
+            await reposter.stop()
         for d in self.dispatchers.values():
             await d.stop()
         self.save(force=True)

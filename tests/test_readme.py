@@ -54,7 +54,7 @@ def test_readme_alerts_example_is_valid(tmp_path: Path) -> None:
     receivers = [r.name for r in (*inventory.alerts.webhooks, *inventory.alerts.email,
                                   *inventory.alerts.telegram)]
     assert receivers == ["noc", "truc-ban", "nhom-truc"]
-    assert inventory.alerts.alertmanager is not None
+    assert inventory.alerts.alertmanager != ()
 
 
 # ----------------------------------------------------------------------------- commands

@@ -17,10 +17,13 @@ before startsAt, so every post is valid whatever either clock did.
 Resolved: the same labels with endsAt = when it ended. The set to re-post lives in the
 outbox file, so it survives a restart of borderwatch too.
 
-Labels: alertname, severity, incident (the incident key), root_cause, sites (cut-off
-site ids), site (the first one), link (the root-cause link, if any); they are fixed at
-the first post of an incident (they are Alertmanager's identity of the alert; later
-changes go to the `labels_now` annotation). Annotations: summary_vi, summary_en,
+Labels: alertname, severity, incident (the incident key without its opening time, see
+`stable_incident`), root_cause, sites (cut-off site ids), site (the first one), link (the
+root-cause link, if any); they are fixed at the first post of an incident (they are
+Alertmanager's identity of the alert; later changes go to the `labels_now` annotation).
+Every label comes from the topology and what the devices answered, never from the
+process or its clock, so the two instances of an HA pair post the same alert and an
+Alertmanager cluster pages once (docs/deployment.md). Annotations: summary_vi, summary_en,
 root_cause and cut_off (readable), dashboard.
 """
 
@@ -64,9 +67,19 @@ def _cause_text(cause: dict[str, Any]) -> str:
     return f"{what} {cause['ident']}" + (f" ({ends})" if ends else "")
 
 
+def stable_incident(key: str) -> str:
+    """The incident key without the second it was opened (`reach:site:post@1796666012`
+    → `reach:site:post`): the same in every instance that sees the same outage, and still
+    unique among open incidents (a group joins the open incident that holds it, so a key
+    repeats only after its incident ended, when Alertmanager takes it as firing again)."""
+    return key.split("@", 1)[0]
+
+
 def am_alert(body: dict[str, Any], dashboard: str | None = None) -> dict[str, Any]:
     """Labels, annotations, startsAt (and endsAt for a resolve) of a notification."""
     labels = {k: v for k, v in body["labels"].items() if v}
+    if "incident" in labels:
+        labels["incident"] = stable_incident(labels["incident"])
     sites = [s["site_id"] for s in body.get("cut_off", ())]
     if sites:
         labels["site"] = sites[0]

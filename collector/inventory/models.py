@@ -758,7 +758,9 @@ class Alerts(BaseModel):
     retry_initial: Seconds = Field(1.0, description="first retry delay of a failed delivery")
     retry_max: Seconds = Field(60.0, description="cap on the retry delay (exponential, jittered)")
     webhooks: tuple[Webhook, ...] = ()
-    alertmanager: Alertmanager | None = None
+    alertmanager: tuple[Alertmanager, ...] = Field((), description=(
+        "Alertmanager(s): one mapping, or a list with one entry (own name) per member of "
+        "an Alertmanager cluster; every one gets every alert, as Prometheus sends them"))
     email: tuple[Email, ...] = Field((), description="e-mail receivers (SMTP)")
     telegram: tuple[Telegram, ...] = Field((), description="Telegram chats (Bot API)")
 
@@ -779,6 +781,12 @@ class Alerts(BaseModel):
                            "repeated: {names}", {"names": ", ".join(dup)}))
         _fail("Alerts", errors)
         return self
+
+    @field_validator("alertmanager", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        # one Alertmanager is written as a mapping, a cluster as a list of them
+        return (value,) if isinstance(value, dict) else value
 
     def _receivers(self, field: str) -> tuple[Any, ...]:
         value = getattr(self, field)

@@ -43,6 +43,10 @@ class Alertmanager:
     workdir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # cluster member: its gossip port and its peers' (None: no cluster, the default)
+    cluster_port: int | None = None
+    peers: tuple[int, ...] = ()
+    peer_timeout: str = "15s"
 
     @property
     def url(self) -> str:
@@ -61,8 +65,15 @@ class Alertmanager:
         argv = [find_binary("prometheus-alertmanager"),
                 f"--config.file={self.workdir / 'am.yml'}",
                 f"--storage.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
-                "--log.level=debug"]
+                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=debug"]
+        if self.cluster_port is None:
+            argv.append("--cluster.listen-address=")
+        else:  # gossip on loopback only, peered with the others
+            argv += [f"--cluster.listen-address=127.0.0.1:{self.cluster_port}",
+                     f"--cluster.advertise-address=127.0.0.1:{self.cluster_port}",
+                     f"--cluster.peer-timeout={self.peer_timeout}",
+                     "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=2s"]
+            argv += [f"--cluster.peer=127.0.0.1:{p}" for p in self.peers]
         self.proc = _spawn(argv, self.log_path)
         _wait_ready(self.proc, self._ready, what="alertmanager", log_path=self.log_path,
                     timeout=timeout)
@@ -73,6 +84,11 @@ class Alertmanager:
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def status(self) -> dict[str, Any]:
+        """GET /api/v2/status (cluster status and peers among others)."""
+        with urllib.request.urlopen(self.url + "/api/v2/status", timeout=5) as resp:
+            return json.loads(resp.read())
 
     def alerts(self) -> list[dict[str, Any]]:
         """GET /api/v2/alerts (active, silenced, inhibited)."""
@@ -93,3 +109,25 @@ def start_alertmanager(workdir: Path, webhook_url: str, **timers: str) -> Alertm
     am = Alertmanager(workdir, free_tcp_port())
     am.start()
     return am
+
+
+def start_cluster(workdir: Path, webhook_url: str, size: int = 2, *,
+                  peer_timeout: str = "15s", **timers: str) -> list[Alertmanager]:
+    """`size` real Alertmanagers peered over loopback gossip, each with its own storage,
+    all notifying the same webhook: the cluster deduplicates through its notification log
+    (the member at position 0 sends, the others wait `peer_timeout` and see it sent)."""
+    members = [Alertmanager(workdir / f"am{i}", free_tcp_port(), cluster_port=free_tcp_port(),
+                            peer_timeout=peer_timeout) for i in range(size)]
+    for i, am in enumerate(members):
+        am.workdir.mkdir(parents=True, exist_ok=True)
+        (am.workdir / "am.yml").write_text(am_config(webhook_url, **timers))
+        am.peers = tuple(m.cluster_port for j, m in enumerate(members)
+                         if j != i and m.cluster_port is not None)
+    try:
+        for am in members:
+            am.start()
+    except BaseException:
+        for am in members:
+            am.stop()
+        raise
+    return members
