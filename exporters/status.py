@@ -92,10 +92,13 @@ def _device(snap: DeviceSnapshot) -> dict[str, Any]:
     }
 
 
-def _link(snap: LinkSnapshot) -> dict[str, Any]:
+def _link(snap: LinkSnapshot, root_cause: bool = False) -> dict[str, Any]:
     spec = snap.spec
+    # root_cause: the failed link an outage's sites are cut off behind (drawn apart on the
+    # map, so that the one place to send a repair crew stands out)
     return {"id": spec.link_id, "a_site": spec.a_site, "b_site": spec.b_site,
-            "medium": spec.medium, "state": snap.state, "reason": snap.reason}
+            "medium": spec.medium, "state": snap.state, "reason": snap.reason,
+            "root_cause": root_cause}
 
 
 def health_from_state(devices: Iterable[DeviceSnapshot], links: Iterable[LinkSnapshot]
@@ -117,8 +120,10 @@ class StatusBuilder:
                  clock: Callable[[], float] = time.time) -> None:
         self._state = state
         self._clock = clock
+        # lat/lon (None when the inventory has none) place the site on the page's map
         self._sites = [{"id": s.id, "name": s.name, "name_en": s.name_en, "kind": s.kind,
-                        "commune": s.commune, "devices": [d.id for d in s.devices]}
+                        "commune": s.commune, "lat": s.lat, "lon": s.lon,
+                        "devices": [d.id for d in s.devices]}
                        for s in inventory.sites]
         self.topology: Topology | None = None
         self.isolation_note: str | None = None
@@ -139,7 +144,8 @@ class StatusBuilder:
             log.info("status page: %s", self.isolation_note)
 
     def build(self) -> dict[str, Any]:
-        """The document: generated_at, summary counts, sites (with devices), links."""
+        """The document: generated_at, summary counts, sites (with devices), links, and
+        the outages with their root causes (what the page's problem list and map show)."""
         devices = {s.device_id: s for s in self._state.device_snapshots()}
         links = self._state.link_snapshots()
         analysis = self._analyse(devices.values(), links)
@@ -151,17 +157,26 @@ class StatusBuilder:
             if status == "isolated" and analysis is not None:
                 outage = analysis.outage_of(site["id"])
                 isolated_by = [_element_text(e) for e in outage.root] if outage else []
+            lost = analysis.redundancy_lost.get(site["id"]) if analysis is not None else None
             sites.append({**{k: v for k, v in site.items() if k != "devices"},
                           "status": status, "isolated_by": isolated_by,
+                          # reachable, but now over a single path its plan did not have:
+                          # the failed elements whose repair restores the backup
+                          "redundancy_lost": ([_element_text(e) for e in lost.causes]
+                                              if lost is not None else None),
                           "devices": [_device(s) for s in snaps]})
         summary = {name: sum(1 for s in sites if s["status"] == name) for name in SITE_STATUSES}
+        roots = {e for o in analysis.outages for e in o.root} if analysis is not None else set()
         doc = {
             "generated_at": _iso(self._clock()),
             "isolation": self.topology is not None,
             "isolation_note": self.isolation_note,
             "summary": summary,
             "sites": sites,
-            "links": [_link(lk) for lk in links],
+            "links": [_link(lk, f"link:{lk.link_id}" in roots) for lk in links],
+            "outages": [{"root": [_element_text(e) for e in o.root], "down": list(o.down),
+                         "isolated": list(o.isolated)}
+                        for o in (analysis.outages if analysis is not None else ())],
         }
         if self.alerts is not None:
             doc["alerts"] = self.alerts()

@@ -18,13 +18,17 @@ import yaml
 
 SITES: list[dict[str, Any]] = [
     {"id": "core-ls", "name": "Trung tâm điều hành Lạng Sơn", "name_en": "Lang Son NOC",
-     "kind": "core", "commune": "phường Tam Thanh", "devices": ["ls-core1"]},
+     "kind": "core", "commune": "phường Tam Thanh", "lat": 21.853, "lon": 106.761,
+     "devices": ["ls-core1"]},
     {"id": "hub-dd", "name": "Nút truyền dẫn Đồng Đăng", "name_en": "Dong Dang hub",
-     "kind": "hub", "commune": "xã Đồng Đăng", "devices": ["dd-agg1"]},
+     "kind": "hub", "commune": "xã Đồng Đăng", "lat": 21.938, "lon": 106.705,
+     "devices": ["dd-agg1"]},
     {"id": "bp-tl", "name": "Đồn Biên phòng Thanh Lòa", "name_en": "Thanh Loa border guard post",
-     "kind": "border_post", "commune": "xã Ba Sơn", "devices": ["bptl-sw1"]},
+     "kind": "border_post", "commune": "xã Ba Sơn", "lat": 21.9705, "lon": 106.7065,
+     "devices": ["bptl-sw1"]},
     {"id": "xa-yt", "name": "Trạm xã Yên Trạch", "name_en": "Yen Trach commune",
      "kind": "commune", "commune": "xã Yên Trạch", "devices": ["yt-sw1", "yt-ups1"]},
+    # no lat/lon: the page names it under the map instead of drawing it
 ]
 LINKS = [("L1", "core-ls", "ls-core1", "hub-dd", "dd-agg1"),
          ("L2", "hub-dd", "dd-agg1", "bp-tl", "bptl-sw1"),

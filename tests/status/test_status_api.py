@@ -101,8 +101,24 @@ def test_document_shape_names_devices_links(tmp_path: Path) -> None:
     assert set(sw) == {"id", "up", "stale", "last_poll", "last_success", "last_error",
                        "partial", "problem_kinds", "problems"}
     assert [lk["id"] for lk in doc["links"]] == ["L1", "L2", "L3"]
-    assert set(doc["links"][0]) == {"id", "a_site", "b_site", "medium", "state", "reason"}
+    assert set(doc["links"][0]) == {"id", "a_site", "b_site", "medium", "state", "reason",
+                                    "root_cause"}
     assert doc["generated_at"].endswith("Z")
+    # what the map draws: coordinates from the inventory (None where it has none)
+    assert [(s["lat"], s["lon"]) for s in doc["sites"]] == [
+        (s.get("lat"), s.get("lon")) for s in SITES]
+    assert doc["outages"] == [] and all(s["redundancy_lost"] is None for s in doc["sites"])
+
+
+def test_document_names_the_outage_and_its_root_cause(tmp_path: Path) -> None:
+    """Hub and post dark: one outage, the hub its root cause, the post cut off behind it
+    (the page's problem list and map read this)."""
+    builder, state = _builder(tmp_path)
+    _apply(state, ALL_UP | {"dd-agg1": False, "bptl-sw1": False})
+    doc = builder.build()
+    assert doc["outages"] == [{"root": ["site hub-dd"], "down": ["hub-dd"],
+                               "isolated": ["bp-tl"]}]
+    assert [lk["root_cause"] for lk in doc["links"]] == [False, False, False]  # a site is
 
 
 def test_no_core_site_means_no_isolation_said_so(tmp_path: Path) -> None:
