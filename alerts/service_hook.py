@@ -16,6 +16,7 @@ are converted to the wall clock when shown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -174,6 +175,7 @@ class AlertService:
         self.evaluations = 0
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # nudge(): evaluate now, not at the next tick
 
     # ------------------------------------------------------------------ state file
 
@@ -285,9 +287,16 @@ class AlertService:
             reposter.start()
         self._task = asyncio.create_task(self._run(), name="alerts-tick")
 
+    def nudge(self) -> None:
+        """Evaluate at once instead of at the next tick (a trap changed the state): a trap's
+        page must not wait for up to a tick. Evaluations still run one at a time."""
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.config.tick)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.tick)
+            self._wake.clear()
             try:
                 self.evaluate()
                 self.last_error = None

@@ -173,6 +173,10 @@ class DeviceStats:
     overrunning: bool = False  # in an overrun episode (logged once when it starts and ends)
     episode_overruns: int = 0  # ticks skipped in the current episode
     clean_ticks: int = 0  # polls started since the last overrun
+    extra_polls: int = 0  # polls started out of cadence by poll_now() (a trap to confirm)
+    extra_skipped: int = 0  # poll_now() calls that started nothing (in flight, too soon)
+    covered_ticks: int = 0  # ticks skipped because an extra poll was still running
+    last_extra: float | None = None  # monotonic start of the latest extra poll
 
 
 class Scheduler:
@@ -188,6 +192,7 @@ class Scheduler:
         }
         self.lag = LagStats()
         self._stopping = False
+        self._extra: set[str] = set()  # devices whose in-flight poll is an extra one
 
     @property
     def clock(self) -> Clock:
@@ -243,7 +248,10 @@ class Scheduler:
                 st.ticks += 1
                 running = self._polls.get(job.device_id)
                 if running is not None and not running.done():
-                    self._overrun(job, st, now)
+                    if job.device_id in self._extra:
+                        st.covered_ticks += 1  # that poll is this tick's, a little early
+                    else:
+                        self._overrun(job, st, now)
                 else:
                     self._on_time(job, st)
                     self.lag.observe(now - planned, now)
@@ -260,6 +268,33 @@ class Scheduler:
                 # suppress only the poll's cancellation, then re-raise ours.
                 await asyncio.wait([poll])
             raise
+
+    def poll_now(self, device_id: str) -> bool:
+        """Poll a device now, out of its cadence (a trap to confirm); True if started.
+
+        Its grid is left as it is: a tick that comes while this poll runs is skipped as
+        covered by it (not an overrun). Nothing starts while a poll of the device is in
+        flight (it answers the same question), nor within half an interval of the
+        previous extra poll, so a device sending trap after trap costs at most two extra
+        polls per interval."""
+        job = self._jobs.get(device_id)
+        if job is None or self._stopping or device_id not in self._loops:
+            return False
+        st = self.stats[device_id]
+        running = self._polls.get(device_id)
+        now = self._clock.monotonic()
+        if (running is not None and not running.done()) or \
+                (st.last_extra is not None and now - st.last_extra < job.interval / 2):
+            st.extra_skipped += 1
+            return False
+        st.extra_polls += 1
+        st.last_extra = now
+        self._extra.add(device_id)
+        task = asyncio.create_task(self._run_poll(job, st, now + job.poll_deadline),
+                                   name=f"borderwatch-poll-now:{device_id}")
+        task.add_done_callback(lambda _t: self._extra.discard(device_id))
+        self._polls[device_id] = task
+        return True
 
     def _overrun(self, job: Job, st: DeviceStats, now: float) -> None:
         st.overruns += 1

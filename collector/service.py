@@ -63,6 +63,7 @@ _EVENT_LEVEL = {
     EventKind.DATA_COMPLETE: logging.INFO,
     EventKind.LINK_DOWN: logging.WARNING,
     EventKind.LINK_UP: logging.INFO,
+    EventKind.TRAP: logging.INFO,
 }
 
 
@@ -146,6 +147,8 @@ class Service:
     alerts: Any = None
     # The embedded history (history.service_hook.HistoryService), on unless turned off.
     history: Any = None
+    # The trap receiver (collector.traps.service_hook.TrapService) with a `traps:` section.
+    traps: Any = None
     # Keeps full garbage collections short on big inventories (collector/heap.py).
     heap: HeapFreezer = field(default_factory=HeapFreezer)
 
@@ -201,6 +204,8 @@ class Service:
 
     async def close(self) -> None:
         """Stop polling, close sessions and the transport, then stop HTTP (in that order)."""
+        if self.traps is not None:
+            await self.traps.close()  # an input: stops first
         if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
             log.error("some polls did not stop within %.0f s", SHUTDOWN_GRACE)
         await self.heap.stop()
@@ -337,10 +342,17 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             attach_silences_off(metrics_app.app)  # /api/silences: "alerts are not configured"
         if history_service is not None:
             registry.register(history_service.collector())  # borderwatch_history_*
+        trap_service: Any = None
+        if inventory.traps is not None:  # traps → state, alerts nudged, a confirming poll
+            from collector.traps.service_hook import TrapService
+
+            trap_service = TrapService(inventory.traps, effective, state, scheduler,
+                                       log_event=log_event, alerts=alert_service)
+            registry.register(trap_service.collector())  # borderwatch_traps_*
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
-                          alerts=alert_service, history=history_service)
+                          alerts=alert_service, history=history_service, traps=trap_service)
         if influx is not None:
             sites = {i: e.site_id for i, e in effective.items()}
             writer = influx
@@ -357,6 +369,14 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             alert_service.start()
         if history_service is not None:
             history_service.start()
+        if trap_service is not None:
+            try:
+                await trap_service.start()
+            except OSError as exc:
+                raise ListenError(f"traps: cannot listen on udp {inventory.traps.listen}: "
+                                  f"{exc.strerror or exc} (port 162 needs "
+                                  "CAP_NET_BIND_SERVICE: see README)") from exc
+            opened.push_async_callback(trap_service.close)
         opened.pop_all()
     scheduler.start()
     service.heap.start()

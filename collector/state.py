@@ -78,6 +78,7 @@ class EventKind(StrEnum):
     DATA_COMPLETE = "data_complete"
     LINK_DOWN = "link_down"
     LINK_UP = "link_up"
+    TRAP = "trap"  # a trap changed what the state shows, before a poll confirms it
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,21 @@ class DeviceSnapshot:
     # something derived from the series (exporters.device_text) compares it instead of
     # holding on to the old dict.
     series_version: int = 0
+    # A trap changed this snapshot and no poll has been folded since (apply_trap): what it
+    # shows comes from the trap until the confirming poll replaces it.
+    trap_sourced: bool = False
+    last_trap: float | None = None  # wall clock of the latest trap applied
+    traps: int = 0  # traps applied to this device
+
+
+@dataclass(frozen=True, slots=True)
+class TrapUpdate:
+    """One value a trap reports: the rows of `metric` whose labels include `match` get
+    `value` (a row is made with exactly `match` when the device has none yet)."""
+
+    metric: str
+    match: Labels
+    value: float
 
 
 @dataclass(slots=True)
@@ -326,6 +342,7 @@ class NetworkState:
         snap.varbinds = result.varbinds
         snap.requests = result.requests
         snap.problems = list(result.problems)
+        snap.trap_sourced = False  # the poll's answer replaces what a trap said
         if not result.ok:
             snap.failures += 1
             snap.partial = None
@@ -373,6 +390,47 @@ class NetworkState:
                 (("kind", kind),): n for kind, n in sorted(snap.problem_kinds.items())}
         events += self._update_device_links(dev, now)
         return events
+
+    def apply_trap(self, device_id: str, updates: Iterable[TrapUpdate], what: str, *,
+                   reboot: bool = False) -> list[Event]:
+        """Fold what a trap reports into the state at once, marked as trap-sourced.
+
+        The next poll replaces it (that poll confirms or corrects the trap). A device that
+        is stale or down keeps its hidden series: the trap only names an event then. A
+        reboot is only an event here; the poll counts it (sysUpTime) so it is not counted
+        twice. Returns the events (one TRAP event, link changes, a reboot)."""
+        dev = self._devices.get(device_id)
+        if dev is None:
+            return []
+        now = self._clock()
+        snap = dev.snap
+        snap.traps += 1
+        snap.last_trap = self._clocks.to_wall(now)
+        events = [self._device_event(EventKind.TRAP, dev, now, f"trap: {what}")]
+        if reboot:
+            events.append(self._device_event(EventKind.REBOOTED, dev, now,
+                                             f"device rebooted ({what})"))
+        updates = list(updates)
+        self._expire(dev, now)
+        if not updates or snap.stale or not snap.up:
+            return events
+        series = dict(snap.series)
+        for update in updates:
+            rows = dict(series.get(update.metric, {}))
+            wanted = set(update.match)
+            hits = [labels for labels in rows if wanted <= set(labels)]
+            for labels in hits or [update.match]:
+                rows[labels] = update.value
+            series[update.metric] = rows
+        snap.series = series
+        snap.series_version += 1
+        snap.trap_sourced = True
+        snap.interfaces = _interfaces(series, snap.rates)
+        ifaces = snap.interfaces.values()
+        dev.if_by_name = {**{i.if_index: i for i in ifaces},
+                          **{i.descr: i for i in ifaces if i.descr},
+                          **{i.name: i for i in ifaces if i.name}}
+        return events + self._update_device_links(dev, now)
 
     def _note_partial(self, dev: _Device, result: PollResult, now: float) -> list[Event]:
         """Fold a successful poll's problem kinds; an event when kinds appear or all end."""

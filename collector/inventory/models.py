@@ -798,6 +798,48 @@ class Alerts(BaseModel):
                 for r in self._receivers(f)]
 
 
+# ----------------------------------------------------------------------------- traps
+
+DEFAULT_TRAP_LISTEN = "0.0.0.0:1162"
+
+
+def _check_trap_listen(value: Any) -> str:
+    """'ADDRESS:PORT' with a literal IP address ('[v6]:PORT' for IPv6); port 0 = any (tests)."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("listen", "expected 'ADDRESS:PORT', e.g. 0.0.0.0:1162")
+    host, sep, port = value.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        ok = bool(sep) and port.isdigit() and 0 <= int(port) <= 65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PydanticCustomError("listen", "{value!r} is not 'ADDRESS:PORT' with an IP "
+                                  "address and a port 0..65535, e.g. 0.0.0.0:1162",
+                                  {"value": value})
+    return value
+
+
+class Traps(BaseModel):
+    """The SNMP trap and inform receiver (collector/traps): where it listens, its limits."""
+
+    model_config = _STRICT
+
+    listen: Annotated[str, PlainValidator(_check_trap_listen)] = Field(
+        DEFAULT_TRAP_LISTEN, description=(
+            "UDP address of the receiver. Port 162 needs CAP_NET_BIND_SERVICE (or root); the "
+            "default 1162 does not: point the devices at it, or redirect 162 to it"))
+    engine_id: str | None = Field(None, pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$", description=(
+        "the receiver's own SNMPv3 engine ID in hex (informs are sent to it); default one "
+        "derived from the host name and the listen address"))
+    rate_per_source: Annotated[float, Field(gt=0, le=100_000)] = Field(
+        20.0, description="traps per second accepted from one device (token bucket)")
+    burst: int = Field(50, ge=1, le=100_000, description=(
+        "traps one device may send at once before its rate applies"))
+    queue: int = Field(1000, ge=1, le=1_000_000, description=(
+        "traps waiting to be decoded; more are dropped and counted"))
+
+
 # ----------------------------------------------------------------------------- reports
 
 class CandidateLink(BaseModel):
@@ -899,6 +941,8 @@ class Inventory(BaseModel):
         "evaluate alert rules in the service and deliver notifications"))
     reports: Reports | None = Field(None, description=(
         "SLA targets and link candidates for `borderwatch report`"))
+    traps: Traps | None = Field(None, description=(
+        "receive SNMP traps and informs from the inventory's devices"))
 
     _devices: dict[str, tuple[Device, str]] = PrivateAttr(default_factory=dict)
     _warnings: tuple = PrivateAttr(default=())

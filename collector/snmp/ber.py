@@ -38,6 +38,7 @@ RESPONSE = 0xA2
 SET_REQUEST = 0xA3
 GET_BULK_REQUEST = 0xA5
 INFORM_REQUEST = 0xA6
+TRAP_V1 = 0xA4  # SNMPv1 Trap-PDU (RFC 1157): its own layout, decoded by decode_v1_trap
 SNMPV2_TRAP = 0xA7
 REPORT = 0xA8
 PDU_TYPES = frozenset(
@@ -342,6 +343,55 @@ def decode_message(data: bytes) -> Message:
         exc.request_id = request_id
         raise
     return Message(version, community, pdu_type, request_id, error_status, error_index, varbinds)
+
+
+class V1Trap(NamedTuple):
+    """One decoded SNMPv1 Trap-PDU (RFC 1157 §4.1.6)."""
+
+    community: bytes
+    enterprise: OID
+    agent_address: bytes  # 4 bytes, as the agent claims it (the datagram's source is what counts)
+    generic_trap: int  # coldStart(0) .. enterpriseSpecific(6)
+    specific_trap: int
+    time_stamp: int  # sysUpTime of the agent in hundredths of a second
+    varbinds: list[VarBind]
+
+
+def decode_v1_trap(data: bytes) -> V1Trap:
+    """Decode a v1 datagram carrying a Trap-PDU; MalformedPacket if it is not one."""
+    end = len(data)
+    if end == 0:
+        raise MalformedPacket("empty datagram")
+    pos, stop = element(data, 0, end, _SEQUENCE, "message SEQUENCE")
+    if stop != end:
+        raise MalformedPacket(f"{end - stop} bytes of trailing garbage")
+    version, pos = _header_int(data, pos, end, "version")
+    if version != VERSION_1:
+        raise MalformedPacket(f"a Trap-PDU in a message of version field {version}")
+    start, pos = element(data, pos, end, Tag.OCTET_STRING, "community")
+    community = data[start:pos]
+    pos, stop = element(data, pos, end, TRAP_V1, "Trap-PDU")
+    if stop != end:
+        raise MalformedPacket(f"extra bytes after the Trap-PDU at offset {stop}")
+    start, pos = element(data, pos, end, Tag.OBJECT_IDENTIFIER, "enterprise")
+    enterprise = oid_from_ber(data[start:pos])
+    if isinstance(enterprise, str):
+        raise MalformedPacket(f"bad enterprise OID ({enterprise})")
+    start, pos = element(data, pos, end, Tag.IP_ADDRESS, "agent-addr")
+    if pos - start != 4:
+        raise MalformedPacket(f"agent-addr of {pos - start} bytes")
+    agent_address = data[start:pos]
+    generic, pos = _header_int(data, pos, end, "generic-trap")
+    specific, pos = _header_int(data, pos, end, "specific-trap")
+    start, pos = element(data, pos, end, Tag.TIMETICKS, "time-stamp")
+    stamp = _unsigned(data, start, pos, Tag.TIMETICKS, 32)
+    if not isinstance(stamp, int) or not 0 <= generic <= 6:
+        raise MalformedPacket("bad time-stamp or generic-trap")
+    pos, stop = element(data, pos, end, _SEQUENCE, "varbind list")
+    if stop != end:
+        raise MalformedPacket(f"extra bytes after varbind list at offset {stop}")
+    return V1Trap(community, enterprise, agent_address, generic, specific, stamp,
+                  _varbinds(data, pos, stop))
 
 
 # --------------------------------------------------------------------------- encoding

@@ -1,0 +1,91 @@
+"""`TrapService`: the receiver wired into a running service.
+
+For each authenticated trap: its meaning (collector.traps.mapping) goes into the state at
+once (NetworkState.apply_trap, marked trap-sourced), the events are logged, the alert
+engine is nudged to evaluate now, and the scheduler polls the device out of cadence to
+confirm (or correct) what the trap said. The receiver knows none of these parts; this
+module is the only place that joins them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from collector.inventory import EffectiveDeviceSettings
+from collector.inventory.models import Traps
+from collector.scheduler import Scheduler
+from collector.state import Event, NetworkState
+from collector.traps.mapping import TABLE, meaning
+from collector.traps.message import Trap, TrapCredential
+from collector.traps.metrics import TrapCollector
+from collector.traps.receiver import Source, TrapReceiver
+from collector.traps.usm_receiver import UsmReceiver, default_engine_id
+
+log = logging.getLogger(__name__)
+
+
+class TrapService:
+    """Receiver + the trap → state → alerts → confirming poll chain of one service."""
+
+    def __init__(self, config: Traps, devices: Mapping[str, EffectiveDeviceSettings],
+                 state: NetworkState, scheduler: Scheduler, *,
+                 log_event: Callable[[Event], None], alerts: Any = None) -> None:
+        self.config = config
+        self.state = state
+        self.scheduler = scheduler
+        self.alerts = alerts
+        self._log_event = log_event
+        engine_id = bytes.fromhex(config.engine_id.removeprefix("0x")) if config.engine_id \
+            else default_engine_id(config.listen)
+        self.usm = UsmReceiver(engine_id)
+        self.receiver = TrapReceiver(_sources(devices.values()), self.on_trap, self.usm,
+                                     rate=config.rate_per_source, burst=config.burst,
+                                     queue=config.queue)
+        self.address: tuple[str, int] | None = None  # bound address, once started
+
+    @property
+    def stats(self) -> Any:
+        """The receiver's counters (collector.traps.receiver.TrapStats)."""
+        return self.receiver.stats
+
+    def collector(self) -> TrapCollector:
+        """The receiver's families for the service's registry."""
+        stats = self.scheduler.stats
+        return TrapCollector(self.receiver.stats, self.state,
+                             lambda d: stats[d].extra_polls if d in stats else 0)
+
+    async def start(self) -> None:
+        """Bind the socket (OSError if it cannot) and start receiving."""
+        host, _, port = self.config.listen.rpartition(":")
+        self.address = await self.receiver.start(host.strip("[]"), int(port))
+        log.info("receiving SNMP traps and informs on udp %s:%d (engine ID %s)",
+                 *self.address, self.usm.engine_id.hex())
+
+    async def close(self) -> None:
+        """Stop receiving (the first input to stop at shutdown)."""
+        await self.receiver.close()
+
+    def on_trap(self, device_id: str, trap: Trap, received: float) -> None:
+        """State now, alerts now, a confirming poll now."""
+        what = meaning(trap)
+        name = what.name if trap.trap_oid in TABLE else "other"
+        self.receiver.stats.traps[(name, trap.version, trap.pdu)] += 1
+        events = self.state.apply_trap(device_id, what.updates,
+                                       f"{what.describe()} (v{trap.version} {trap.pdu})",
+                                       reboot=what.reboot)
+        for event in events:
+            self._log_event(event)
+        if self.alerts is not None and what.updates:
+            self.alerts.nudge()
+        self.scheduler.poll_now(device_id)
+
+
+def _sources(devices: Iterable[EffectiveDeviceSettings]) -> dict[str, Source]:
+    """Devices by address (what a datagram's source is matched against). Host names are
+    not resolved here: a device known by name cannot send accepted traps (README)."""
+    out: dict[str, Source] = {}
+    for eff in devices:
+        out.setdefault(eff.address, Source(eff.device_id, TrapCredential.of(eff)))
+    return out
