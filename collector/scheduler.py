@@ -34,6 +34,9 @@ LAG_MAX_WINDOW = 300.0  # seconds over which borderwatch_scheduler_lag_max_secon
 # A poll must honour its deadline; if it does not (a bug below us), the scheduler cancels
 # it this long after the deadline so the device's loop cannot wedge forever.
 DEADLINE_GRACE = 2.0
+# Extra polls (poll_now) of one device are at least half its interval apart, and at
+# least this often allowed (a 5-minute device confirming a trap needs no 150 s wait).
+EXTRA_POLL_GAP = 5.0
 RECOVERY_TICKS = 3  # on-time polls in a row that end an overrun episode (for the log only)
 
 
@@ -193,6 +196,7 @@ class Scheduler:
         self.lag = LagStats()
         self._stopping = False
         self._extra: set[str] = set()  # devices whose in-flight poll is an extra one
+        self._queued: set[str] = set()  # devices with an extra poll waiting for the one in flight
 
     @property
     def clock(self) -> Clock:
@@ -270,31 +274,48 @@ class Scheduler:
             raise
 
     def poll_now(self, device_id: str) -> bool:
-        """Poll a device now, out of its cadence (a trap to confirm); True if started.
+        """Poll a device now, out of its cadence (a trap to confirm); True if one is started
+        or queued behind the poll in flight.
 
-        Its grid is left as it is: a tick that comes while this poll runs is skipped as
-        covered by it (not an overrun). Nothing starts while a poll of the device is in
-        flight (it answers the same question), nor within half an interval of the
-        previous extra poll, so a device sending trap after trap costs at most two extra
-        polls per interval."""
+        A poll in flight may have read the device before the event: the extra poll then
+        starts as soon as it ends. The grid is left as it is: a tick that comes while the
+        extra poll runs is skipped as covered by it (not an overrun). Within half an
+        interval of the previous extra poll (at most EXTRA_POLL_GAP) nothing starts, so a
+        device sending trap after trap costs a bounded number of extra polls."""
         job = self._jobs.get(device_id)
         if job is None or self._stopping or device_id not in self._loops:
             return False
         st = self.stats[device_id]
-        running = self._polls.get(device_id)
         now = self._clock.monotonic()
-        if (running is not None and not running.done()) or \
-                (st.last_extra is not None and now - st.last_extra < job.interval / 2):
+        gap = min(job.interval / 2, EXTRA_POLL_GAP)
+        if device_id in self._queued or \
+                (st.last_extra is not None and now - st.last_extra < gap):
             st.extra_skipped += 1
             return False
+        st.last_extra = now
+        running = self._polls.get(device_id)
+        if running is not None and not running.done():
+            self._queued.add(device_id)
+            running.add_done_callback(lambda _t: self._start_extra(job))
+            return True
+        self._start_extra(job)
+        return True
+
+    def _start_extra(self, job: Job) -> None:
+        device_id = job.device_id
+        self._queued.discard(device_id)
+        running = self._polls.get(device_id)
+        if self._stopping or (running is not None and not running.done()):
+            return  # stopping, or a tick's poll began meanwhile: it is after the event too
+        st = self.stats[device_id]
         st.extra_polls += 1
+        now = self._clock.monotonic()
         st.last_extra = now
         self._extra.add(device_id)
         task = asyncio.create_task(self._run_poll(job, st, now + job.poll_deadline),
                                    name=f"borderwatch-poll-now:{device_id}")
         task.add_done_callback(lambda _t: self._extra.discard(device_id))
         self._polls[device_id] = task
-        return True
 
     def _overrun(self, job: Job, st: DeviceStats, now: float) -> None:
         st.overruns += 1

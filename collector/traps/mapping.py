@@ -136,10 +136,22 @@ TABLE: dict[OID, Callable[[Trap], Meaning]] = {
 
 def meaning(trap: Trap) -> Meaning:
     """What `trap` says, from the table; a trap not in it keeps its OID as its name."""
-    handler = TABLE.get(trap.trap_oid)
+    oid = trap.trap_oid
+    handler = TABLE.get(oid)
+    if handler is None and len(oid) > 2 and oid[-2] == 0:
+        # a v1 trap of a v2 notification whose OID has no 0 before its last number: RFC 3584
+        # §3.1 puts one there (upsTrapOnBattery 33.2.1 arrives as 33.2.0.1)
+        handler = TABLE.get((*oid[:-2], oid[-1]))
     if handler is not None:
         return handler(trap)
     # an unknown enterprise trap: name it by OID, with the first text varbind cleaned
     text = next((clean_text(vb.value)[0] for vb in trap.varbinds
                  if vb.tag == Tag.OCTET_STRING and isinstance(vb.value, bytes)), "")
     return Meaning(oid_str(trap.trap_oid), text[:80])
+
+
+MAPPED_NAMES = frozenset({
+    "linkDown", "linkUp", "coldStart", "warmStart", "upsTrapOnBattery",
+    "upsTrapAlarmEntryAdded", "upsTrapAlarmEntryRemoved", "labMainsLost", "labMainsRestored",
+    "labRadioFade", "labRadioFadeCleared"})
+"""The names `meaning` gives the traps of TABLE (the metric's `trap` label values)."""

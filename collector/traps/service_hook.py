@@ -17,7 +17,7 @@ from collector.inventory import EffectiveDeviceSettings
 from collector.inventory.models import Traps
 from collector.scheduler import Scheduler
 from collector.state import Event, NetworkState
-from collector.traps.mapping import TABLE, meaning
+from collector.traps.mapping import MAPPED_NAMES, meaning
 from collector.traps.message import Trap, TrapCredential
 from collector.traps.metrics import TrapCollector
 from collector.traps.receiver import Source, TrapReceiver
@@ -70,7 +70,7 @@ class TrapService:
     def on_trap(self, device_id: str, trap: Trap, received: float) -> None:
         """State now, alerts now, a confirming poll now."""
         what = meaning(trap)
-        name = what.name if trap.trap_oid in TABLE else "other"
+        name = what.name if what.name in MAPPED_NAMES else "other"  # bounded label values
         self.receiver.stats.traps[(name, trap.version, trap.pdu)] += 1
         events = self.state.apply_trap(device_id, what.updates,
                                        f"{what.describe()} (v{trap.version} {trap.pdu})",
