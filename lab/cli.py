@@ -17,6 +17,7 @@ from lab.agents import Lab, LabReport
 from lab.control import ControlLoop, fault_command, load_scenario, schedule_scenario
 from lab.devices import LabError, agent_specs, lab_community_files, lab_env_communities
 from lab.faults import FaultInjector, Topology
+from lab.traps import LabTraps
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def lab_command(args: argparse.Namespace) -> int:
         if not shared:
             # Faults at runtime: `borderwatch lab fault ...` and the scenario's steps.
             injector = FaultInjector(lab, Topology.from_inventory(inventory))
+            injector.on_applied = LabTraps.of(inventory)  # traps: as real devices send them
             control = ControlLoop(injector, state_dir)
             schedule_scenario(injector, scenario)
             control.start()

@@ -350,6 +350,8 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._effects: dict[str, Effect] = {}  # of the fault being applied, by device
         self._named: list[str] = []  # the devices it names or touches directly: listed first
+        # Called after each fault is in effect (lab.traps.LabTraps: the devices' traps).
+        self.on_applied: Callable[[FaultInjector, str, str], None] | None = None
 
     # ------------------------------------------------------------------ requests
 
@@ -364,6 +366,8 @@ class FaultInjector:
             self._effects, self._named = {}, []
             summary = str(getattr(self, f"_do_{action}")(target, **options))
             self._update_reach()  # kill, reboot, revive change paths too
+            if self.on_applied is not None:
+                self.on_applied(self, action, target)
             order = [*dict.fromkeys(self._named), *self._effects]  # then the consequences
             return FaultResult(summary, tuple(self._effects[d] for d in dict.fromkeys(order)
                                               if d in self._effects))

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,6 +66,8 @@ class TrapStats:
     queue_length: int = 0
     queue_capacity: int = 0
     last_trap: dict[str, float] = field(default_factory=dict)  # device → wall time received
+    # the latest authenticated arrivals: (wall time, device), for trap-to-page measurements
+    arrivals: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 Handler = Callable[[str, Trap, float], None]
@@ -172,6 +174,7 @@ class TrapReceiver(asyncio.DatagramProtocol):
         if result.pdu == "inform":
             self.stats.informs_acknowledged += 1
         self.stats.last_trap[source.device_id] = received
+        self.stats.arrivals.append((received, source.device_id))
         self.handler(source.device_id, result, received)
 
     def _log_once(self, host: str, reason: str, message: str) -> None:
