@@ -814,10 +814,22 @@ def _check_trap_listen(value: Any) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise PydanticCustomError("listen", "{value!r} is not 'ADDRESS:PORT' with an IP "
+        raise PydanticCustomError("listen", "'{value}' is not 'ADDRESS:PORT' with an IP "
                                   "address and a port 0..65535, e.g. 0.0.0.0:1162",
                                   {"value": value})
     return value
+
+
+def _check_engine_id(value: Any) -> str:
+    """An SNMP engine ID in hex: 5 to 32 bytes (RFC 3411), an optional 0x in front."""
+    if isinstance(value, int):  # YAML reads an unquoted 0x80... or all-digit ID as a number
+        raise PydanticCustomError("engine_id", "put the engine ID in quotes: YAML read it as "
+                                  "the number {value}", {"value": value})
+    text = value.removeprefix("0x") if isinstance(value, str) else ""
+    if not re.fullmatch(r"([0-9A-Fa-f]{2}){5,32}", text):
+        raise PydanticCustomError("engine_id", "'{value}' is not an engine ID: 5 to 32 bytes "
+                                  "in hex, e.g. 80007ed90501020304", {"value": str(value)})
+    return text.lower()
 
 
 class Traps(BaseModel):
@@ -829,7 +841,7 @@ class Traps(BaseModel):
         DEFAULT_TRAP_LISTEN, description=(
             "UDP address of the receiver. Port 162 needs CAP_NET_BIND_SERVICE (or root); the "
             "default 1162 does not: point the devices at it, or redirect 162 to it"))
-    engine_id: str | None = Field(None, pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$", description=(
+    engine_id: Annotated[str, PlainValidator(_check_engine_id)] | None = Field(None, description=(
         "the receiver's own SNMPv3 engine ID in hex (informs are sent to it); default one "
         "derived from the host name and the listen address"))
     rate_per_source: Annotated[float, Field(gt=0, le=100_000)] = Field(

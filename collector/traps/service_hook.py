@@ -37,7 +37,7 @@ class TrapService:
         self.scheduler = scheduler
         self.alerts = alerts
         self._log_event = log_event
-        engine_id = bytes.fromhex(config.engine_id.removeprefix("0x")) if config.engine_id \
+        engine_id = bytes.fromhex(config.engine_id) if config.engine_id \
             else default_engine_id(config.listen)
         self.usm = UsmReceiver(engine_id)
         self.receiver = TrapReceiver(_sources(devices.values()), self.on_trap, self.usm,
