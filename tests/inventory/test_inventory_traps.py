@@ -3,6 +3,7 @@ messages of its errors."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from inventory_helpers import problems, write
@@ -45,3 +46,11 @@ def test_engine_id_in_hex_with_or_without_0x(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + "  engine_id: 0x80007ED90501020304\n")
     assert problems(path) == [(3, "traps.engine_id", "put the engine ID in quotes: YAML read "
                                                      "it as the number 2361218945897403122436")]
+
+
+def test_readme_traps_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+                if b.startswith("traps:")]
+    traps = load_inventory(write(tmp_path, "schema_version: 1\n" + block), env={}).traps
+    assert traps is not None and traps.listen == "0.0.0.0:1162" and traps.queue == 1000
