@@ -240,4 +240,4 @@ def test_crlf_line_numbers_are_right(tmp_path: Path) -> None:
     assert problems(path) == [(4, "provnce", "unknown key 'provnce' (did you mean 'province'?); "
                                "allowed keys: schema_version, province, as_of, "
                                "coordinates_are_approximate, notes, credentials, defaults, "
-                               "sites, links, influx, alerts, reports")]
+                               "sites, links, influx, alerts, reports, traps")]
