@@ -373,9 +373,10 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             try:
                 await trap_service.start()
             except OSError as exc:
+                hint = " (a port below 1024 needs CAP_NET_BIND_SERVICE: see README)" \
+                    if exc.errno in (errno.EACCES, errno.EPERM) else ""
                 raise ListenError(f"traps: cannot listen on udp {inventory.traps.listen}: "
-                                  f"{exc.strerror or exc} (port 162 needs "
-                                  "CAP_NET_BIND_SERVICE: see README)") from exc
+                                  f"{(exc.strerror or str(exc)).lower()}{hint}") from exc
             opened.push_async_callback(trap_service.close)
         opened.pop_all()
     scheduler.start()
