@@ -23,7 +23,7 @@ One evaluation:
 5. decide per incident whether to notify, with a named reason (new, escalated, repeat,
    resolved; or why not: pending, group_wait, group_interval, flapping, unchanged,
    silenced, maintenance, never_notified); silences and maintenance windows suppress the
-   notification, never the record.
+   notification, never the record, and never the resolve of an incident that was paged.
 """
 
 from __future__ import annotations
@@ -464,9 +464,8 @@ class Engine:
         if incident.status == "resolved":
             if incident.notified_status != "firing":
                 return Decision(False, "never_notified")
-            muted = self._muted(incident, now)
-            if muted is not None:
-                return muted
+            # Never muted: whoever got the page learns that it is over. A silence added
+            # after the page says someone is on it, not that nobody wants the all-clear.
             return Decision(True, "resolved")
         muted = self._muted(incident, now)
         if muted is not None:

@@ -245,6 +245,17 @@ class AlertService:
             })
         return out
 
+    def status_notifications(self, limit: int = 10) -> list[dict[str, Any]]:
+        """This process's latest notifications for /api/status, newest first, as the
+        receivers got them in both languages: with no receiver configured (the demo) the
+        status page is where a newcomer sees what would have been paged."""
+        return [{"incident": n.incident_key, "status": n.status, "reason": n.reason,
+                 "severity": n.severity, "at": _iso(self._wall(n.at)),
+                 "summary_vi": n.annotations.get("summary_vi", ""),
+                 "summary_en": n.annotations.get("summary_en", ""),
+                 "receivers": [r.name for r in self.receivers]}
+                for n in reversed(self.sent[-limit:])]
+
     def _wall(self, t: float | None) -> float | None:
         """A steady time of the engine as the wall clock reads it now (for people)."""
         return None if t is None else self.clocks.to_wall(t)

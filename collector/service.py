@@ -332,6 +332,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
 
             registry.register(AlertCollector(alert_service))  # alerts, incidents, outbox
             status.alerts = alert_service.status_alerts  # open incidents in /api/status
+            status.notifications = alert_service.status_notifications  # ...and the pages
             # Routes go here: aiohttp freezes the router when http.start() sets the app up.
             from alerts.silence_api import attach_silence_api
 

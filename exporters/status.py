@@ -130,6 +130,8 @@ class StatusBuilder:
         # Open incidents of the alert engine (set by the service when alerts run); without
         # it the document has no `alerts` key.
         self.alerts: Callable[[], list[dict[str, Any]]] | None = None
+        # The engine's latest notifications (set with `alerts`): the `notifications` key.
+        self.notifications: Callable[[], list[dict[str, Any]]] | None = None
         try:
             # alerts/ is not part of the installed packages yet (pyproject's packages.find):
             # without it the page still works, only without isolation.
@@ -180,6 +182,8 @@ class StatusBuilder:
         }
         if self.alerts is not None:
             doc["alerts"] = self.alerts()
+        if self.notifications is not None:
+            doc["notifications"] = self.notifications()
         return doc
 
     def _analyse(self, devices: Iterable[DeviceSnapshot], links: list[LinkSnapshot]

@@ -3,11 +3,16 @@ says they do: in a new shell after `make demo`, and while the lab runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -62,9 +67,14 @@ def test_readme_alerts_example_is_valid(tmp_path: Path) -> None:
 MAKEFILE = README.parent / "Makefile"
 REPO = README.parent
 LAB_VAR = "BORDERWATCH_LAB_COMMUNITY"
-# Two sites of the shipped inventory joined by L27, on addresses of their own (away from the
-# repository lab's 127.0.0.10-.120 and the other lab tests'), with the shipped credentials.
-SLICE = {"bptl-sw1": "127.0.0.181", "dd-agg2": "127.0.0.182"}
+# The core, the Đồng Đăng hub and the Thanh Lòa post of the shipped inventory (joined by L01
+# and L27), on addresses of their own (away from the repository lab's 127.0.0.10-.120 and
+# the other lab tests'), with the shipped credentials and alerts.
+SLICE = {"ls-core-pe1": "127.0.0.181", "dd-agg1": "127.0.0.182", "dd-agg2": "127.0.0.183",
+         "bptl-sw1": "127.0.0.184"}
+SLICE_LINKS = ("L01", "L27")
+INTERVAL = 5  # the slice polls faster than the shipped 30 s: same story, shorter test
+POST = "bp-thanhloa"
 
 
 def _clean_env() -> dict[str, str]:
@@ -73,9 +83,10 @@ def _clean_env() -> dict[str, str]:
             "LANG": "C.UTF-8"}
 
 
-def _shell(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-c", line], cwd=cwd, env=_clean_env(), capture_output=True,
-                          text=True, timeout=120)
+def _shell(line: str, cwd: Path, extra_env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", line], cwd=cwd, env={**_clean_env(), **(extra_env or {})},
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_make_demo_says_how_to_get_the_command_in_a_new_shell() -> None:
@@ -99,7 +110,7 @@ def _second_terminal_block() -> list[str]:
 
 
 def _slice_inventory(path: Path, port: int) -> None:
-    """inventory.yaml's credentials (verbatim), the two sites of L27 with one device each."""
+    """inventory.yaml's credentials and alerts (verbatim), three of its sites, two links."""
     shipped = yaml.safe_load((REPO / "inventory.yaml").read_text(encoding="utf-8"))
     sites = []
     for site in shipped["sites"]:
@@ -107,51 +118,123 @@ def _slice_inventory(path: Path, port: int) -> None:
         if devices:
             sites.append({**site, "devices": devices})
     doc = {"schema_version": 1, "credentials": shipped["credentials"],
-           "defaults": {**shipped["defaults"], "port": port}, "sites": sites,
-           "links": [link for link in shipped["links"] if link["id"] == "L27"]}
+           "defaults": {**shipped["defaults"], "port": port, "interval": INTERVAL},
+           "sites": sites, "alerts": shipped["alerts"],
+           "links": [link for link in shipped["links"] if link["id"] in SLICE_LINKS]}
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def test_second_terminal_commands_work_while_the_lab_runs(tmp_path: Path) -> None:
-    """The README's check, poll and fault commands on the shipped credential, no variable set
-    (issue 14: "environment variable BORDERWATCH_LAB_COMMUNITY is not set"); after the lab
+def _status(url: str) -> dict:
+    with urllib.request.urlopen(url + "/api/status", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_status(url: str, predicate: Callable[[dict], bool], within: float, what: str
+                 ) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            doc = _status(url)
+            if predicate(doc):
+                return doc
+        except OSError:
+            pass  # not serving yet
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def _site(doc: dict, site_id: str) -> dict:
+    return next(s for s in doc["sites"] if s["id"] == site_id)
+
+
+def _pages(doc: dict, status: str) -> list[dict]:
+    return [n for n in doc.get("notifications", []) if n["status"] == status]
+
+
+def test_the_fibre_cut_story_runs_as_the_readme_tells_it(tmp_path: Path) -> None:
+    """The README's walk-through, command by command, on the shipped credentials and alerts
+    with no variable set (issue 14): check and poll work, the cut isolates the post behind
+    L27, one page names L27, the silence is taken, the repair brings the resolve, and the
+    report of the hour lists the outage; Ctrl-C leaves no process behind. After the lab
     stops, poll says to start it."""
     port = free_port(list(SLICE.values()))
+    with socket.socket() as probe:  # a free TCP port for the collector's listener
+        probe.bind(("127.0.0.1", 0))
+        listen = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{listen}"
     _slice_inventory(tmp_path / "inventory.yaml", port)
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
     lab = subprocess.Popen([str(REPO / ".venv" / "bin" / "borderwatch"), "lab", "--inventory",
-                            "inventory.yaml"], cwd=tmp_path, env=_clean_env(),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            "inventory.yaml", "--with-collector", "--listen",
+                            f"127.0.0.1:{listen}"], cwd=tmp_path, env=_clean_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
     lines: list[str] = []
-    watchdog = threading.Timer(300, lab.kill)  # a lab that hangs silently fails the test
+    watchdog = threading.Timer(600, lab.kill)  # a lab that hangs silently fails the test
     watchdog.start()
+    runs: dict[str, subprocess.CompletedProcess[str]] = {}
     try:
         assert lab.stdout is not None
-        for line in lab.stdout:
+        for line in lab.stdout:  # with --with-collector the collector says when it serves
             lines.append(line)
-            if "lab running" in line or "FAILED" in line:
+            if line.startswith("serving http") or "FAILED" in line:
                 break
-        assert any("lab running" in line for line in lines), "".join(lines)
+        assert any(line.startswith(f"serving {url}/metrics") for line in lines), \
+            "".join(lines)
+        drain = threading.Thread(target=lambda: lines.extend(lab.stdout or ()), daemon=True)
+        drain.start()  # keep reading: a full pipe would block the lab and its collector
         secret = tmp_path / "var" / "lab" / "secrets" / LAB_VAR
         assert f"lab community generated in {secret} (mode 0600" in "".join(lines)
         commands = _second_terminal_block()
         assert commands[0] == ". .venv/bin/activate"
-        runs = {c: _shell(f"{commands[0]} && {c}", cwd=tmp_path) for c in commands[1:]}
+        check, poll, cut, silence, restore, report = commands[1:]
+        every_up = lambda d: all(s["status"] == "up" for s in d["sites"])  # noqa: E731
+        _wait_status(url, every_up, 90, "every site up")
+
+        def run(command: str) -> subprocess.CompletedProcess[str]:
+            runs[command] = _shell(f"{commands[0]} && {command}", cwd=tmp_path,
+                                   extra_env={"BORDERWATCH_URL": url})
+            assert runs[command].returncode == 0, (command, runs[command])
+            return runs[command]
+
+        assert run(check).stdout == "inventory.yaml: 3 sites, 4 devices, 2 links, OK\n"
+        assert "\nresult   ok\n" in run(poll).stdout
+        assert run(cut).stdout.startswith("link L27 cut: ")
+        # 1. the post isolated behind L27; 2. one page naming L27, in both languages
+        doc = _wait_status(url, lambda d: bool(_pages(d, "firing")), 60 + 3 * INTERVAL,
+                           "the page")
+        post = _site(doc, POST)
+        assert (post["status"], post["isolated_by"]) == ("isolated", ["link L27"])
+        assert [lk["id"] for lk in doc["links"] if lk["root_cause"]] == ["L27"]
+        (page,) = _pages(doc, "firing")
+        assert "Thanh Lòa" in page["summary_vi"] and "L27" in page["summary_vi"]
+        assert "L27" in page["summary_en"]
+        # 3. the silence is taken and shown on the incident
+        run(silence)
+        _wait_status(url, lambda d: any(a["suppressed"] for a in d.get("alerts", [])), 30,
+                     "the incident marked silenced")
+        # 4. the repair, then the resolve (after clear_for)
+        assert run(restore).stdout.startswith("link L27 restored: ")
+        doc = _wait_status(url, lambda d: bool(_pages(d, "resolved")), 120 + 3 * INTERVAL,
+                           "the resolve")
+        assert len(_pages(doc, "firing")) == 1 and len(_pages(doc, "resolved")) == 1
+        assert any("alert firing" in line and "L27" in line for line in lines)  # the log
+        # 5. the hour for planners
+        run(report)
+        html = (tmp_path / "report.html").read_text(encoding="utf-8")
+        assert "L27" in html and "Đồn Biên phòng Thanh Lòa" in html
     finally:
         watchdog.cancel()
         lab.send_signal(signal.SIGINT)
-        lab.communicate(timeout=60)
-    for command, run in runs.items():
-        assert run.returncode == 0, (command, run.stdout, run.stderr)
-    check, poll, cut, restore = runs.values()
-    assert check.stdout == "inventory.yaml: 2 sites, 2 devices, 1 link, OK\n"
-    assert "\nresult   ok\n" in poll.stdout
-    assert cut.stdout.startswith("link L27 cut: ")
-    assert sorted(line.split()[0] for line in cut.stdout.splitlines()[1:]) == sorted(SLICE)
-    assert restore.stdout.startswith("link L27 restored: ")
+        lab.wait(timeout=120)
+    assert lab.returncode == 0, "".join(lines[-30:])
+    # Ctrl-C leaves nothing behind: no process of this lab still runs
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout
     community = secret.read_text(encoding="utf-8").strip()
     assert not any(community in r.stdout + r.stderr for r in runs.values())
-    stopped = _shell(f"{commands[0]} && {commands[2]}", cwd=tmp_path)
+    stopped = _shell(f"{commands[0]} && {poll}", cwd=tmp_path)
     assert stopped.returncode == 1
     assert stopped.stderr.splitlines()[-1] == ("borderwatch poll: bptl-sw1 is simulated by the "
                                                "lab; if the lab is not running, start it: "

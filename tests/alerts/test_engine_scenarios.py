@@ -284,6 +284,20 @@ def test_silence_suppresses_but_keeps_the_record(inventory: Inventory, topo: Top
     assert sent[0].at >= silence.ends_at
 
 
+def test_a_silence_after_the_page_keeps_the_resolve(inventory: Inventory,
+                                                    topo: Topology) -> None:
+    """The README's story: paged, then silenced ("the crew is on its way"), then repaired:
+    nothing more while silenced, but the resolve goes out (the on-call needs the all-clear)."""
+    run = started(inventory, topo)
+    sent = run.run(120, [(0, cut("L27"))])
+    assert [s[:2] for s in summary(sent)] == [("firing", "new")]
+    run.engine.add_silence(Silence((Matcher("site", "bp-thanhloa"),), starts_at=run.now,
+                                   ends_at=run.now + 7200, comment="crew on the way"))
+    assert run.run(1800) == []  # no repeat while silenced
+    sent = run.run(300, [(0, repair("L27"))])
+    assert [s[:2] for s in summary(sent)] == [("resolved", "resolved")]
+
+
 def test_silence_expired_early_by_operator(inventory: Inventory, topo: Topology) -> None:
     run = started(inventory, topo)
     silence = Silence((Matcher("link", "L2.", "=~"),), starts_at=run.now,

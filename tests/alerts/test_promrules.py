@@ -61,8 +61,9 @@ def inventory_with_rules(tmp_path: Path, rules_text: str) -> Path:
     """The example inventory with an `alerts:` section naming a rules file next to it."""
     (tmp_path / "rules.yaml").write_text(rules_text, encoding="utf-8")
     inv = tmp_path / "inventory.yaml"
-    inv.write_text((REPO / "inventory.yaml").read_text(encoding="utf-8")
-                   + "\nalerts:\n  rules: rules.yaml\n", encoding="utf-8")
+    data = yaml.safe_load((REPO / "inventory.yaml").read_text(encoding="utf-8"))
+    data["alerts"] = {**data.get("alerts", {}), "rules": "rules.yaml"}
+    inv.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return inv
 
 
