@@ -29,6 +29,7 @@ One evaluation:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ from alerts.incident import Group, Grouper, Incident
 from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
 from alerts.notification import Decision, Notification
 from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
-from alerts.signals import Context, signals, site_power
+from alerts.signals import Context, answers_ping, signals, site_power
 from alerts.silence import Silence, covering_window
 from alerts.topology import (
     Analysis,
@@ -199,6 +200,16 @@ class Engine:
         failing: set[str] = set()
         for device_id, snap in devices.items():
             last_success[device_id] = snap.last_success_steady
+            if snap.up is False and answers_ping(snap):
+                # The agent is silent but the host answers ping: the device and its site
+                # are reachable (snmp_agent_down says the rest), so nothing goes dark.
+                icmp = snap.icmp
+                assert icmp is not None
+                last_success[device_id] = max(snap.last_success_steady or -math.inf,
+                                              icmp.last_reply_steady or -math.inf)
+                self.unreachable_since.pop(device_id, None)
+                device_up[device_id] = True
+                continue
             # Not polled yet, but remembered unreachable: the collector restarted (state
             # file) and has not asked this device again. Its failure stands until a poll
             # says otherwise; forgetting it would make the sites behind it look down (not

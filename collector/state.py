@@ -160,6 +160,7 @@ class DeviceSnapshot:
     last_trap: float | None = None  # wall clock of the latest trap applied
     traps: int = 0  # traps applied to this device
     icmp: IcmpSnapshot | None = None  # None: not pinged (yet)
+    snmp: bool = True  # False: an ICMP-only device (its polls are ping rounds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +224,8 @@ class _Device:
 
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
-        self.snap = DeviceSnapshot(spec.device_id, spec.site_id, spec.address, spec.interval)
+        self.snap = DeviceSnapshot(spec.device_id, spec.site_id, spec.address, spec.interval,
+                                   snmp=spec.snmp)
         self.counters: dict[tuple[str, Labels], _CounterState] = {}
         self.uptime_ticks: int | None = None
         self.uptime_t: float = 0.0
