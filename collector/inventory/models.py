@@ -369,9 +369,9 @@ class Device(BaseModel):
     @model_validator(mode="after")
     def _check_snmp(self) -> Device:
         if self.snmp and self.credential is None:
-            _fail("Device", [("credential", "credential_required", "Field required (a key of "
-                              "`credentials`; or `snmp: false` for a device that is only "
-                              "pinged)", {})])
+            _fail("Device", [("credential", "credential_required", "a credential is required (a "
+                              "key of `credentials`), or `snmp: false` for a device that is "
+                              "only pinged", {})])
         if not self.snmp and self.icmp is False:
             _fail("Device", [("icmp", "nothing_to_do", "device is neither polled (snmp: false) "
                               "nor pinged (icmp: false); remove it or enable one", {})])
