@@ -5,6 +5,7 @@ the same points, encoded, are stored by a real influxd with the field types of t
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +84,14 @@ async def test_icmp_on_metrics_and_in_victoria_metrics(vm, snmpd, tmp_path) -> N
         async with aiohttp.ClientSession() as http, \
                 http.get(f"{service.http.url}/metrics") as response:
             text = await response.text()
-        await wait_until(lambda: service.influx.stats.points_written >= 4, what="writes")
+        wanted = {(f"icmp_{f}", d) for f in ("up", "rtt_seconds", "rtt_average_seconds",
+                                              "loss_ratio", "echo_requests", "echo_replies")
+                  for d in ("sw1", "cam1")}
+        for _ in range(200):  # until the points are stored (bounded: 200 × 0.1 s + queries)
+            stored = await asyncio.to_thread(vm.samples, '{__name__=~"icmp_.*"}')
+            if wanted <= {(name, dict(labels)["device"]) for name, labels in stored}:
+                break
+            await asyncio.sleep(0.1)
     finally:
         await service.close()
     lines = text.splitlines()
@@ -94,11 +102,7 @@ async def test_icmp_on_metrics_and_in_victoria_metrics(vm, snmpd, tmp_path) -> N
     assert 'borderwatch_icmp_up{device="cam1",site="huu-nghi"} 1.0' in lines
     # the ICMP-only device's ping rounds are its polls
     assert 'borderwatch_device_up{device="cam1",site="huu-nghi"} 1.0' in lines
-    stored = vm.samples('{__name__=~"icmp_.*"}')
-    names = {(name, dict(labels)["device"]) for name, labels in stored}
-    assert {(f"icmp_{f}", d) for f in ("up", "rtt_seconds", "rtt_average_seconds",
-                                        "loss_ratio", "echo_requests", "echo_replies")
-            for d in ("sw1", "cam1")} <= names
+    assert wanted <= {(name, dict(labels)["device"]) for name, labels in stored}
     assert all(dict(labels)["site"] == "huu-nghi" for _, labels in stored)
 
 
