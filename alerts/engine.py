@@ -38,7 +38,7 @@ from alerts.incident import Group, Grouper, Incident
 from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
 from alerts.notification import Decision, Notification
 from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
-from alerts.signals import Context, answers_ping, signals, site_power
+from alerts.signals import Context, signals, site_power
 from alerts.silence import Silence, covering_window
 from alerts.topology import (
     Analysis,
@@ -200,7 +200,7 @@ class Engine:
         failing: set[str] = set()
         for device_id, snap in devices.items():
             last_success[device_id] = snap.last_success_steady
-            if snap.up is False and answers_ping(snap):
+            if snap.up is False and snap.reachable:
                 # The agent is silent but the host answers ping: the device and its site
                 # are reachable (snmp_agent_down says the rest), so nothing goes dark.
                 icmp = snap.icmp

@@ -162,6 +162,15 @@ class DeviceSnapshot:
     icmp: IcmpSnapshot | None = None  # None: not pinged (yet)
     snmp: bool = True  # False: an ICMP-only device (its polls are ping rounds)
 
+    @property
+    def reachable(self) -> bool | None:
+        """Whether the device answers at all: its SNMP agent, or, while the agent is silent,
+        its host's ping (None before either has an answer or a failure). Site status and
+        topology read this; `up` stays the agent's answer."""
+        if self.up or (self.icmp is not None and self.icmp.up):
+            return True
+        return self.up
+
 
 @dataclass(frozen=True, slots=True)
 class TrapUpdate:

@@ -346,7 +346,9 @@ class Device(BaseModel):
         "a key of `credentials`; required unless `snmp: false`"))
     snmp: bool = Field(True, description=(
         "poll over SNMP; false: an ICMP-only device (camera, cheap radio, PC), pinged only"))
-    icmp: bool | None = Field(None, description="ping the device (default: defaults.icmp.enabled)")
+    icmp: bool | None = Field(None, description=(
+        "ping the device (default: defaults.icmp.enabled; false for a lab-simulated device, "
+        "whose loopback address answers ping whatever fault the lab plays)"))
     port: int | None = Field(None, ge=1, le=65535)
     profile: Profile = "auto"
     interval: Seconds | None = None
@@ -988,7 +990,10 @@ def effective_settings(device: Device, site_id: str, defaults: Defaults,
                          else defaults.max_repetitions),
         poll_deadline=deadline, accept_any_source=device.accept_any_source,
         limits=device.limits, snmp=device.snmp,
-        icmp=device.icmp if device.icmp is not None else defaults.icmp.enabled,
+        icmp=device.icmp if device.icmp is not None else
+        # A lab-simulated device's address is the lab's loopback, which answers ping
+        # whatever fault the lab plays (a cut, a dead node): not pinged unless asked.
+        defaults.icmp.enabled and device.sim_profile is None,
     )
 
 

@@ -68,3 +68,11 @@ def test_icmp_only_device_takes_the_ping_interval(tmp_path: Path) -> None:
                                                      device=", snmp: false")), env=ENV)
     cam = inv.effective("cam1")
     assert (cam.snmp, cam.icmp, cam.credential, cam.interval) == (False, True, None, 20.0)
+
+
+def test_lab_simulated_devices_are_pinged_only_when_asked(tmp_path: Path) -> None:
+    text = BASE.format(icmp="", device=", credential: c, sim_profile: custom/x")
+    inv = load_inventory(write(tmp_path, text), env=ENV)
+    assert (inv.effective("sw1").icmp, inv.effective("cam1").icmp) == (True, False)
+    text = BASE.format(icmp="", device=", credential: c, sim_profile: custom/x, icmp: true")
+    assert load_inventory(write(tmp_path, text), env=ENV).effective("cam1").icmp is True
