@@ -609,6 +609,10 @@ def poll_command(args: argparse.Namespace) -> int:
         print(f"borderwatch poll: no device {args.device!r} in {args.inventory}"
               + (f"; did you mean: {', '.join(hint)}?" if hint else ""), file=sys.stderr)
         return 2
+    if not inventory.device(args.device).snmp:
+        print(f"borderwatch poll: {args.device} is an ICMP-only device (snmp: false): it is "
+              "pinged by `borderwatch run`, there is no SNMP agent to poll", file=sys.stderr)
+        return 2
     if needs_v3_crypto(inventory):
         from collector.snmp.v3 import require_v3_crypto
 

@@ -16,6 +16,7 @@ Which socket (icmplib opens it, builds and checksums the requests):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 _ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
 _PAYLOAD = b"borderwatch-icmp"  # fixed: icmplib would draw random bytes for every request
 _READS_PER_WAKEUP = 512  # bounded, so that a reply storm cannot hold the loop
+RECEIVE_BUFFER = 4 << 20  # bytes: seconds of replies for 10,000 targets
 
 
 class IcmpUnavailable(Exception):
@@ -74,6 +76,14 @@ class EchoSocket:
         self._icmp, self.raw = open_icmp(family, mode)
         self._sock = self._icmp.sock
         self._sock.setblocking(False)
+        # A raw socket queues every ICMP packet of the host (on loopback our own requests
+        # too): a default-sized buffer overflows while the loop is busy for a moment, and
+        # an overflow is a lost reply. SO_RCVBUFFORCE passes net.core.rmem_max (root).
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if option is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+                    break
         # Raw sockets see everyone's replies: our identifier tells ours apart. The kernel
         # replaces it on a datagram socket (and filters for us).
         self._ident = random.randrange(1, 0x10000)
