@@ -153,7 +153,8 @@ class StatusBuilder:
         sites = []
         for site in self._sites:
             snaps = [devices[d] for d in site["devices"] if d in devices]
-            status = with_isolation(site_status([s.up for s in snaps]), site["id"], analysis)
+            status = with_isolation(site_status([s.reachable for s in snaps]), site["id"],
+                                    analysis)
             isolated_by: list[str] = []
             if status == "isolated" and analysis is not None:
                 outage = analysis.outage_of(site["id"])
