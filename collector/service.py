@@ -88,8 +88,7 @@ def device_spec(eff: EffectiveDeviceSettings) -> DeviceSpec:
     limits = PollLimits(**eff.limits.model_dump()) if eff.limits else PollLimits()
     return DeviceSpec(device_id=eff.device_id, site_id=eff.site_id, address=target,
                       profiles="auto" if eff.profile == "auto" else tuple(eff.profile),
-                      interval=eff.interval,
-                      limits=limits, snmp=eff.snmp)
+                      interval=eff.interval, limits=limits, snmp=eff.snmp)
 
 
 def link_specs(inventory: Inventory) -> list[LinkSpec]:
