@@ -39,6 +39,7 @@ from collector.state_lock import StateDirBusy, locked
 from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.http_limits import ListenerStats, ServerLimits
+from exporters.icmp_metrics import IcmpCollector
 from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
 from exporters.site_info import SiteInfoCollector
@@ -362,6 +363,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                           alerts=alert_service, history=history_service, traps=trap_service)
         service.icmp = build_pinger(effective.values(), settings_of(inventory.defaults.icmp),
                                     state, log_event)
+        if service.icmp is not None:
+            registry.register(IcmpCollector(service.icmp.pinger))  # borderwatch_icmp_* self
         if influx is not None:
             sites = {i: e.site_id for i, e in effective.items()}
             writer = influx

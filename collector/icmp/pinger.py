@@ -83,6 +83,11 @@ class Pinger:
                 sock.close()
         self._sockets.clear()
 
+    @property
+    def send_errors(self) -> int:
+        """Echo requests the kernel refused to send, over every socket."""
+        return sum(s.send_errors for s in self._sockets.values() if s is not None)
+
     # ------------------------------------------------------------------ schedule
 
     async def _run(self) -> None:

@@ -100,6 +100,9 @@ async def test_icmp_on_metrics_and_in_victoria_metrics(vm, snmpd, tmp_path) -> N
             assert any(line.startswith(f'{family}{{device="{device}",site="huu-nghi"}} ')
                        for line in lines), (family, device)
     assert 'borderwatch_icmp_up{device="cam1",site="huu-nghi"} 1.0' in lines
+    assert 'borderwatch_icmp_socket_info{socket="raw"} 1.0' in lines
+    (rounds,) = [line for line in lines if line.startswith("borderwatch_icmp_rounds_total ")]
+    assert float(rounds.split()[1]) >= 4
     # the ICMP-only device's ping rounds are its polls
     assert 'borderwatch_device_up{device="cam1",site="huu-nghi"} 1.0' in lines
     assert wanted <= {(name, dict(labels)["device"]) for name, labels in stored}
