@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (set up and run the lab network with the
 # collector) and `make test` (set up and run the test suite). CI runs `make test`.
 .PHONY: setup demo test lint schema test-under-load
-.PHONY: bench bench-scale
+.PHONY: bench bench-scale bench-icmp
 .PHONY: dashboards
 
 setup:
@@ -36,6 +36,11 @@ bench: setup
 # (~16 minutes; root; BENCH_ARGS="--history on" for one run); see bench/README.md.
 bench-scale: setup
 	.venv/bin/python bench/scale.py $(BENCH_ARGS)
+
+# The pinger's CPU cost and loop lag at 1,000-10,000 loopback targets (~5 minutes; root or
+# CAP_NET_RAW); see bench/README.md.
+bench-icmp: setup
+	.venv/bin/python bench/icmp_pinger.py $(BENCH_ARGS)
 
 # Grafana dashboards (grafana/dashboards/*.json) from grafana/catalog.py and inventory.yaml.
 dashboards: setup

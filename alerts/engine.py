@@ -29,6 +29,7 @@ One evaluation:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -199,6 +200,16 @@ class Engine:
         failing: set[str] = set()
         for device_id, snap in devices.items():
             last_success[device_id] = snap.last_success_steady
+            if snap.up is False and snap.reachable:
+                # The agent is silent but the host answers ping: the device and its site
+                # are reachable (snmp_agent_down says the rest), so nothing goes dark.
+                icmp = snap.icmp
+                assert icmp is not None
+                last_success[device_id] = max(snap.last_success_steady or -math.inf,
+                                              icmp.last_reply_steady or -math.inf)
+                self.unreachable_since.pop(device_id, None)
+                device_up[device_id] = True
+                continue
             # Not polled yet, but remembered unreachable: the collector restarted (state
             # file) and has not asked this device again. Its failure stands until a poll
             # says otherwise; forgetting it would make the sites behind it look down (not

@@ -51,6 +51,9 @@ from exporters.site_status import REDUNDANCY_LOST, SITE_STATUS
 RATE_WINDOW = "5m"
 DEVICE_UP = "borderwatch_device_up"
 DEVICE_PARTIAL = "borderwatch_device_partial"
+ICMP_UP = "borderwatch_icmp_up"
+ICMP_RTT = "borderwatch_icmp_rtt_average_seconds"
+ICMP_LOSS = "borderwatch_icmp_loss_ratio"
 LINK_UP = "borderwatch_link_up"
 LINK_UTILIZATION = "borderwatch_link_utilization_ratio"
 LINK_INFO = "borderwatch_link_info"  # {link, a_site, b_site, ...} = 1: the link's ends
@@ -62,6 +65,8 @@ LINK_DASHBOARD = "/d/bw-link/borderwatch-link?var-link={{ $labels.link }}"
 CONCERNS = {
     "site_isolated": "reachability", "site_down": "reachability",
     "redundancy_lost": "reachability", "device_unreachable": "reachability",
+    "snmp_agent_down": "reachability", "site_rtt_high": "reachability",
+    "site_loss_high": "reachability",
     "device_incomplete": "data",
     "link_down": "links", "interface_down": "links", "link_utilization": "traffic",
     "interface_errors": "traffic", "radio_fade": "radio", "radio_signal_low": "radio",
@@ -271,9 +276,19 @@ def _query(rule: Rule, topo: Topology, flap_window: str | None) -> _Query:
     def flap(series: str) -> str | None:
         return changes(series) if flap_window else None
 
-    if kind == "device_unreachable":
+    if kind in ("device_unreachable", "snmp_agent_down"):
+        # a host that answers ping is reachable: its silent agent is snmp_agent_down
         sel = _selector(DEVICE_UP, lm)
-        return _Query(f"{sel} == 0", _DEV, flap_series=flap(sel))
+        join = "unless" if kind == "device_unreachable" else "and"
+        pings = f"{join} on (site, device) {_selector(ICMP_UP, lm)} == 1"
+        flaps = flap(sel)
+        return _Query(f"{sel} == 0\n  {pings}", _DEV,
+                      flap_series=f"{flaps}\n  {pings}" if flaps else None)
+    if kind in ("site_rtt_high", "site_loss_high"):
+        metric = ICMP_RTT if kind == "site_rtt_high" else ICMP_LOSS
+        return _Query(f"min by (site) (\n  {_selector(metric, lm)}\n  and on (site, device) "
+                      f"{_selector(ICMP_UP, lm)} == 1\n)", ("site",),
+                      notes=("the best of the site's pinged devices that answer",))
     if kind == "device_incomplete":
         sel = _selector(DEVICE_PARTIAL, lm)
         return _Query(f"{sel} == 1", _DEV, flap_series=flap(sel))
@@ -375,6 +390,18 @@ def _summaries(rule: Rule, q: _Query) -> tuple[str, str]:
                             f"{en} lost redundancy: it hangs on a single path"),
         "device_unreachable": (f"Thiết bị {dev} tại {vi} không phản hồi SNMP",
                                f"Device {dev} at {en} does not answer SNMP"),
+        "snmp_agent_down": (f"Tác nhân SNMP của thiết bị {dev} tại {vi} không phản hồi "
+                            "(thiết bị vẫn trả lời ping)",
+                            f"SNMP agent of device {dev} at {en} not answering (the host "
+                            "answers ping)"),
+        "site_rtt_high": (f"Đường truyền tới {vi} suy giảm: trễ ping "
+                          "{{ $value | humanizeDuration }}",
+                          f"Path to {en} degraded: ping round trip "
+                          "{{ $value | humanizeDuration }}"),
+        "site_loss_high": (f"Đường truyền tới {vi} suy giảm: mất gói ping "
+                           "{{ $value | humanizePercentage }}",
+                           f"Path to {en} degraded: ping loss "
+                           "{{ $value | humanizePercentage }}"),
         "device_incomplete": (f"Dữ liệu của thiết bị {dev} tại {vi} không đầy đủ",
                               f"Data of device {dev} at {en} is incomplete"),
         "interface_down": (f"Cổng {iface} của {dev} tại {vi} mất kết nối",

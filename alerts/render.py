@@ -203,6 +203,18 @@ def _what(a: AlertRef, where: str, site_txt: str, lang: str) -> tuple[str, str]:
     info, value, kind = a.info, a.value, a.kind
     if kind == "link_down":
         return (f"Mất {where}" if vi else f"{where[0].upper()}{where[1:]} down"), ""
+    if kind == "snmp_agent_down":
+        return (f"Tác nhân SNMP của {where} không phản hồi" if vi else
+                f"SNMP agent of {where} not answering"), \
+            (": thiết bị vẫn trả lời ping, trạm không mất liên lạc" if vi else
+             ": the host answers ping, the site is not down")
+    if kind in ("site_rtt_high", "site_loss_high"):
+        rtt = kind == "site_rtt_high"
+        amount = (f"{(value or 0.0) * 1000:.0f} ms" if rtt else f"{(value or 0.0) * 100:.0f}%")
+        return (f"Đường truyền tới {site_txt} suy giảm" if vi else
+                f"Path to {site_txt} degraded"), \
+            ((f": trễ ping {amount}" if rtt else f": mất gói ping {amount}") if vi else
+             (f": ping round trip {amount}" if rtt else f": ping loss {amount}"))
     if kind == "device_incomplete":
         kinds = ", ".join(info.get("kinds") or ())
         return (f"Dữ liệu của {where} không đầy đủ" if vi else f"Data of {where} incomplete"), \

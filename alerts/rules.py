@@ -62,7 +62,10 @@ _SELECTORS = {
 }
 
 KINDS: dict[str, KindSpec] = {
-    "device_unreachable": KindSpec("device", None, "", "the device does not answer SNMP"),
+    "device_unreachable": KindSpec("device", None, "", "the device answers neither SNMP nor "
+                                   "ping (ping only if it is pinged)"),
+    "snmp_agent_down": KindSpec("device", None, "", "the device's SNMP agent does not answer "
+                                "while the host answers ping"),
     "device_incomplete": KindSpec("device", None, "", "the device answers but its latest poll "
                                   "missed data (a walk looped or reached a bound, values "
                                   "were refused)"),
@@ -72,6 +75,10 @@ KINDS: dict[str, KindSpec] = {
                               "failure elsewhere"),
     "redundancy_lost": KindSpec("site", None, "", "the site now hangs on a single path that "
                                 "its plan did not have"),
+    "site_rtt_high": KindSpec("site", "above", "s", "ping round trip to the site (the best "
+                              "average of its pinged devices), in seconds"),
+    "site_loss_high": KindSpec("site", "above", "ratio", "ping loss to the site (the lowest "
+                               "loss ratio of its pinged devices)"),
     "link_down": KindSpec("link", None, "", "an end reports the link's interface down"),
     "interface_down": KindSpec("interface", None, "", "a declared interface is down",
                                options=("interfaces",)),

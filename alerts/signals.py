@@ -195,13 +195,46 @@ def _device_subject(ctx: Context, device_id: str) -> Subject:
     return Subject("device", site=ctx.topology.device_site(device_id), device=device_id)
 
 
+def answers_ping(snap: DeviceSnapshot) -> bool:
+    """True if the device's latest ping round got a reply (collector/icmp)."""
+    return snap.icmp is not None and snap.icmp.up
+
+
 def _device_unreachable(rule: Rule, ctx: Context) -> Iterator[Signal]:
+    # A device whose host answers ping is reachable: a silent agent is snmp_agent_down.
     for device_id in ctx.topology.devices:
         snap = ctx.devices.get(device_id)
         if snap is None or snap.up is None:
             continue
         info = {"error": snap.last_error} if snap.last_error else {}
-        yield Signal(_device_subject(ctx, device_id), observed=snap.up is False, info=info)
+        yield Signal(_device_subject(ctx, device_id),
+                     observed=snap.up is False and not answers_ping(snap), info=info)
+
+
+def _snmp_agent_down(rule: Rule, ctx: Context) -> Iterator[Signal]:
+    for device_id in ctx.topology.devices:
+        snap = ctx.devices.get(device_id)
+        if snap is None or snap.up is None or snap.icmp is None or not snap.snmp:
+            continue  # not polled yet, not pinged, or ICMP-only (it has no agent)
+        info = {"error": snap.last_error, "rtt_seconds": snap.icmp.rtt_last} \
+            if snap.last_error else {}
+        yield Signal(_device_subject(ctx, device_id),
+                     observed=snap.up is False and answers_ping(snap), info=info)
+
+
+def _site_ping(read: Callable[[DeviceSnapshot], float | None]) -> Evaluator:
+    """Per site, the best value of its pinged devices: a slow or lossy path shows on every
+    device behind it, a single bad device (a busy PC) is not the site's path."""
+    def evaluate(rule: Rule, ctx: Context) -> Iterator[Signal]:
+        for site_id in ctx.topology.sites:
+            values = [v for d in ctx.topology.site_devices(site_id)
+                      if (snap := ctx.devices.get(d)) is not None and answers_ping(snap)
+                      and (v := read(snap)) is not None]
+            if values:
+                best = min(values)
+                yield Signal(Subject("site", site=site_id), value=best,
+                             info={"value": best, "devices": len(values)})
+    return evaluate
 
 
 def _device_incomplete(rule: Rule, ctx: Context) -> Iterator[Signal]:
@@ -385,6 +418,9 @@ def _battery_runtime_low(rule: Rule, ctx: Context) -> Iterator[Signal]:
 
 EVALUATORS: dict[str, Evaluator] = {
     "device_unreachable": _device_unreachable,
+    "snmp_agent_down": _snmp_agent_down,
+    "site_rtt_high": _site_ping(lambda s: s.icmp.rtt_average if s.icmp else None),
+    "site_loss_high": _site_ping(lambda s: s.icmp.loss_ratio if s.icmp else None),
     "device_incomplete": _device_incomplete,
     "site_down": _site_status("down"),
     "site_isolated": _site_status("isolated"),

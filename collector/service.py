@@ -24,6 +24,7 @@ from typing import Any
 
 from collector.clock import SteadyClock
 from collector.heap import HeapFreezer
+from collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
 from collector.poll_limits import PollLimits
 from collector.poller import Poller
@@ -38,6 +39,7 @@ from collector.state_lock import StateDirBusy, locked
 from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.http_limits import ListenerStats, ServerLimits
+from exporters.icmp_metrics import IcmpCollector
 from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
 from exporters.site_info import SiteInfoCollector
@@ -87,7 +89,7 @@ def device_spec(eff: EffectiveDeviceSettings) -> DeviceSpec:
     limits = PollLimits(**eff.limits.model_dump()) if eff.limits else PollLimits()
     return DeviceSpec(device_id=eff.device_id, site_id=eff.site_id, address=target,
                       profiles="auto" if eff.profile == "auto" else tuple(eff.profile),
-                      interval=eff.interval, limits=limits)
+                      interval=eff.interval, limits=limits, snmp=eff.snmp)
 
 
 def link_specs(inventory: Inventory) -> list[LinkSpec]:
@@ -105,7 +107,7 @@ def link_specs(inventory: Inventory) -> list[LinkSpec]:
 
 def needs_v3_crypto(inventory: Inventory) -> bool:
     """True when a device uses an SNMPv3 credential with privacy (needs `cryptography`)."""
-    used = {d.credential for d in inventory.devices}
+    used = {d.credential for d in inventory.devices if d.credential is not None}
     return any(inventory.credentials[name].version == "3" and
                inventory.credentials[name].priv_protocol for name in used)
 
@@ -151,6 +153,7 @@ class Service:
     traps: Any = None
     # Keeps full garbage collections short on big inventories (collector/heap.py).
     heap: HeapFreezer = field(default_factory=HeapFreezer)
+    icmp: IcmpHook | None = None  # the pinger, unless no device is pinged (collector/icmp)
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -209,6 +212,8 @@ class Service:
         if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
             log.error("some polls did not stop within %.0f s", SHUTDOWN_GRACE)
         await self.heap.stop()
+        if self.icmp is not None:
+            await self.icmp.pinger.stop()
         if self.alerts is not None:
             # alerts: stop ticking and delivering, save the engine state (outbox is on disk)
             await self.alerts.close()
@@ -266,7 +271,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         from alerts.service_hook import resume_clock
 
         clock = resume_clock(inventory, base_dir)
-    state = NetworkState(specs.values(), link_specs(inventory), clock=clock)
+    state = NetworkState(specs.values(), link_specs(inventory), clock=clock,
+                         icmp_window=inventory.defaults.icmp.window)
     poller = Poller()
     # Every part opened so far is closed again (last first) if a later step fails; on
     # success pop_all() hands them to the Service, whose close() owns them from then on.
@@ -276,6 +282,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         opened.push_async_callback(transport.close)
         devices: dict[str, DeviceRuntime] = {}
         for device_id, eff in effective.items():
+            if not eff.snmp:
+                continue  # ICMP-only: pinged, never polled
             session = open_session(session_settings(eff), transport)
             opened.push_async_callback(session.close)
             devices[device_id] = DeviceRuntime(specs[device_id], eff, session,
@@ -313,7 +321,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         scheduler = Scheduler(Job(device_id=i, interval=e.interval,
                                   poll_deadline=e.poll_deadline, poll=make_poll(i),
                                   site=e.site_id)
-                              for i, e in effective.items())
+                              for i, e in effective.items() if e.snmp)
         render = RenderStats()  # written by the HTTP app, read by the collector (self-metrics)
         http_stats = ListenerStats()  # the same, for the HTTP listener's guard
         registry = build_registry(ExporterSources(
@@ -354,11 +362,17 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
                           alerts=alert_service, history=history_service, traps=trap_service)
+        service.icmp = build_pinger(effective.values(), settings_of(inventory.defaults.icmp),
+                                    state, log_event)
+        if service.icmp is not None:
+            registry.register(IcmpCollector(service.icmp.pinger))  # borderwatch_icmp_* self
         if influx is not None:
             sites = {i: e.site_id for i, e in effective.items()}
             writer = influx
             service.result_listeners.append(
                 lambda result: writer.submit(result, sites.get(result.device_id, "")))
+            if service.icmp is not None:
+                service.icmp.listeners.append(writer.submit_icmp)
         opened.push_async_callback(http.stop)
         try:
             await http.start()
@@ -381,6 +395,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             opened.push_async_callback(trap_service.close)
         opened.pop_all()
     scheduler.start()
+    if service.icmp is not None:
+        service.icmp.pinger.start()
     service.heap.start()
     return service
 
@@ -595,6 +611,10 @@ def poll_command(args: argparse.Namespace) -> int:
         hint = close_matches(args.device, known)
         print(f"borderwatch poll: no device {args.device!r} in {args.inventory}"
               + (f"; did you mean: {', '.join(hint)}?" if hint else ""), file=sys.stderr)
+        return 2
+    if not inventory.device(args.device).snmp:
+        print(f"borderwatch poll: {args.device} is an ICMP-only device (snmp: false): it is "
+              "pinged by `borderwatch run`, there is no SNMP agent to poll", file=sys.stderr)
         return 2
     if needs_v3_crypto(inventory):
         from collector.snmp.v3 import require_v3_crypto

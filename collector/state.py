@@ -35,6 +35,11 @@ Semantics:
   failed), and the series get `borderwatch_device_poll_problems{kind}`. New kinds
   emit DATA_INCOMPLETE, their end DATA_COMPLETE: one log line per change.
 * Links: see `LinkSnapshot`.
+* ICMP (collector/icmp): `apply_icmp(round)` keeps `snapshot.icmp` (RTT, jitter, loss,
+  reachability over a window of rounds). For an ICMP-only device (`spec.snmp` False) the
+  round is also its poll: `up`, staleness and events follow the pings. For an SNMP device
+  ping never changes `up` (that stays the agent's answer); readers combine the two (the
+  alert engine: "SNMP agent not answering" while the host answers ping).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from enum import StrEnum
 
 from collector.clock import SameClock, SteadyClock, as_clocks
 from collector.counters import UptimeChange, classify_uptime, counter_step
+from collector.icmp.stats import IcmpRound, IcmpSnapshot, IcmpStats
 from collector.profiles import MetricInfo
 from collector.samples import Kind, Labels, PollResult, ProblemKind
 from collector.topology_spec import DeviceSpec, LinkSpec
@@ -153,6 +159,17 @@ class DeviceSnapshot:
     trap_sourced: bool = False
     last_trap: float | None = None  # wall clock of the latest trap applied
     traps: int = 0  # traps applied to this device
+    icmp: IcmpSnapshot | None = None  # None: not pinged (yet)
+    snmp: bool = True  # False: an ICMP-only device (its polls are ping rounds)
+
+    @property
+    def reachable(self) -> bool | None:
+        """Whether the device answers at all: its SNMP agent, or, while the agent is silent,
+        its host's ping (None before either has an answer or a failure). Site status and
+        topology read this; `up` stays the agent's answer."""
+        if self.up or (self.icmp is not None and self.icmp.up):
+            return True
+        return self.up
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,17 +228,19 @@ class _CounterState:
 class _Device:
     """Per-device private state behind a DeviceSnapshot (times on the steady clock)."""
 
-    __slots__ = ("counters", "if_by_name", "mismatches", "snap", "spec", "uptime_t",
+    __slots__ = ("counters", "icmp", "if_by_name", "mismatches", "snap", "spec", "uptime_t",
                  "uptime_ticks")
 
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
-        self.snap = DeviceSnapshot(spec.device_id, spec.site_id, spec.address, spec.interval)
+        self.snap = DeviceSnapshot(spec.device_id, spec.site_id, spec.address, spec.interval,
+                                   snmp=spec.snmp)
         self.counters: dict[tuple[str, Labels], _CounterState] = {}
         self.uptime_ticks: int | None = None
         self.uptime_t: float = 0.0
         self.mismatches: set[str] = set()
         self.if_by_name: dict[str, InterfaceState] = {}
+        self.icmp: IcmpStats | None = None
 
 
 class NetworkState:
@@ -230,7 +249,7 @@ class NetworkState:
     def __init__(self, devices: Iterable[DeviceSpec], links: Iterable[LinkSpec],
                  clock: Callable[[], float] | SteadyClock | SameClock | None = None, *,
                  catalog: Mapping[str, MetricInfo] | None = None,
-                 stale_after_intervals: float = 3.0) -> None:
+                 stale_after_intervals: float = 3.0, icmp_window: int = 10) -> None:
         """`clock`: a SteadyClock (the default, a new one), or a plain callable that is a
         simulated clock, both steady and wall (tests)."""
         if catalog is None:
@@ -242,6 +261,7 @@ class NetworkState:
         self._clocks = as_clocks(clock)
         self._clock = self._clocks.now  # steady: every duration is measured on it
         self._stale_after = stale_after_intervals
+        self._icmp_window = icmp_window
         self._devices: dict[str, _Device] = {}
         self._links: dict[str, LinkSnapshot] = {}
         self._links_by_device: dict[str, list[LinkSnapshot]] = {}
@@ -265,6 +285,7 @@ class NetworkState:
                     fresh.snap.interval = spec.interval
                     fresh.uptime_ticks, fresh.uptime_t = dev.uptime_ticks, dev.uptime_t
                     fresh.mismatches, fresh.if_by_name = dev.mismatches, dev.if_by_name
+                    fresh.icmp = dev.icmp
                 dev = fresh
             self._devices[spec.device_id] = dev
         old_links = self._links
@@ -431,6 +452,22 @@ class NetworkState:
                           **{i.descr: i for i in ifaces if i.descr},
                           **{i.name: i for i in ifaces if i.name}}
         return events + self._update_device_links(dev, now)
+
+    def apply_icmp(self, r: IcmpRound) -> list[Event]:
+        """Fold one ping round in; for an ICMP-only device it is also the device's poll."""
+        dev = self._devices.get(r.device_id)
+        if dev is None:
+            return []
+        if dev.icmp is None:
+            dev.icmp = IcmpStats(self._icmp_window)
+        dev.snap.icmp = dev.icmp.add(r)
+        if dev.spec.snmp:
+            return []
+        # the steady start of the round back on the wall scale, as polls report it
+        return self.apply(PollResult(
+            r.device_id, r.started_wall, max(0.0, self._clock() - r.started), r.answered,
+            error=None if r.answered else f"no echo reply to {r.sent} request(s)",
+            profile="icmp"))
 
     def _note_partial(self, dev: _Device, result: PollResult, now: float) -> list[Event]:
         """Fold a successful poll's problem kinds; an event when kinds appear or all end."""

@@ -32,6 +32,8 @@ class DeviceSpec:
     profiles: Sequence[str] | Literal["auto"] = AUTO
     interval: float = 60.0
     limits: PollLimits = field(default_factory=PollLimits)
+    # False: an ICMP-only device; its ping rounds are its polls (collector.state.apply_icmp)
+    snmp: bool = True
 
 
 @dataclass(frozen=True, slots=True)

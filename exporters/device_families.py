@@ -68,6 +68,35 @@ def _uptime(snap: Any, n: int) -> float | None:
     return snap.uptime_seconds if snap.up and not snap.stale else None
 
 
+def _icmp(read: Callable[[Any], float | int | None]) -> Callable[[Any, int], float | None]:
+    """A value of the device's ICMP snapshot; absent when the device is not pinged."""
+    return lambda snap, n: None if snap.icmp is None else read(snap.icmp)
+
+
+# ICMP reachability (collector/icmp): every pinged device, SNMP or not.
+ICMP_FAMILIES: tuple[DeviceFamily, ...] = (
+    DeviceFamily("borderwatch_icmp_up",
+                 "1 if the device answered an echo request of its latest ping round, 0 if "
+                 "none (absent if not pinged).", "gauge", "state",
+                 _icmp(lambda i: 1.0 if i.up else 0.0)),
+    DeviceFamily("borderwatch_icmp_rtt_seconds", "Round trip of the latest echo reply.",
+                 "gauge", "state", _icmp(lambda i: i.rtt_last)),
+    DeviceFamily("borderwatch_icmp_rtt_average_seconds",
+                 "Mean round trip over the last `window` rounds.", "gauge", "state",
+                 _icmp(lambda i: i.rtt_average)),
+    DeviceFamily("borderwatch_icmp_rtt_jitter_seconds",
+                 "Mean absolute difference of consecutive round trips over the last "
+                 "`window` rounds.", "gauge", "state", _icmp(lambda i: i.rtt_jitter)),
+    DeviceFamily("borderwatch_icmp_loss_ratio",
+                 "Echo requests without a reply / requests sent, over the last `window` "
+                 "rounds.", "gauge", "state", _icmp(lambda i: i.loss_ratio)),
+    DeviceFamily("borderwatch_icmp_echo_requests", "Echo requests sent to the device.",
+                 "counter", "state", _icmp(lambda i: i.sent_total)),
+    DeviceFamily("borderwatch_icmp_echo_replies", "Echo replies received from the device.",
+                 "counter", "state", _icmp(lambda i: i.received_total)),
+)
+
+
 DEVICE_FAMILIES: tuple[DeviceFamily, ...] = (
     DeviceFamily("borderwatch_device_up",
                  "1 if the latest poll of the device succeeded, 0 if it failed "
@@ -125,6 +154,7 @@ DEVICE_FAMILIES: tuple[DeviceFamily, ...] = (
                  "Strings from the device (sysDescr, ifAlias, ...) cut to 256 characters, "
                  "counted at every poll that received one.", "counter", "counters",
                  lambda c: c.strings_truncated),
+    *ICMP_FAMILIES,
 )
 
 

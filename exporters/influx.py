@@ -50,9 +50,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from collector.icmp.stats import IcmpRound, IcmpSnapshot
 from collector.samples import PollResult
 from collector.secret import Secret
-from exporters.line_protocol import encode_result
+from exporters.line_protocol import Encoded, encode_icmp, encode_result
 from exporters.spool import Record, Spool
 
 if TYPE_CHECKING:
@@ -350,6 +351,13 @@ class InfluxWriter:
                 log.exception("cannot encode a poll of %s as line protocol", result.device_id)
             self._count_dropped("encode_error", 1)
             return
+        self._enqueue(encoded)
+
+    def submit_icmp(self, r: IcmpRound, snap: IcmpSnapshot, site_id: str) -> None:
+        """Queue one ping round's `icmp` point (collector/icmp); never blocks, never raises."""
+        self._enqueue(encode_icmp(r, snap, site_id))
+
+    def _enqueue(self, encoded: Encoded) -> None:
         n = len(encoded.lines)
         self.stats.points_submitted += n
         if self._closing:  # polls must stop before close(); count what came too late

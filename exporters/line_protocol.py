@@ -22,6 +22,9 @@ Design (documented in docs/influx.md):
 * Every poll also writes `device,site=…,device=… up=1,poll_duration_seconds=…,varbinds=…i,
   requests=…i`, failed polls included (up=0 and no other measurement).
 * Timestamp: the poll's start (`PollResult.started`), in milliseconds.
+* Every ping round (collector/icmp) writes `icmp,site=…,device=… up=…,rtt_seconds=…,
+  rtt_average_seconds=…,rtt_jitter_seconds=…,loss_ratio=…,echo_requests=…u,
+  echo_replies=…u` (RTT fields left out while no reply is in the window).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from collector.icmp.stats import IcmpRound, IcmpSnapshot
 from collector.samples import Kind, PollResult
 
 PREFIX = "borderwatch_"
@@ -188,3 +192,17 @@ def encode_result(result: PollResult, site_id: str) -> Encoded:
         lines.append(f"{escape_measurement(measurement)}{tags} {','.join(fields)}{suffix}"
                      .encode())
     return Encoded(lines, ts)
+
+
+def encode_icmp(r: IcmpRound, snap: IcmpSnapshot, site_id: str) -> Encoded:
+    """One ping round as one `icmp` point (fields as the borderwatch_icmp_* families)."""
+    ts = timestamp_ms(r.started_wall)
+    values = (("rtt_seconds", snap.rtt_last), ("rtt_average_seconds", snap.rtt_average),
+              ("rtt_jitter_seconds", snap.rtt_jitter), ("loss_ratio", snap.loss_ratio))
+    fields = [f"up={1.0 if snap.up else 0.0!r}"]
+    fields += [f"{k}={text}" for k, v in values
+               if v is not None and (text := format_float(v)) is not None]
+    fields += [f"echo_requests={format_unsigned(snap.sent_total)}",
+               f"echo_replies={format_unsigned(snap.received_total)}"]
+    line = f"icmp{tag_set(site_id, r.device_id, ())} {','.join(fields)} {ts}"
+    return Encoded([line.encode()], ts)

@@ -50,7 +50,7 @@ def analyse_now(topology: Topology | None, state: NetworkState) -> Analysis | No
 def site_statuses(sites: Mapping[str, tuple[str, ...]], state: NetworkState,
                   analysis: Analysis | None) -> dict[str, str]:
     """{site: up | unknown | down | isolated} for `sites` ({site: its device ids})."""
-    up = {s.device_id: s.up for s in state.device_snapshots()}
+    up = {s.device_id: s.reachable for s in state.device_snapshots()}
     out = {}
     for site, devices in sites.items():
         status = with_isolation(site_status([up.get(d) for d in devices]), site, analysis)

@@ -81,6 +81,7 @@ def _device(snap: DeviceSnapshot) -> dict[str, Any]:
     return {
         "id": snap.device_id,
         "up": snap.up,
+        "icmp_up": None if snap.icmp is None else snap.icmp.up,  # the host answers ping
         "stale": snap.stale,
         "last_poll": _iso(snap.last_poll),
         "last_success": _iso(snap.last_success),
@@ -107,10 +108,10 @@ def health_from_state(devices: Iterable[DeviceSnapshot], links: Iterable[LinkSna
     from alerts.topology import Health
 
     devs = list(devices)
-    return Health(device_up={d.device_id: d.up for d in devs},
+    return Health(device_up={d.device_id: d.reachable for d in devs},
                   last_success={d.device_id: d.last_success for d in devs},
                   link_state={lk.link_id: lk.state for lk in links},
-                  failing=frozenset(d.device_id for d in devs if d.up is False))
+                  failing=frozenset(d.device_id for d in devs if d.reachable is False))
 
 
 class StatusBuilder:
@@ -154,7 +155,8 @@ class StatusBuilder:
         sites = []
         for site in self._sites:
             snaps = [devices[d] for d in site["devices"] if d in devices]
-            status = with_isolation(site_status([s.up for s in snaps]), site["id"], analysis)
+            status = with_isolation(site_status([s.reachable for s in snaps]), site["id"],
+                                    analysis)
             isolated_by: list[str] = []
             if status == "isolated" and analysis is not None:
                 outage = analysis.outage_of(site["id"])

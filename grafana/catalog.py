@@ -225,6 +225,15 @@ def site(rows: list[SiteRow]) -> Dashboard:
                                            "{{device}}"), unit="s"),
             _series("Poll duration", Query(f"borderwatch_device_poll_duration_seconds{{{s}}}",
                                            "{{device}}"), unit="s"),
+            Row("Ping"),
+            _series("Ping round trip",
+                    Query(f"borderwatch_icmp_rtt_average_seconds{{{s}}}", "{{device}} average"),
+                    Query(f"borderwatch_icmp_rtt_jitter_seconds{{{s}}}", "{{device}} jitter"),
+                    unit="s", description="Over the pinger's window of rounds "
+                    "(defaults.icmp.window); VSAT is about 0.6 s when healthy."),
+            _series("Ping loss", Query(f"borderwatch_icmp_loss_ratio{{{s}}}", "{{device}}"),
+                    unit="percentunit", thresholds=((None, "green"), (0.1, "red")),
+                    description="Echo requests without a reply over the pinger's window."),
             Row("Interfaces"),
             _series("Receive", Query(f"rate(borderwatch_interface_receive_bytes_total{{{s}}}"
                                      f"[{RATE}]) * 8", "{{device}} {{ifName}}"), unit="bps"),
@@ -299,6 +308,14 @@ def link() -> Dashboard:
                     Query("max by (device, ifName) (borderwatch_interface_up) "
                           f"* on(device, ifName) group_left() {LINK_ENDS}",
                           "{{device}} {{ifName}}"), thresholds=((None, "red"), (1, "green"))),
+            _series("Ping round trip to both ends",
+                    Query("borderwatch_icmp_rtt_average_seconds * on(device) group_left(link) "
+                          f"{LINK_DEVICES}", "{{device}}"), unit="s",
+                    description="Average over the pinger's window, for ends that are pinged."),
+            _series("Ping loss to both ends",
+                    Query("borderwatch_icmp_loss_ratio * on(device) group_left(link) "
+                          f"{LINK_DEVICES}", "{{device}}"), unit="percentunit",
+                    thresholds=((None, "green"), (0.1, "red"))),
             _series("Received signal at both ends",
                     Query("borderwatch_radio_signal_dbm * on(device) group_left(link) "
                           f"{LINK_DEVICES}", "{{device}} {{radio}}"),

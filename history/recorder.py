@@ -12,8 +12,9 @@ States (see history/README.md):
 * link: `LinkSnapshot.state`; an up radio link whose received signal is below its planned
   level (fade margin < 0 dB at either end) is "degraded". Unknown links say why:
   "not-polled-yet", or "not-seen" (no end device can see the interface).
-* site: the status page's rule (`exporters.status.site_status` + `with_isolation`) on the
-  topology analysis of `alerts.topology` (no alert configuration needed): up (a device
+* site: the status page's rule (`exporters.status.site_status` + `with_isolation`) on each
+  device's reachability (SNMP, or ping while its agent is silent: `DeviceSnapshot.reachable`)
+  and the topology analysis of `alerts.topology` (no alert configuration needed): up (a device
   answers), down (all polled devices fail: cause is the outage's root, usually the site
   itself), isolated (down, and cut off behind the root-cause elements), unknown
   ("not-polled-yet", or "no-devices").
@@ -68,6 +69,7 @@ class Recorder:
         self.rollups = HourlyRollups(submit, max_step=max(300.0, 3 * rollup_every))
         self._written: dict[tuple[str, str], tuple[str, str | None]] = {}  # links, sites
         self._device_states: dict[str, tuple[str, str | None]] = {}
+        self._reachable: dict[str, bool | None] = {}  # SNMP or ping (DeviceSnapshot.reachable)
         self._power_devices: list[str] = []  # devices with power metrics (refreshed)
         self._analysed_at = -float("inf")
         self._failing = False
@@ -102,6 +104,9 @@ class Recorder:
             if written.get(device_id) is not value:
                 written[device_id] = value
                 submit((STATE, "device", device_id, value[0], value[1], now))
+                changed = True
+            if self._reachable.get(device_id, False) is not snap.reachable:
+                self._reachable[device_id] = snap.reachable  # the agent alone may be silent
                 changed = True
         radio = {lk.link_id: _radio(lk.link_id, lk.a_device, lk.a_interface, lk.b_device,
                                     lk.b_interface, by_id) for lk in self._radio_links}
@@ -148,7 +153,7 @@ class Recorder:
                                                     for s in health.link_state.values())
         analysis = analyse(self._topo, health) if self._topo is not None else None
         for site_id, site_devices in self._site_devices.items():
-            devs = [by_id[d].up for d in site_devices if d in by_id]
+            devs = [by_id[d].reachable for d in site_devices if d in by_id]
             self._set("site", site_id, *_site_state(site_id, devs, analysis), now)
         self._observe_incidents(analysis, now)
 
@@ -156,7 +161,7 @@ class Recorder:
                 now: float) -> Health:
         """The evidence now, as the status page sees it (no debounce), plus since-times and
         links seen down from both ends, which the root-cause rules use."""
-        failing = frozenset(d for d, s in by_id.items() if s.up is False)
+        failing = frozenset(d for d, s in by_id.items() if s.reachable is False)
         since = self._down_since
         for d in failing:
             since.setdefault(device_el(d), now)
@@ -170,7 +175,7 @@ class Recorder:
             del since[el]
         for link_id in [k for k in self._cut_ends if k not in down]:
             del self._cut_ends[link_id]
-        return Health(device_up={d: s.up for d, s in by_id.items()},
+        return Health(device_up={d: s.reachable for d, s in by_id.items()},
                       last_success={d: s.last_success for d, s in by_id.items()},
                       link_state={lk.link_id: lk.state for lk in links},
                       down_since=dict(since),

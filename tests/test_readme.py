@@ -239,3 +239,24 @@ def test_the_fibre_cut_story_runs_as_the_readme_tells_it(tmp_path: Path) -> None
     assert stopped.stderr.splitlines()[-1] == ("borderwatch poll: bptl-sw1 is simulated by the "
                                                "lab; if the lab is not running, start it: "
                                                "borderwatch lab --inventory inventory.yaml")
+
+
+def test_readme_icmp_example_is_valid(tmp_path: Path) -> None:
+    """The ICMP example's settings and devices, added to the inventory example, load and
+    mean what the README says: polled and pinged, ICMP-only, not pinged."""
+    blocks = _yaml_blocks()
+    (icmp,) = [yaml.safe_load(b) for b in blocks if "icmp:" in b and "snmp: false" in b]
+    base = yaml.safe_load(blocks[0].replace("/run/secrets/v3-priv", str(tmp_path / "k")))
+    (tmp_path / "k").write_text("privpass123\n", encoding="utf-8")
+    (tmp_path / "k").chmod(0o600)
+    base["defaults"]["icmp"] = icmp["defaults"]["icmp"]
+    post = next(s for s in base["sites"] if s["id"] == icmp["sites"][0]["id"])
+    post["devices"] = icmp["sites"][0]["devices"]
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(base, allow_unicode=True), encoding="utf-8")
+    env = {"BORDERWATCH_COMMUNITY": "public", "BORDERWATCH_V3_AUTH": "authpass123"}
+    inventory = load_inventory(path, env=env)
+    assert {d.id: (inventory.effective(d).snmp, inventory.effective(d).icmp)
+            for d in inventory.devices} == {"dd-agg2": (True, True), "bptl-sw1": (True, True),
+                                            "bptl-cam1": (False, True),
+                                            "bptl-ups1": (True, False)}

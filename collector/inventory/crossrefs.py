@@ -164,7 +164,7 @@ def _check_device(entry: _DeviceEntry, cred_names: list[str], defaults: Defaults
                   issues: list[Issue]) -> None:
     dev = entry.model
     assert dev is not None
-    if dev.credential not in cred_names:
+    if dev.credential is not None and dev.credential not in cred_names:
         defined = ", ".join(cred_names) if cred_names else "none"
         issues.append(Issue((*entry.loc, "credential"), f"unknown credential "
                             f"'{dev.credential}'{_hint(dev.credential, cred_names)}; "
@@ -194,7 +194,7 @@ def _check_same_agent(index: _Index, defaults: Defaults | None, lines: dict,
     agents: dict[tuple, _DeviceEntry] = {}
     for entry in index.devices.values():
         dev = entry.model
-        if dev is None or (dev.port is None and defaults is None):
+        if dev is None or (dev.port is None and defaults is None) or not dev.snmp:
             continue
         port = dev.port if dev.port is not None else defaults.port  # type: ignore[union-attr]
         key = (dev.address.lower(), port, dev.credential)

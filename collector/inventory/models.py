@@ -196,6 +196,39 @@ class Credential(BaseModel):
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 
 
+class IcmpDefaults(BaseModel):
+    """ICMP reachability: every device with an address is pinged unless this (or the
+    device's `icmp: false`) turns it off. One pinger for the whole process (collector/icmp)."""
+
+    model_config = _STRICT
+
+    enabled: bool = Field(True, description="ping every device unless it says `icmp: false`")
+    interval: Seconds = Field(30.0, description="seconds between two rounds of one device")
+    count: int = Field(3, ge=1, le=20, description=(
+        "echo requests per round; a round answers if any of them does"))
+    timeout: Seconds = Field(2.0, description="seconds to wait for one echo reply")
+    window: int = Field(10, ge=1, le=1000, description=(
+        "rounds that loss ratio, average RTT and jitter are computed over"))
+    max_in_flight: int = Field(256, ge=1, le=100_000, description=(
+        "rounds running at once, over all devices"))
+    socket: Literal["auto", "raw", "unprivileged"] = Field("auto", description=(
+        "auto: an unprivileged ping socket if net.ipv4.ping_group_range allows, else raw "
+        "(root or CAP_NET_RAW)"))
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> IcmpDefaults:
+        need = self.count * self.timeout
+        if self.interval < need:
+            _fail("IcmpDefaults", [("interval", "interval_too_short",
+                                    "interval {interval} s is shorter than count × timeout = "
+                                    "{count} × {timeout} = {need} s; raise interval or lower "
+                                    "count/timeout", {"interval": _num(self.interval),
+                                                      "count": self.count,
+                                                      "timeout": _num(self.timeout),
+                                                      "need": _num(need)})])
+        return self
+
+
 class Defaults(BaseModel):
     """Polling settings for every device unless the device overrides them (the ONE place)."""
 
@@ -210,6 +243,7 @@ class Defaults(BaseModel):
                                description="global cap on SNMP requests in flight")
     poll_deadline: Seconds | None = Field(
         None, description="seconds one poll may take; default interval × 0.8")
+    icmp: IcmpDefaults = Field(default_factory=IcmpDefaults)
 
     @model_validator(mode="after")
     def _check_timing(self) -> Defaults:
@@ -301,13 +335,20 @@ class DeviceLimits(BaseModel):
 
 
 class Device(BaseModel):
-    """One SNMP agent; unset polling fields fall back to `defaults` (see Inventory.effective)."""
+    """One SNMP agent (or, with `snmp: false`, equipment that is only pinged); unset polling
+    fields fall back to `defaults` (see Inventory.effective)."""
 
     model_config = _STRICT
 
     id: Id = Field(description="unique across the whole inventory")
     address: Address
-    credential: Id = Field(description="a key of `credentials`")
+    credential: Id | None = Field(None, description=(
+        "a key of `credentials`; required unless `snmp: false`"))
+    snmp: bool = Field(True, description=(
+        "poll over SNMP; false: an ICMP-only device (camera, cheap radio, PC), pinged only"))
+    icmp: bool | None = Field(None, description=(
+        "ping the device (default: defaults.icmp.enabled; false for a lab-simulated device, "
+        "whose loopback address answers ping whatever fault the lab plays)"))
     port: int | None = Field(None, ge=1, le=65535)
     profile: Profile = "auto"
     interval: Seconds | None = None
@@ -326,6 +367,20 @@ class Device(BaseModel):
                                     description="lab only: snmpsim-data dump or custom/NAME")
     interfaces: tuple[Interface, ...] = Field((), json_schema_extra=_name_or_mapping)
     notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _check_snmp(self) -> Device:
+        if self.snmp and self.credential is None:
+            _fail("Device", [("credential", "credential_required", "a credential is required (a "
+                              "key of `credentials`), or `snmp: false` for a device that is "
+                              "only pinged", {})])
+        if not self.snmp and self.icmp is False:
+            _fail("Device", [("icmp", "nothing_to_do", "device is neither polled (snmp: false) "
+                              "nor pinged (icmp: false); remove it or enable one", {})])
+        if not self.snmp and self.sim_profile is not None:
+            _fail("Device", [("sim_profile", "no_agent", "the lab simulates SNMP agents; an "
+                              "ICMP-only device (snmp: false) has none", {})])
+        return self
 
 
 class Former(BaseModel):
@@ -903,8 +958,8 @@ class EffectiveDeviceSettings:
     site_id: str
     address: str
     port: int
-    credential_name: str
-    credential: Credential
+    credential_name: str | None  # None: an ICMP-only device (snmp false)
+    credential: Credential | None
     profile: str | tuple[str, ...]
     interval: float
     timeout: float
@@ -913,12 +968,16 @@ class EffectiveDeviceSettings:
     poll_deadline: float
     accept_any_source: bool
     limits: DeviceLimits | None = None
+    snmp: bool = True  # polled over SNMP
+    icmp: bool = True  # pinged (defaults.icmp.enabled unless the device says otherwise)
 
 
 def effective_settings(device: Device, site_id: str, defaults: Defaults,
-                       credential: Credential) -> EffectiveDeviceSettings:
+                       credential: Credential | None) -> EffectiveDeviceSettings:
     """Merge a device's overrides over the defaults (the one place that does it)."""
     interval = device.interval if device.interval is not None else defaults.interval
+    if not device.snmp:  # pinged only: its "polls" are the pinger's rounds
+        interval = defaults.icmp.interval
     deadline = device.poll_deadline or defaults.poll_deadline or interval * 0.8
     return EffectiveDeviceSettings(
         device_id=device.id, site_id=site_id, address=device.address,
@@ -930,7 +989,11 @@ def effective_settings(device: Device, site_id: str, defaults: Defaults,
         max_repetitions=(device.max_repetitions if device.max_repetitions is not None
                          else defaults.max_repetitions),
         poll_deadline=deadline, accept_any_source=device.accept_any_source,
-        limits=device.limits,
+        limits=device.limits, snmp=device.snmp,
+        icmp=device.icmp if device.icmp is not None else
+        # A lab-simulated device's address is the lab's loopback, which answers ping
+        # whatever fault the lab plays (a cut, a dead node): not pinged unless asked.
+        defaults.icmp.enabled and device.sim_profile is None,
     )
 
 
@@ -1006,7 +1069,8 @@ class Inventory(BaseModel):
     def effective(self, device: Device | str) -> EffectiveDeviceSettings:
         """The device's settings with its overrides merged over `defaults`."""
         dev, site_id = self._devices[device if isinstance(device, str) else device.id]
-        return effective_settings(dev, site_id, self.defaults, self.credentials[dev.credential])
+        cred = self.credentials[dev.credential] if dev.credential is not None else None
+        return effective_settings(dev, site_id, self.defaults, cred)
 
     def secret(self, credential: str, which: str = "community") -> Secret:
         """A resolved secret of a credential (KeyError if it was not resolved or not given)."""

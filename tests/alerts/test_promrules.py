@@ -204,8 +204,9 @@ rules:
     posts = sorted(s.id for s in inventory.sites if s.kind == "border_post")
     switches = sorted(d.id for s in inventory.sites if s.kind == "border_post"
                       for d in s.devices if d.role == "switch")
-    assert rule["expr"] == (f'borderwatch_device_up{{device=~"{"|".join(switches)}", '
-                            f'site=~"{"|".join(posts)}"}} == 0')
+    scope = f'{{device=~"{"|".join(switches)}", site=~"{"|".join(posts)}"}}'
+    assert rule["expr"] == (f"borderwatch_device_up{scope} == 0\n"
+                            f"  unless on (site, device) borderwatch_icmp_up{scope} == 1")
     assert (rule["for"], rule["labels"]) == ("2m", {"severity": "critical",
                                                     "team": "bien-phong"})
     assert rule["annotations"]["dashboard"] == \

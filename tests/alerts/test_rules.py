@@ -200,7 +200,8 @@ BAD = [
               "DeviceUnreachable, "
               "InterfaceDown, InterfaceErrors, LinkDown, LinkUtilizationHigh, OnBattery, "
               "RadioFade, RadioSignalLow, RadioSnrLow, RedundancyLost, SiteDown, "
-              "SiteIsolated, VsatEsNoLow"], id="disable-unknown"),
+              "SiteIsolated, SiteLatencyHigh, SiteLossHigh, SnmpAgentDown, VsatEsNoLow"],
+             id="disable-unknown"),
     pytest.param("schema_version: 1\nrules: [\n", ["rules.yaml:3: yaml: YAML syntax: while "
                                                    "parsing a flow node, did not find "
                                                    "expected node content"],

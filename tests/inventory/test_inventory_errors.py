@@ -143,7 +143,7 @@ CASES = [
     ("defaults-unknown", {"defaults": "intervall: 30"},
      [(5, "defaults.intervall", "unknown key 'intervall' (did you mean 'interval'?); allowed "
        "keys: interval, timeout, retries, max_repetitions, port, max_in_flight, "
-       "poll_deadline")]),
+       "poll_deadline, icmp")]),
     ("kind", {"kind": "village"},
      [(9, "sites[s1].kind", "'village' is not allowed; allowed: core, hub, border_post, "
        "border_gate, commune")]),
@@ -173,8 +173,9 @@ CASES = [
        "of: system, if-mib, ups-mib, airmax, host-resources, entity-sensor, microwave-radio, "
        "vsat-modem, dc-power")]),
     ("device-unknown-key", {"device": ", ip: 127.0.0.9"},
-     [(12, "sites[s1].devices[d1].ip", "unknown key 'ip'; allowed keys: id, address, "
-       "credential, port, profile, interval, timeout, retries, max_repetitions, poll_deadline, "
+     [(12, "sites[s1].devices[d1].ip", "unknown key 'ip' (did you mean 'icmp'?); allowed keys: "
+       "id, address, credential, snmp, icmp, port, profile, interval, timeout, retries, "
+       "max_repetitions, poll_deadline, "
        "accept_any_source, limits, role, vendor, model, sim_profile, interfaces, notes")]),
     ("limits-range", {"device": ", limits: {rows_per_table: 0}"},
      [(12, "sites[s1].devices[d1].limits.rows_per_table",

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from collector.icmp.stats import IcmpRound
 from collector.profiles import MetricInfo
 from collector.samples import Kind, PollResult, Sample
 from collector.state import NetworkState
@@ -59,6 +60,8 @@ def build_state() -> NetworkState:
                                         Sample("borderwatch_radio_signal_dbm",
                                                (("device", "odu-a"),), -61.5)]))
         state.apply(PollResult("tk-mw1", t, 3.0, False, error="timeout: no response"))
+        # the agent is silent, the host answers ping (collector/icmp)
+        state.apply_icmp(IcmpRound("tk-mw1", 3, (0.61, 0.6), t, t))
     return state
 
 

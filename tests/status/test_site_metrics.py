@@ -24,6 +24,7 @@ from status_world import (
     write_inventory,
 )
 
+from collector.icmp.stats import IcmpRound
 from collector.inventory import Inventory, load_inventory
 from collector.samples import PollResult
 from collector.service import device_spec, link_specs
@@ -111,6 +112,21 @@ def test_site_status_flips_with_new_polls(tmp_path: Path) -> None:
     _apply(state, {"dd-agg1": False, "bptl-sw1": False})
     got = _one_hot(_families(collector)["borderwatch_site_status"])
     assert (got["hub-dd"], got["bp-tl"], got["core-ls"]) == ("down", "isolated", "up")
+
+
+def test_a_silent_agent_whose_host_answers_ping_keeps_its_site_up(tmp_path: Path) -> None:
+    """Reachability is SNMP or ping: the hub's agent alone failing takes nothing down, on
+    the metric and on the status page alike; ping silent too, the hub is down again."""
+    inv, state = _world(tmp_path)
+    builder = StatusBuilder(inv, state)
+    collector = SiteStatusCollector(inv, state, builder.topology)
+    _apply(state, ALL_UP | {"dd-agg1": False, "bptl-sw1": False})
+    for answered, hub, post in ((True, "up", "down"), (False, "down", "isolated")):
+        now = time.time()
+        state.apply_icmp(IcmpRound("dd-agg1", 3, (0.01,) if answered else (), now, now))
+        got = _one_hot(_families(collector)["borderwatch_site_status"])
+        page = {s["id"]: s["status"] for s in builder.build()["sites"]}
+        assert (got["hub-dd"], got["bp-tl"]) == (page["hub-dd"], page["bp-tl"]) == (hub, post)
 
 
 def _lost(collector: SiteStatusCollector) -> dict[str, float]:

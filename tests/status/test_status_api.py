@@ -98,8 +98,8 @@ def test_document_shape_names_devices_links(tmp_path: Path) -> None:
     assert ups["up"] is False and ups["last_error"] == "timeout: no response"
     assert ups["last_success"] is None
     # an allow-list: nothing that locates or authenticates a device
-    assert set(sw) == {"id", "up", "stale", "last_poll", "last_success", "last_error",
-                       "partial", "problem_kinds", "problems"}
+    assert set(sw) == {"id", "up", "icmp_up", "stale", "last_poll", "last_success",
+                       "last_error", "partial", "problem_kinds", "problems"}
     assert [lk["id"] for lk in doc["links"]] == ["L1", "L2", "L3"]
     assert set(doc["links"][0]) == {"id", "a_site", "b_site", "medium", "state", "reason",
                                     "root_cause"}

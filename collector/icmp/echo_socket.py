@@ -1,0 +1,155 @@
+"""`EchoSocket`: one ICMP socket per address family, shared by every echo request in flight.
+
+Why one shared socket: a raw ICMP socket receives a copy of *every* ICMP packet the host
+gets, so one socket per target (icmplib's `async_ping`) costs O(targets²) copies at scale.
+One socket with a reader callback that matches replies to waiting futures by
+(source, sequence) costs one copy per reply.
+
+Which socket (icmplib opens it, builds and checksums the requests):
+* raw (`SOCK_RAW`): root or `CAP_NET_RAW`; the identifier is ours, replies to other
+  processes' pings arrive too and are told apart by identifier.
+* unprivileged (`SOCK_DGRAM`, "ping sockets"): any process whose group is inside
+  `net.ipv4.ping_group_range`; the kernel picks the identifier and delivers only our
+  replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import socket
+import struct
+import time
+
+from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
+from icmplib.exceptions import ICMPLibError, SocketPermissionError
+
+log = logging.getLogger(__name__)
+
+_ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
+_PAYLOAD = b"borderwatch-icmp"  # fixed: icmplib would draw random bytes for every request
+_READS_PER_WAKEUP = 512  # bounded, so that a reply storm cannot hold the loop
+RECEIVE_BUFFER = 4 << 20  # bytes: seconds of replies for 10,000 targets
+
+
+class IcmpUnavailable(Exception):
+    """No ICMP socket can be opened with this process's privileges (message says how to fix)."""
+
+
+HOW_TO_ALLOW = ("run as root, give the process CAP_NET_RAW (systemd: "
+                "AmbientCapabilities=CAP_NET_RAW), or allow unprivileged ping sockets for its "
+                "group: sysctl net.ipv4.ping_group_range='0 2147483647'")
+
+
+def open_icmp(family: int, mode: str) -> tuple[ICMPv4Socket | ICMPv6Socket, bool]:
+    """An icmplib socket for `family` and whether it is raw; mode auto|raw|unprivileged.
+
+    auto tries the unprivileged socket first (it needs no privilege and sees only our
+    replies), then raw. Raises IcmpUnavailable naming what was tried."""
+    cls = ICMPv4Socket if family == socket.AF_INET else ICMPv6Socket
+    tries = {"auto": (False, True), "raw": (True,), "unprivileged": (False,)}[mode]
+    failed = []
+    for privileged in tries:
+        try:
+            return cls(privileged=privileged), privileged
+        except SocketPermissionError:
+            failed.append("raw" if privileged else "unprivileged")
+        except ICMPLibError as exc:
+            failed.append(f"{'raw' if privileged else 'unprivileged'} ({exc})")
+    raise IcmpUnavailable(f"cannot open an ICMP socket ({', '.join(failed)} refused): "
+                          f"{HOW_TO_ALLOW}")
+
+
+def normalise(address: str) -> str:
+    """The text form replies come back with (IPv6 compressed), for matching."""
+    return ipaddress.ip_address(address).compressed
+
+
+class EchoSocket:
+    """Echo requests over one ICMP socket; `echo()` returns the round trip or None."""
+
+    def __init__(self, family: int, mode: str = "auto") -> None:
+        self.family = family
+        self._icmp, self.raw = open_icmp(family, mode)
+        self._sock = self._icmp.sock
+        self._sock.setblocking(False)
+        # A raw socket queues every ICMP packet of the host (on loopback our own requests
+        # too): a default-sized buffer overflows while the loop is busy for a moment, and
+        # an overflow is a lost reply. SO_RCVBUFFORCE passes net.core.rmem_max (root).
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if option is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+                    break
+        # Raw sockets see everyone's replies: our identifier tells ours apart. The kernel
+        # replaces it on a datagram socket (and filters for us).
+        self._ident = random.randrange(1, 0x10000)
+        self._seq = random.randrange(0x10000)
+        self._waiting: dict[tuple[str, int], tuple[asyncio.Future[float], float]] = {}
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._sock.fileno(), self._on_readable)
+        self.send_errors = 0  # requests the kernel refused (no route, a firewall's reject)
+
+    @property
+    def kind(self) -> str:
+        """'raw' or 'unprivileged' (for the log and borderwatch_icmp_socket_info)."""
+        return "raw" if self.raw else "unprivileged"
+
+    async def echo(self, address: str, within: float) -> float | None:
+        """Seconds until the reply to one echo request to `address` (normalised), or None."""
+        self._seq = (self._seq + 1) & 0xFFFF
+        key = (address, self._seq)
+        future: asyncio.Future[float] = self._loop.create_future()
+        sent = time.monotonic()
+        self._waiting[key] = (future, sent)
+        try:
+            try:
+                self._icmp.send(ICMPRequest(address, self._ident, self._seq, payload=_PAYLOAD))
+            except ICMPLibError:
+                self.send_errors += 1
+                return None
+            try:
+                return await asyncio.wait_for(future, within)
+            except TimeoutError:
+                return None
+        finally:
+            self._waiting.pop(key, None)
+
+    def _on_readable(self) -> None:
+        now = time.monotonic()
+        for _ in range(_READS_PER_WAKEUP):
+            try:
+                packet, source = self._sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error queued on the socket; the request times out
+                return
+            parsed = self._parse(packet)
+            if parsed is None:
+                continue
+            ident, seq = parsed
+            if self.raw and ident != self._ident:
+                continue  # another process's ping
+            waiting = self._waiting.get((normalise(source[0]), seq))
+            if waiting is not None and not waiting[0].done():
+                waiting[0].set_result(now - waiting[1])
+
+    def _parse(self, packet: bytes) -> tuple[int, int] | None:
+        """(identifier, sequence) of an echo reply, None for anything else."""
+        if self.family == socket.AF_INET and self.raw:
+            if not packet:
+                return None
+            packet = packet[(packet[0] & 0x0F) * 4:]  # raw IPv4 sockets include the IP header
+        if len(packet) < 8:
+            return None
+        kind, _code, _sum, ident, seq = struct.unpack_from("!BBHHH", packet)
+        return (ident, seq) if kind == _ECHO_REPLY[self.family] else None
+
+    def close(self) -> None:
+        """Stop reading and close the socket; requests still waiting time out as lost."""
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._sock.fileno())
+        self._icmp.close()
