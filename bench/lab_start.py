@@ -105,7 +105,11 @@ def one_run(inventory: Path, state: Path, env: dict[str, str], per_device: bool,
         summary = next((x for x in lines if "agents ready" in x and "varbind" in x), "")
         m = re.search(r"agents started in ([\d.]+) s", summary)
         result["agents_s"] = float(m.group(1)) if m else float("nan")
-        result["failed"] = re.search(r"(\d+) failed", summary).group(1) if summary else "?"
+        found = re.search(r"(\d+) failed", summary)
+        result["failed"] = found.group(1) if found else "?"
+        for line in lines:
+            if line.startswith("FAILED"):
+                print(line.rstrip()[:300], file=sys.stderr)
         time.sleep(1.0)  # past start-up allocations
         pids = descendants(proc.pid)
         result["procs"] = len(pids)

@@ -26,7 +26,9 @@ import errno
 import ipaddress
 import itertools
 import logging
+import math
 import os
+import random
 import shutil
 import signal
 import socket
@@ -51,8 +53,11 @@ LITE_MODULE = "lab.lite"
 UDP_DOMAIN = "1.3.6.1.6.1.1"  # snmpUDPDomain; responder-lite appends the endpoint's index
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 STOP_TIMEOUT = 5.0
-PROBE_INTERVAL = 0.1
+PROBE_INTERVAL = 0.1  # first resend of a readiness probe; doubles up to PROBE_INTERVAL_MAX
+PROBE_INTERVAL_MAX = 1.0  # a shared process probed for all its devices at once must not drown
 BACKEND_HOST = "127.0.0.1"  # where the snmpsim processes listen behind the gate
+SHARED_INDEX_ALLOWANCE = 2.0  # seconds per device added to the shared process's timeout
+BACKEND_PORTS_FROM = 20000  # their ports: from here to the ephemeral range (_free_ports)
 PROGRESS_EVERY = 5.0  # seconds between progress lines of a start
 SLOW_AFTER = 10.0  # an agent still starting after this many seconds is named as slow
 _PR_SET_PDEATHSIG = 1
@@ -297,6 +302,11 @@ class Lab:
             for old in data_dir.rglob("*"):
                 if old.is_file() and old not in wanted:
                     old.unlink()
+        if self._rebuilt:
+            # snmpsim trusts an index only if its mtime is a later whole second than its data
+            # file's: an index built in the second the file was written would be built again
+            # at every start.
+            time.sleep(max(0.0, math.ceil(time.time()) - time.time()))
         self._prepare_seconds = time.monotonic() - t0
         if problems:
             raise LabError("\n".join(problems))
@@ -322,8 +332,10 @@ class Lab:
         starting: dict[Agent, _Probe] = {}
         if not self.per_device:
             # One process for all: every agent is probed at once, none is spawned below.
-            starting = {a: _Probe(a, self.ready_timeout)
-                        for a in self._spawn_shared(variation_dir)}
+            # It indexes every device's data on a cold cache, one device after the other:
+            # give it the time that per-device processes get in parallel.
+            timeout = self.ready_timeout + SHARED_INDEX_ALLOWANCE * len(self.agents)
+            starting = {a: _Probe(a, timeout) for a in self._spawn_shared(variation_dir)}
             pending.clear()
         while pending or starting:
             if cancel is not None and cancel.is_set():
@@ -564,15 +576,35 @@ class Lab:
                 and a.proc.poll() is not None]
 
 
-def _free_ports(host: str, count: int) -> list[int]:
-    """`count` UDP ports free on `host` right now (the kernel's choice, all distinct)."""
-    socks = []
+def _ephemeral_low() -> int:
     try:
-        for _ in range(count):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free_ports(host: str, count: int) -> list[int]:
+    """`count` distinct UDP ports free on `host` now, below the kernel's ephemeral range.
+
+    Below it because the port is released before snmpsim binds it: meanwhile the lab's own
+    relay and probe sockets (and every other client on the machine) take ephemeral ports,
+    which would steal one of the kernel's own choices."""
+    low = _ephemeral_low()
+    candidates = random.sample(range(BACKEND_PORTS_FROM, max(low, BACKEND_PORTS_FROM + count)),
+                               k=min(max(low - BACKEND_PORTS_FROM, count), 4 * count + 64))
+    socks: list[socket.socket] = []
+    try:
+        for port in candidates:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
+            if len(socks) == count:
+                return [s.getsockname()[1] for s in socks]
+        raise LabError(f"not {count} free UDP ports on {host} below {low}")
     finally:
         for s in socks:
             s.close()
@@ -630,6 +662,7 @@ class _Probe:
         self.packet = ber.encode_request(ber.VERSION_2C, agent.spec.community.reveal().encode(),
                                          ber.GET_REQUEST, self.request_id, [SYS_UPTIME_0])
         self.next_send = 0.0
+        self.interval = PROBE_INTERVAL
 
     def step(self) -> str | None:
         """None while starting, "ready" when answered, else the failure text."""
@@ -645,7 +678,8 @@ class _Probe:
             return (f"no SNMP answer within {self.deadline - self.started:.0f} s; "
                     f"log {agent.log_path}:\n{_log_tail(agent.log_path)}")
         if now >= self.next_send:
-            self.next_send = now + PROBE_INTERVAL
+            self.next_send = now + self.interval
+            self.interval = min(PROBE_INTERVAL_MAX, self.interval * 2)
             with contextlib.suppress(OSError):  # ECONNREFUSED until the agent binds
                 self.sock.send(self.packet)
         return None
