@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/lab_start.py                       # default lab, 5 starts
     .venv/bin/python bench/lab_start.py --agent-per-device --runs 2   # the former layout
+    .venv/bin/python bench/lab_start.py --quality-net --fault ''      # the suite's 11 agents
 
 Each run starts `borderwatch lab` on the inventory (the repository's: 81 devices on fixed
 127.0.0.x addresses, so no other lab may run on it meanwhile) as its own process, measures
@@ -11,7 +12,9 @@ restores that link through `borderwatch lab fault` (their time, and the memory a
 device a fault restarts gets an snmpsim process of its own). Then SIGINT, and the time until
 the lab has exited. The first run starts with an empty state dir (data files written, index
 cache built: "cold"), the others reuse it ("warm"). Prints every run, the warm medians and
-the load average; nothing passes or fails.
+the load average; nothing passes or fails. --quality-net starts the network the alert-quality,
+live history and live report tests start (lab/quality.py: 11 agents on 127.0.3.x) instead;
+those tests always start cold, in a fresh directory.
 """
 
 from __future__ import annotations
@@ -143,24 +146,36 @@ def main() -> int:
                         help="measure the former layout: one snmpsim process per device")
     parser.add_argument("--fault", metavar="LINK", default="L27",
                         help="link to cut and restore after each start ('' for none)")
+    parser.add_argument("--quality-net", action="store_true",
+                        help="the alert-quality tests' network instead of --inventory, every "
+                        "start cold")
     args = parser.parse_args()
-    env = {**os.environ, COMMUNITY_VAR: os.environ.get(COMMUNITY_VAR)
-           or secrets.token_urlsafe(12)}
+    community = os.environ.get(COMMUNITY_VAR) or secrets.token_urlsafe(12)
+    env = {**os.environ, COMMUNITY_VAR: community}
     runs = []
     with tempfile.TemporaryDirectory(prefix="bw-lab-bench-") as tmp:
-        state = Path(tmp) / "state"
+        if args.quality_net:
+            import yaml
+
+            from lab import quality
+            args.inventory = Path(tmp) / "quality.yaml"
+            args.inventory.write_text(yaml.safe_dump(
+                quality.inventory_data(quality.free_port(), "http://127.0.0.1:9/unused"),
+                allow_unicode=True, sort_keys=False))
+            env[quality.COMMUNITY_VAR] = community
         for n in range(args.runs):
+            state = Path(tmp) / (f"state{n}" if args.quality_net else "state")
             r = one_run(args.inventory, state, env, args.agent_per_device, args.fault or None)
-            r["cache"] = "cold" if n == 0 else "warm"
+            r["cache"] = "cold" if n == 0 or args.quality_net else "warm"
             runs.append(r)
             print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in r.items()), flush=True)
-    warm = runs[1:] or runs
+    warm = runs if args.quality_net else runs[1:] or runs
     keys = ["start_s", "agents_s", "rss_mib", "pss_mib", "procs", "stop_s"]
     if args.fault:
         keys += ["cut_s", "restore_s", "rss_after_fault_mib", "procs_after_fault"]
     mode = "one process per device" if args.agent_per_device else "shared process + gate"
-    print(f"\n{mode}, {args.inventory.name}; medians of {len(warm)} warm run(s)"
+    print(f"\n{mode}, {args.inventory.name}; medians of {len(warm)} {warm[0]['cache']} run(s)"
           f" (cold start: {runs[0]['start_s']:.1f} s):")
     for key in keys:
         values = [float(r[key]) for r in warm if key in r]

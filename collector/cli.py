@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run simulated SNMP agents for an inventory; `lab fault` injects faults",
         description="Start a snmpsim agent for each device of the inventory that has a "
         "sim_profile, answering on the device's own loopback address (real device dumps plus "
-        "the lab's own radio/VSAT/power data), with moving counters. One snmpsim process "
-        "serves them all behind the lab's UDP gate. Ctrl-C stops them all.",
+        "the lab's own radio/VSAT/power data), with moving counters. A few snmpsim processes "
+        "serve them all behind the lab's UDP gate. Ctrl-C stops them all.",
     )
     p.add_argument(
         "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"

@@ -1,9 +1,10 @@
 """The lab's simulated agents: real snmpsim processes behind each device's own address.
 
-By default one responder-lite process (lab/lite.py) serves every device on a backend port of
-127.0.0.1, choosing the data by the endpoint a request arrived on, and the lab's UDP gate
-(lab/gate.py) relays each device's own endpoint to it. That starts the repository's 81
-devices in a few seconds with one process instead of 81 (bench/lab_start.py). One agent is
+By default a few responder-lite processes (lab/lite.py; SHARED_PROCESSES) serve the devices
+on backend ports of 127.0.0.1, each a group of them, choosing the data by the endpoint a
+request arrived on, and the lab's UDP gate (lab/gate.py) relays each device's own endpoint to
+its backend. That starts the repository's 81 devices in seconds with 4 processes instead of
+81 (bench/lab_start.py). One agent is
 still stopped on its own: the gate closes its port. It is restarted with changed data
 (lab/faults.py) as a snmpsim-command-responder process of its own, behind the same gate;
 the device keeps that process until the lab stops.
@@ -56,10 +57,16 @@ STOP_TIMEOUT = 5.0
 PROBE_INTERVAL = 0.1  # first resend of a readiness probe; doubles up to PROBE_INTERVAL_MAX
 PROBE_INTERVAL_MAX = 1.0  # a shared process probed for all its devices at once must not drown
 BACKEND_HOST = "127.0.0.1"  # where the snmpsim processes listen behind the gate
+# Processes the devices share behind the gate. One would do on an idle machine; on a busy
+# one the kernel gives each process its share of a core, and one process answering for every
+# device fell behind the poller at load 20 (the alert-quality tests, 11 devices). Each costs
+# about 40 MiB.
+SHARED_PROCESSES = 4
 SHARED_INDEX_ALLOWANCE = 2.0  # seconds per device added to the shared process's timeout
 BACKEND_PORTS_FROM = 20000  # their ports: from here to the ephemeral range (_free_ports)
 PROGRESS_EVERY = 5.0  # seconds between progress lines of a start
 SLOW_AFTER = 10.0  # an agent still starting after this many seconds is named as slow
+SLOW_NAMED = 5  # at most this many slow agents named in a progress line
 _PR_SET_PDEATHSIG = 1
 
 
@@ -223,8 +230,12 @@ class StartProgress:
         if self.failed:
             text += f", {self.failed} failed"
         if self.slow:
-            text += (f"; slow (over {self.slow_after:g} s): "
-                     + ", ".join(f"{d} {t:.0f} s" for d, t in self.slow))
+            # One shared process answers for all its devices at once: a slow one makes every
+            # device slow, and a line naming 81 of them is read by nobody.
+            named = ", ".join(f"{d} {t:.0f} s" for d, t in self.slow[:SLOW_NAMED])
+            more = len(self.slow) - SLOW_NAMED
+            text += (f"; slow (over {self.slow_after:g} s): {named}"
+                     + (f" and {more} more" if more > 0 else ""))
         return text
 
 
@@ -253,23 +264,29 @@ class LabReport:
 class Lab:
     """All agents of an inventory: prepare data, start, stop one or all.
 
-    Default: one shared responder behind the gate (module docstring). `per_device`: one
-    process per device, at most `parallelism` starting at once.
+    Default: `shared_processes` shared responders behind the gate (module docstring).
+    `per_device`: one process per device, at most `parallelism` starting at once.
     """
 
     def __init__(self, specs: list[AgentSpec], state_dir: Path, *, parallelism: int = 6,
-                 ready_timeout: float = 120.0, per_device: bool = False) -> None:
+                 ready_timeout: float = 120.0, per_device: bool = False,
+                 shared_processes: int = SHARED_PROCESSES) -> None:
         self.state_dir = Path(state_dir)
         self.parallelism = max(1, parallelism)
         self.ready_timeout = ready_timeout
         self.per_device = per_device
-        self._shared_home = self.state_dir / "shared"
+        # Behind the gate: consecutive devices in groups, one shared process per group.
+        size = math.ceil(len(specs) / max(1, min(shared_processes, len(specs) or 1)))
+        self._groups: list[list[Agent]] = []
         if per_device:
             self.agents = [Agent.own(s, self._home(s)) for s in specs]
         else:
-            self.agents = [Agent.sharing(s, self._shared_home, i) for i, s in enumerate(specs)]
+            self._groups = [[Agent.sharing(s, self.state_dir / "shared" / str(g), i)
+                             for i, s in enumerate(specs[g * size:(g + 1) * size])]
+                            for g in range(math.ceil(len(specs) / size) if specs else 0)]
+            self.agents = [a for group in self._groups for a in group]
         self._gate: UdpGate | None = None
-        self._shared_proc: subprocess.Popen[bytes] | None = None
+        self._shared_procs: list[subprocess.Popen[bytes]] = []
         self._rebuilt = 0
         self._prepare_seconds = 0.0
 
@@ -397,17 +414,24 @@ class Lab:
         return _Probe(agent, self.ready_timeout)
 
     def _spawn_shared(self, variation_dir: Path) -> list[Agent]:
-        """Open the gate and start the one responder-lite behind it; the agents to probe.
+        """Open the gate and start the shared responder-lites behind it; the agents to probe.
 
         A device whose endpoint is busy fails alone; the others start."""
-        first = self.agents[0]
-        self._stop_leftover(first)
-        for agent in self.agents:  # processes of their own, from a fault of an earlier run
-            self._stop_leftover(Agent.own(agent.spec, self._home(agent.spec)))
-        ports = _free_ports(BACKEND_HOST, len(self.agents))
         self._gate = UdpGate()
         opened = []
-        for agent, port in zip(self.agents, ports, strict=True):
+        for group in self._groups:
+            opened += self._spawn_group(group, variation_dir)
+        return opened
+
+    def _spawn_group(self, group: list[Agent], variation_dir: Path) -> list[Agent]:
+        first = group[0]
+        self._stop_leftover(first)
+        for agent in group:  # processes of their own, from a fault of an earlier run
+            self._stop_leftover(Agent.own(agent.spec, self._home(agent.spec)))
+        assert self._gate is not None
+        ports = _free_ports(BACKEND_HOST, len(group))
+        opened = []
+        for agent, port in zip(group, ports, strict=True):
             agent.backend = (BACKEND_HOST, port)
             try:
                 self._gate.open(agent.spec.device_id,
@@ -427,9 +451,10 @@ class Lab:
         argv = [sys.executable, "-m", LITE_MODULE, *self._common_args(first, variation_dir),
                 *(f"--agent-udpv4-endpoint={BACKEND_HOST}:{p}" for p in ports),
                 "--logging-method=null"]
-        self._shared_proc = self._popen(argv, first)
+        proc = self._popen(argv, first)
+        self._shared_procs.append(proc)
         for agent in opened:
-            agent.proc = self._shared_proc
+            agent.proc = proc
             agent.spawned_at = first.spawned_at  # one `numeric` clock for all (lab/faults.py)
         return opened
 
@@ -472,7 +497,7 @@ class Lab:
     def _stop_agent(self, agent: Agent) -> None:
         if self._gate is not None:
             self._gate.close(agent.spec.device_id)
-        if agent.proc is not None and agent.proc is not self._shared_proc:
+        if agent.proc is not None and not any(agent.proc is p for p in self._shared_procs):
             _terminate(agent.proc.pid, agent.proc)
             with contextlib.suppress(FileNotFoundError):
                 agent.pid_path.unlink()
@@ -540,11 +565,11 @@ class Lab:
             self._gate.stop()
             self._gate = None
         running = [a.proc for a in self.agents if a.proc is not None]
-        if self._shared_proc is not None:
-            running.append(self._shared_proc)
-            self._shared_proc = None
+        running += self._shared_procs
+        self._shared_procs = []
+        for g in range(len(self._groups)):
             with contextlib.suppress(FileNotFoundError):  # its first agent may have moved
-                (self._shared_home / "pid").unlink()
+                (self.state_dir / "shared" / str(g) / "pid").unlink()
         procs = list({id(p): p for p in running}.values())
         for proc in procs:
             if proc.poll() is None:
@@ -566,8 +591,7 @@ class Lab:
     def processes(self) -> list[int]:
         """PIDs of the lab's running snmpsim processes (for memory figures)."""
         procs = [a.proc for a in self.agents if a.proc is not None]
-        if self._shared_proc is not None:
-            procs.append(self._shared_proc)
+        procs += self._shared_procs
         return sorted({p.pid for p in procs if p.poll() is None})
 
     def dead(self) -> list[Agent]:

@@ -1,6 +1,6 @@
 """The lab's UDP gate: each device's address in front of the snmpsim process that serves it.
 
-One snmpsim process serves every device of the lab on backend ports of 127.0.0.1; the gate
+A few snmpsim processes serve the lab's devices on backend ports of 127.0.0.1; the gate
 binds each device's own endpoint (127.0.0.x:port) and relays datagrams both ways. That makes
 an agent stoppable on its own although its process is shared: closing the device's socket
 leaves its port closed, exactly as a stopped agent process does (ICMP port unreachable,

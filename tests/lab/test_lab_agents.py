@@ -92,7 +92,9 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     inventory = load_inventory(inv_path, env={COMMUNITY_VAR: TEST_COMMUNITY})
     specs, skipped = agent_specs(inventory)
     assert skipped == []
-    running = Lab(specs, base / "state", parallelism=4, per_device=request.param == "per-device")
+    # One shared process for the four: it must tell them apart by the endpoint alone.
+    running = Lab(specs, base / "state", parallelism=4, per_device=request.param == "per-device",
+                  shared_processes=1)
     running.prepare()
     report = running.start()
     try:
@@ -207,6 +209,11 @@ def test_progress_line_names_counts_and_slow_agents() -> None:
     assert line == ("agents ready 24/81 after 10 s, 6 starting, 1 failed; slow (over 10 s): "
                     "dd-agg2 14 s, bptl-sw1 11 s")
     assert StartProgress(4, 4, 0, 0, 3.0, (), 10.0).line() == "agents ready 4/4 after 3 s"
+    # The shared process keeps all of them waiting: the line names five, counts the rest.
+    slow = tuple((f"d{i}", 12.0) for i in range(81))
+    assert StartProgress(81, 0, 0, 81, 12.0, slow, 10.0).line() == (
+        "agents ready 0/81 after 12 s, 81 starting; slow (over 10 s): d0 12 s, d1 12 s, "
+        "d2 12 s, d3 12 s, d4 12 s and 76 more")
 
 
 @pytest.mark.parametrize("per_device", [False, True], ids=["gated", "per-device"])

@@ -95,12 +95,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
     port = free_port([a for a, _, _ in DEVICES.values()])
     inventory = load_inventory(write_inventory(base / "inventory.yaml", port),
                                env={COMMUNITY_VAR: TEST_COMMUNITY})
-    running = Lab(agent_specs(inventory)[0], base / "state", parallelism=4)
+    running = Lab(agent_specs(inventory)[0], base / "state", parallelism=4, shared_processes=2)
     running.prepare()
     report = running.start()
     try:
         assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
-        assert len(running.processes()) == 1  # one snmpsim serves the four devices
+        assert len(running.processes()) == 2  # two snmpsim processes serve the four devices
         yield FaultInjector(running, Topology.from_inventory(inventory)), port
     finally:
         running.stop()
@@ -211,7 +211,7 @@ def test_a_stopped_agent_has_its_port_closed_like_a_stopped_process(faults):
     the other devices; revive gives the device a snmpsim process of its own."""
     injector, port = faults
     before = injector.lab.processes()
-    neighbour = injector.lab.agent("f-dc-a").pid  # the shared process, unless a fault moved it
+    neighbour = injector.lab.agent("f-mw-a").pid  # the shared process, unless a fault moved it
     injector.apply("kill", "f-ups-a")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.connect((DEVICES["f-ups-a"][0], port))
@@ -220,7 +220,7 @@ def test_a_stopped_agent_has_its_port_closed_like_a_stopped_process(faults):
             for _ in range(3):  # the first send can return before the ICMP error arrives
                 s.send(b"\x30\x00")
                 s.recv(100)
-    assert get("f-dc-a", port, SYS_NAME) == ["f-dc-a"]
+    assert get("f-mw-a", port, SYS_NAME) == ["f-mw-a"]
     assert neighbour in injector.lab.processes()
     injector.apply("revive", "f-ups-a")
     assert get("f-ups-a", port, SYS_NAME) == ["f-ups-a"]
