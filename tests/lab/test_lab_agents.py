@@ -319,7 +319,8 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
                 break
         assert any("lab running" in line for line in lines), "".join(lines)
         community = (state / "secrets" / COMMUNITY_VAR).read_text().strip()
-        pids = [int((state / "shared" / "pid").read_text())]  # one snmpsim for both
+        pids = [int(p.read_text()) for p in state.glob("shared/*/pid")]  # shared snmpsims
+        assert len(pids) == 2  # one per device: fewer devices than SHARED_PROCESSES
         assert get("127.0.0.221", port, SYS_NAME, community=community) == ["t-cli1"]
         assert get("127.0.0.222", port, SYS_NAME, community=community) == ["t-cli2"]
     finally:
@@ -335,7 +336,7 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
     while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(_gone(p) for p in pids)
-    assert not list(state.glob("*/pid")) and not list(state.glob("agents/*/pid"))
+    assert not list(state.glob("shared/*/pid")) and not list(state.glob("agents/*/pid"))
 
 
 def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path) -> None:
