@@ -106,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "lab",
         help="run simulated SNMP agents for an inventory; `lab fault` injects faults",
-        description="Start one snmpsim agent per device of the inventory that has a "
-        "sim_profile, on its own loopback address (real device dumps plus the lab's own "
-        "radio/VSAT/power data), with moving counters. Ctrl-C stops them all.",
+        description="Start a snmpsim agent for each device of the inventory that has a "
+        "sim_profile, answering on the device's own loopback address (real device dumps plus "
+        "the lab's own radio/VSAT/power data), with moving counters. A few snmpsim processes "
+        "serve them all behind the lab's UDP gate. Ctrl-C stops them all.",
     )
     p.add_argument(
         "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
@@ -119,13 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the lab keeps its data and snmpsim index cache (default: %(default)s)",
     )
     p.add_argument(
-        "--shared",
+        "--agent-per-device",
         action="store_true",
-        help="serve every device from one snmpsim process (responder-lite through a small "
-        "compatibility shim): starts in 2-3 s with ~45 MiB instead of 20-40 s and ~2 GiB for "
-        "the repository's 81 devices, but one core serves them all and agents cannot be "
-        "stopped one by one, so no `lab fault` and no --scenario",
+        help="the former layout, for comparison: one snmpsim process per device on its own "
+        "address (about 25 MiB and a few seconds of CPU each) instead of one shared process "
+        "behind the lab's UDP gate",
     )
+    # The shared process is the default now; the old flag is still accepted.
+    p.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--with-collector",
         action="store_true",

@@ -1,13 +1,22 @@
-"""The lab's simulated agents: one snmpsim-command-responder process per device endpoint.
+"""The lab's simulated agents: real snmpsim processes behind each device's own address.
 
-Start them a few at a time (each indexes its data file, which costs CPU), wait until each
-answers an SNMP GET on its own address, stop them by PID (SIGTERM, then SIGKILL after a
-bound). A lab killed hard leaves pid files behind; the next start stops those leftovers
-after checking /proc that the PID still is our snmpsim for that device.
+By default a few responder-lite processes (lab/lite.py; SHARED_PROCESSES) serve the devices
+on backend ports of 127.0.0.1, each a group of them, choosing the data by the endpoint a
+request arrived on, and the lab's UDP gate (lab/gate.py) relays each device's own endpoint to
+its backend. That starts the repository's 81 devices in seconds with 4 processes instead of
+81 (bench/lab_start.py). One agent is
+still stopped on its own: the gate closes its port. It is restarted with changed data
+(lab/faults.py) as a snmpsim-command-responder process of its own, behind the same gate;
+the device keeps that process until the lab stops.
 
-`shared=True` is the measured alternative: one responder-lite process (lab/lite.py) serves
-every device, choosing the data by the endpoint a request arrived on. It starts in seconds
-and needs a fraction of the memory, but an agent can no longer be stopped on its own.
+`per_device=True` is the former layout, kept for comparison: one snmpsim-command-responder
+per device, bound to the device's address, started a few at a time (each indexes its data
+file, which costs CPU).
+
+Either way the lab waits until each agent answers an SNMP GET on its own address, and stops
+processes by PID (SIGTERM, then SIGKILL after a bound). A lab killed hard leaves pid files
+behind; the next start stops those leftovers after checking /proc that the PID still is our
+snmpsim for that device.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import errno
 import ipaddress
 import itertools
 import logging
+import math
 import os
+import random
 import shutil
 import signal
 import socket
@@ -34,6 +45,7 @@ from pathlib import Path
 from collector.snmp import ber
 from lab.devices import AgentSpec, LabError
 from lab.dumps import DumpError, write_data_file
+from lab.gate import Address, UdpGate
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +54,19 @@ LITE_MODULE = "lab.lite"
 UDP_DOMAIN = "1.3.6.1.6.1.1"  # snmpUDPDomain; responder-lite appends the endpoint's index
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 STOP_TIMEOUT = 5.0
-PROBE_INTERVAL = 0.1
+PROBE_INTERVAL = 0.1  # first resend of a readiness probe; doubles up to PROBE_INTERVAL_MAX
+PROBE_INTERVAL_MAX = 1.0  # a shared process probed for all its devices at once must not drown
+BACKEND_HOST = "127.0.0.1"  # where the snmpsim processes listen behind the gate
+# Processes the devices share behind the gate. One would do on an idle machine; on a busy
+# one the kernel gives each process its share of a core, and one process answering for every
+# device fell behind the poller at load 20 (the alert-quality tests, 11 devices). Each costs
+# about 40 MiB.
+SHARED_PROCESSES = 4
+SHARED_INDEX_ALLOWANCE = 2.0  # seconds per device added to the shared process's timeout
+BACKEND_PORTS_FROM = 20000  # their ports: from here to the ephemeral range (_free_ports)
 PROGRESS_EVERY = 5.0  # seconds between progress lines of a start
 SLOW_AFTER = 10.0  # an agent still starting after this many seconds is named as slow
+SLOW_NAMED = 5  # at most this many slow agents named in a progress line
 _PR_SET_PDEATHSIG = 1
 
 
@@ -121,8 +143,9 @@ def memory_of(pid: int) -> tuple[int, int]:
 class Agent:
     """One simulated device: its data file, and the snmpsim process that serves it.
 
-    Per-device mode keeps everything under <state-dir>/agents/<device-id>/; in shared mode
-    the data dir, cache, log, pid file and process are those of the one shared responder.
+    An agent of its own process keeps everything under <state-dir>/agents/<device-id>/; an
+    agent of the shared responder has that process's data dir, cache, log, pid file and
+    process, and the backend port it listens on for this device behind the gate.
     """
 
     spec: AgentSpec
@@ -137,6 +160,7 @@ class Agent:
     ready_after: float | None = None
     error: str | None = None
     spawned_at: float | None = None  # wall clock, as snmpsim's `numeric` counts (lab/faults.py)
+    backend: Address | None = None  # behind the gate: where its snmpsim process listens
 
     @classmethod
     def own(cls, spec: AgentSpec, home: Path) -> Agent:
@@ -155,6 +179,21 @@ class Agent:
         return cls(spec, data_dir, data_dir / spec.community.reveal() / name,
                    home / "cache", home / "lite.log", home / "pid",
                    home / "stamps" / f"{_dir_name(spec.device_id)}.build")
+
+    def move_to_own(self, home: Path) -> None:
+        """From the shared responder to a process of its own: its files under `home`,
+        starting from the data it has now (lab/faults.py rewrites it before a restart)."""
+        own = Agent.own(self.spec, home)
+        if own.data_file == self.data_file:
+            return
+        own.data_file.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(own.data_dir.parent, 0o700)  # file names in it are the community
+        for old in own.data_dir.rglob("*"):  # of an earlier run: snmpsim would serve it too
+            if old.is_file():
+                old.unlink()
+        shutil.copyfile(self.data_file, own.data_file)
+        for name in ("data_dir", "data_file", "cache_dir", "log_path", "pid_path", "stamp"):
+            setattr(self, name, getattr(own, name))
 
     @property
     def pid(self) -> int | None:
@@ -191,8 +230,12 @@ class StartProgress:
         if self.failed:
             text += f", {self.failed} failed"
         if self.slow:
-            text += (f"; slow (over {self.slow_after:g} s): "
-                     + ", ".join(f"{d} {t:.0f} s" for d, t in self.slow))
+            # One shared process answers for all its devices at once: a slow one makes every
+            # device slow, and a line naming 81 of them is read by nobody.
+            named = ", ".join(f"{d} {t:.0f} s" for d, t in self.slow[:SLOW_NAMED])
+            more = len(self.slow) - SLOW_NAMED
+            text += (f"; slow (over {self.slow_after:g} s): {named}"
+                     + (f" and {more} more" if more > 0 else ""))
         return text
 
 
@@ -219,24 +262,36 @@ class LabReport:
 
 
 class Lab:
-    """All agents of an inventory: prepare data, start with bounded parallelism, stop."""
+    """All agents of an inventory: prepare data, start, stop one or all.
+
+    Default: `shared_processes` shared responders behind the gate (module docstring).
+    `per_device`: one process per device, at most `parallelism` starting at once.
+    """
 
     def __init__(self, specs: list[AgentSpec], state_dir: Path, *, parallelism: int = 6,
-                 ready_timeout: float = 120.0, shared: bool = False) -> None:
+                 ready_timeout: float = 120.0, per_device: bool = False,
+                 shared_processes: int = SHARED_PROCESSES) -> None:
         self.state_dir = Path(state_dir)
         self.parallelism = max(1, parallelism)
         self.ready_timeout = ready_timeout
-        self.shared = shared
-        if shared:
-            if any(":" in s.address for s in specs):
-                raise LabError("the shared lab serves IPv4 loopback addresses only")
-            home = self.state_dir / "shared"
-            self.agents = [Agent.sharing(s, home, i) for i, s in enumerate(specs)]
+        self.per_device = per_device
+        # Behind the gate: consecutive devices in groups, one shared process per group.
+        size = math.ceil(len(specs) / max(1, min(shared_processes, len(specs) or 1)))
+        self._groups: list[list[Agent]] = []
+        if per_device:
+            self.agents = [Agent.own(s, self._home(s)) for s in specs]
         else:
-            self.agents = [Agent.own(s, self.state_dir / "agents" / _dir_name(s.device_id))
-                           for s in specs]
+            self._groups = [[Agent.sharing(s, self.state_dir / "shared" / str(g), i)
+                             for i, s in enumerate(specs[g * size:(g + 1) * size])]
+                            for g in range(math.ceil(len(specs) / size) if specs else 0)]
+            self.agents = [a for group in self._groups for a in group]
+        self._gate: UdpGate | None = None
+        self._shared_procs: list[subprocess.Popen[bytes]] = []
         self._rebuilt = 0
         self._prepare_seconds = 0.0
+
+    def _home(self, spec: AgentSpec) -> Path:
+        return self.state_dir / "agents" / _dir_name(spec.device_id)
 
     # ------------------------------------------------------------------ data
 
@@ -264,6 +319,11 @@ class Lab:
             for old in data_dir.rglob("*"):
                 if old.is_file() and old not in wanted:
                     old.unlink()
+        if self._rebuilt:
+            # snmpsim trusts an index only if its mtime is a later whole second than its data
+            # file's: an index built in the second the file was written would be built again
+            # at every start.
+            time.sleep(max(0.0, math.ceil(time.time()) - time.time()))
         self._prepare_seconds = time.monotonic() - t0
         if problems:
             raise LabError("\n".join(problems))
@@ -287,10 +347,12 @@ class Lab:
         variation_dir = _variation_dir(self.state_dir)
         pending = deque(self.agents)
         starting: dict[Agent, _Probe] = {}
-        if self.shared:
+        if not self.per_device:
             # One process for all: every agent is probed at once, none is spawned below.
-            starting = {a: _Probe(a, self.ready_timeout)
-                        for a in self._spawn_shared(variation_dir)}
+            # It indexes every device's data on a cold cache, one device after the other:
+            # give it the time that per-device processes get in parallel.
+            timeout = self.ready_timeout + SHARED_INDEX_ALLOWANCE * len(self.agents)
+            starting = {a: _Probe(a, timeout) for a in self._spawn_shared(variation_dir)}
             pending.clear()
         while pending or starting:
             if cancel is not None and cancel.is_set():
@@ -316,8 +378,7 @@ class Lab:
                     agent.ready_after = time.monotonic() - probe.started
                 else:
                     agent.error = outcome
-                    if not self.shared:
-                        self._stop_agent(agent)
+                    self._stop_agent(agent)
             now = time.monotonic()
             if progress is not None and now >= next_progress and (pending or starting):
                 next_progress = now + progress_every
@@ -353,23 +414,49 @@ class Lab:
         return _Probe(agent, self.ready_timeout)
 
     def _spawn_shared(self, variation_dir: Path) -> list[Agent]:
-        """Start the one responder-lite; the agents to probe (none if it could not start)."""
-        first = self.agents[0]
+        """Open the gate and start the shared responder-lites behind it; the agents to probe.
+
+        A device whose endpoint is busy fails alone; the others start."""
+        self._gate = UdpGate()
+        opened = []
+        for group in self._groups:
+            opened += self._spawn_group(group, variation_dir)
+        return opened
+
+    def _spawn_group(self, group: list[Agent], variation_dir: Path) -> list[Agent]:
+        first = group[0]
         self._stop_leftover(first)
-        busy = [a for a in self.agents if not _port_is_free(a.spec.address, a.spec.port)]
-        if busy:
-            for agent in self.agents:
-                agent.error = ("the shared lab needs every endpoint free; in use: "
-                               + ", ".join(a.spec.endpoint for a in busy))
+        for agent in group:  # processes of their own, from a fault of an earlier run
+            self._stop_leftover(Agent.own(agent.spec, self._home(agent.spec)))
+        assert self._gate is not None
+        ports = _free_ports(BACKEND_HOST, len(group))
+        opened = []
+        for agent, port in zip(group, ports, strict=True):
+            agent.backend = (BACKEND_HOST, port)
+            try:
+                self._gate.open(agent.spec.device_id,
+                                (str(ipaddress.ip_address(agent.spec.address)), agent.spec.port),
+                                agent.backend)
+            except OSError as exc:
+                agent.error = (f"udp {agent.spec.endpoint} is already in use by another program"
+                               if exc.errno in (errno.EADDRINUSE, errno.EACCES) else
+                               f"udp {agent.spec.endpoint}: {exc.strerror or exc}")
+                continue
+            opened.append(agent)
+        if not opened:
             return []
         # responder-lite logs the community of every request it has no data for: log
-        # nothing (tracebacks still reach the log file through stderr).
+        # nothing (tracebacks still reach the log file through stderr). Every agent gets its
+        # backend endpoint, opened or not: the N-th endpoint serves the N-th data file.
         argv = [sys.executable, "-m", LITE_MODULE, *self._common_args(first, variation_dir),
-                *(_endpoint_option(a.spec) for a in self.agents), "--logging-method=null"]
+                *(f"--agent-udpv4-endpoint={BACKEND_HOST}:{p}" for p in ports),
+                "--logging-method=null"]
         proc = self._popen(argv, first)
-        for agent in self.agents:
+        self._shared_procs.append(proc)
+        for agent in opened:
             agent.proc = proc
-        return list(self.agents)
+            agent.spawned_at = first.spawned_at  # one `numeric` clock for all (lab/faults.py)
+        return opened
 
     @staticmethod
     def _common_args(agent: Agent, variation_dir: Path) -> list[str]:
@@ -408,33 +495,48 @@ class Lab:
             _terminate(pid)
 
     def _stop_agent(self, agent: Agent) -> None:
-        if agent.proc is not None:
+        if self._gate is not None:
+            self._gate.close(agent.spec.device_id)
+        if agent.proc is not None and not any(agent.proc is p for p in self._shared_procs):
             _terminate(agent.proc.pid, agent.proc)
-            agent.proc = None
-        with contextlib.suppress(FileNotFoundError):
-            agent.pid_path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                agent.pid_path.unlink()
+        agent.proc = None
 
     def agent(self, device_id: str) -> Agent:
         """The agent of a device (KeyError if the lab has none)."""
         return next(a for a in self.agents if a.spec.device_id == device_id)
 
     def stop_one(self, device_id: str) -> None:
-        """Stop one device's agent (per-device mode only; used by lab/faults.py)."""
-        if self.shared:
-            raise LabError("the shared lab cannot stop one agent")
-        self._stop_agent(self.agent(device_id))
+        """Stop one device's agent: its port closes (used by lab/faults.py).
+
+        Behind the gate the device leaves the shared responder for good: its data file moves
+        to a directory of its own, where a fault rewrites it before start_one()."""
+        agent = self.agent(device_id)
+        self._stop_agent(agent)
+        if not self.per_device:
+            agent.move_to_own(self._home(agent.spec))
 
     def start_one(self, device_id: str) -> Agent:
         """(Re)start one device's agent and wait until it answers; LabError if it does not.
 
-        The calling thread must outlive the agent (see _die_with_parent).
+        Behind the gate: a snmpsim-command-responder of its own on a backend port, which the
+        gate opens the device's endpoint to once it answers there. The calling thread must
+        outlive the agent (see _die_with_parent).
         """
-        if self.shared:
-            raise LabError("the shared lab cannot start one agent")
+        self.stop_one(device_id)
         agent = self.agent(device_id)
-        self._stop_agent(agent)
         agent.error = None
-        probe = self._spawn(agent, _variation_dir(self.state_dir))
+        variation_dir = _variation_dir(self.state_dir)
+        if self.per_device:
+            probe = self._spawn(agent, variation_dir)
+        else:
+            agent.backend = (BACKEND_HOST, _free_ports(BACKEND_HOST, 1)[0])
+            argv = [_responder_binary(), *self._common_args(agent, variation_dir),
+                    f"--agent-udpv4-endpoint={BACKEND_HOST}:{agent.backend[1]}",
+                    "--logging-method=stdout"]
+            agent.proc = self._popen(argv, agent)
+            probe = _Probe(agent, self.ready_timeout, agent.backend)
         if probe is None:
             raise LabError(f"{device_id}: {agent.error}")
         t0 = time.monotonic()
@@ -443,6 +545,13 @@ class Lab:
                 time.sleep(0.02)
         finally:
             probe.close()
+        if outcome == "ready" and self._gate is not None:
+            assert agent.backend is not None
+            try:
+                self._gate.open(device_id, (str(ipaddress.ip_address(agent.spec.address)),
+                                            agent.spec.port), agent.backend)
+            except OSError as exc:
+                outcome = f"udp {agent.spec.endpoint}: {exc.strerror or exc}"
         if outcome != "ready":
             agent.error = outcome
             self._stop_agent(agent)
@@ -452,7 +561,16 @@ class Lab:
 
     def stop(self) -> None:
         """Stop every agent: SIGTERM all, then SIGKILL whoever outlives the bound."""
-        procs = list({id(a.proc): a.proc for a in self.agents if a.proc is not None}.values())
+        if self._gate is not None:
+            self._gate.stop()
+            self._gate = None
+        running = [a.proc for a in self.agents if a.proc is not None]
+        running += self._shared_procs
+        self._shared_procs = []
+        for g in range(len(self._groups)):
+            with contextlib.suppress(FileNotFoundError):  # its first agent may have moved
+                (self.state_dir / "shared" / str(g) / "pid").unlink()
+        procs = list({id(p): p for p in running}.values())
         for proc in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -470,10 +588,50 @@ class Lab:
             with contextlib.suppress(FileNotFoundError):
                 agent.pid_path.unlink()
 
+    def processes(self) -> list[int]:
+        """PIDs of the lab's running snmpsim processes (for memory figures)."""
+        procs = [a.proc for a in self.agents if a.proc is not None]
+        procs += self._shared_procs
+        return sorted({p.pid for p in procs if p.poll() is None})
+
     def dead(self) -> list[Agent]:
         """Agents that were ready and have exited since (for the lab's watch loop)."""
         return [a for a in self.agents if a.error is None and a.proc is not None
                 and a.proc.poll() is not None]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free_ports(host: str, count: int) -> list[int]:
+    """`count` distinct UDP ports free on `host` now, below the kernel's ephemeral range.
+
+    Below it because the port is released before snmpsim binds it: meanwhile the lab's own
+    relay and probe sockets (and every other client on the machine) take ephemeral ports,
+    which would steal one of the kernel's own choices."""
+    low = _ephemeral_low()
+    candidates = random.sample(range(BACKEND_PORTS_FROM, max(low, BACKEND_PORTS_FROM + count)),
+                               k=min(max(low - BACKEND_PORTS_FROM, count), 4 * count + 64))
+    socks: list[socket.socket] = []
+    try:
+        for port in candidates:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            if len(socks) == count:
+                return [s.getsockname()[1] for s in socks]
+        raise LabError(f"not {count} free UDP ports on {host} below {low}")
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _dir_name(device_id: str) -> str:
@@ -510,21 +668,25 @@ _request_ids = itertools.count(0x4C41_0000)  # "LA.."; any ids work, the socket 
 
 
 class _Probe:
-    """Readiness of one starting agent: SNMP GET sysUpTime.0 on its own address and port."""
+    """Readiness of one starting agent: SNMP GET sysUpTime.0 on its own address and port
+    (or on `target`: its backend port, before the gate opens its endpoint to it)."""
 
-    def __init__(self, agent: Agent, timeout: float) -> None:
+    def __init__(self, agent: Agent, timeout: float, target: Address | None = None) -> None:
         self.agent = agent
         self.started = time.monotonic()
         self.deadline = self.started + timeout
-        family = socket.AF_INET6 if ":" in agent.spec.address else socket.AF_INET
+        address, port = target or (str(ipaddress.ip_address(agent.spec.address)),
+                                   agent.spec.port)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         # connect(): the kernel then delivers only datagrams from the agent's own endpoint.
-        self.sock.connect((str(ipaddress.ip_address(agent.spec.address)), agent.spec.port))
+        self.sock.connect((address, port))
         self.request_id = next(_request_ids) & 0x7FFF_FFFF
         self.packet = ber.encode_request(ber.VERSION_2C, agent.spec.community.reveal().encode(),
                                          ber.GET_REQUEST, self.request_id, [SYS_UPTIME_0])
         self.next_send = 0.0
+        self.interval = PROBE_INTERVAL
 
     def step(self) -> str | None:
         """None while starting, "ready" when answered, else the failure text."""
@@ -540,7 +702,8 @@ class _Probe:
             return (f"no SNMP answer within {self.deadline - self.started:.0f} s; "
                     f"log {agent.log_path}:\n{_log_tail(agent.log_path)}")
         if now >= self.next_send:
-            self.next_send = now + PROBE_INTERVAL
+            self.next_send = now + self.interval
+            self.interval = min(PROBE_INTERVAL_MAX, self.interval * 2)
             with contextlib.suppress(OSError):  # ECONNREFUSED until the agent binds
                 self.sock.send(self.packet)
         return None

@@ -31,13 +31,9 @@ def lab_command(args: argparse.Namespace) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     state_dir = Path(args.state_dir)
-    shared = bool(getattr(args, "shared", False))
+    per_device = bool(getattr(args, "agent_per_device", False))
     scenario = []
     if getattr(args, "scenario", None):
-        if shared:
-            print("borderwatch lab: --scenario needs one agent per device (not --shared)",
-                  file=sys.stderr)
-            return 2
         try:
             scenario = load_scenario(Path(args.scenario))
         except (OSError, ValueError, yaml.YAMLError) as exc:
@@ -61,8 +57,7 @@ def lab_command(args: argparse.Namespace) -> int:
     if skipped:
         log.info("not simulated (no sim_profile): %s", ", ".join(skipped))
 
-    # `--shared` (one responder-lite for every device) is read if the parser offers it.
-    lab = Lab(specs, state_dir, shared=shared)
+    lab = Lab(specs, state_dir, per_device=per_device)
     control: ControlLoop | None = None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
@@ -80,15 +75,14 @@ def lab_command(args: argparse.Namespace) -> int:
         _print_report(report)
         if not report.ready:
             return 1
-        if not shared:
-            # Faults at runtime: `borderwatch lab fault ...` and the scenario's steps.
-            injector = FaultInjector(lab, Topology.from_inventory(inventory))
-            injector.on_applied = LabTraps.of(inventory)  # traps: as real devices send them
-            control = ControlLoop(injector, state_dir)
-            schedule_scenario(injector, scenario)
-            control.start()
-            if scenario:
-                print(f"scenario {args.scenario}: {len(scenario)} steps")
+        # Faults at runtime: `borderwatch lab fault ...` and the scenario's steps.
+        injector = FaultInjector(lab, Topology.from_inventory(inventory))
+        injector.on_applied = LabTraps.of(inventory)  # traps: as real devices send them
+        control = ControlLoop(injector, state_dir)
+        schedule_scenario(injector, scenario)
+        control.start()
+        if scenario:
+            print(f"scenario {args.scenario}: {len(scenario)} steps")
         if args.with_collector:
             return _run_collector(args, stop)
         print("lab running; Ctrl-C stops it")

@@ -1,8 +1,9 @@
 """Which agents the lab runs for an inventory, and the community they answer to.
 
-Every device with a `sim_profile` gets one simulated agent on its own address:port (one
-snmpsim process each: snmpsim picks v2c data by community only, and the lab devices share
-one credential). Communities come from the inventory's credentials like the collector's.
+Every device with a `sim_profile` gets one simulated agent on its own address:port (served
+by a shared responder-lite that picks the data by endpoint, behind the lab's gate: the full
+snmpsim picks v2c data by community only, and the lab devices share one credential; see
+lab/agents.py). Communities come from the inventory's credentials like the collector's.
 A credential whose variable is unset gets a random lab community: written to its
 `community_file` when it names one (so `borderwatch check` and `poll` read the same file,
 with no extra step), else remembered in the state dir; either way the next run keeps the

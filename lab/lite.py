@@ -16,6 +16,7 @@ setErrorIndex → set_error_status/set_error_index; MibInstrumController.readVar
 readNextVars/writeVars → DataFile.process_var_binds (the full responder's read_variables
 needs a pysnmp engine context that responder-lite does not have). The "index" community
 of responder-lite stays disabled (it would reveal the data file names, i.e. the community).
+One setting changes: every device's data file stays open (snmpsim's default keeps 31).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+OPEN_DATA_FILES = 400  # devices whose data stay open (snmpsim's default: 31)
 DISPATCHER_ALIASES = {
     "registerTransport": "register_transport",
     "registerRecvCbFun": "register_recv_callback",
@@ -46,7 +48,7 @@ def patch() -> None:
     """Install the pysnmp 6-style names responder-lite calls (idempotent)."""
     from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
     from pysnmp.proto import api
-    from snmpsim import controller
+    from snmpsim import controller, datafile
 
     for old, new in DISPATCHER_ALIASES.items():
         _alias(AsyncioDispatcher, old, new)
@@ -70,6 +72,12 @@ def patch() -> None:
         mib.writeVars = _vars(False, True)  # type: ignore[attr-defined]
     # DataIndexInstrumController gets no aliases on purpose: its "index" community would list
     # the data files, whose names are the lab community. Requests to it are dropped.
+
+    # snmpsim keeps at most 31 data files open and reopens (index and text) on every request
+    # to another one: with the lab's devices polled round robin from one process, that is
+    # every request. Two descriptors per device are cheap.
+    datafile.DataFile.max_queue_entries = max(datafile.DataFile.max_queue_entries,
+                                              OPEN_DATA_FILES)
 
 
 def main() -> int:

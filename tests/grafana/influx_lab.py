@@ -88,7 +88,7 @@ def poll_and_write(base: Path, server: Influxd, rounds: int = 3, gap: float = 1.
     inventory = load_inventory(inv_path, env=env)
     specs, skipped = agent_specs(inventory)
     assert skipped == list(NO_AGENT)
-    lab = Lab(specs, base / "lab", shared=True)
+    lab = Lab(specs, base / "lab")
     written = Written(inventory)
     try:
         lab.prepare()

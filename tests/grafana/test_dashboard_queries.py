@@ -161,7 +161,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     env = {**os.environ, COMMUNITY_VAR: COMMUNITY}
     specs, skipped = agent_specs(load_inventory(inv, env=env))
     assert skipped == list(NO_AGENT)
-    lab = Lab(specs, base / "lab", shared=True)
+    lab = Lab(specs, base / "lab")
     proc = prom = None
     try:
         lab.prepare()

@@ -79,11 +79,12 @@ def _gone(pid: int) -> bool:
     return state == "Z"
 
 
-@pytest.fixture(scope="module", params=["per-device", "shared"])
+@pytest.fixture(scope="module", params=["gated", "per-device"])
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """A running lab of four devices (lab files and a real dump), stopped at the end.
 
-    Both modes: one snmpsim per device, and one shared responder-lite (lab/lite.py).
+    Both modes: one shared responder-lite (lab/lite.py) behind the gate (lab/gate.py), the
+    default; and one snmpsim per device.
     """
     base = tmp_path_factory.mktemp("lab")
     port = free_port([a for a, _ in DEVICES.values()])
@@ -91,7 +92,9 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     inventory = load_inventory(inv_path, env={COMMUNITY_VAR: TEST_COMMUNITY})
     specs, skipped = agent_specs(inventory)
     assert skipped == []
-    running = Lab(specs, base / "state", parallelism=4, shared=request.param == "shared")
+    # One shared process for the four: it must tell them apart by the endpoint alone.
+    running = Lab(specs, base / "state", parallelism=4, per_device=request.param == "per-device",
+                  shared_processes=1)
     running.prepare()
     report = running.start()
     try:
@@ -101,7 +104,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         pids = {a.pid for a in running.agents}
         running.stop()
         assert all(pid is not None and _gone(pid) for pid in pids)
-        assert len(pids) == (1 if request.param == "shared" else len(DEVICES))
+        assert len(pids) == (1 if request.param == "gated" else len(DEVICES))
 
 
 def test_each_device_answers_at_its_own_address_with_its_own_data(lab) -> None:
@@ -170,7 +173,9 @@ def test_lab_mib_values_are_present(lab) -> None:
     assert int(load) > 0 and alarms == "0" and -200 < int(temp) < 800 and int(amps) != 0
 
 
-def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_device", [False, True], ids=["gated", "per-device"])
+def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path, per_device: bool
+                                                        ) -> None:
     devices = {"t-busy": ("127.0.0.211", "custom/huawei-rtn905"),
                "t-fine": ("127.0.0.212", "custom/huawei-rtn905")}
     port = free_port([a for a, _ in devices.values()])
@@ -178,7 +183,7 @@ def test_a_busy_port_fails_one_agent_and_not_the_others(tmp_path: Path) -> None:
                          env={COMMUNITY_VAR: TEST_COMMUNITY})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind(("127.0.0.211", port))
-        running = Lab(agent_specs(inv)[0], tmp_path / "state")
+        running = Lab(agent_specs(inv)[0], tmp_path / "state", per_device=per_device)
         running.prepare()
         progress: list[StartProgress] = []
         try:
@@ -204,20 +209,30 @@ def test_progress_line_names_counts_and_slow_agents() -> None:
     assert line == ("agents ready 24/81 after 10 s, 6 starting, 1 failed; slow (over 10 s): "
                     "dd-agg2 14 s, bptl-sw1 11 s")
     assert StartProgress(4, 4, 0, 0, 3.0, (), 10.0).line() == "agents ready 4/4 after 3 s"
+    # The shared process keeps all of them waiting: the line names five, counts the rest.
+    slow = tuple((f"d{i}", 12.0) for i in range(81))
+    assert StartProgress(81, 0, 0, 81, 12.0, slow, 10.0).line() == (
+        "agents ready 0/81 after 12 s, 81 starting; slow (over 10 s): d0 12 s, d1 12 s, "
+        "d2 12 s, d3 12 s, d4 12 s and 76 more")
 
 
-def test_a_leftover_agent_of_a_killed_lab_is_stopped_on_the_next_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_device", [False, True], ids=["gated", "per-device"])
+def test_a_leftover_agent_of_a_killed_lab_is_stopped_on_the_next_start(tmp_path: Path,
+                                                                       per_device: bool) -> None:
     devices = {"t-left": ("127.0.0.213", "custom/idirect-x7")}
     port = free_port(["127.0.0.213"])
     inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
                          env={COMMUNITY_VAR: TEST_COMMUNITY})
-    first = Lab(agent_specs(inv)[0], tmp_path / "state")
+    first = Lab(agent_specs(inv)[0], tmp_path / "state", per_device=per_device)
     first.prepare()
     assert not first.start().failed
     old_pid = first.agents[0].pid
     assert old_pid is not None
     # The first lab "dies" without stopping: its agent keeps running, its pid file stays.
-    second = Lab(agent_specs(inv)[0], tmp_path / "state")
+    # Its gate lives in the lab's own process, so it dies with it: close it here.
+    if first._gate is not None:
+        first._gate.stop()
+    second = Lab(agent_specs(inv)[0], tmp_path / "state", per_device=per_device)
     second.prepare()
     try:
         report = second.start()
@@ -304,7 +319,8 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
                 break
         assert any("lab running" in line for line in lines), "".join(lines)
         community = (state / "secrets" / COMMUNITY_VAR).read_text().strip()
-        pids = [int((state / "agents" / d / "pid").read_text()) for d in devices]
+        pids = [int(p.read_text()) for p in state.glob("shared/*/pid")]  # shared snmpsims
+        assert len(pids) == 2  # one per device: fewer devices than SHARED_PROCESSES
         assert get("127.0.0.221", port, SYS_NAME, community=community) == ["t-cli1"]
         assert get("127.0.0.222", port, SYS_NAME, community=community) == ["t-cli2"]
     finally:
@@ -320,7 +336,7 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
     while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(_gone(p) for p in pids)
-    assert not list(state.glob("agents/*/pid"))
+    assert not list(state.glob("shared/*/pid")) and not list(state.glob("agents/*/pid"))
 
 
 def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path) -> None:
@@ -369,7 +385,7 @@ def test_cancel_during_start_stops_launching_and_stop_cleans_up(tmp_path: Path) 
     port = free_port([a for a, _ in devices.values()])
     inv = load_inventory(write_inventory(tmp_path / "inv.yaml", devices, port),
                          env={COMMUNITY_VAR: TEST_COMMUNITY})
-    running = Lab(agent_specs(inv)[0], tmp_path / "state", parallelism=1)
+    running = Lab(agent_specs(inv)[0], tmp_path / "state", parallelism=1, per_device=True)
     running.prepare()
     cancel = threading.Event()
     first_pid = tmp_path / "state" / "agents" / "t-can0" / "pid"

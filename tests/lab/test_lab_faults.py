@@ -1,5 +1,6 @@
-"""Fault injection into a real running lab (one snmpsim per device): after each fault snmpget
-shows the changed values, after the restore they are back; plus the CLI and scenario paths."""
+"""Fault injection into a real running lab (one shared snmpsim behind the lab's gate, a
+process of its own for each device a fault restarts): after each fault snmpget shows the
+changed values, after the restore they are back; plus the CLI and scenario paths."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from servers import snmpget
 from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.control import ControlLoop, load_scenario, send
-from lab.devices import LabError, agent_specs
+from lab.devices import agent_specs
 from lab.faults import FaultError, FaultInjector, Topology
 from lab.quality import free_port
 
@@ -93,11 +95,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
     port = free_port([a for a, _, _ in DEVICES.values()])
     inventory = load_inventory(write_inventory(base / "inventory.yaml", port),
                                env={COMMUNITY_VAR: TEST_COMMUNITY})
-    running = Lab(agent_specs(inventory)[0], base / "state", parallelism=4)
+    running = Lab(agent_specs(inventory)[0], base / "state", parallelism=4, shared_processes=2)
     running.prepare()
     report = running.start()
     try:
         assert not report.failed, [(a.spec.device_id, a.error) for a in report.failed]
+        assert len(running.processes()) == 2  # two snmpsim processes serve the four devices
         yield FaultInjector(running, Topology.from_inventory(inventory)), port
     finally:
         running.stop()
@@ -200,6 +203,29 @@ def test_kill_and_revive(faults):
     assert get("f-mw-b", port, SYS_NAME) == ["f-mw-b"]  # the others keep running
     injector.apply("revive", "f-mw-a")
     assert get("f-mw-a", port, SYS_NAME) == ["f-mw-a"]
+
+
+def test_a_stopped_agent_has_its_port_closed_like_a_stopped_process(faults):
+    """Behind the gate as before it: a killed device's port is closed (ICMP port unreachable,
+    which a connected socket sees as refused), while the process that served it still serves
+    the other devices; revive gives the device a snmpsim process of its own."""
+    injector, port = faults
+    before = injector.lab.processes()
+    neighbour = injector.lab.agent("f-mw-a").pid  # the shared process, unless a fault moved it
+    injector.apply("kill", "f-ups-a")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((DEVICES["f-ups-a"][0], port))
+        s.settimeout(5)
+        with pytest.raises(ConnectionRefusedError):
+            for _ in range(3):  # the first send can return before the ICMP error arrives
+                s.send(b"\x30\x00")
+                s.recv(100)
+    assert get("f-mw-a", port, SYS_NAME) == ["f-mw-a"]
+    assert neighbour in injector.lab.processes()
+    injector.apply("revive", "f-ups-a")
+    assert get("f-ups-a", port, SYS_NAME) == ["f-ups-a"]
+    own = injector.lab.agent("f-ups-a").pid
+    assert own is not None and own not in before
 
 
 def test_flap_toggles_the_link_for_the_given_cycles(faults):
@@ -349,8 +375,7 @@ def test_every_link_end_of_the_repository_inventory_resolves_to_an_interface(tmp
     assert len(injector.topology.links) > 10 and unresolved == []
 
 
-def test_bad_scenario_stops_the_lab_before_it_starts_and_shared_labs_refuse_faults(
-        tmp_path: Path):
+def test_bad_scenario_stops_the_lab_before_it_starts(tmp_path: Path):
     inv = write_inventory(tmp_path / "inv.yaml", 16161)
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("- {at: 5s, cut_link: L1, fade_link: L1}\n")
@@ -359,8 +384,6 @@ def test_bad_scenario_stops_the_lab_before_it_starts_and_shared_labs_refuse_faul
                          capture_output=True, text=True, cwd=REPO, timeout=60,
                          env={**os.environ, COMMUNITY_VAR: TEST_COMMUNITY})
     assert res.returncode == 2 and "bad.yaml: step 1: needs exactly one of" in res.stderr
-    assert not (tmp_path / "state" / "agents").exists()  # nothing was started
-    inventory = load_inventory(inv, env={COMMUNITY_VAR: TEST_COMMUNITY})
-    shared = Lab(agent_specs(inventory)[0], tmp_path / "shared", shared=True)
-    with pytest.raises(LabError, match="without --shared"):
-        FaultInjector(shared, Topology.from_inventory(inventory))
+    # nothing was started
+    assert not (tmp_path / "state" / "agents").exists()
+    assert not (tmp_path / "state" / "shared").exists()
