@@ -202,13 +202,13 @@ def test_the_fibre_cut_story_runs_as_the_readme_tells_it(tmp_path: Path) -> None
         assert "\nresult   ok\n" in run(poll).stdout
         assert run(cut).stdout.startswith("link L27 cut: ")
         # 1. the post isolated behind L27; 2. one page naming L27, in both languages
-        doc = _wait_status(url, lambda d: bool(_pages(d, "firing")), 60 + 3 * INTERVAL,
-                           "the page")
-        post = _site(doc, POST)
-        assert (post["status"], post["isolated_by"]) == ("isolated", ["link L27"])
+        doc = _wait_status(url, lambda d: bool(_pages(d, "firing"))
+                           and _site(d, POST)["status"] == "isolated", 60 + 3 * INTERVAL,
+                           "the post isolated and the page")
+        assert _site(doc, POST)["isolated_by"] == ["link L27"]
         assert [lk["id"] for lk in doc["links"] if lk["root_cause"]] == ["L27"]
-        (page,) = _pages(doc, "firing")
-        assert "Thanh Lòa" in page["summary_vi"] and "L27" in page["summary_vi"]
+        (page,) = _pages(doc, "firing")  # one page, naming the post and its root cause
+        assert "Thanh Lòa" in page["summary_vi"] and "L27" in page["summary_vi"], page
         assert "L27" in page["summary_en"]
         # 3. the silence is taken and shown on the incident
         run(silence)
