@@ -36,6 +36,8 @@ from collector.snmp.transport import SnmpTransport
 from collector.snmp.types import SnmpError, SnmpSession
 from collector.state import Event, EventKind, NetworkState
 from collector.state_lock import StateDirBusy, locked
+from collector.timeout_state import FILE_NAME as TIMEOUTS_FILE
+from collector.timeout_state import TimeoutCollector, TimeoutKeeper, timing_of
 from collector.topology_spec import DeviceSpec, LinkSpec
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.http_limits import ListenerStats, ServerLimits
@@ -154,6 +156,7 @@ class Service:
     # Keeps full garbage collections short on big inventories (collector/heap.py).
     heap: HeapFreezer = field(default_factory=HeapFreezer)
     icmp: IcmpHook | None = None  # the pinger, unless no device is pinged (collector/icmp)
+    timeouts: TimeoutKeeper | None = None  # the SNMP round-trip estimates' state file
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -223,6 +226,8 @@ class Service:
             # Inputs have stopped; drain what is buffered (or spool and fsync it) before
             # the outputs close.
             await self.influx.close(grace=SHUTDOWN_GRACE)
+        if self.timeouts is not None:
+            await self.timeouts.close()  # polls have stopped: the estimates are final
         for dev in self.devices.values():
             try:
                 await dev.session.close()
@@ -251,7 +256,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         series_cap: int = DEFAULT_SERIES_CAP,
                         base_dir: Path | None = None,
                         web_config: WebConfig | None = None,
-                        limits: ServerLimits | None = None, history: Any = None) -> Service:
+                        limits: ServerLimits | None = None, history: Any = None,
+                        state_root: Path | None = None) -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
 
     `history`: a history.service_hook.HistorySettings to keep the embedded history (the
@@ -260,6 +266,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     `base_dir`: what relative paths of the `alerts:` section are relative to (the
     inventory file's directory; default the working directory). `web_config`: TLS and
     basic auth of the listener (--web.config.file); `limits`: its connection limits.
+    `state_root`: where the SNMP timeout estimates are kept (default `var` under
+    `base_dir`; not kept when neither is given).
     Raises ListenError when the listen address cannot be bound (nothing is left running),
     ValueError for a malformed `listen`.
     """
@@ -330,6 +338,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             listener=http_stats,
             series_cap=series_cap, influx=influx.stats if influx is not None else None))
         registry.register(SiteInfoCollector(inventory))  # borderwatch_site_info
+        timings = {i: t for i, d in devices.items() if (t := timing_of(d.session))}
+        registry.register(TimeoutCollector(timings, {i: e.site_id for i, e in effective.items()}))
         metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                                  render=render, limits=limits, listener=http_stats)
         status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
@@ -366,6 +376,9 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                                     state, log_event)
         if service.icmp is not None:
             registry.register(IcmpCollector(service.icmp.pinger))  # borderwatch_icmp_* self
+        if state_root is not None or base_dir is not None:
+            root = Path(state_root) if state_root is not None else base_dir / STATE_ROOT
+            service.timeouts = TimeoutKeeper(root / TIMEOUTS_FILE, timings)
         if influx is not None:
             sites = {i: e.site_id for i, e in effective.items()}
             writer = influx
@@ -393,6 +406,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 raise ListenError(f"traps: cannot listen on udp {inventory.traps.listen}: "
                                   f"{(exc.strerror or str(exc)).lower()}{hint}") from exc
             opened.push_async_callback(trap_service.close)
+        if service.timeouts is not None:
+            service.timeouts.start()  # saved estimates in; periodic saves
         opened.pop_all()
     scheduler.start()
     if service.icmp is not None:
@@ -408,7 +423,8 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
                 base_dir: Path | None = None,
-                web_config: WebConfig | None = None, history: Any = None) -> None:
+                web_config: WebConfig | None = None, history: Any = None,
+                state_root: Path | None = None) -> None:
     """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -426,7 +442,8 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     try:
         service = await start_service(inventory, listen, local_address=local_address,
                                       series_cap=series_cap, base_dir=base_dir,
-                                      web_config=web_config, history=history)
+                                      web_config=web_config, history=history,
+                                      state_root=state_root)
         try:
             log.info("polling %d devices, %d links; serving %s/metrics",
                      len(service.devices), len(inventory.links), service.http.url)
@@ -501,7 +518,8 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
             asyncio.run(serve(inventory, listen, stop=stop,
                               install_signal_handlers=stop is None,
                               local_address=local_address, series_cap=series_cap,
-                              base_dir=base_dir, web_config=web_config, history=history))
+                              base_dir=base_dir, web_config=web_config, history=history,
+                              state_root=Path(state_root) if state_root is not None else None))
     except StateDirBusy as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1

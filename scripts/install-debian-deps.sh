@@ -23,6 +23,7 @@ declare -A PACKAGES=(
   [faketime]=faketime  # libfaketime: wall-clock steps under a running service (tests)
   [systemd]=systemd-analyze  # verifies deploy/borderwatch.service offline (no running systemd)
   [stress-ng]=stress-ng  # the CPU hog of `make test-under-load`
+  [nftables]=nft  # random loss for any protocol (ICMP too) in the emulated VSAT/microwave links
 )
 
 # snmpd lives in /usr/sbin, which a non-root PATH may lack.

@@ -229,14 +229,49 @@ class IcmpDefaults(BaseModel):
         return self
 
 
+def _auto_or_number(kind: type, low: float, high: float, low_open: bool) -> Any:
+    """A validator for `auto` or a number in range, with the messages of errors.py."""
+    span = f"{'>' if low_open else '≥'} {_num(low)} and ≤ {_num(high)}, or auto"
+    word = "an integer" if kind is int else "a number"
+
+    def check(value: Any) -> Any:
+        if value == "auto":
+            return "auto"
+        shown = repr(value) if isinstance(value, str) else str(value).lower()
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PydanticCustomError("auto_or_number", "expected {word} or auto, got {got}",
+                                      {"word": word, "got": shown})
+        if kind is int and value != int(value):
+            raise PydanticCustomError("auto_or_number", "{got} is not a whole number",
+                                      {"got": shown})
+        if not ((value > low if low_open else value >= low) and value <= high):
+            raise PydanticCustomError("auto_or_number", "{got} is out of range; must be {span}",
+                                      {"got": shown, "span": span})
+        return kind(value)
+    return check
+
+
+# An SNMP timeout: seconds, or `auto` (measured per device, collector/snmp/rtt.py).
+TimeoutSetting = Annotated[float | str, PlainValidator(_auto_or_number(float, 0, 86400, True)),
+                           WithJsonSchema({"anyOf": [{"const": "auto"}, {
+                               "type": "number", "exclusiveMinimum": 0, "maximum": 86400}]})]
+RetriesSetting = Annotated[int | str, PlainValidator(_auto_or_number(int, 0, 10, False)),
+                           WithJsonSchema({"anyOf": [{"const": "auto"}, {
+                               "type": "integer", "minimum": 0, "maximum": 10}]})]
+
+
 class Defaults(BaseModel):
     """Polling settings for every device unless the device overrides them (the ONE place)."""
 
     model_config = _STRICT
 
     interval: Seconds = Field(60.0, description="seconds between polls of one device")
-    timeout: Seconds = Field(2.0, description="seconds to wait for one SNMP response")
-    retries: int = Field(1, ge=0, le=10, description="resends after a timeout")
+    timeout: TimeoutSetting = Field("auto", description=(
+        "seconds to wait for one SNMP response, or auto: from each device's measured "
+        "round trip (RFC 6298 style, between 0.2 and 10 s)"))
+    retries: RetriesSetting = Field("auto", description=(
+        "resends after a timeout, or auto: sized to each device's measured loss (1 to 4; "
+        "1 when the timeout is a number)"))
     max_repetitions: int = Field(25, ge=1, le=1000, description="GETBULK max-repetitions")
     port: int = Field(161, ge=1, le=65535, description="UDP port of the agents")
     max_in_flight: int = Field(64, ge=1, le=10000,
@@ -252,11 +287,14 @@ class Defaults(BaseModel):
         return self
 
 
-def timing_errors(interval: float, timeout: float, retries: int,
+def timing_errors(interval: float, timeout: float | str, retries: int | str,
                   poll_deadline: float | None) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """The cadence rules shared by `defaults` and each device's effective settings."""
+    """The cadence rules shared by `defaults` and each device's effective settings
+    (an `auto` timeout adapts under the poll's deadline: nothing to check for it)."""
     errors = []
-    need = timeout * (retries + 1)
+    if retries == "auto":
+        retries = 1  # with a fixed timeout, auto retries start at 1
+    need = timeout * (retries + 1) if timeout != "auto" else 0.0  # type: ignore[operator]
     if interval < need:
         errors.append(("interval", "interval_too_short",
                        "interval {interval} s is shorter than timeout × (retries + 1) = "
@@ -352,8 +390,8 @@ class Device(BaseModel):
     port: int | None = Field(None, ge=1, le=65535)
     profile: Profile = "auto"
     interval: Seconds | None = None
-    timeout: Seconds | None = None
-    retries: int | None = Field(None, ge=0, le=10)
+    timeout: TimeoutSetting | None = None
+    retries: RetriesSetting | None = None
     max_repetitions: int | None = Field(None, ge=1, le=1000)
     poll_deadline: Seconds | None = None
     accept_any_source: bool = Field(
@@ -962,8 +1000,8 @@ class EffectiveDeviceSettings:
     credential: Credential | None
     profile: str | tuple[str, ...]
     interval: float
-    timeout: float
-    retries: int
+    timeout: float | str  # seconds, or "auto"
+    retries: int | str  # resends, or "auto"
     max_repetitions: int
     poll_deadline: float
     accept_any_source: bool

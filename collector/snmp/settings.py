@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from collector.secret import Secret
 
 VERSIONS = ("1", "2c", "3")
+AUTO = "auto"  # timeout/retries from the device's measured round trip and loss (rtt.py)
+# What `timeout: auto` stands for where a rule needs one number (walk.py's answer-time
+# rule): the former fixed default, so the rule behaves as it always did.
+REFERENCE_TIMEOUT = 2.0
 
 # Names accepted for v3 protocols (upper-cased before lookup), as net-snmp's tools spell them.
 AUTH_PROTOCOLS = ("MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")
@@ -46,15 +50,17 @@ class SessionSettings:
     """Everything one SNMP session needs; secrets stay `Secret` until they hit the wire.
 
     `timeout` is per request attempt (seconds); a request is sent at most `retries + 1`
-    times, and never past the caller's deadline. `accept_any_source` accepts responses
+    times, and never past the caller's deadline. `timeout="auto"` takes both from the
+    device's measured round trip (collector/snmp/timing.py); `retries="auto"` sizes the
+    resends to the measured loss (with a fixed timeout too). `accept_any_source` accepts responses
     from any address (for agents that answer from another interface; reliability A7).
     """
 
     address: str
     port: int = 161
     version: str = "2c"
-    timeout: float = 2.0
-    retries: int = 1
+    timeout: float | str = 2.0
+    retries: int | str = 1
     max_repetitions: int = 25
     community: Secret | None = None
     user: str | None = None
@@ -71,10 +77,11 @@ class SessionSettings:
             raise ValueError(f"version must be one of {', '.join(VERSIONS)}")
         if not 0 < self.port < 65536:
             raise ValueError("port must be 1..65535")
-        if not self.timeout > 0:
-            raise ValueError("timeout must be > 0")
-        if self.retries < 0:
-            raise ValueError("retries must be >= 0")
+        if self.timeout != AUTO and not (isinstance(self.timeout, int | float)
+                                         and self.timeout > 0):
+            raise ValueError("timeout must be > 0 or 'auto'")
+        if self.retries != AUTO and not (isinstance(self.retries, int) and self.retries >= 0):
+            raise ValueError("retries must be >= 0 or 'auto'")
         if self.max_repetitions < 1 or self.max_oids_per_get < 1:
             raise ValueError("max_repetitions and max_oids_per_get must be >= 1")
         if self.version in ("1", "2c") and self.community is None:
@@ -94,6 +101,11 @@ class SessionSettings:
                     raise ValueError("a priv protocol needs a priv key")
                 if self.auth_protocol is None:
                     raise ValueError("privacy needs authentication (authPriv)")
+
+    @property
+    def reference_timeout(self) -> float:
+        """The timeout in seconds, or REFERENCE_TIMEOUT for `auto`."""
+        return REFERENCE_TIMEOUT if self.timeout == AUTO else float(self.timeout)
 
     @property
     def target(self) -> str:

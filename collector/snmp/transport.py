@@ -71,13 +71,18 @@ class TransportStats:
 class RequestCount:
     """Datagrams sent on behalf of one session (retries included), for PollResult.requests,
     and how long the session's latest answered request took from first send to answer
-    (no wait for an in-flight slot in it): the agent's answer time, for sizing requests."""
+    (no wait for an in-flight slot in it): the agent's answer time, for sizing requests.
+    With it, that request's attempts and the time from its last send to the answer, for
+    the round-trip estimate (rtt.py: Karn's rule, spurious retransmissions). Read right
+    after the request returns, before the next await: concurrent requests overwrite them."""
 
-    __slots__ = ("answer_time", "sent")
+    __slots__ = ("answer_time", "attempts", "last_wait", "sent")
 
     def __init__(self) -> None:
         self.sent = 0
         self.answer_time = 0.0
+        self.attempts = 0
+        self.last_wait = 0.0
 
 
 class _Pending:
@@ -263,7 +268,10 @@ class SnmpTransport:
                     if pending.error is not None:
                         raise pending.error  # SnmpMalformed, or the transport closed
                     if count is not None:
-                        count.answer_time = loop.time() - first_send
+                        answered = loop.time()
+                        count.answer_time = answered - first_send
+                        count.attempts = attempt + 1
+                        count.last_wait = answered - now
                     return pending.message  # type: ignore[return-value]
             stats.timeouts += 1
             if pending.malformed:

@@ -16,9 +16,11 @@ from collector.snmp.ber import (
     encode_request,
 )
 from collector.snmp.settings import SessionSettings, resolve_address
+from collector.snmp.timing import RequestTiming
 from collector.snmp.transport import RequestCount, SnmpTransport
 from collector.snmp.types import (
     OID,
+    SnmpDeadline,
     SnmpErrorStatus,
     SnmpMalformed,
     SnmpTimeout,
@@ -59,6 +61,7 @@ class V2cSession(ColumnWalker):
         self._community = settings.community.reveal().encode()
         self._address: str | None = None
         self._count = RequestCount()
+        self.timing = RequestTiming(settings)  # timeout/retries, fixed or measured
 
     @property
     def requests_sent(self) -> int:
@@ -80,22 +83,26 @@ class V2cSession(ColumnWalker):
             return encode_request(version, community, pdu_type, request_id, oids,
                                   max_repetitions=max_repetitions)
 
-        settings = self.settings
+        settings, timing, count = self.settings, self.timing, self._count
         address = self._address or await self._resolve()  # resolved once per session
+        timeout, retries = timing.timeout(), timing.retries()
         try:
-            return await self._transport.request(
-                address, settings.port, build, timeout=settings.timeout,
-                retries=settings.retries, deadline=deadline,
-                accept_any_source=settings.accept_any_source, count=self._count)
+            message = await self._transport.request(
+                address, settings.port, build, timeout=timeout, retries=retries,
+                deadline=deadline, accept_any_source=settings.accept_any_source, count=count)
         except SnmpTimeout as exc:
+            if not isinstance(exc, SnmpDeadline):  # the deadline cut it: says nothing
+                timing.silent()
             raise timeout_error(
                 exc, what=what, target=self.target, rows=rows,
                 elapsed=asyncio.get_running_loop().time() - started,
-                attempts=settings.retries + 1, timeout=settings.timeout,
+                attempts=retries + 1, timeout=timeout,
                 silent_hint="check community/ACL/reachability") from None
         except SnmpMalformed as exc:
             raise SnmpMalformed(f"malformed response to {what} from {self.target}: {exc}") \
                 from None
+        timing.answered(count.answer_time, count.attempts, count.last_wait)
+        return message
 
     # ------------------------------------------------------------------ get
 

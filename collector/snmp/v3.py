@@ -46,9 +46,11 @@ from collector.snmp.ber import (
     Message,
 )
 from collector.snmp.settings import SessionSettings, resolve_address
+from collector.snmp.timing import RequestTiming
 from collector.snmp.types import (
     OID,
     SnmpAuthError,
+    SnmpDeadline,
     SnmpError,
     SnmpErrorStatus,
     SnmpMalformed,
@@ -171,14 +173,13 @@ class V3Session(ColumnWalker):
         self._address: str | None = None
         self._sent = 0
         self._closed = False
+        self.timing = RequestTiming(settings)  # timeout/retries, fixed or measured
+        self._last_timing = (0.0, 0)  # (timeout, retries) of the latest request, for errors
 
     @property
     def requests_sent(self) -> int:
         """Datagrams sent by this session so far (discovery and retries included)."""
         return self._sent
-
-    def _count_send(self) -> None:
-        self._sent += 1
 
     async def _open(self) -> tuple[V3Endpoint, str]:
         if self._closed:
@@ -217,11 +218,26 @@ class V3Session(ColumnWalker):
             return encode_message(msg_id, flags, usm, pdu, context_engine_id=engine.engine_id,
                                   context_name=self._context, keys=engine.keys)
 
-        s = self.settings
-        data = await endpoint.request(address, s.port, build, timeout=s.timeout,
-                                      retries=s.retries, deadline=deadline,
-                                      accept_any_source=s.accept_any_source,
-                                      on_send=self._count_send)
+        s, timing = self.settings, self.timing
+        timeout, retries = self._last_timing = timing.timeout(), timing.retries()
+        sends: list[float] = []  # send times of this request's attempts
+
+        def on_send() -> None:
+            self._sent += 1
+            sends.append(loop.time())
+
+        try:
+            data = await endpoint.request(address, s.port, build, timeout=timeout,
+                                          retries=retries, deadline=deadline,
+                                          accept_any_source=s.accept_any_source,
+                                          on_send=on_send)
+        except SnmpTimeout as exc:
+            if not isinstance(exc, SnmpDeadline):  # the deadline cut it: says nothing
+                timing.silent()
+            raise
+        if sends:
+            answered = loop.time()
+            timing.answered(answered - sends[0], len(sends), answered - sends[-1])
         return decode_envelope(data), data
 
     def _open_answer(self, envelope: Envelope, data: bytes, engine: _Engine | None) -> Message:
@@ -341,9 +357,10 @@ class V3Session(ColumnWalker):
             if self._engine is not None:
                 # next time, start with discovery: the agent may have a new engine ID
                 self._engine = None
+            timeout, retries = self._last_timing
             raise timeout_error(exc, what=what, target=self.target, elapsed=elapsed,
-                                rows=rows, attempts=self.settings.retries + 1,
-                                timeout=self.settings.timeout, silent_hint=hint) from None
+                                rows=rows, attempts=retries + 1,
+                                timeout=timeout, silent_hint=hint) from None
         except SnmpAuthError as exc:
             raise SnmpAuthError(f"{what} on {self.target}: {exc}") from None
         except SnmpMalformed as exc:

@@ -303,7 +303,7 @@ class ColumnWalker(SubtreeWalker):
         took = page.answer_time
         if took is None:
             took = asyncio.get_running_loop().time() - sent
-        timeout = self.settings.timeout
+        timeout = self.settings.reference_timeout
         budget = self.varbind_budget or self.max_repetitions
         if took < timeout / 8 and (asked * 2 > budget or not self._bulk):
             # (a quick answer to a small request, e.g. a probe's one row, says little)

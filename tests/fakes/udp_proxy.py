@@ -13,6 +13,24 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class BurstLoss:
+    """Gilbert-Elliott loss: a datagram moves the link between a good and a bad state
+    (`enter`: good → bad, `leave`: bad → good, per datagram) and is lost with the state's
+    probability: losses come in bursts, as on a microwave hop in rain fade or multipath."""
+
+    enter: float = 0.02
+    leave: float = 0.25
+    loss_good: float = 0.0
+    loss_bad: float = 0.7
+    bad: bool = False
+
+    def lost(self, rng: random.Random) -> bool:
+        """Advance the state by one datagram; True if that datagram is lost."""
+        self.bad = rng.random() >= self.leave if self.bad else rng.random() < self.enter
+        return rng.random() < (self.loss_bad if self.bad else self.loss_good)
+
+
+@dataclass
 class Direction:
     """Faults for one direction; change the attributes at any time."""
 
@@ -23,6 +41,7 @@ class Direction:
     blackhole: bool = False  # drop everything
     truncate_to: int | None = None  # cut datagrams to this many bytes
     schedule: list[float] = field(default_factory=list)  # per-datagram delays used first
+    burst: BurstLoss | None = None  # bursty loss on top of `drop`
     # counters
     seen: int = 0
     forwarded: int = 0
@@ -31,7 +50,8 @@ class Direction:
     def plan(self, rng: random.Random) -> list[float]:
         """Delays of the copies to send for one datagram (empty = dropped)."""
         self.seen += 1
-        if self.blackhole or (self.drop and rng.random() < self.drop):
+        if self.blackhole or (self.drop and rng.random() < self.drop) or (
+                self.burst is not None and self.burst.lost(rng)):
             self.dropped += 1
             return []
         base = self.schedule.pop(0) if self.schedule else self.delay

@@ -23,7 +23,7 @@ A49_EXPECTED = [
     (17, "credentials.v3-no-priv-key.priv_protocol",
      "priv_protocol AES-256 (authPriv) needs a priv_key: give exactly one of priv_key_env, "
      "priv_key_file or priv_key"),
-    (19, "defaults.timeout", "0 is out of range; must be > 0 and ≤ 86400"),
+    (19, "defaults.timeout", "0 is out of range; must be > 0 and ≤ 86400, or auto"),
     (20, "defaults.port", "70000 is out of range; must be ≥ 1 and ≤ 65535"),
     (27, "sites[post-a].devices[sw1].address", "'127.0.0.300' is not a valid IPv4 address"),
     (29, "sites[post-a].devices[sw1].id", "duplicate device id 'sw1' (first defined on line 26)"),
@@ -129,7 +129,7 @@ CASES = [
      [(4, "credentials.x.community_env", "not a valid environment variable name (letters, "
        "digits and '_', not starting with a digit); the value is not shown")]),
     ("timeout-negative", {"defaults": "timeout: -1"},
-     [(5, "defaults.timeout", "-1 is out of range; must be > 0 and ≤ 86400")]),
+     [(5, "defaults.timeout", "-1 is out of range; must be > 0 and ≤ 86400, or auto")]),
     ("interval-vs-timeout", {"defaults": "interval: 5, timeout: 3, retries: 1"},
      [(5, "defaults.interval", "interval 5 s is shorter than timeout × (retries + 1) = 3 × 2 "
        "= 6 s; raise interval or lower timeout/retries")]),
@@ -139,7 +139,7 @@ CASES = [
     ("max-repetitions", {"defaults": "max_repetitions: 0"},
      [(5, "defaults.max_repetitions", "0 is out of range; must be ≥ 1 and ≤ 1000")]),
     ("retries-type", {"defaults": "retries: many"},
-     [(5, "defaults.retries", "expected an integer, got 'many'")]),
+     [(5, "defaults.retries", "expected an integer or auto, got 'many'")]),
     ("defaults-unknown", {"defaults": "intervall: 30"},
      [(5, "defaults.intervall", "unknown key 'intervall' (did you mean 'interval'?); allowed "
        "keys: interval, timeout, retries, max_repetitions, port, max_in_flight, "

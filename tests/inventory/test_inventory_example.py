@@ -40,7 +40,7 @@ def test_example_is_addressed_at_the_lab() -> None:
         eff = inv.effective(device)
         assert (eff.port, eff.interval, eff.credential_name) == (16161, 30.0, "lab-v2c")
         assert (eff.timeout, eff.retries, eff.max_repetitions, eff.poll_deadline) == (
-            2.0, 1, 25, 24.0)
+            "auto", "auto", 25, 24.0)
         assert device.sim_profile
     cred = inv.credentials["lab-v2c"]
     assert (cred.version, cred.community_env) == ("2c", "BORDERWATCH_LAB_COMMUNITY")

@@ -23,17 +23,17 @@ def _inventory(device: dict, defaults: dict | None = None) -> Inventory:
 def test_defaults_live_in_one_place() -> None:
     d = Defaults()
     assert (d.interval, d.timeout, d.retries, d.max_repetitions, d.port, d.max_in_flight,
-            d.poll_deadline) == (60.0, 2.0, 1, 25, 161, 64, None)
+            d.poll_deadline) == (60.0, "auto", "auto", 25, 161, 64, None)
 
 
 @pytest.mark.parametrize(("device", "defaults", "expected"), [
-    ({}, {}, (161, 60.0, 2.0, 1, 25, 48.0)),
-    ({}, {"interval": 30, "port": 16161}, (16161, 30.0, 2.0, 1, 25, 24.0)),
+    ({}, {}, (161, 60.0, "auto", "auto", 25, 48.0)),
+    ({}, {"interval": 30, "port": 16161}, (16161, 30.0, "auto", "auto", 25, 24.0)),
     ({"port": 1161, "interval": 10, "timeout": 1, "retries": 3, "max_repetitions": 5}, {},
      (1161, 10.0, 1.0, 3, 5, 8.0)),
-    ({"poll_deadline": 5}, {"poll_deadline": 40}, (161, 60.0, 2.0, 1, 25, 5.0)),
-    ({}, {"poll_deadline": 40}, (161, 60.0, 2.0, 1, 25, 40.0)),
-    ({"interval": 300}, {}, (161, 300.0, 2.0, 1, 25, 240.0)),
+    ({"poll_deadline": 5}, {"poll_deadline": 40}, (161, 60.0, "auto", "auto", 25, 5.0)),
+    ({}, {"poll_deadline": 40}, (161, 60.0, "auto", "auto", 25, 40.0)),
+    ({"interval": 300}, {}, (161, 300.0, "auto", "auto", 25, 240.0)),
 ], ids=["builtin", "defaults", "overrides", "device-deadline", "default-deadline",
         "deadline-follows-interval"])
 def test_effective_settings(device: dict, defaults: dict, expected: tuple) -> None:
