@@ -7,7 +7,10 @@ three parts, each doing what it can:
   real agent, per direction (`apply_to_proxy`). Loss is given per round trip and split
   evenly over the two directions; a burst profile adds Gilbert-Elliott loss.
 - Random loss for any protocol, ICMP included: an nftables table (`nft_ruleset`) with
-  `numgen random` rules, in a network namespace only (`NamespaceShaping`). For bursts, a
+  `numgen random` rules, in a network namespace only (`NamespaceShaping`). ICMP by
+  default: SNMP already gets its loss from the proxy, and would otherwise get both. The
+  rule sits on the output hook only: on the loopback every packet crosses output once
+  (and input once), so a round trip meets it twice, as on a real link. For bursts, a
   thread flips a "bad" chain in and out of the path (nftables has no loss state).
 - Rate: a `tbf` qdisc (`tc qdisc … tbf`) on the namespace's loopback.
 
@@ -26,7 +29,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from tests.fakes.udp_proxy import BurstLoss, UdpProxy
+from .udp_proxy import BurstLoss, UdpProxy  # relative: imported as fakes.… and tests.fakes.…
 
 NFT_TABLE = "bw_emul"
 
@@ -76,25 +79,24 @@ def apply_to_proxy(proxy: UdpProxy, profile: LinkProfile) -> None:
             profile.burst.loss_bad)
 
 
-def nft_ruleset(profile: LinkProfile, table: str = NFT_TABLE) -> str:
-    """The nftables table of the profile's random loss, for every protocol (ICMP too):
-    on output and input, so a round trip within the namespace crosses both. Burst
-    profiles get an empty `gate` chain that NamespaceShaping points at `bad` in bursts."""
+def nft_ruleset(profile: LinkProfile, protocols: tuple[str, ...] = ("icmp", "ipv6-icmp"),
+                table: str = NFT_TABLE) -> str:
+    """The nftables table of the profile's random loss for `protocols` (nftables' names;
+    empty: every protocol), on the output hook (see the module docstring). Burst profiles
+    get an empty `gate` chain that NamespaceShaping points at `bad` during bursts."""
+    match = f"meta l4proto {{ {', '.join(protocols)} }} " if protocols else ""
     per_mille = round(profile.one_way_loss * 1000)
     lines = [f"table inet {table} {{"]
     if profile.burst is not None:
         bad = round(profile.burst.loss_bad * 1000)
-        lines += ["  chain bad {", f"    numgen random mod 1000 < {bad} drop", "  }",
+        lines += ["  chain bad {", f"    {match}numgen random mod 1000 < {bad} drop", "  }",
                   "  chain gate {", "  }"]
-    for hook in ("output", "input"):
-        lines += [f"  chain {hook} {{",
-                  f"    type filter hook {hook} priority 0; policy accept;"]
-        if per_mille:
-            lines.append(f"    numgen random mod 1000 < {per_mille} drop")
-        if profile.burst is not None:
-            lines.append("    jump gate")
-        lines.append("  }")
-    lines.append("}")
+    lines += ["  chain output {", "    type filter hook output priority 0; policy accept;"]
+    if per_mille:
+        lines.append(f"    {match}numgen random mod 1000 < {per_mille} drop")
+    if profile.burst is not None:
+        lines.append("    jump gate")
+    lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -105,9 +107,12 @@ def tbf_args(profile: LinkProfile, dev: str = "lo") -> list[str]:
 
 
 def in_private_netns() -> bool:
-    """True when this process is not in the host's network namespace (PID 1's)."""
+    """True when this process runs in a namespace made with `ip netns` (bench/netns.py),
+    not the host's (whose PID 1 may not be readable from here to compare with)."""
     try:
-        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
+        here = os.stat("/proc/self/ns/net").st_ino
+        return any(os.stat(os.path.join("/run/netns", name)).st_ino == here
+                   for name in os.listdir("/run/netns"))
     except OSError:
         return False
 
@@ -117,8 +122,10 @@ class NamespaceShaping:
     never the host's: refused there). A context manager; undone on exit."""
 
     def __init__(self, profile: LinkProfile, *, dev: str = "lo", seed: int = 1,
-                 step: float = 0.02) -> None:
+                 step: float = 0.02,
+                 protocols: tuple[str, ...] = ("icmp", "ipv6-icmp")) -> None:
         self.profile = profile
+        self.protocols = protocols
         self.dev = dev
         self._rng = random.Random(seed)
         self._step = step  # seconds per Gilbert-Elliott step of the nftables burst gate
@@ -129,7 +136,8 @@ class NamespaceShaping:
         if not in_private_netns():
             raise RuntimeError("refusing to shape the host's network namespace; run inside "
                                "a private one (bench/netns.py)")
-        subprocess.run(["nft", "-f", "-"], input=nft_ruleset(self.profile), text=True,
+        subprocess.run(["nft", "-f", "-"], input=nft_ruleset(self.profile, self.protocols),
+                       text=True,
                        check=True, capture_output=True)
         if self.profile.rate_bit:
             subprocess.run(["tc", *tbf_args(self.profile, self.dev)], check=True,
