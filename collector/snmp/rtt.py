@@ -25,7 +25,8 @@ Why each rule:
   estimate (fibre failing over to VSAT) is caught up with despite Karn's rule.
 - Retries sized to loss: the share of attempts that went unanswered in requests that
   *were* answered (a dead device is not a lossy one) as a moving average, and as many
-  attempts as bring a request's failure probability under `target_failure`, within
+  attempts as bring a request's failure probability under `target_failure` (1e-4: a
+  poll is 10-20 requests, and should fail on loss alone at most 1-2 times in 1,000), within
   [`min_retries`, `max_retries`].
 - A dead device is not waited on longer than its history justifies: a request is given
   `timeout × (retries + 1)`, both from the device's own history (its round trip and its
@@ -45,7 +46,8 @@ from typing import Any
 ALPHA = 1 / 8
 BETA = 1 / 4
 K = 4
-LOSS_WEIGHT = 1 / 64  # decay per answered request of the loss sums (memory ~64 requests)
+LOSS_WEIGHT = 1 / 256  # decay per answered request of the loss sums: a memory of ~256
+# requests (~20 polls), long enough that a few per cent of loss reads steadily
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,8 @@ class RttBounds:
     min_retries: int = 1
     max_retries: int = 4
     initial_retries: int = 1  # before any loss is known
-    target_failure: float = 1e-3  # a request may fail on loss alone this often
+    target_failure: float = 1e-4  # a request may fail on loss alone this often (a poll
+    # of 10-20 requests: 1-2 in 1,000)
     history_factor: float = 2.0  # back-off ceiling: this × the largest round trip seen
     min_samples: int = 3  # samples before the history caps the back-off
     loss_prior: float = 8.0  # attempts "seen answered" before the first: one early
@@ -69,8 +72,8 @@ class RttBounds:
 class RttEstimator:
     """The round-trip estimate and loss of one device; see the module docstring."""
 
-    __slots__ = ("_lost", "_sent", "backoff", "bounds", "loss", "max_rtt", "min_rtt",
-                 "rttvar", "samples", "srtt")
+    __slots__ = ("_lost", "_retries", "_sent", "_timeout", "backoff", "bounds", "loss",
+                 "max_rtt", "min_rtt", "rttvar", "samples", "srtt")
 
     def __init__(self, bounds: RttBounds | None = None) -> None:
         self.bounds = bounds or RttBounds()
@@ -83,6 +86,10 @@ class RttEstimator:
         self._lost = 0.0
         self._sent = self.bounds.loss_prior
         self.backoff = 1.0
+        # timeout() and retries() are read before every request: computed once per
+        # input (_refresh) instead of at each read
+        self._timeout = self.bounds.initial
+        self._retries = self.bounds.initial_retries
 
     # ------------------------------------------------------------------ outputs
 
@@ -103,11 +110,19 @@ class RttEstimator:
 
     def timeout(self) -> float:
         """Seconds to wait for one attempt's answer now."""
-        return min(self.ceiling(), max(self.base_timeout(), self.base_timeout() * self.backoff))
+        return self._timeout
 
     def retries(self) -> int:
         """Resends after a timeout: enough that loss alone fails `target_failure` of
         requests, or fewer when the device has never answered enough to say."""
+        return self._retries
+
+    def _refresh(self) -> None:
+        base = self.base_timeout()
+        self._timeout = min(self.ceiling(), base * max(1.0, self.backoff))
+        self._retries = self._retries_for_loss()
+
+    def _retries_for_loss(self) -> int:
         b = self.bounds
         if self.loss is None:
             return b.initial_retries
@@ -130,13 +145,15 @@ class RttEstimator:
                     and last_wait < self.min_rtt / 2)
         self._note_loss(attempts - 1 - (1 if spurious else 0), attempts)
         if attempts == 1 or (spurious and attempts == 2):
-            self.sample(elapsed)
-        # else: Karn: ambiguous, and the back-off stays until a valid sample
+            self.sample(elapsed)  # refreshes
+        else:  # Karn: ambiguous, and the back-off stays until a valid sample
+            self._refresh()
 
     def silent(self) -> None:
         """A request got no answer to any attempt: back off (up to the ceiling)."""
         b = self.bounds
-        self.backoff = min(self.backoff * 2, b.hi / b.lo)  # timeout() caps the result
+        self.backoff = min(self.backoff * 2, b.hi / b.lo)  # the ceiling caps the timeout
+        self._refresh()
 
     def sample(self, rtt: float) -> None:
         """One valid round-trip measurement (RFC 6298 §2.2-2.3); ends any back-off."""
@@ -152,6 +169,7 @@ class RttEstimator:
         self.max_rtt = max(rtt, self.max_rtt - (self.max_rtt - self.srtt) / 64)
         self.min_rtt = rtt if self.min_rtt is None else min(self.min_rtt, rtt)
         self.backoff = 1.0
+        self._refresh()
 
     def _note_loss(self, lost: int, sent: int) -> None:
         # Decaying sums of attempts lost and sent: their ratio is the per-attempt loss.
@@ -194,4 +212,5 @@ class RttEstimator:
                 est._lost = est.loss * est._sent
         except (TypeError, ValueError):
             return cls(bounds)
+        est._refresh()
         return est

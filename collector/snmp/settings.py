@@ -12,7 +12,7 @@ from collector.secret import Secret
 VERSIONS = ("1", "2c", "3")
 AUTO = "auto"  # timeout/retries from the device's measured round trip and loss (rtt.py)
 # What `timeout: auto` stands for where a rule needs one number (walk.py's answer-time
-# rule): the former fixed default, so the rule behaves as it always did.
+# rule, through timing.RequestTiming.answer_reference): the former fixed default.
 REFERENCE_TIMEOUT = 2.0
 
 # Names accepted for v3 protocols (upper-cased before lookup), as net-snmp's tools spell them.
@@ -101,11 +101,6 @@ class SessionSettings:
                     raise ValueError("a priv protocol needs a priv key")
                 if self.auth_protocol is None:
                     raise ValueError("privacy needs authentication (authPriv)")
-
-    @property
-    def reference_timeout(self) -> float:
-        """The timeout in seconds, or REFERENCE_TIMEOUT for `auto`."""
-        return REFERENCE_TIMEOUT if self.timeout == AUTO else float(self.timeout)
 
     @property
     def target(self) -> str:

@@ -9,7 +9,7 @@ device with fixed timeouts are known too (metrics, and a later switch to `auto`)
 from __future__ import annotations
 
 from collector.snmp.rtt import RttBounds, RttEstimator
-from collector.snmp.settings import AUTO, SessionSettings
+from collector.snmp.settings import AUTO, REFERENCE_TIMEOUT, SessionSettings
 
 # Retries with a fixed timeout and no retries given: the former default.
 FIXED_RETRIES_DEFAULT = 1
@@ -34,6 +34,19 @@ class RequestTiming:
     def adaptive(self) -> bool:
         """True when the timeout comes from the estimate."""
         return self._fixed_timeout is None
+
+    def answer_reference(self) -> float:
+        """The timeout walk.py's answer-time rule compares answer times with (joint walks
+        for an agent answering within an eighth of it): the fixed timeout, as always; for
+        `auto`, REFERENCE_TIMEOUT plus eight times the fastest round trip seen, i.e. the
+        former 2 s default's rule applied to the agent's own share of the answer time,
+        the link's round trip taken out. Otherwise a VSAT agent (0.6 s answers: more
+        than an eighth of 2 s) would be walked column by column because of its link.
+        """
+        fixed = self._fixed_timeout
+        if fixed is not None:
+            return fixed
+        return REFERENCE_TIMEOUT + 8 * (self.estimator.min_rtt or 0.0)
 
     def timeout(self) -> float:
         """Seconds to wait for each attempt of the next request."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from collector.snmp.settings import SessionSettings
+from collector.snmp.timing import RequestTiming
 from collector.snmp.types import (
     OID,
     STOP_EMPTY,
@@ -206,6 +207,7 @@ class ColumnWalker(SubtreeWalker):
     # Per column root, the rows its last complete joint walk found (bounded; see
     # walk_columns): the first request's size and columns_per_walk() come from it.
     _row_hints: dict[OID, int] | None = None
+    timing: RequestTiming  # the session's (timing.py)
 
     async def _next_rows(self, lasts: Sequence[OID], repetitions: int, *, deadline: float,
                          what: str, started: float, rows: int) -> Page:
@@ -303,7 +305,7 @@ class ColumnWalker(SubtreeWalker):
         took = page.answer_time
         if took is None:
             took = asyncio.get_running_loop().time() - sent
-        timeout = self.settings.reference_timeout
+        timeout = self.timing.answer_reference()  # the timeout; for `auto` see timing.py
         budget = self.varbind_budget or self.max_repetitions
         if took < timeout / 8 and (asked * 2 > budget or not self._bulk):
             # (a quick answer to a small request, e.g. a probe's one row, says little)

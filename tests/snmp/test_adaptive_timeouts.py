@@ -75,8 +75,8 @@ async def test_retries_follow_measured_loss(snmpd: Snmpd, transport: SnmpTranspo
     await polls(clean, 5, device="d2")
     assert proxy.to_agent.dropped + proxy.to_client.dropped > 0
     assert lossy.timing.estimator.loss > 0
-    # ~19 % of attempts lost: 0.19**3 > 1e-3 > 0.19**5 (at least 0.1**3 of an estimate)
-    assert lossy.timing.retries() >= 2
+    # ~19 % of attempts lost: 0.19**5 > 1e-4; an estimate as low as 0.1 still gives 3
+    assert lossy.timing.retries() >= 3
     assert clean.timing.retries() <= lossy.timing.retries()
 
 
