@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (set up and run the lab network with the
 # collector) and `make test` (set up and run the test suite). CI runs `make test`.
 .PHONY: setup demo test lint schema test-under-load
-.PHONY: bench bench-scale bench-icmp
+.PHONY: bench bench-scale bench-icmp bench-vsat
 .PHONY: dashboards
 
 setup:
@@ -41,6 +41,11 @@ bench-scale: setup
 # CAP_NET_RAW); see bench/README.md.
 bench-icmp: setup
 	.venv/bin/python bench/icmp_pinger.py $(BENCH_ARGS)
+
+# timeout: auto against fixed 1 s and 5 s on an emulated VSAT link (root; ~7 minutes;
+# BENCH_ARGS="--profile microwave-degraded" for loss bursts); see bench/README.md.
+bench-vsat: setup
+	.venv/bin/python bench/vsat_timeouts.py $(BENCH_ARGS)
 
 # Grafana dashboards (grafana/dashboards/*.json) from grafana/catalog.py and inventory.yaml.
 dashboards: setup
