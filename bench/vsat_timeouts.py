@@ -197,7 +197,8 @@ def report(profile: LinkProfile, results: list[dict[str, ModeRun]], icmp: float)
     print(f"\nprofile {profile.name}: round trip {1000 * profile.rtt_min:.0f}-"
           f"{1000 * profile.rtt_max:.0f} ms, SNMP loss {100 * profile.loss:.1f} % of round "
           f"trips{' + bursts' if profile.burst else ''}; ICMP loss through nftables measured "
-          f"{100 * icmp:.1f} % (expected {100 * profile.loss:.1f} %)")
+          f"{100 * icmp:.1f} % (expected {100 * profile.loss:.1f} %"
+          f"{' plus the bursts' if profile.burst else ''})")
     print(f"{len(results)} repeat(s); medians over the repeats (per-repeat values in brackets)")
     print(f"{'mode':<10} {'poll success':>24} {'polls':>6} {'req/poll':>8} "
           f"{'declared down after (s)':>30} {'learnt timeout / retries':>26}")
