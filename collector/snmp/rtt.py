@@ -119,7 +119,9 @@ class RttEstimator:
 
     def _refresh(self) -> None:
         base = self.base_timeout()
-        self._timeout = min(self.ceiling(), base * max(1.0, self.backoff))
+        # without back-off the ceiling (never below the base) cannot bind: skip it, as this
+        # runs after every answer of every device
+        self._timeout = base if self.backoff <= 1.0 else min(self.ceiling(), base * self.backoff)
         self._retries = self._retries_for_loss()
 
     def _retries_for_loss(self) -> int:
