@@ -12,6 +12,12 @@ and skipped. The rest of the device's data is kept. Missing objects (noSuchObjec
 noSuchInstance, endOfMibView, NULL) are simply absent: no sample, never 0; so are values
 the profile's `valid` / `absent_when` refuse (a UPS's -1 "unknown" runtime).
 
+Times (issue 11): a row holds, after its `width` varbind slots, the same number of time
+slots: when the answer that brought each varbind arrived (steady clock, set by the poller
+per GET and per walk page). Every Sample carries the time of the varbind its value came
+from (a counter's primary or fallback column), so a rate divides by the time between the
+answers that carried the two values. It costs one list store per varbind.
+
 Every OctetString label becomes text through `collector.device_strings.clean_text` (NFC,
 no control characters, bounded length), here and nowhere else; truncations are counted
 in `Mapping.truncated`. A label that is empty after cleaning takes its fallbacks in turn.
@@ -144,7 +150,7 @@ class _MetricPlan:
 
     __slots__ = ("bits", "divisor", "fb_bits", "fb_divisor", "fb_rule", "fb_scale", "fb_slot",
                  "fb_zero", "input_rules", "kind", "map", "map_default", "name", "rule",
-                 "scale", "slot", "slots", "transform", "when")
+                 "scale", "slot", "slots", "transform", "tshift", "when")
 
     def __init__(self, spec: MetricSpec, slot_of: Callable[[OID], int]) -> None:
         self.name = spec.info.name
@@ -166,6 +172,7 @@ class _MetricPlan:
         self.rule: ValueRule | None = spec.rule
         self.fb_rule: ValueRule | None = spec.fallback_rule
         self.input_rules = spec.input_rules
+        self.tshift = 0  # where a slot's time is: slot + tshift (the row's width, set later)
 
     def primary_usable(self, vb: VarBind | None) -> bool:
         """True when the row's own value will be used, so its fallback is not needed."""
@@ -187,9 +194,11 @@ class _MetricPlan:
             value = self.transform(inputs, self.when)
             if value is not None and (self.rule is None or self.rule.accepts(value)):
                 out.samples.append(Sample(self.name, labels,
-                                          _scaled(value, self.scale, self.divisor)))
+                                          _scaled(value, self.scale, self.divisor),
+                                          t=row[self.slots[0] + self.tshift]))
             return
-        vb = row[self.slot]
+        slot = self.slot
+        vb = row[slot]
         if vb is None:
             raw = None
         elif vb[1] in NUMERIC_TAGS:  # _number() inlined: this runs once per sample
@@ -205,6 +214,7 @@ class _MetricPlan:
             if fb_raw is not None and (self.fb_rule is None or self.fb_rule.accepts(fb_raw)):
                 vb, raw, scale, divisor, bits = fb, fb_raw, self.fb_scale, self.fb_divisor, \
                     self.fb_bits
+                slot = self.fb_slot
         if raw is None:
             return
         if self.map is not None:
@@ -217,9 +227,11 @@ class _MetricPlan:
             # The wire tag knows the width better than the profile (an agent may serve a
             # 64-bit column as Counter32).
             bits = _COUNTER_BITS.get(vb.tag, bits)  # type: ignore[union-attr]
-            out.samples.append(Sample(self.name, labels, value, Kind.COUNTER, bits))
+            out.samples.append(Sample(self.name, labels, value, Kind.COUNTER, bits,
+                                      row[slot + self.tshift]))
         else:
-            out.samples.append(Sample(self.name, labels, _scaled(value, scale, divisor)))
+            out.samples.append(Sample(self.name, labels, _scaled(value, scale, divisor),
+                                      Kind.GAUGE, None, row[slot + self.tshift]))
 
 
 def _index_label(index: OID, pos: int, n_index: int) -> str:
@@ -260,6 +272,8 @@ class TablePlan:
             if m.fallback_oid is not None and m.fallback_oid not in primary:
                 fallback_only.append(m.fallback_oid)
         self.width = len(self.slots)
+        for metric in self.metrics:
+            metric.tshift = self.width
         self.columns: tuple[OID, ...] = tuple(o for o in self.slots if o in primary)
         # (fallback column, primary slot, the metric that says when the primary is usable)
         self.fallbacks: tuple[tuple[OID, int, _MetricPlan], ...] = tuple(
@@ -273,38 +287,49 @@ class TablePlan:
         self._n_index = len(spec.index)
         self.row_bound = row_bound(spec.expected_rows)  # unless the device overrides it
 
-    def add_column(self, rows: dict[OID, list[VarBind | None]], column: OID,
-                   varbinds: Iterable[VarBind], max_rows: int | None = None) -> int:
-        """File the varbinds of one walked column into their rows (the per-varbind path).
+    def add_column(self, rows: dict[OID, list], column: OID, varbinds: Sequence[VarBind],
+                   max_rows: int | None = None,
+                   pages: Sequence[tuple[int, float]] = ()) -> int:
+        """File the varbinds of one walked column into their rows (the per-varbind path),
+        each with the arrival time of its answer: `pages` as WalkResult.pages, on the
+        steady clock (none: no time).
 
         A varbind that would start a row past `max_rows` rows is dropped (each column
         is walked to at most that many rows, but an agent can give every column other
         indexes); returns how many were dropped.
         """
         slot = self.slots[column]
+        tslot = slot + self.width
         cut = len(column)
-        width = self.width
+        size = 2 * self.width
         dropped = 0
-        for vb in varbinds:
-            index = vb.oid[cut:]
-            row = rows.get(index)
-            if row is None:
-                if max_rows is not None and len(rows) >= max_rows:
-                    dropped += 1
-                    continue
-                row = rows[index] = [None] * width
-            row[slot] = vb
+        bounds = pages or ((0, None),)
+        for k, (start, t) in enumerate(bounds):
+            end = bounds[k + 1][0] if k + 1 < len(bounds) else len(varbinds)
+            for vb in varbinds[start:end] if start or end < len(varbinds) else varbinds:
+                index = vb.oid[cut:]
+                row = rows.get(index)
+                if row is None:
+                    if max_rows is not None and len(rows) >= max_rows:
+                        dropped += 1
+                        continue
+                    row = rows[index] = [None] * size
+                row[slot] = vb
+                row[tslot] = t
         return dropped
 
-    def add_instances(self, rows: dict[OID, list[VarBind | None]],
-                      varbinds: Iterable[VarBind]) -> None:
-        """File GET results for fallback instances (column OID + index) into their rows."""
+    def add_instances(self, rows: dict[OID, list], varbinds: Iterable[VarBind],
+                      t: float | None = None) -> None:
+        """File GET results for fallback instances (column OID + index) into their rows;
+        `t`: when the GET's answer arrived."""
+        width = self.width
         for vb in varbinds:
             for column, slot in self.slots.items():
                 if vb.oid[:len(column)] == column:
                     row = rows.get(vb.oid[len(column):])
                     if row is not None:
                         row[slot] = vb
+                        row[slot + width] = t
                     break
 
     def missing_fallbacks(self, rows: dict[OID, list[VarBind | None]]
@@ -385,22 +410,31 @@ class ScalarPlan:
         self._slots = {oid: i for i, oid in enumerate(self.oids)}
         self._metrics = [_MetricPlan(m, self._slots.__getitem__) for m in specs
                          if m.type != "info"]
+        for metric in self._metrics:
+            metric.tshift = len(self.oids)
         self._info: list[tuple[str, list[tuple[str, tuple[int, ...], str]]]] = [
             (m.info.name, sorted((label.name, tuple(self._slots[o] for o in
                                                     (label.oid, *label.fallback_oids)),
                                   label.type) for label in m.labels))
             for m in specs if m.type == "info"]
 
-    def map(self, values: dict[OID, VarBind], out: Mapping) -> None:
-        """Samples from GET results (OID → VarBind); absent objects give no sample."""
-        row = [values.get(oid) for oid in self.oids]
+    def map(self, values: dict[OID, VarBind], out: Mapping,
+            times: dict[OID, float] | None = None) -> None:
+        """Samples from GET results (OID → VarBind); absent objects give no sample.
+        `times`: OID → when the answer that carried it arrived (steady clock)."""
+        oids = self.oids
+        row: list = [values.get(oid) for oid in oids]
+        row += [times.get(oid) for oid in oids] if times else [None] * len(oids)
         for metric in self._metrics:
             metric.sample(row, (), out)
+        n = len(oids)
         for name, labels in self._info:
             pairs = tuple((label, _first_label(row, slots, kind, out))
                           for label, slots, kind in labels)
             if any(value for _, value in pairs):
-                out.samples.append(Sample(name, pairs, 1))
+                t = next((row[s + n] for _, slots, _ in labels for s in slots
+                          if row[s] is not None), None)
+                out.samples.append(Sample(name, pairs, 1, t=t))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,11 @@ value) becomes an entry in `problems`, and the data collected so far is kept. A
 profile named explicitly whose objects are all missing gives the problem
 "profile mismatch: NAME: ..." (A13); state logs it once. CancelledError propagates.
 
+Every value is stamped with the arrival of the answer that carried it (issue 11): a GET
+when it returns, a walk per page (WalkResult.pages), on the poller's steady clock
+(Sample.t, PollResult.started_steady). The walk's pages are timed with the event loop's
+clock and moved onto the steady clock by one offset taken at the poll's start.
+
 Every poll is bounded (collector/poll_limits.py): each table's walks stop at its row
 bound, every request of the poll is taken from one RequestBudget, and mapping stops at
 the samples bound; big tables are mapped in slices with a yield to the event loop in
@@ -109,8 +114,9 @@ class _Run:
     """One poll in progress: the session, its deadline, bounds, counters and problems."""
 
     def __init__(self, session: SnmpSession, deadline: float, concurrency: int,
-                 limits: PollLimits) -> None:
+                 limits: PollLimits, shift: float = 0.0) -> None:
         self.session = session
+        self.shift = shift  # steady clock − event-loop clock: loop.time() stamps → steady
         self.deadline = deadline
         self.limits = limits
         self.varbinds = 0
@@ -138,18 +144,28 @@ class _Run:
         return self.limits.rows_per_table or table.row_bound
 
     async def get(self, oids: Sequence[OID], *, optional: bool = False
-                  ) -> dict[OID, VarBind]:
-        """GET `oids`. An optional GET (fallback instances) is skipped, as a problem,
-        once the request bound is reached; the others are counted against it."""
+                  ) -> tuple[dict[OID, VarBind], float]:
+        """GET `oids`, and when the answer arrived (steady). An optional GET (fallback
+        instances) is skipped, as a problem, once the request bound is reached; the
+        others are counted against it."""
         if not self.budget.take():
             if optional:
                 self.problem(self.budget.problem(), ProblemKind.REQUESTS_BOUND)
-                return {}
+                return {}, 0.0
             self.budget.used += 1
         self.calls += 1
         varbinds = await self.session.get(oids, deadline=self.deadline)
+        arrived = asyncio.get_running_loop().time() + self.shift
         self.varbinds += len(varbinds)
-        return {vb.oid: vb for vb in varbinds}
+        return {vb.oid: vb for vb in varbinds}, arrived
+
+    def pages(self, result: WalkResult) -> list[tuple[int, float]]:
+        """A walk's WalkResult.pages on the steady clock; a session that does not time
+        its pages (a test's fake) gets one page, timed now."""
+        if not result.pages:
+            return [(0, asyncio.get_running_loop().time() + self.shift)]
+        shift = self.shift
+        return [(start, t + shift) for start, t in result.pages]
 
     def _walk_ended(self, root: OID, result: WalkResult) -> None:
         if result.complete:
@@ -170,7 +186,7 @@ class _Run:
         return False
 
     async def walk(self, root: OID, *, probe: bool = False, max_rows: int = 100_000
-                   ) -> list[VarBind] | None:
+                   ) -> WalkResult | None:
         """Rows of a subtree (only the first one for a probe); None if the walk failed."""
         if self._skip():
             return None
@@ -192,10 +208,10 @@ class _Run:
         self.varbinds += len(result.varbinds)
         if not probe:
             self._walk_ended(root, result)
-        return result.varbinds
+        return result
 
     async def walk_columns(self, roots: Sequence[OID], max_rows: int = 100_000
-                           ) -> list[list[VarBind] | None]:
+                           ) -> list[WalkResult | None]:
         """Rows of several subtrees, per root as walk() gives them (None if that failed).
 
         Joint walks when the session offers them, so a table costs a fraction of the
@@ -222,7 +238,7 @@ class _Run:
         return [rows for part in parts for rows in part]
 
     async def _walk_group(self, session: ColumnWalkSession, roots: Sequence[OID],
-                          max_rows: int) -> list[list[VarBind] | None]:
+                          max_rows: int) -> list[WalkResult | None]:
         if self._skip():
             return [None] * len(roots)
         async with self.gate:
@@ -231,7 +247,7 @@ class _Run:
             self.calls += 1
             outcomes = await session.walk_columns(roots, deadline=self.deadline,
                                                   max_rows=max_rows, budget=self.budget)
-        out: list[list[VarBind] | None] = []
+        out: list[WalkResult | None] = []
         seen: set[int] = set()  # one problem per error, not per column it ended
         for root, outcome in zip(roots, outcomes, strict=True):
             if isinstance(outcome, SnmpError):
@@ -244,7 +260,7 @@ class _Run:
                 continue
             self.varbinds += len(outcome.varbinds)
             self._walk_ended(root, outcome)
-            out.append(outcome.varbinds)
+            out.append(outcome)
         return out
 
 
@@ -311,10 +327,10 @@ class Poller:
                    deadline: float) -> PollResult:
         """Poll one device once; never raises for device faults (see the module docstring)."""
         loop = asyncio.get_running_loop()
-        started, t0 = self._clock(), loop.time()
+        started, steady, t0 = self._clock(), self._steady(), loop.time()
         sent0 = getattr(session, "requests_sent", None)
-        run = _Run(session, deadline, self._concurrency, device.limits)
-        result = PollResult(device.device_id, started, 0.0, ok=True)
+        run = _Run(session, deadline, self._concurrency, device.limits, steady - t0)
+        result = PollResult(device.device_id, started, 0.0, ok=True, started_steady=steady)
         try:
             await self._poll(device, run, result)
         except SnmpError as exc:
@@ -363,11 +379,14 @@ class Poller:
         else:
             first += [o for p in selected for o in p.scalars.oids]
         self._bound(run, list(self._candidates()) if probing else selected)
-        values = await self._first_get(run, list(dict.fromkeys(first)), len(system.scalars.oids))
+        values, arrived = await self._first_get(run, list(dict.fromkeys(first)),
+                                                len(system.scalars.oids))
+        times = dict.fromkeys(values, arrived)  # OID → when its answer arrived
 
         uptime = values.get(SYS_UPTIME)
         if uptime is not None and uptime.tag == Tag.TIMETICKS:
             result.sys_uptime_ticks = uptime.value  # type: ignore[assignment]
+            result.sys_uptime_at = arrived
             self._note_uptime(device, uptime.value)  # type: ignore[arg-type]
 
         if probing:
@@ -378,12 +397,14 @@ class Poller:
             extra = [o for p in selected for o in p.scalars.oids if o not in values]
             if extra:
                 try:
-                    values.update(await run.get(list(dict.fromkeys(extra))))
+                    more, arrived = await run.get(list(dict.fromkeys(extra)))
+                    values.update(more)
+                    times.update(dict.fromkeys(more, arrived))
                 except SnmpError as exc:
                     run.problem(error_text(exc), ProblemKind.FAILED)
 
         out = run.out
-        system.scalars.map(values, out)
+        system.scalars.map(values, out, times)
         tables = [(plan, table) for plan in selected for table in plan.tables]
         fetched = await _together([self._fetch_table(run, t) for _, t in tables])
         rows_of = {id(t): rows for (_, t), (rows, _) in zip(tables, fetched, strict=True)}
@@ -392,7 +413,7 @@ class Poller:
         for plan in selected:
             before = len(out.samples)
             try:
-                plan.scalars.map(values, out)
+                plan.scalars.map(values, out, times)
                 for table in plan.tables:
                     await _map_table(table, rows_of[id(table)], out)
             except Exception as exc:  # a mapping bug must cost one profile, not the poll
@@ -427,7 +448,7 @@ class Poller:
             costs, sum(len(p.scalars.specs) for p in plans))
 
     async def _first_get(self, run: _Run, oids: list[OID], n_system: int
-                         ) -> dict[OID, VarBind]:
+                         ) -> tuple[dict[OID, VarBind], float]:
         """The batched GET; failures of it are device failures, except when only the
         non-system part is refused (the agent fails the whole PDU for one odd OID)."""
         try:
@@ -435,10 +456,10 @@ class Poller:
         except SnmpErrorStatus as exc:
             if len(oids) <= n_system:
                 raise
-            values = await run.get(oids[:n_system])
+            answer = await run.get(oids[:n_system])
             run.problem(f"scalars beyond the system group refused: {error_text(exc)}",
                         ProblemKind.FAILED)
-            return values
+            return answer
 
     def _candidates(self) -> list[ProfilePlan]:
         return [p for name, p in self._plans.items()
@@ -465,7 +486,8 @@ class Poller:
         wanted = list(dict.fromkeys(o for name, rules in open_rules.items()
                                     if name not in chosen for r in rules for o in r.has_rows))
         found = await _together([run.walk(o, probe=True) for o in wanted])
-        has = {oid: bool(rows) for oid, rows in zip(wanted, found, strict=True)}
+        has = {oid: bool(walked and walked.varbinds)
+               for oid, walked in zip(wanted, found, strict=True)}
         for name, rules in open_rules.items():
             if name not in chosen and any(all(has.get(o) for o in r.has_rows) for r in rules):
                 chosen.add(name)
@@ -476,11 +498,12 @@ class Poller:
         rows: dict[OID, list] = {}
         bound = run.rows_bound(table)
         walked = await run.walk_columns(table.columns, bound)
-        ok = all(varbinds is not None for varbinds in walked)
+        ok = all(result is not None for result in walked)
         dropped = 0
-        for column, varbinds in zip(table.columns, walked, strict=True):
-            if varbinds:
-                dropped += table.add_column(rows, column, varbinds, bound)
+        for column, result in zip(table.columns, walked, strict=True):
+            if result is not None and result.varbinds:
+                dropped += table.add_column(rows, column, result.varbinds, bound,
+                                            run.pages(result))
         if not table.fallbacks or not rows or run.timed_out:
             _rows_dropped(run, table, bound, dropped)
             return rows, ok
@@ -491,14 +514,16 @@ class Poller:
                 if len(indexes) > self._fallback_get_limit]
         if few:
             try:
-                table.add_instances(rows, (await run.get(few, optional=True)).values())
+                got, arrived = await run.get(few, optional=True)
+                table.add_instances(rows, got.values(), arrived)
             except SnmpError as exc:
                 run.problem(error_text(exc), ProblemKind.FAILED)
                 ok = False
-        for column, varbinds in zip(many, await run.walk_columns(many, bound), strict=True):
-            ok = ok and varbinds is not None
-            if varbinds:
-                dropped += table.add_column(rows, column, varbinds, bound)
+        for column, result in zip(many, await run.walk_columns(many, bound), strict=True):
+            ok = ok and result is not None
+            if result is not None and result.varbinds:
+                dropped += table.add_column(rows, column, result.varbinds, bound,
+                                            run.pages(result))
         _rows_dropped(run, table, bound, dropped)
         return rows, ok
 

@@ -21,6 +21,11 @@ class Sample:
 
     `metric` is the exported metric name (e.g. 'borderwatch_interface_receive_bytes_total');
     `counter_bits` is 32 or 64 for counters (which wrap value to assume), None for gauges.
+    `t` is when the answer that carried the value arrived, on the poller's steady clock
+    (PollResult.started_steady is the poll's start on it): a column walked after a retry
+    arrives seconds after the poll began, and a rate must divide by the time between the
+    two answers, not between two poll starts. None: not stamped (built by hand), the
+    poll's own time stands in.
     """
 
     metric: str
@@ -28,6 +33,8 @@ class Sample:
     value: float | int
     kind: Kind = Kind.GAUGE
     counter_bits: int | None = None
+    # not part of equality or repr: two polls that read the same values read the same
+    t: float | None = field(default=None, compare=False, repr=False)
 
 
 class ProblemKind(StrEnum):
@@ -67,3 +74,16 @@ class PollResult:
     # ProblemKind value → how many problems of that kind (refused: varbinds); empty when
     # the poll read everything it was asked to. `problems` has the texts.
     problem_kinds: dict[str, int] = field(default_factory=dict)
+    # The poll's start on the poller's steady clock (the scale of Sample.t): with
+    # `started` it turns an answer's steady time into wall time (`wall_time`).
+    started_steady: float | None = None
+    # When the answer carrying sysUpTime arrived (steady, as Sample.t); None: not stamped.
+    sys_uptime_at: float | None = None
+
+    def wall_time(self, t: float | None) -> float:
+        """The wall time of steady time `t` of this poll: the poll's wall start plus the
+        steady time since then, so a wall-clock step during the poll moves none of its
+        answers relative to each other (`started` itself for an unstamped value)."""
+        if t is None or self.started_steady is None:
+            return self.started
+        return self.started + (t - self.started_steady)

@@ -281,7 +281,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         clock = resume_clock(inventory, base_dir)
     state = NetworkState(specs.values(), link_specs(inventory), clock=clock,
                          icmp_window=inventory.defaults.icmp.window)
-    poller = Poller()
+    poller = Poller(steady=clock.now)  # answers stamped on the state's steady clock
     # Every part opened so far is closed again (last first) if a later step fails; on
     # success pop_all() hands them to the Service, whose close() owns them from then on.
     async with contextlib.AsyncExitStack() as opened:

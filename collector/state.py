@@ -23,6 +23,14 @@ Semantics:
   counter rates) runs on the steady clock (collector.clock), so a step of the wall clock
   neither hides devices, nor reboots them, nor bends a rate. Wall time is only in what
   people read (`last_poll`, `last_success`, `Event.at`).
+* Sample times (issue 11): a counter's rate divides its delta by the time between the
+  arrivals of the two answers that carried its values (`Sample.t`, stamped by the poller
+  per GET and per walk page), and reboot detection compares sysUpTime with the time
+  between its answers (`PollResult.sys_uptime_at`), not with the time between poll
+  starts: a column read after a retry arrives seconds after its poll began. The stamps
+  are on the poller's steady clock, which must be one clock for all polls of a device
+  (the service gives the poller this state's clock); a result without stamps (built by
+  hand) falls back to the middle of its poll on this state's clock.
 * Staleness (A30): a device whose last successful poll is older than
   `stale_after_intervals` × its interval shows no series, rates or interfaces
   (`snapshot.stale` is True). Its `up` stays False, so the exporter drops its
@@ -384,19 +392,19 @@ class NetworkState:
         snap.last_success_steady = snap.last_poll_steady
         snap.last_error = None
         snap.profile = result.profile
-        # when the counters were (about) read, on the steady clock: rates and the sysUpTime
-        # comparison are durations
+        # for values without their own time (Sample.t): the middle of the poll, steady
         t = snap.last_success_steady + result.duration / 2
 
         reboot: str | None = None
         if result.sys_uptime_ticks is not None:
+            t_up = t if result.sys_uptime_at is None else result.sys_uptime_at
             change, why = classify_uptime(dev.uptime_ticks, result.sys_uptime_ticks,
-                                          t - dev.uptime_t)
+                                          t_up - dev.uptime_t)
             if change is UptimeChange.REBOOTED:
                 reboot = f"device rebooted ({why})"
                 snap.reboots += 1
                 events.append(self._device_event(EventKind.REBOOTED, dev, now, reboot))
-            dev.uptime_ticks, dev.uptime_t = result.sys_uptime_ticks, t
+            dev.uptime_ticks, dev.uptime_t = result.sys_uptime_ticks, t_up
             snap.uptime_seconds = result.sys_uptime_ticks / 100
 
         mismatches = {p for p in result.problems if p.startswith(MISMATCH_PREFIX)}
@@ -510,6 +518,7 @@ class NetworkState:
         empty: dict[Labels, int | float] = {}
         for sample in counter_samples:
             metric, labels, cur = sample.metric, sample.labels, int(sample.value)
+            ts = t if sample.t is None else sample.t  # when its answer arrived
             ref = refs.get(metric)
             if ref is None:
                 info = self._catalog.get(metric)
@@ -519,7 +528,7 @@ class NetworkState:
             key = (metric, labels)
             st = counters.get(key)
             if st is None:
-                st = counters[key] = _CounterState(cur, sample.counter_bits, disc, cur, t,
+                st = counters[key] = _CounterState(cur, sample.counter_bits, disc, cur, ts,
                                                    poll_no)
             else:
                 reset = reboot
@@ -527,7 +536,7 @@ class NetworkState:
                         and disc != st.disc:
                     reset = "counter discontinuity"
                 max_rate = series.get(ref[1], empty).get(labels) if ref[1] else None
-                elapsed = t - st.t
+                elapsed = ts - st.t
                 step = counter_step(st.raw, cur, bits=sample.counter_bits or 64,
                                     prev_bits=st.bits, elapsed=elapsed, reset=reset,
                                     max_rate=max_rate)
@@ -538,7 +547,7 @@ class NetworkState:
                         bucket = rates[metric] = {}
                     bucket[labels] = step.delta / elapsed
                 st.raw, st.bits, st.disc, st.t, st.seen = \
-                    cur, sample.counter_bits, disc, t, poll_no
+                    cur, sample.counter_bits, disc, ts, poll_no
             bucket = series.get(metric)
             if bucket is None:
                 bucket = series[metric] = {}

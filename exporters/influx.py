@@ -368,7 +368,7 @@ class InfluxWriter:
             self._building_min = self._building_max = encoded.ts_ms
         self._building.extend(encoded.lines)
         self._building_min = min(self._building_min, encoded.ts_ms)
-        self._building_max = max(self._building_max, encoded.ts_ms)
+        self._building_max = max(self._building_max, encoded.ts_ms, encoded.max_ts_ms)
         if len(self._building) >= self.settings.batch_size:
             self._seal(force=False)
         self._enforce_memory_cap()

@@ -21,10 +21,20 @@ Design (documented in docs/influx.md):
   (Flux).
 * Every poll also writes `device,site=…,device=… up=1,poll_duration_seconds=…,varbinds=…i,
   requests=…i`, failed polls included (up=0 and no other measurement).
-* Timestamp: the poll's start (`PollResult.started`), in milliseconds.
+* Timestamps (issue 11), in milliseconds: a point is stamped with the wall time at
+  which the answer carrying its counters arrived (`line_times`), so that InfluxDB's
+  derivative divides by the time between the answers, not between poll starts (a column
+  read after a retry arrives seconds later). Wall time = the poll's wall start + steady
+  time since then (`PollResult.wall_time`): one reading of the wall clock per poll, so a
+  clock step mid-poll cannot tear one poll's points apart, and a step between polls moves
+  the next poll as a whole, as it moves every other wall time. A counter whose answer
+  arrived more than SAME_POINT_MS from its row's point gets a point of its own (same
+  tags, its own time); gauges join their row's point; the `device` line keeps the
+  poll's start.
 * Every ping round (collector/icmp) writes `icmp,site=…,device=… up=…,rtt_seconds=…,
   rtt_average_seconds=…,rtt_jitter_seconds=…,loss_ratio=…,echo_requests=…u,
-  echo_replies=…u` (RTT fields left out while no reply is in the window).
+  echo_replies=…u` (RTT fields left out while no reply is in the window), at the round's
+  start.
 """
 
 from __future__ import annotations
@@ -40,6 +50,13 @@ from collector.samples import Kind, PollResult
 PREFIX = "borderwatch_"
 MAX_U64 = 2**64 - 1
 RESERVED_TAGS = ("site", "device")  # ours; a profile label with one of these names is renamed
+# Counters of one row whose answers arrived within this many ms share one point (the
+# first one's time). Columns walked side by side, or one after another on a slow agent,
+# answer within a few to some tens of ms, and that offset hardly changes from one poll to
+# the next, so it cancels in a derivative; a retry moves a column by its timeout (seconds)
+# and gets a point of its own. At worst a derivative is bent by 2 x this over the
+# interval (0.3 % at 60 s); a smaller value splits rows of slow agents into many points.
+SAME_POINT_MS = 100
 
 _MEASUREMENT_ESCAPE = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
@@ -62,7 +79,8 @@ class Encoded:
     """One poll as line protocol: `lines` (no trailing newline each) and their time span."""
 
     lines: list[bytes]
-    ts_ms: int  # every line of one poll has the same timestamp
+    ts_ms: int  # the earliest timestamp of the lines
+    max_ts_ms: int = 0  # the latest, if later (lines are stamped per answer: line_times)
 
     @property
     def points(self) -> int:
@@ -152,8 +170,56 @@ def tag_set(site_id: str, device_id: str, labels: tuple[tuple[str, str], ...]) -
 
 
 def timestamp_ms(started: float) -> int:
-    """The line timestamp of a poll: its start, in whole milliseconds."""
+    """A wall time (a poll's start, an answer's arrival) in whole milliseconds."""
     return round(started * 1000)
+
+
+def line_times(result: PollResult) -> list[int]:
+    """The timestamp (ms) of the point each of `result.samples` goes into.
+
+    A counter: its answer's wall time, unless another counter of the same measurement and
+    labels arrived within SAME_POINT_MS, whose point it joins. A gauge: the time of its
+    row's first point (its own when the row has no counter; the `device` line's, the poll's
+start, for the device measurement without labels). Unstamped: the poll's start.
+    """
+    started, steady0 = result.started, result.started_steady
+    samples = result.samples
+    start_ms = round(started * 1000)
+    out = [start_ms] * len(samples)
+    # the `device` line (poll bookkeeping) is at the poll's start; its gauges join it
+    anchors: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {
+        ("device", ()): [start_ms]}
+    gauges = []
+    for i, sample in enumerate(samples):
+        if sample.kind is not Kind.COUNTER:
+            gauges.append(i)
+            continue
+        t = sample.t
+        ts = start_ms if t is None or steady0 is None else round((started + t - steady0)
+                                                                 * 1000)
+        key = (measurement_field(sample.metric)[0], sample.labels)
+        points = anchors.get(key)
+        if points is None:
+            anchors[key] = [ts]
+        else:
+            for anchor in points:
+                if abs(anchor - ts) <= SAME_POINT_MS:
+                    ts = anchor
+                    break
+            else:
+                points.append(ts)
+        out[i] = ts
+    for i in gauges:
+        sample = samples[i]
+        key = (measurement_field(sample.metric)[0], sample.labels)
+        points = anchors.get(key)
+        if points is None:
+            t = sample.t
+            ts = start_ms if t is None or steady0 is None else round((started + t - steady0)
+                                                                     * 1000)
+            anchors[key] = points = [ts]
+        out[i] = points[0]
+    return out
 
 
 def encode_result(result: PollResult, site_id: str) -> Encoded:
@@ -164,14 +230,15 @@ def encode_result(result: PollResult, site_id: str) -> Encoded:
     """
     ts = timestamp_ms(result.started)
     device_tags = tag_set(site_id, result.device_id, ())
-    # (measurement, labels) → [field=value, ...], in first-seen order (stable across polls)
-    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
+    # (measurement, labels, ms) → [field=value, ...], in first-seen order (stable across
+    # polls)
+    groups: dict[tuple[str, tuple[tuple[str, str], ...], int], list[str]] = {}
     device_fields = [f"up={1.0 if result.ok else 0.0!r}",
                      # microseconds are all the precision a poll's duration has
                      f"poll_duration_seconds={format_float(round(result.duration, 6)) or '0.0'}",
                      f"varbinds={int(result.varbinds)}i", f"requests={int(result.requests)}i"]
-    groups[("device", ())] = device_fields
-    for sample in result.samples:
+    groups[("device", (), ts)] = device_fields
+    for sample, at in zip(result.samples, line_times(result), strict=True):
         measurement, field = _escaped_field(sample.metric)
         if sample.kind is Kind.COUNTER:
             text = format_unsigned(sample.value)
@@ -179,19 +246,21 @@ def encode_result(result: PollResult, site_id: str) -> Encoded:
             text = format_float(sample.value)
         if text is None:
             continue
-        fields = groups.get((measurement, sample.labels))
+        key = (measurement, sample.labels, at)
+        fields = groups.get(key)
         if fields is None:
-            fields = groups[(measurement, sample.labels)] = []
+            fields = groups[key] = []
         fields.append(f"{field}={text}")
     lines = []
-    suffix = f" {ts}"
-    for (measurement, labels), fields in groups.items():
+    first = last = ts
+    for (measurement, labels, at), fields in groups.items():
         if not fields:
             continue
         tags = device_tags if not labels else tag_set(site_id, result.device_id, labels)
-        lines.append(f"{escape_measurement(measurement)}{tags} {','.join(fields)}{suffix}"
+        lines.append(f"{escape_measurement(measurement)}{tags} {','.join(fields)} {at}"
                      .encode())
-    return Encoded(lines, ts)
+        first, last = min(first, at), max(last, at)
+    return Encoded(lines, first, last)
 
 
 def encode_icmp(r: IcmpRound, snap: IcmpSnapshot, site_id: str) -> Encoded:
@@ -205,4 +274,4 @@ def encode_icmp(r: IcmpRound, snap: IcmpSnapshot, site_id: str) -> Encoded:
     fields += [f"echo_requests={format_unsigned(snap.sent_total)}",
                f"echo_replies={format_unsigned(snap.received_total)}"]
     line = f"icmp{tag_set(site_id, r.device_id, ())} {','.join(fields)} {ts}"
-    return Encoded([line.encode()], ts)
+    return Encoded([line.encode()], ts, ts)

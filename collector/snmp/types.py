@@ -194,6 +194,10 @@ class WalkResult:
     complete: bool = True
     problem: str | None = None  # e.g. "OID not increasing", "row bound reached after 1024 rows"
     stopped_by: str | None = None  # STOP_LOOP, STOP_ROWS, STOP_REQUESTS or STOP_EMPTY
+    # (index of the first varbind an answer brought, loop.time() when that answer arrived),
+    # one per answer that brought rows: a value's age is its answer's, not the walk's end
+    # (a page after a retry arrives seconds after the page before it).
+    pages: list[tuple[int, float]] = field(default_factory=list)
 
     def stop(self, kind: str, problem: str) -> None:
         """Mark the walk as ended early by `kind` (one of the STOP_* values)."""

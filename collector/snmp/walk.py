@@ -130,6 +130,7 @@ class SubtreeWalker:
             if not page.varbinds:
                 result.stop(STOP_EMPTY, "empty response")
                 return False
+            result.pages.append((len(rows), asyncio.get_running_loop().time()))
             for vb in page.varbinds:
                 oid = vb.oid
                 if vb.tag in _END_TAGS or len(oid) <= depth or oid[:depth] != root:
@@ -381,6 +382,7 @@ class ColumnWalker(SubtreeWalker):
                     continue
                 raise _GiveUp(f"error-status {error_status_name(status)}")
             one_row = False
+            arrived = asyncio.get_running_loop().time()
             varbinds = page.varbinds
             if len(varbinds) < n:
                 raise _GiveUp(f"{len(varbinds)} varbinds for {n} columns")
@@ -411,6 +413,7 @@ class ColumnWalker(SubtreeWalker):
                     last = oid
                     taken += 1
                 if taken:
+                    results[i].pages.append((len(rows), arrived))
                     rows.extend(column[:taken])
                     lasts[i] = last
             live[:] = [i for pos, i in enumerate(live) if not ended[pos]]

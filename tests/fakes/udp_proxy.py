@@ -40,7 +40,8 @@ class Direction:
     dup: int = 0  # extra copies sent of each datagram
     blackhole: bool = False  # drop everything
     truncate_to: int | None = None  # cut datagrams to this many bytes
-    schedule: list[float] = field(default_factory=list)  # per-datagram delays used first
+    # per-datagram delays used first; None in it drops that datagram
+    schedule: list[float | None] = field(default_factory=list)
     burst: BurstLoss | None = None  # bursty loss on top of `drop`
     # counters
     seen: int = 0
@@ -55,6 +56,9 @@ class Direction:
             self.dropped += 1
             return []
         base = self.schedule.pop(0) if self.schedule else self.delay
+        if base is None:
+            self.dropped += 1
+            return []
         delays = []
         for _ in range(1 + self.dup):
             jitter = rng.uniform(-self.jitter, self.jitter) if self.jitter else 0.0

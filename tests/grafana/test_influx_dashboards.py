@@ -47,7 +47,7 @@ from influxql_targets import (
     variables_used,
 )
 
-from exporters.line_protocol import timestamp_ms
+from exporters.line_protocol import line_times, timestamp_ms
 from grafana.generate import OUT_DIR, drift
 from grafana.influx_catalog import load_links
 
@@ -196,10 +196,11 @@ def test_traffic_rate_is_the_counter_derivative(live: Live) -> None:
     polls = [r for r in live.written.results if r.device_id == "ls-core-mw1"]
     rx = []
     for r in polls:
-        (value,) = [s.value for s in r.samples
-                    if s.metric == "borderwatch_interface_receive_bytes_total"
-                    and dict(s.labels).get("ifName") == "radio-1"]
-        rx.append((timestamp_ms(r.started) // 1000 * 1000, int(value)))
+        ((value, at),) = [(s.value, at) for s, at in zip(r.samples, line_times(r),
+                                                          strict=True)
+                          if s.metric == "borderwatch_interface_receive_bytes_total"
+                          and dict(s.labels).get("ifName") == "radio-1"]
+        rx.append((at // 1000 * 1000, int(value)))  # the point's time: its answer's
     want = [(t2, (v2 - v1) / ((t2 - t1) / 1000) * 8)
             for (t1, v1), (t2, v2) in itertools.pairwise(rx)]
     series = [s for s in _run(live, "site", "Traffic", site="ls-core", commune=".*")

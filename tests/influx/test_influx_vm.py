@@ -27,7 +27,12 @@ from collector.snmp.settings import SessionSettings
 from collector.snmp.transport import SnmpTransport
 from collector.topology_spec import DeviceSpec
 from exporters.influx import InfluxWriter
-from exporters.line_protocol import RESERVED_TAGS, measurement_field, timestamp_ms
+from exporters.line_protocol import (
+    RESERVED_TAGS,
+    line_times,
+    measurement_field,
+    timestamp_ms,
+)
 
 SITE = "huu-nghi"
 
@@ -58,7 +63,7 @@ def expected_points(results: list[PollResult],
                "varbinds": r.varbinds, "requests": r.requests}
         for name, value in own.items():
             out[(f"device_{name}", base, ts)] = float(value)
-        for s in r.samples:
+        for s, ts in zip(r.samples, line_times(r), strict=True):  # per answer
             measurement, fld = measurement_field(s.metric)
             labels = dict(base)
             for k, v in s.labels:

@@ -24,7 +24,13 @@ from influxd_server import Influxd, start_influxd, to_influxdb1, write_lines
 
 from collector.poller import Poller
 from collector.samples import Kind, PollResult
-from exporters.line_protocol import RESERVED_TAGS, encode_result, measurement_field, timestamp_ms
+from exporters.line_protocol import (
+    RESERVED_TAGS,
+    encode_result,
+    line_times,
+    measurement_field,
+    timestamp_ms,
+)
 
 SITE = "huu-nghi"
 DUMPS = ("ubiquiti-m5", "eaton-93e-80", "geist-temperature-sensor")
@@ -57,7 +63,7 @@ def _expected(results: list[PollResult]) -> tuple[dict[tuple, dict[str, Any]], d
                     "varbinds": r.varbinds, "requests": r.requests})
         types |= {("device", f): "float" for f in ("up", "poll_duration_seconds")}
         types |= {("device", f): "integer" for f in DEVICE_INTEGERS}
-        for s in r.samples:
+        for s, ts in zip(r.samples, line_times(r), strict=True):  # per answer
             measurement, field = measurement_field(s.metric)
             tags = dict(base)
             for k, v in s.labels:

@@ -75,6 +75,36 @@ def test_a_poll_becomes_one_line_per_measurement_and_labels() -> None:
     ]
 
 
+def test_points_carry_the_arrival_of_their_answers() -> None:
+    # Issue 11: the poll began at steady 500.0 (wall T). Interface 1's counters came in
+    # two answers 50 ms apart, 0.2 s in; interface 2's transmit counter after a retry,
+    # 2.5 s in; the uptime with the first GET, 5 ms in.
+    if1 = (("ifIndex", "1"),)
+    if2 = (("ifIndex", "2"),)
+    rx = "borderwatch_interface_receive_bytes_total"
+    tx = "borderwatch_interface_transmit_bytes_total"
+    result = PollResult("sw", T, 2.6, True, started_steady=500.0, samples=[
+        Sample("borderwatch_device_uptime_seconds", (), 12.0, t=500.005),
+        Sample("borderwatch_interface_up", if1, 1, t=500.1),
+        Sample(rx, if1, 10, Kind.COUNTER, 64, t=500.2),
+        Sample(tx, if1, 11, Kind.COUNTER, 64, t=500.25),  # within SAME_POINT_MS: joins
+        Sample("borderwatch_interface_up", if2, 1, t=500.1),
+        Sample(rx, if2, 20, Kind.COUNTER, 64, t=500.2),
+        Sample(tx, if2, 21, Kind.COUNTER, 64, t=502.5),  # 2.3 s later: a point of its own
+    ])
+    start, first, late = 1700000000123, 1700000000323, 1700000002623
+    encoded = encode_result(result, "s")
+    assert [x.decode().rsplit(" ", 2)[1:] for x in encoded.lines] == [
+        ["up=1.0,poll_duration_seconds=2.6,varbinds=0i,requests=0i,uptime_seconds=12.0",
+         str(start)],
+        ["up=1.0,receive_bytes=10u,transmit_bytes=11u", str(first)],
+        ["up=1.0,receive_bytes=20u", str(first)],
+        ["transmit_bytes=21u", str(late)],
+    ]
+    assert (encoded.ts_ms, encoded.max_ts_ms) == (start, late)
+    assert result.wall_time(502.5) == pytest.approx(T + 2.5)
+
+
 def test_a_failed_poll_writes_only_its_device_line() -> None:
     result = PollResult("bts-7", T, 3.0, False, error="timeout", requests=2)
     lines = encode_result(result, "s").lines

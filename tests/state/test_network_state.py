@@ -302,3 +302,21 @@ def test_partial_poll_is_an_event_per_change_a_series_and_a_flag(clock) -> None:
         (EventKind.DATA_COMPLETE, "data complete again")]
     assert state.device("d").partial_polls == 4
     assert state.metric_info("borderwatch_device_poll_problems").help
+
+
+def test_rates_divide_by_the_time_between_the_answers(clock) -> None:
+    # Issue 11: the column of the second poll came 3 s into it (a retry), the first one at
+    # once; the poll starts are 10 s apart, the answers 13 s.
+    state = make_state(clock, "d")
+    first = result("d", clock.now, uptime=50.0, samples=[
+        Sample(RX, ETH1, 1_000, Kind.COUNTER, 64, t=clock.now + 0.01)])
+    first.started_steady, first.sys_uptime_at = clock.now, clock.now + 0.01
+    state.apply(first)
+    clock.now += INTERVAL
+    second = result("d", clock.now, uptime=60.0, samples=[
+        Sample(RX, ETH1, 1_000 + 13_000, Kind.COUNTER, 64, t=clock.now + 3.01)])
+    second.started_steady, second.sys_uptime_at = clock.now, clock.now + 0.01
+    second.duration = 3.02
+    state.apply(second)
+    assert rx_of(state) == (14_000, pytest.approx(1_000.0))  # 13,000 bytes in 13 s
+
