@@ -53,8 +53,9 @@ UPTIME_MODULUS = 2**32  # sysUpTime is a TimeTicks (unsigned 32-bit, 1/100 s)
 TICKS_PER_SECOND = 100
 COUNTER32_MODULUS = 2**32
 COUNTER64_MODULUS = 2**64
-# Sample times are taken per poll, not per varbind, so a measured rate can exceed the
-# line rate a little on a short interval; beyond this factor a jump is not believed.
+# A sample's time is its answer's arrival, not the agent's reading of the counter (the
+# return trip and the agent's own caching lie between), so a measured rate can exceed
+# the line rate a little on a short interval; beyond this factor a jump is not believed.
 PLAUSIBLE_RATE_FACTOR = 1.5
 
 

@@ -41,6 +41,7 @@ ABSENT_TAGS = frozenset({Tag.NULL, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE,
                          Tag.END_OF_MIB_VIEW})
 _TAG_NAMES = {int(t): t.name for t in Tag}
 _COUNTER_BITS = {Tag.COUNTER32: 32, Tag.COUNTER64: 64}
+_GAUGE, _COUNTER = Kind.GAUGE, Kind.COUNTER  # (an enum member lookup per sample costs)
 
 
 @dataclass(slots=True)
@@ -223,15 +224,15 @@ class _MetricPlan:
                 return
         else:
             value = raw
-        if self.kind is Kind.COUNTER:
+        if self.kind is _COUNTER:
             # The wire tag knows the width better than the profile (an agent may serve a
             # 64-bit column as Counter32).
             bits = _COUNTER_BITS.get(vb.tag, bits)  # type: ignore[union-attr]
-            out.samples.append(Sample(self.name, labels, value, Kind.COUNTER, bits,
+            out.samples.append(Sample(self.name, labels, value, _COUNTER, bits,
                                       row[slot + self.tshift]))
         else:
             out.samples.append(Sample(self.name, labels, _scaled(value, scale, divisor),
-                                      Kind.GAUGE, None, row[slot + self.tshift]))
+                                      _GAUGE, None, row[slot + self.tshift]))
 
 
 def _index_label(index: OID, pos: int, n_index: int) -> str:
@@ -298,24 +299,34 @@ class TablePlan:
         is walked to at most that many rows, but an agent can give every column other
         indexes); returns how many were dropped.
         """
+        if len(pages) <= 1:  # the usual case: one answer brought the whole column
+            return self._file(rows, column, varbinds, pages[0][1] if pages else None,
+                              max_rows)
+        dropped = 0
+        for k, (start, t) in enumerate(pages):
+            end = pages[k + 1][0] if k + 1 < len(pages) else len(varbinds)
+            # (a varbind before the first page's start came with the first page)
+            dropped += self._file(rows, column, varbinds[start if k else 0:end], t, max_rows)
+        return dropped
+
+    def _file(self, rows: dict[OID, list], column: OID, varbinds: Sequence[VarBind],
+              t: float | None, max_rows: int | None) -> int:
+        """add_column() for the varbinds of one answer, which arrived at `t`."""
         slot = self.slots[column]
         tslot = slot + self.width
         cut = len(column)
         size = 2 * self.width
         dropped = 0
-        bounds = pages or ((0, None),)
-        for k, (start, t) in enumerate(bounds):
-            end = bounds[k + 1][0] if k + 1 < len(bounds) else len(varbinds)
-            for vb in varbinds[start:end] if start or end < len(varbinds) else varbinds:
-                index = vb.oid[cut:]
-                row = rows.get(index)
-                if row is None:
-                    if max_rows is not None and len(rows) >= max_rows:
-                        dropped += 1
-                        continue
-                    row = rows[index] = [None] * size
-                row[slot] = vb
-                row[tslot] = t
+        for vb in varbinds:
+            index = vb.oid[cut:]
+            row = rows.get(index)
+            if row is None:
+                if max_rows is not None and len(rows) >= max_rows:
+                    dropped += 1
+                    continue
+                row = rows[index] = [None] * size
+            row[slot] = vb
+            row[tslot] = t
         return dropped
 
     def add_instances(self, rows: dict[OID, list], varbinds: Iterable[VarBind],

@@ -387,7 +387,7 @@ class Poller:
         if uptime is not None and uptime.tag == Tag.TIMETICKS:
             result.sys_uptime_ticks = uptime.value  # type: ignore[assignment]
             result.sys_uptime_at = arrived
-            self._note_uptime(device, uptime.value)  # type: ignore[arg-type]
+            self._note_uptime(device, uptime.value, arrived)  # type: ignore[arg-type]
 
         if probing:
             selected = await self._probe(run, values)
@@ -529,8 +529,8 @@ class Poller:
 
     # ------------------------------------------------------------------ memory
 
-    def _note_uptime(self, device: DeviceSpec, ticks: int) -> None:
-        now = self._steady()
+    def _note_uptime(self, device: DeviceSpec, ticks: int, now: float) -> None:
+        """Remember sysUpTime and when its answer arrived (steady); a reboot re-probes."""
         prev = self._uptime.get(device.device_id)
         self._uptime[device.device_id] = _Uptime(ticks, now)
         if prev is None:

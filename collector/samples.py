@@ -15,7 +15,10 @@ class Kind(StrEnum):
     COUNTER = "counter"  # raw device counter; state makes it monotonic
 
 
-@dataclass(slots=True, frozen=True)
+# Not frozen, though nothing may change a Sample once made: a frozen dataclass sets each
+# field through object.__setattr__, which made one Sample cost ~3x as much to build (the
+# mapper builds one per value of every poll). unsafe_hash keeps it hashable by value.
+@dataclass(slots=True, unsafe_hash=True)
 class Sample:
     """One value read from a device, already mapped to its metric by the profile.
 

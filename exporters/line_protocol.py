@@ -182,9 +182,9 @@ def line_times(result: PollResult) -> list[int]:
     row's first point (its own when the row has no counter; the `device` line's, the poll's
 start, for the device measurement without labels). Unstamped: the poll's start.
     """
-    started, steady0 = result.started, result.started_steady
     samples = result.samples
-    start_ms = round(started * 1000)
+    start_ms = round(result.started * 1000)
+    wall_time = result.wall_time
     out = [start_ms] * len(samples)
     # the `device` line (poll bookkeeping) is at the poll's start; its gauges join it
     anchors: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {
@@ -194,9 +194,7 @@ start, for the device measurement without labels). Unstamped: the poll's start.
         if sample.kind is not Kind.COUNTER:
             gauges.append(i)
             continue
-        t = sample.t
-        ts = start_ms if t is None or steady0 is None else round((started + t - steady0)
-                                                                 * 1000)
+        ts = round(wall_time(sample.t) * 1000)
         key = (measurement_field(sample.metric)[0], sample.labels)
         points = anchors.get(key)
         if points is None:
@@ -214,10 +212,7 @@ start, for the device measurement without labels). Unstamped: the poll's start.
         key = (measurement_field(sample.metric)[0], sample.labels)
         points = anchors.get(key)
         if points is None:
-            t = sample.t
-            ts = start_ms if t is None or steady0 is None else round((started + t - steady0)
-                                                                     * 1000)
-            anchors[key] = points = [ts]
+            anchors[key] = points = [round(wall_time(sample.t) * 1000)]
         out[i] = points[0]
     return out
 

@@ -285,3 +285,22 @@ def test_entity_sensor_rows_filtered_by_type_and_status() -> None:
     out = Mapping()
     table.map_rows(rows, out)
     assert {label(s, "index"): s.value for s in out.samples} == {"1": 25.3, "2": 41.0}
+
+
+def test_each_value_carries_the_arrival_of_its_own_answer() -> None:
+    # Issue 11: a column of 3 rows came in two answers (the second after a retry, 2 s
+    # later); the fallback column's instance with a GET at 9.0.
+    table = compile_profile(builtin_profiles()["if-mib"]).tables[0]
+    rows: dict = {}
+    column = [VarBind(parse_oid(f"{IF_HC_IN}.{i}"), Tag.COUNTER64, 100 * i) for i in (1, 2, 3)]
+    table.add_column(rows, parse_oid(IF_HC_IN), column, pages=[(0, 5.0), (2, 7.0)])
+    table.add_column(rows, parse_oid("1.3.6.1.2.1.2.2.1.8"), [
+        VarBind(parse_oid(f"1.3.6.1.2.1.2.2.1.8.{i}"), Tag.INTEGER, 1) for i in (1, 2, 3, 4)],
+        pages=[(0, 4.0)])
+    table.add_instances(rows, [VarBind(parse_oid(f"{IF_IN}.4"), Tag.COUNTER32, 9)], 9.0)
+    out = Mapping()
+    table.map_rows(rows, out)
+    times = {(s.metric, dict(s.labels)["ifIndex"]): s.t for s in out.samples}
+    rx = "borderwatch_interface_receive_bytes_total"
+    assert [times[(rx, i)] for i in "1234"] == [5.0, 5.0, 7.0, 9.0]
+    assert times[("borderwatch_interface_up", "3")] == 4.0
