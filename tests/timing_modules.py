@@ -13,6 +13,7 @@ TIMING_MODULES = (
     "runtime/test_scheduler_cadence.py",  # the poll cadence (simulated clock: must hold too)
     "runtime/test_service_slow_device.py",  # overrun skips of a slow device
     "runtime/test_exporter_staleness.py",  # series going stale after missed polls
+    "snmp/test_sample_times.py",  # rates within 1 % of real time behind delays and losses
 )
 
 if __name__ == "__main__":  # the paths, for the shell script
