@@ -401,3 +401,52 @@ async def test_truncated_file_keeps_the_running_configuration(tmp_path: Path) ->
         code, _, _ = await fetch(f"{bed.service.http.url}/healthz")
         assert code == 200
         assert bed.pages() == []
+
+
+async def test_topology_change_rejudges_the_open_incident(tmp_path: Path) -> None:
+    """A new link core — post while hub and post are dark: the post was isolated behind
+    the hub; with the new link it is down on its own. The reload rebuilds the alert
+    topology and judges the open incident against it at once (no tick waited for), the
+    status page and the site metrics follow, and nothing is paged for it."""
+    async with reload_bed(tmp_path, spare=False) as bed:
+        svc = bed.service
+        for name in ("hub-sw", "post-sw"):
+            proxy = bed.proxies[name]
+            proxy.to_agent.blackhole = proxy.to_client.blackhole = True
+        await wait_until(lambda: [p["status"] for p in bed.pages()] == ["firing"], 30,
+                         "the isolation page")
+        engine = svc.alerts.engine
+        outage = engine.last_analysis.outage_of("post")
+        assert outage.root == ("site:hub",) and "post" in outage.isolated
+        _, _, body = await fetch(f"{svc.http.url}/api/status")
+        assert {s["id"]: s["status"] for s in json.loads(body)["sites"]}["post"] == "isolated"
+        evaluations = svc.alerts.evaluations
+        links = yaml.safe_load(bed.inventory.read_text())["links"]
+        links.append({"id": "L3", "medium": "microwave", "capacity_mbps": 100,
+                      "a": {"site": "core", "device": "core-sw", "interface": "lo"},
+                      "b": {"site": "post", "device": "post-sw", "interface": "eth0"}})
+        data = yaml.safe_load(bed.inventory.read_text())
+        data["links"] = links
+        bed.inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+        result = await svc.reloader.reload("test")
+        assert result.ok and result.diff.topology_changed and not result.diff.devices_changed
+        # judged during the reload itself, on the new topology (not at the next tick)
+        assert svc.alerts.evaluations >= evaluations + 1
+        analysis = svc.alerts.engine.last_analysis
+        assert "L3" in svc.alerts.topology.links
+        # no longer isolated behind the hub: down itself (or unknown, until it has been
+        # dark for a poll interval), reachable over L3
+        assert analysis.status["post"] in ("down", "unknown"), analysis
+        assert not any("post" in o.isolated for o in analysis.outages), analysis
+        (incident,) = svc.alerts.engine.open_incidents()  # the same incident, re-judged
+        assert incident.key == bed.pages()[0]["incident_key"]
+        _, _, body = await fetch(f"{svc.http.url}/api/status")
+        sites = {s["id"]: s["status"] for s in json.loads(body)["sites"]}
+        assert sites["hub"] == "down" and sites["post"] != "isolated"
+        scraped = await scrape(svc)
+        status = {(labels["site"], labels["status"]): v
+                  for labels, v in scraped["samples"]["borderwatch_site_status"]}
+        assert status[("post", "isolated")] == 0
+        ticks = svc.alerts.evaluations
+        await wait_until(lambda: svc.alerts.evaluations >= ticks + 6, 30, "six more ticks")
+        assert [p["status"] for p in bed.pages()] == ["firing"]  # nothing new paged
