@@ -168,6 +168,7 @@ class Kept:
     stats: dict[str, Any]
     snaps: dict[str, Any]
     counters: dict[str, Any]
+    sessions: dict[str, Any]
     polls: dict[str, int]
     aux_since: float | None
 
@@ -177,6 +178,7 @@ def before(bed: Bed) -> Kept:
     return Kept(stats={d: svc.scheduler.stats[d] for d in UNTOUCHED},
                 snaps={d: svc.state.device(d) for d in UNTOUCHED},
                 counters={d: svc.poll_counters[d] for d in UNTOUCHED},
+                sessions={d: svc.devices[d].session for d in UNTOUCHED},
                 polls={d: svc.state.device(d).polls for d in UNTOUCHED},
                 aux_since=_aux_since(bed))
 
@@ -218,6 +220,7 @@ async def reload_and_check(bed: Bed, kept: Kept, how: str = "call") -> dict[str,
         assert svc.scheduler.stats[d] is kept.stats[d], f"{d}: its poll loop was rebuilt"
         assert svc.state.device(d) is kept.snaps[d], f"{d}: its state was rebuilt"
         assert svc.poll_counters[d] is kept.counters[d]
+        assert svc.devices[d].session is kept.sessions[d], f"{d}: its session was reopened"
         assert svc.state.device(d).polls >= kept.polls[d] + 2  # counting on, not from 0
         assert svc.scheduler.stats[d].overruns == 0
     assert _aux_since(bed) == kept.aux_since is not None, "the pending alert's timer moved"
