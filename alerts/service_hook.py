@@ -177,7 +177,9 @@ class AlertService:
             topology = Topology.from_inventory(inventory)
         except ValueError as exc:  # e.g. no core site: reachability has no origin
             raise AlertsConfigError(str(exc)) from None
-        rules = inventory.alerts.rules if inventory.alerts is not None else None
+        # a reloaded file without its `alerts:` section keeps the running rules file (the
+        # section's removal takes effect at the next restart)
+        rules = inventory.alerts.rules if inventory.alerts is not None else self.config.rules
         rules_path = resolve_path(rules, self.base_dir) if rules else None
         try:
             return topology, load_rules(rules_path, known=KnownIds.from_topology(topology),
