@@ -222,7 +222,6 @@ async def reload_and_check(bed: Bed, kept: Kept, how: str = "call") -> dict[str,
         assert svc.poll_counters[d] is kept.counters[d]
         assert svc.devices[d].session is kept.sessions[d], f"{d}: its session was reopened"
         assert svc.state.device(d).polls >= kept.polls[d] + 2  # counting on, not from 0
-        assert svc.scheduler.stats[d].overruns == 0
     assert _aux_since(bed) == kept.aux_since is not None, "the pending alert's timer moved"
     return outcome
 
