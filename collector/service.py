@@ -483,11 +483,19 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     if isinstance(stop, asyncio.Event):
         stopped = stop
     handled: list[int] = []
+    # SIGHUP from the start, so that one sent while the service starts (a unit's
+    # ExecReload) neither kills the process (its default action) nor is lost: it reloads
+    # once the service is up.
+    hup: list[Any] = [None]  # the service once started, or _HUP_PENDING
     if install_signal_handlers:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, _on_signal, sig, stopped)
                 handled.append(sig)
+        if reload_from is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGHUP, _on_hup, hup)
+                handled.append(signal.SIGHUP)
     watcher: asyncio.Task[None] | None = None
     if isinstance(stop, threading.Event):
         watcher = asyncio.create_task(_watch_flag(stop, stopped), name="borderwatch-stop-flag")
@@ -497,10 +505,9 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                                       web_config=web_config, history=history,
                                       state_root=state_root,
                                       reload_from=reload_from, source=source)
-        if install_signal_handlers and service.reloader is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signal.SIGHUP, service.reloader.request, "SIGHUP")
-                handled.append(signal.SIGHUP)
+        early, hup[0] = hup[0], service
+        if early is _HUP_PENDING and service.reloader is not None:
+            service.reloader.request("SIGHUP during start")
         try:
             log.info("polling %d devices, %d links; serving %s/metrics",
                      len(service.devices), len(inventory.links), service.http.url)
@@ -519,6 +526,18 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         for sig in handled:
             loop.remove_signal_handler(sig)
     log.info("stopped")
+
+
+_HUP_PENDING: Any = object()  # a SIGHUP came before the service was up
+
+
+def _on_hup(hup: list[Any]) -> None:
+    service = hup[0]
+    if service is None or service is _HUP_PENDING:
+        hup[0] = _HUP_PENDING
+        log.info("received SIGHUP while starting; reloading once started")
+    elif service.reloader is not None:
+        service.reloader.request("SIGHUP")
 
 
 def _on_signal(sig: int, stopped: asyncio.Event) -> None:
