@@ -452,3 +452,29 @@ async def test_topology_change_rejudges_the_open_incident(tmp_path: Path) -> Non
         ticks = svc.alerts.evaluations
         await wait_until(lambda: svc.alerts.evaluations >= ticks + 6, 30, "six more ticks")
         assert [p["status"] for p in bed.pages()] == ["firing"]  # nothing new paged
+
+
+async def test_rules_that_name_a_removed_device_refuse_the_reload(tmp_path: Path) -> None:
+    """Validation covers the alert rules too: a file that removes a device a rule names is
+    refused as a whole (the rules file's line named), and the device keeps polling."""
+    async with reload_bed(tmp_path) as bed:
+        (tmp_path / "rules.yaml").write_text(RULES + """\
+  - name: SpareDown
+    kind: device_unreachable
+    severity: warning
+    for: 1h
+    match: {devices: [spare-sw]}
+""")
+        assert (await bed.service.reloader.reload("rules")).ok  # the rule is taken
+        polls = bed.service.state.device("spare-sw").polls
+        del bed.devices["spare-sw"]
+        bed.write()
+        outcome = await bed.service.reloader.reload("test")
+        assert not outcome.ok
+        assert any(f"{tmp_path / 'rules.yaml'}:" in p and "spare-sw" in p
+                   for p in outcome.problems), outcome.problems
+        assert (await reload_metrics(bed))[0] == 0
+        await wait_until(lambda: bed.service.state.device("spare-sw").polls >= polls + 2, 20,
+                         "the spare device still polled")
+        assert "spare-sw" in bed.service.alerts.topology.devices
+        assert bed.pages() == []
