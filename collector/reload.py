@@ -81,6 +81,7 @@ class Reloader:
         self._parts: list[Any] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[ReloadOutcome]] = set()
+        self._closed = False  # the service is stopping: no reload starts any more
 
     def add(self, part: Any) -> None:
         """Register a part: its apply_inventory runs after those added before it."""
@@ -88,6 +89,9 @@ class Reloader:
 
     def request(self, reason: str) -> None:
         """Start a reload from a signal handler (not awaited; its task is owned here)."""
+        if self._closed:
+            log.info("reload (%s) ignored: the service is stopping", reason)
+            return
         task = asyncio.get_running_loop().create_task(self.reload(reason),
                                                       name="borderwatch-reload")
         self._tasks.add(task)
@@ -96,6 +100,8 @@ class Reloader:
     async def reload(self, reason: str = "request") -> ReloadOutcome:
         """Validate the file and apply it; never raises for a bad file (see the outcome)."""
         async with self._lock:
+            if self._closed:
+                return ReloadOutcome(False, problems=("the service is stopping",))
             self.status.reloads += 1
             log.info("reloading %s (%s)", self.source, reason)
             try:
@@ -147,6 +153,8 @@ class Reloader:
         return ReloadOutcome(False, problems=tuple(problems))
 
     async def close(self) -> None:
-        """Wait for a reload in progress (a signal's), so shutdown never cuts one in half."""
+        """Wait for a reload in progress (a signal's), so shutdown never cuts one in half;
+        none starts after this."""
+        self._closed = True
         if self._tasks:
             await asyncio.wait(list(self._tasks))
