@@ -423,7 +423,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             reloader.add(DeviceReloader(
                 service, runtime=functools.partial(_runtime, transport=transport),
                 links=link_specs, check=_check_v3_crypto))
-            for part in (alert_service, history_service, status, site_info, site_status):
+            for part in (trap_service, alert_service, history_service, status, site_info,
+                         site_status):
                 if part is not None:
                     reloader.add(part)
             registry.register(ReloadCollector(reloader.status))
