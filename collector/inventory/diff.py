@@ -26,9 +26,9 @@ class InventoryDiff:
     # Sites, links or the device list differ: the alert topology is rebuilt and open
     # incidents are judged against the new one.
     topology_changed: bool = False
-    # Sections a running service cannot swap (the Influx writer, the alert receivers and
-    # state directory, the SNMP transport's in-flight bound): they take effect at the next
-    # restart; the reload says so in the log.
+    # Sections a running service cannot swap (the Influx writer, the trap listener, the
+    # alert receivers and state directory, the SNMP transport's in-flight bound): they take
+    # effect at the next restart; the reload says so in the log.
     restart_needed: tuple[str, ...] = ()
 
     @property
@@ -80,6 +80,8 @@ def diff_inventories(old: Inventory, new: Inventory) -> InventoryDiff:
     restart = []
     if old.influx != new.influx:
         restart.append("influx")
+    if old.traps != new.traps:
+        restart.append("traps")
     if _receivers(old) != _receivers(new):
         restart.append("alerts")
     if old.defaults.max_in_flight != new.defaults.max_in_flight:
