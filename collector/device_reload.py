@@ -20,6 +20,7 @@ from collector.inventory import EffectiveDeviceSettings, Inventory
 from collector.inventory.diff import InventoryDiff
 from collector.scheduler import DeviceStats, Job
 from collector.snmp.types import SnmpError
+from collector.timeout_state import timing_of
 from collector.topology_spec import LinkSpec
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class DeviceReloader:
             if device_id in diff.removed:
                 service.poll_counters.pop(device_id, None)
                 service.device_sites.pop(device_id, None)
+                service.timings.pop(device_id, None)
                 service.first_round.discard(device_id)
         for device_id in (*diff.changed, *diff.added):
             eff = inventory.effective(device_id)
@@ -75,6 +77,11 @@ class DeviceReloader:
             service.devices[device_id] = runtime
             service.poll_counters[device_id] = runtime.counters
             service.device_sites[device_id] = eff.site_id
+            timing = timing_of(runtime.session)
+            if timing is not None:
+                service.timings[device_id] = timing
+            else:
+                service.timings.pop(device_id, None)
         # `devices` keeps the inventory's order, and so does the state
         service.devices = {d.id: service.devices[d.id] for d in inventory.devices}
         # The state before the loops: the first poll of an added device must find it there.

@@ -183,6 +183,7 @@ class Service:
     # What the exporters and the Influx writer read per device; a reload edits them in place.
     poll_counters: dict[str, PollCounters] = field(default_factory=dict)
     device_sites: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)  # SNMP round-trip estimates
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -373,7 +374,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         site_info = SiteInfoCollector(inventory)
         registry.register(site_info)  # borderwatch_site_info
         timings = {i: t for i, d in devices.items() if (t := timing_of(d.session))}
-        registry.register(TimeoutCollector(timings, {i: e.site_id for i, e in effective.items()}))
+        device_sites = {i: e.site_id for i, e in effective.items()}
+        registry.register(TimeoutCollector(timings, device_sites))
         metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                                  render=render, limits=limits, listener=http_stats)
         status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
@@ -407,8 +409,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
                           alerts=alert_service, history=history_service, traps=trap_service,
-                          poll_counters=poll_counters,
-                          device_sites={i: e.site_id for i, e in effective.items()})
+                          poll_counters=poll_counters, device_sites=device_sites,
+                          timings=timings)
         service.icmp = build_pinger(effective.values(), settings_of(inventory.defaults.icmp),
                                     state, log_event)
         if service.icmp is not None:
