@@ -24,6 +24,9 @@ One evaluation:
    resolved; or why not: pending, group_wait, group_interval, flapping, unchanged,
    silenced, maintenance, never_notified); silences and maintenance windows suppress the
    notification, never the record, and never the resolve of an incident that was paged.
+   An incident that ends because its alerts' device, link or site left the inventory (a
+   hot reload, or a restart on a new file) resolves with the reason
+   `removed_from_inventory`: nobody saw it recover, and its message says so.
 """
 
 from __future__ import annotations
@@ -90,6 +93,8 @@ class Engine:
         self.last_evaluation: float | None = None
         self.last_analysis: Analysis | None = None
         self.decisions: dict[str, Decision] = {}  # per open incident, last evaluation
+        # alerts resolved in this evaluation because their subject left the topology
+        self.removed_now: set[str] = set()
         self.wall: float | None = None  # wall clock of the current evaluation (silences)
         if state is not None:
             self._load(state)
@@ -264,6 +269,7 @@ class Engine:
 
     def _step_alerts(self, ctx: Context, now: float) -> set[str]:
         resolved_now: set[str] = set()
+        self.removed_now = set()
         seen: set[str] = set()
         remembered = {a.rule for a in self.alerts.values()}
         for rule in self.rules.rules:
@@ -290,9 +296,12 @@ class Engine:
             if key in seen:
                 continue
             rule = self._by_name.get(alert.rule)
-            if rule is None or not self._subject_exists(alert):
+            gone = not self._subject_exists(alert)
+            if rule is None or gone:
                 if resolve(alert, now) is Transition.RESOLVED:
                     resolved_now.add(key)
+                    if gone:
+                        self.removed_now.add(key)
             elif step(alert, rule, self.rules.flap(rule), None, now) is Transition.RESOLVED:
                 resolved_now.add(key)
         return resolved_now
@@ -442,6 +451,8 @@ class Engine:
             incident.status = "resolved"
             incident.resolved_at = now
         decision = self._decide(incident, was, now)
+        if decision.reason == "resolved" and self._removed(members, resolved_now):
+            decision = Decision(True, "removed_from_inventory")
         incident.last_decision = {"notify": decision.notify, "reason": decision.reason,
                                   "detail": decision.detail, "at": now}
         self.decisions[incident.key] = decision  # pruned to open incidents after the round
@@ -463,6 +474,11 @@ class Engine:
                                                  notification.redundancy_lost]
             incident.notified_flapping = notification.flapping
         return notification
+
+    def _removed(self, members: list[AlertState], resolved_now: set[str]) -> bool:
+        """True when the alerts that ended the incident now all left the inventory."""
+        ended = [a.key for a in members if a.key in resolved_now]
+        return bool(ended) and all(k in self.removed_now for k in ended)
 
     def _kind(self, alert: AlertState) -> str:
         rule = self._by_name.get(alert.rule)

@@ -72,7 +72,8 @@ class Decision:
     notify: bool
     reason: str  # new | escalated | repeat | resolved | pending | group_wait |
     #              group_interval | unchanged | silenced | maintenance | never_notified |
-    #              flapping
+    #              flapping | removed_from_inventory (resolved: its subjects left the
+    #              inventory, nobody saw them recover)
     detail: str = ""
 
 
@@ -83,7 +84,7 @@ class Notification:
     incident_key: str  # stable for the incident's life; receivers dedup on (key, status, at)
     group: str  # the topology group behind it, e.g. "reach:link:L27"
     status: str  # firing | resolved
-    reason: str  # new | escalated | repeat | resolved
+    reason: str  # new | escalated | repeat | resolved | removed_from_inventory
     severity: str
     headline: str  # isolation | site_down | device_down | redundancy_lost | <rule kind>
     root_cause: tuple[Cause, ...]

@@ -26,6 +26,8 @@ SEVERITY_TAG = {
     "en": {"critical": "CRITICAL", "major": "MAJOR", "warning": "WARNING"},
 }
 RESOLVED_TAG = {"vi": "ĐÃ KHÔI PHỤC", "en": "RESOLVED"}
+# A resolve because the subject left the inventory (hot reload): not a recovery.
+REMOVED_TAG = {"vi": "ĐÃ GỠ KHỎI DANH MỤC", "en": "REMOVED FROM INVENTORY"}
 MEDIUM = {
     "vi": {"fiber": "tuyến cáp quang", "microwave": "tuyến viba",
            "vsat": "kênh vệ tinh (VSAT)", "radio": "tuyến vô tuyến"},
@@ -277,6 +279,8 @@ def render(n: Notification, lang: str = "vi") -> str:
     if lang not in SEVERITY_TAG:
         raise ValueError(f"language {lang!r} is not supported; allowed: vi, en")
     vi = lang == "vi"
+    if n.reason == "removed_from_inventory":
+        return _removed(n, lang)
     resolved = n.status == "resolved"
     tag = RESOLVED_TAG[lang] if resolved else SEVERITY_TAG[lang].get(n.severity, n.severity)
     cut = list(n.cut_off)
@@ -339,3 +343,29 @@ def render(n: Notification, lang: str = "vi") -> str:
     if resolved:
         start = ""
     return f"[{tag}] {body}{start}"
+
+
+def _removed(n: Notification, lang: str) -> str:
+    """The resolve of an incident whose subjects left the inventory: what was removed, and
+    that nobody saw it recover (its last known state stands unconfirmed)."""
+    vi = lang == "vi"
+    names: list[str] = []
+    for a in n.alerts:
+        if a.device:
+            name = f"thiết bị {a.device}" if vi else f"device {a.device}"
+        elif a.link:
+            name = f"tuyến {a.link}" if vi else f"link {a.link}"
+        elif a.site:
+            name = f"trạm {site_name(a.site, lang)}" if vi else f"site {site_name(a.site, lang)}"
+        else:
+            name = a.subject
+        if name not in names:
+            names.append(name)
+    what = ", ".join(names) or n.incident_key
+    if vi:
+        body = (f"Đã gỡ {what} khỏi danh mục giám sát; cảnh báo kết thúc mà không xác nhận "
+                "được đã khôi phục.")
+    else:
+        body = (f"{what[0].upper()}{what[1:]} removed from the inventory; the alert ends "
+                "without a confirmed recovery.")
+    return f"[{REMOVED_TAG[lang]}] {body}"

@@ -36,7 +36,7 @@ from alerts.notify.secrets import SecretError, resolve_receiver_secrets
 from alerts.notify.smtp import SmtpNotifier
 from alerts.notify.telegram import TelegramNotifier
 from alerts.notify.webhook import WebhookNotifier
-from alerts.rules import KnownIds, RulesError, load_rules
+from alerts.rules import KnownIds, RulesError, RuleSet, load_rules
 from alerts.topology import Topology
 from collector.clock import SameClock, SteadyClock, as_clocks
 from collector.inventory import Inventory
@@ -124,16 +124,8 @@ class AlertService:
         self.network = state
         self.clocks = resume_clock(inventory, base) if clock is None else as_clocks(clock)
         self.clock = self.clocks.now  # steady: what the engine measures durations on
-        try:
-            self.topology = Topology.from_inventory(inventory)
-        except ValueError as exc:  # e.g. no core site: reachability has no origin
-            raise AlertsConfigError(str(exc)) from None
-        rules_path = resolve_path(config.rules, base) if config.rules else None
-        try:
-            self.rules = load_rules(rules_path, known=KnownIds.from_topology(self.topology),
-                                    metrics=metric_catalog())
-        except RulesError as exc:
-            raise AlertsConfigError(str(exc)) from None
+        self.base_dir = base
+        self.topology, self.rules = self._topology_and_rules(inventory)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine = self._load_engine()
         self._saved = self._comparable(self.engine.dump_state())
@@ -176,6 +168,42 @@ class AlertService:
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # nudge(): evaluate now, not at the next tick
+        self._pending: tuple[Topology, RuleSet] | None = None  # prepared by a reload
+
+    def _topology_and_rules(self, inventory: Inventory) -> tuple[Topology, RuleSet]:
+        """The inventory's topology and the rules file checked against it (the rules
+        name sites and devices: a reload that removes one the rules use is refused)."""
+        try:
+            topology = Topology.from_inventory(inventory)
+        except ValueError as exc:  # e.g. no core site: reachability has no origin
+            raise AlertsConfigError(str(exc)) from None
+        # a reloaded file without its `alerts:` section keeps the running rules file (the
+        # section's removal takes effect at the next restart)
+        rules = inventory.alerts.rules if inventory.alerts is not None else self.config.rules
+        rules_path = resolve_path(rules, self.base_dir) if rules else None
+        try:
+            return topology, load_rules(rules_path, known=KnownIds.from_topology(topology),
+                                        metrics=metric_catalog())
+        except RulesError as exc:
+            raise AlertsConfigError(str(exc)) from None
+
+    # ------------------------------------------------------------------ hot reload
+
+    def prepare_inventory(self, inventory: Inventory) -> None:
+        """Refuse a reload whose topology or rules cannot run (AlertsConfigError)."""
+        self._pending = self._topology_and_rules(inventory)
+
+    def apply_inventory(self, inventory: Inventory, diff: object) -> None:
+        """Rebuild the topology and the rules (the rules file is re-read), keep every
+        alert, timer, incident and silence, and re-judge the open incidents against the new
+        topology at once. The network state already has the new devices (the devices are
+        applied first): an alert whose device, link or site left the inventory resolves
+        now, with the reason `removed_from_inventory` (alerts.engine), never as a recovery.
+        Receivers, tick and state_dir stay as they are until the next restart."""
+        pending, self._pending = self._pending, None
+        self.topology, self.rules = pending or self._topology_and_rules(inventory)
+        self.engine = Engine(self.topology, self.rules, state=self.engine.dump_state())
+        self.evaluate()
 
     # ------------------------------------------------------------------ state file
 

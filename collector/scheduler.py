@@ -197,6 +197,7 @@ class Scheduler:
         self._stopping = False
         self._extra: set[str] = set()  # devices whose in-flight poll is an extra one
         self._queued: set[str] = set()  # devices with an extra poll waiting for the one in flight
+        self._started = False
 
     @property
     def clock(self) -> Clock:
@@ -205,11 +206,40 @@ class Scheduler:
 
     def start(self) -> None:
         """Start every device loop (call from within the running event loop)."""
-        if self._loops:
+        if self._started:
             raise RuntimeError("scheduler already started")
+        self._started = True
         for job in self._jobs.values():
-            self._loops[job.device_id] = asyncio.create_task(
-                self._device_loop(job), name=f"borderwatch-loop:{job.device_id}")
+            self._start_loop(job)
+
+    def _start_loop(self, job: Job) -> None:
+        self._loops[job.device_id] = asyncio.create_task(
+            self._device_loop(job), name=f"borderwatch-loop:{job.device_id}")
+
+    def add(self, job: Job, stats: DeviceStats | None = None) -> None:
+        """Poll one more device (a reload). Its first tick is on its usual grid, as after a
+        restart; `stats`: the counters it had before (a changed device keeps them)."""
+        if job.device_id in self._jobs:
+            raise ValueError(f"device {job.device_id} is already scheduled")
+        self._jobs[job.device_id] = job
+        self.stats[job.device_id] = stats if stats is not None else DeviceStats(site=job.site)
+        self.stats[job.device_id].site = job.site
+        if self._started and not self._stopping:
+            self._start_loop(job)
+
+    async def remove(self, device_id: str) -> DeviceStats | None:
+        """Stop polling one device (a reload): cancel its loop and its poll in flight, wait
+        for both, forget it; returns its counters (None if it was not scheduled). Other
+        devices' loops are not touched, so their cadence does not move."""
+        self._jobs.pop(device_id, None)
+        loop = self._loops.pop(device_id, None)
+        if loop is not None and not loop.done():
+            loop.cancel()
+            await asyncio.wait([loop])  # the loop cancels and awaits its own poll
+        self._polls.pop(device_id, None)
+        self._queued.discard(device_id)
+        self._extra.discard(device_id)
+        return self.stats.pop(device_id, None)
 
     def polls_in_flight(self) -> int:
         """How many polls are running right now."""
@@ -307,6 +337,8 @@ class Scheduler:
         running = self._polls.get(device_id)
         if self._stopping or (running is not None and not running.done()):
             return  # stopping, or a tick's poll began meanwhile: it is after the event too
+        if self._jobs.get(device_id) is not job:
+            return  # removed or replaced by a reload meanwhile
         st = self.stats[device_id]
         st.extra_polls += 1
         now = self._clock.monotonic()

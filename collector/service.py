@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import difflib
 import errno
+import functools
 import logging
 import signal
 import sys
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from collector.clock import SteadyClock
+from collector.device_reload import DeviceReloader
 from collector.heap import HeapFreezer
 from collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
 from collector.poll_limits import PollLimits
 from collector.poller import Poller
+from collector.reload import Reloader
 from collector.samples import PollResult
 from collector.scheduler import Job, Scheduler
 from collector.snmp.factory import create_transport, open_session
@@ -44,6 +47,8 @@ from exporters.http_limits import ListenerStats, ServerLimits
 from exporters.icmp_metrics import IcmpCollector
 from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
+from exporters.reload_api import attach_reload_api
+from exporters.reload_metrics import ReloadCollector
 from exporters.site_info import SiteInfoCollector
 from exporters.site_status import SiteStatusCollector
 from exporters.spool import SpoolError
@@ -114,6 +119,21 @@ def needs_v3_crypto(inventory: Inventory) -> bool:
                inventory.credentials[name].priv_protocol for name in used)
 
 
+def _runtime(eff: EffectiveDeviceSettings, counters: PollCounters | None, *,
+             transport: SnmpTransport) -> DeviceRuntime:
+    """A device's live parts for a reload: a new session; its totals if it had some."""
+    return DeviceRuntime(device_spec(eff), eff, open_session(session_settings(eff), transport),
+                         counters if counters is not None else PollCounters(site=eff.site_id))
+
+
+def _check_v3_crypto(inventory: Inventory) -> None:
+    """SnmpError if the inventory needs SNMPv3 privacy and its library is missing."""
+    if needs_v3_crypto(inventory):
+        from collector.snmp.v3 import require_v3_crypto
+
+        require_v3_crypto()
+
+
 # ----------------------------------------------------------------------------- the service
 
 
@@ -157,6 +177,13 @@ class Service:
     heap: HeapFreezer = field(default_factory=HeapFreezer)
     icmp: IcmpHook | None = None  # the pinger, unless no device is pinged (collector/icmp)
     timeouts: TimeoutKeeper | None = None  # the SNMP round-trip estimates' state file
+    # Hot reload (collector/reload.py): the parts above register with it; None when the
+    # service was built without a file to reload from.
+    reloader: Reloader | None = None
+    # What the exporters and the Influx writer read per device; a reload edits them in place.
+    poll_counters: dict[str, PollCounters] = field(default_factory=dict)
+    device_sites: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)  # SNMP round-trip estimates
 
     async def poll_device(self, device_id: str, deadline: float) -> PollResult:
         """One scheduled poll: poll, cap, fold into state, log what changed."""
@@ -210,6 +237,8 @@ class Service:
 
     async def close(self) -> None:
         """Stop polling, close sessions and the transport, then stop HTTP (in that order)."""
+        if self.reloader is not None:
+            await self.reloader.close()  # a reload in progress finishes first
         if self.traps is not None:
             await self.traps.close()  # an input: stops first
         if not await self.scheduler.stop(grace=SHUTDOWN_GRACE):
@@ -257,7 +286,9 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         base_dir: Path | None = None,
                         web_config: WebConfig | None = None,
                         limits: ServerLimits | None = None, history: Any = None,
-                        state_root: Path | None = None) -> Service:
+                        state_root: Path | None = None,
+                        reload_from: Callable[[], Inventory] | None = None,
+                        source: str = "inventory") -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
 
     `history`: a history.service_hook.HistorySettings to keep the embedded history (the
@@ -268,6 +299,8 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     basic auth of the listener (--web.config.file); `limits`: its connection limits.
     `state_root`: where the SNMP timeout estimates are kept (default `var` under
     `base_dir`; not kept when neither is given).
+    `reload_from`: loads the inventory file again (SIGHUP, POST /-/reload; `source` names
+    it in messages); without it the service cannot reload.
     Raises ListenError when the listen address cannot be bound (nothing is left running),
     ValueError for a malformed `listen`.
     """
@@ -296,6 +329,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             opened.push_async_callback(session.close)
             devices[device_id] = DeviceRuntime(specs[device_id], eff, session,
                                                PollCounters(site=eff.site_id))
+        poll_counters = {i: d.counters for i, d in devices.items()}
         influx: InfluxWriter | None = None
         if inventory.influx is not None:
             influx = InfluxWriter(WriterSettings.from_inventory(inventory.influx))
@@ -334,17 +368,20 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         http_stats = ListenerStats()  # the same, for the HTTP listener's guard
         registry = build_registry(ExporterSources(
             state=state, scheduler=scheduler, transport=transport.stats,
-            poll_counters={i: d.counters for i, d in devices.items()}, render=render,
+            poll_counters=poll_counters, render=render,
             listener=http_stats,
             series_cap=series_cap, influx=influx.stats if influx is not None else None))
-        registry.register(SiteInfoCollector(inventory))  # borderwatch_site_info
+        site_info = SiteInfoCollector(inventory)
+        registry.register(site_info)  # borderwatch_site_info
         timings = {i: t for i, d in devices.items() if (t := timing_of(d.session))}
-        registry.register(TimeoutCollector(timings, {i: e.site_id for i, e in effective.items()}))
+        device_sites = {i: e.site_id for i, e in effective.items()}
+        registry.register(TimeoutCollector(timings, device_sites))
         metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                                  render=render, limits=limits, listener=http_stats)
         status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
         # borderwatch_site_status / _redundancy_lost: the status page's view, same topology
-        registry.register(SiteStatusCollector(inventory, state, status.topology))
+        site_status = SiteStatusCollector(inventory, state, status.topology)
+        registry.register(site_status)
         if alert_service is not None:
             from alerts.metrics import AlertCollector
 
@@ -371,7 +408,9 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,
                           metrics_app, series_cap, first_round=set(devices), influx=influx,
-                          alerts=alert_service, history=history_service, traps=trap_service)
+                          alerts=alert_service, history=history_service, traps=trap_service,
+                          poll_counters=poll_counters, device_sites=device_sites,
+                          timings=timings)
         service.icmp = build_pinger(effective.values(), settings_of(inventory.defaults.icmp),
                                     state, log_event)
         if service.icmp is not None:
@@ -379,8 +418,21 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         if state_root is not None or base_dir is not None:
             root = Path(state_root) if state_root is not None else base_dir / STATE_ROOT
             service.timeouts = TimeoutKeeper(root / TIMEOUTS_FILE, timings)
+        if reload_from is not None:
+            # Each part gets the diff, devices first (collector/reload.py): a part added to
+            # the service registers here too.
+            reloader = service.reloader = Reloader(reload_from, inventory, source=source)
+            reloader.add(DeviceReloader(
+                service, runtime=functools.partial(_runtime, transport=transport),
+                links=link_specs, check=_check_v3_crypto))
+            for part in (trap_service, alert_service, history_service, status, site_info,
+                         site_status):
+                if part is not None:
+                    reloader.add(part)
+            registry.register(ReloadCollector(reloader.status))
+            attach_reload_api(metrics_app.app, reloader)  # POST /-/reload (writes: HttpServer)
         if influx is not None:
-            sites = {i: e.site_id for i, e in effective.items()}
+            sites = service.device_sites
             writer = influx
             service.result_listeners.append(
                 lambda result: writer.submit(result, sites.get(result.device_id, "")))
@@ -424,18 +476,29 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 series_cap: int = DEFAULT_SERIES_CAP,
                 base_dir: Path | None = None,
                 web_config: WebConfig | None = None, history: Any = None,
-                state_root: Path | None = None) -> None:
-    """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down."""
+                state_root: Path | None = None,
+                reload_from: Callable[[], Inventory] | None = None,
+                source: str = "inventory") -> None:
+    """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down;
+    SIGHUP reloads the inventory (with `reload_from`, and our own signal handlers)."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     if isinstance(stop, asyncio.Event):
         stopped = stop
     handled: list[int] = []
+    # SIGHUP from the start, so that one sent while the service starts (a unit's
+    # ExecReload) neither kills the process (its default action) nor is lost: it reloads
+    # once the service is up.
+    hup: list[Any] = [None]  # the service once started, or _HUP_PENDING
     if install_signal_handlers:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, _on_signal, sig, stopped)
                 handled.append(sig)
+        if reload_from is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGHUP, _on_hup, hup)
+                handled.append(signal.SIGHUP)
     watcher: asyncio.Task[None] | None = None
     if isinstance(stop, threading.Event):
         watcher = asyncio.create_task(_watch_flag(stop, stopped), name="borderwatch-stop-flag")
@@ -443,7 +506,11 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         service = await start_service(inventory, listen, local_address=local_address,
                                       series_cap=series_cap, base_dir=base_dir,
                                       web_config=web_config, history=history,
-                                      state_root=state_root)
+                                      state_root=state_root,
+                                      reload_from=reload_from, source=source)
+        early, hup[0] = hup[0], service
+        if early is _HUP_PENDING and service.reloader is not None:
+            service.reloader.request("SIGHUP during start")
         try:
             log.info("polling %d devices, %d links; serving %s/metrics",
                      len(service.devices), len(inventory.links), service.http.url)
@@ -462,6 +529,18 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         for sig in handled:
             loop.remove_signal_handler(sig)
     log.info("stopped")
+
+
+_HUP_PENDING: Any = object()  # a SIGHUP came before the service was up
+
+
+def _on_hup(hup: list[Any]) -> None:
+    service = hup[0]
+    if service is None or service is _HUP_PENDING:
+        hup[0] = _HUP_PENDING
+        log.info("received SIGHUP while starting; reloading once started")
+    elif service.reloader is not None:
+        service.reloader.request("SIGHUP")
 
 
 def _on_signal(sig: int, stopped: asyncio.Event) -> None:
@@ -519,7 +598,9 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                               install_signal_handlers=stop is None,
                               local_address=local_address, series_cap=series_cap,
                               base_dir=base_dir, web_config=web_config, history=history,
-                              state_root=Path(state_root) if state_root is not None else None))
+                              state_root=Path(state_root) if state_root is not None else None,
+                              reload_from=functools.partial(load_inventory, inventory_path),
+                              source=str(inventory_path)))
     except StateDirBusy as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ inventory) lets PromQL join them onto any per-site series
 `borderwatch_link_info` does for links, and lets Grafana list communes with
 `label_values(borderwatch_site_info, commune)`.
 
-The series never change while the service runs (the inventory is read at start).
+The series change only when a reload changes the inventory's sites.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class SiteInfoCollector:
     """A prometheus_client custom collector serving the inventory's sites (built once)."""
 
     def __init__(self, inventory: Inventory) -> None:
+        self._rows = site_info_rows(inventory)
+
+    def apply_inventory(self, inventory: Inventory, diff: object = None) -> None:
+        """Follow a reload of the inventory (sites added, removed or renamed)."""
         self._rows = site_info_rows(inventory)
 
     def describe(self) -> list[Metric]:

@@ -27,7 +27,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from collector.inventory import Inventory
 from collector.state import NetworkState
-from exporters.status import health_from_state, site_status, with_isolation
+from exporters.status import health_from_state, site_status, topology_of, with_isolation
 
 if TYPE_CHECKING:
     from alerts.topology import Analysis, Topology
@@ -65,6 +65,11 @@ class SiteStatusCollector:
                  topology: Topology | None) -> None:
         self._state = state
         self._topology = topology
+        self._sites = {s.id: tuple(d.id for d in s.devices) for s in inventory.sites}
+
+    def apply_inventory(self, inventory: Inventory, diff: object = None) -> None:
+        """Follow a reload: the new sites and topology (removed sites' series go)."""
+        self._topology = topology_of(inventory)[0]
         self._sites = {s.id: tuple(d.id for d in s.devices) for s in inventory.sites}
 
     def describe(self) -> list[Metric]:

@@ -121,28 +121,21 @@ class StatusBuilder:
                  clock: Callable[[], float] = time.time) -> None:
         self._state = state
         self._clock = clock
-        # lat/lon (None when the inventory has none) place the site on the page's map
-        self._sites = [{"id": s.id, "name": s.name, "name_en": s.name_en, "kind": s.kind,
-                        "commune": s.commune, "lat": s.lat, "lon": s.lon,
-                        "devices": [d.id for d in s.devices]}
-                       for s in inventory.sites]
-        self.topology: Topology | None = None
-        self.isolation_note: str | None = None
         # Open incidents of the alert engine (set by the service when alerts run); without
         # it the document has no `alerts` key.
         self.alerts: Callable[[], list[dict[str, Any]]] | None = None
         # The engine's latest notifications (set with `alerts`): the `notifications` key.
         self.notifications: Callable[[], list[dict[str, Any]]] | None = None
-        try:
-            # alerts/ is not part of the installed packages yet (pyproject's packages.find):
-            # without it the page still works, only without isolation.
-            from alerts.topology import Topology
+        self.apply_inventory(inventory)
 
-            self.topology = Topology.from_inventory(inventory)
-        except ImportError:
-            self.isolation_note = "isolation not computed: the alerts package is not installed"
-        except ValueError as exc:  # e.g. no core site: reachability has no origin
-            self.isolation_note = f"isolation not computed: {exc}"
+    def apply_inventory(self, inventory: Inventory, diff: object = None) -> None:
+        """Take the sites and the topology of an inventory (at start, and at a reload)."""
+        # lat/lon (None when the inventory has none) place the site on the page's map
+        self._sites = [{"id": s.id, "name": s.name, "name_en": s.name_en, "kind": s.kind,
+                        "commune": s.commune, "lat": s.lat, "lon": s.lon,
+                        "devices": [d.id for d in s.devices]}
+                       for s in inventory.sites]
+        self.topology, self.isolation_note = topology_of(inventory)
         if self.isolation_note:
             log.info("status page: %s", self.isolation_note)
 
@@ -195,6 +188,20 @@ class StatusBuilder:
         from alerts.topology import analyse
 
         return analyse(self.topology, health_from_state(devices, links))
+
+
+def topology_of(inventory: Inventory) -> tuple[Topology | None, str | None]:
+    """The inventory's topology, or None and why isolation cannot be computed."""
+    try:
+        # alerts/ is not part of the installed packages yet (pyproject's packages.find):
+        # without it the page still works, only without isolation.
+        from alerts.topology import Topology
+
+        return Topology.from_inventory(inventory), None
+    except ImportError:
+        return None, "isolation not computed: the alerts package is not installed"
+    except ValueError as exc:  # e.g. no core site: reachability has no origin
+        return None, f"isolation not computed: {exc}"
 
 
 def _element_text(element: str) -> str:

@@ -31,6 +31,9 @@ UNKNOWN = "unknown"
 GAP = "collector-gap"
 NOT_IN_INVENTORY = "not-in-inventory"
 NOT_POLLED_YET = "not-polled-yet"
+# An element a hot reload took out of the inventory: its last interval ends at the reload
+# and an "unknown" one with this cause follows (docs/reload.md).
+REMOVED = "removed-from-inventory"
 HOUR = 3600.0
 _element_hour = operator.itemgetter(0, 1)
 

@@ -32,7 +32,7 @@ from alerts.topology import Analysis, Health, Topology, analyse, device_el, link
 from collector.state import DeviceSnapshot, LinkSnapshot
 from collector.topology_spec import LinkSpec
 from exporters.status import site_status, with_isolation
-from history.reader import NOT_POLLED_YET
+from history.reader import NOT_POLLED_YET, REMOVED
 from history.rollup import HourlyRollups
 from history.writer import BEAT, INCIDENT_CLOSE, INCIDENT_OPEN, INCIDENT_SITES, STATE
 
@@ -86,6 +86,34 @@ class Recorder:
         """A recorder for the sites, devices and links of an `alerts.topology.Topology`."""
         return cls({s: topology.site_devices(s) for s in topology.sites},
                    list(topology.links.values()), submit, topology=topology, **options)
+
+    # ------------------------------------------------------------------ hot reload
+
+    def set_topology(self, sites: Mapping[str, Sequence[str]], links: Sequence[LinkSpec],
+                     topology: Topology | None, now: float) -> None:
+        """Follow a reloaded inventory. Devices, links and sites that left it get an
+        `unknown` interval with the cause `removed-from-inventory` from `now` on (their
+        last state ends here, neither as a recovery nor as a gap); new ones are recorded
+        from the next observation. An element that comes back (or a renamed one's old
+        id, re-added) starts again from what its next observation says."""
+        site_devices = {s: tuple(devs) for s, devs in sites.items()}
+        devices = {d for devs in site_devices.values() for d in devs}
+        link_ids = {lk.link_id for lk in links}
+        gone = [("device", d) for d in sorted(self._devices - devices)]
+        gone += [(kind, el) for kind, el in sorted(self._written)
+                 if (kind == "link" and el not in link_ids)
+                 or (kind == "site" and el not in site_devices)]
+        for kind, element in gone:
+            self._submit((STATE, kind, element, "unknown", REMOVED, now))
+            self._written.pop((kind, element), None)
+            if kind == "device":
+                self._device_states.pop(element, None)
+        self._topo = topology
+        self._site_devices = site_devices
+        self._devices = devices
+        self._radio_links = [lk for lk in links if lk.medium in RADIO_MEDIA]
+        self._analysed_at = -float("inf")  # analyse the new topology at the next observation
+        self._failing = True
 
     # ------------------------------------------------------------------ observe
 

@@ -24,6 +24,7 @@ from history.writer import HistoryWriter
 if TYPE_CHECKING:
     from collector.inventory import Inventory
     from collector.state import NetworkState
+    from collector.topology_spec import LinkSpec
 
 __all__ = ["HistoryError", "HistoryService", "HistorySettings"]
 
@@ -38,19 +39,22 @@ class HistoryService:
         self._state = state
         self._clock = clock
         self.writer = HistoryWriter(settings.path, retention=settings.retention)
-        try:
-            self.recorder = Recorder.from_topology(Topology.from_inventory(inventory),
-                                                   self.writer.submit,
-                                                   rollup_every=settings.rollup_every)
-        except ValueError as exc:  # no core site: reachability has no origin
-            log.warning("history: sites are recorded without isolation: %s", exc)
-            self.recorder = Recorder({s.id: [d.id for d in s.devices] for s in inventory.sites},
-                                     [lk.spec for lk in state.link_snapshots()],
-                                     self.writer.submit,
-                                     rollup_every=settings.rollup_every)
+        topology = _topology(inventory)
+        self.recorder = Recorder(_sites(inventory), _links(state, topology),
+                                 self.writer.submit, topology=topology,
+                                 rollup_every=settings.rollup_every)
         self._task: asyncio.Task[None] | None = None
         self._has_links = bool(inventory.links)
         self.observe_cpu_seconds = 0.0  # on the event loop, for the self-metrics
+
+    def apply_inventory(self, inventory: Inventory, diff: object) -> None:
+        """Follow a hot reload (the state already has the new devices and links): removed
+        elements end with `removed-from-inventory`, new ones are observed at once."""
+        topology = _topology(inventory)
+        self.recorder.set_topology(_sites(inventory), _links(self._state, topology),
+                                   topology, self._clock())
+        self._has_links = bool(inventory.links)
+        self.observe()
 
     def open(self) -> None:
         """Lock and open the file (raises HistoryError: locked, corrupt, not a history)."""
@@ -97,3 +101,22 @@ class HistoryService:
                 self.observe()
         self.recorder.stop()
         await asyncio.to_thread(self.writer.close, self._clock())
+
+
+def _topology(inventory: Inventory) -> Topology | None:
+    """The inventory's topology; None without a core site (reachability has no origin)."""
+    try:
+        return Topology.from_inventory(inventory)
+    except ValueError as exc:
+        log.warning("history: sites are recorded without isolation: %s", exc)
+        return None
+
+
+def _sites(inventory: Inventory) -> dict[str, list[str]]:
+    return {s.id: [d.id for d in s.devices] for s in inventory.sites}
+
+
+def _links(state: NetworkState, topology: Topology | None) -> list[LinkSpec]:
+    if topology is not None:
+        return list(topology.links.values())
+    return [lk.spec for lk in state.link_snapshots()]

@@ -57,6 +57,8 @@ def notification_from_dict(body: dict[str, Any]) -> Notification:
 
 
 def _tag(n: Notification, lang: str) -> str:
+    if n.reason == "removed_from_inventory":
+        return render.REMOVED_TAG[lang]
     if n.status == "resolved":
         return render.RESOLVED_TAG[lang]
     return render.SEVERITY_TAG[lang].get(n.severity, n.severity)
@@ -90,7 +92,10 @@ def subject(n: Notification, lang: str) -> str:
     labels = _LABELS[lang]
     resolved = n.status == "resolved"
     causes = _causes(n, lang)
-    if n.cut_off:
+    if n.reason == "removed_from_inventory":  # not a recovery: say what left the inventory
+        what = _first_sentence(render.render(n, lang))
+        causes = []
+    elif n.cut_off:
         what = f"{labels['restored' if resolved else 'unreachable']} " \
                f"{_places(n.cut_off, lang)}"
     elif n.headline == "device_down" and n.root_cause:

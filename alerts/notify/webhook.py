@@ -8,7 +8,7 @@ Body (version 1; receivers should ignore keys they do not know)::
       "dedup_key": "<incident>|firing|<since>",  # the same for a re-delivery: drop repeats
       "incident_key": "reach:link:L27",       # stable for the incident's whole life
       "status": "firing" | "resolved",
-      "reason": "new" | "escalated" | "repeat" | "resolved",
+      "reason": "new" | "escalated" | "repeat" | "resolved" | "removed_from_inventory",
       "severity": "critical" | "major" | "warning",
       "language": "vi" | "en",
       "text": "...",                          # the summary in the receiver's language

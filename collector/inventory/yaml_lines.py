@@ -250,7 +250,10 @@ def _parse_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
         # which may hold a secret.
         mark = exc.problem_mark or exc.context_mark
         words = ", ".join(w for w in (exc.context, exc.problem) if w)
-        return (mark.line + 1 if mark else None), f"YAML syntax: {words}"
+        if mark is None:
+            return None, f"YAML syntax: {words}"
+        # A file cut off mid-line (truncated) is marked past its end: name its last line.
+        return min(mark.line + 1, text.count("\n") + 1), f"YAML syntax: {words}"
     return None, "YAML syntax error"
 
 

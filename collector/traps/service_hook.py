@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from collector.inventory import EffectiveDeviceSettings
+from collector.inventory import EffectiveDeviceSettings, Inventory
 from collector.inventory.models import Traps
 from collector.scheduler import Scheduler
 from collector.state import Event, NetworkState
@@ -62,6 +62,11 @@ class TrapService:
         self.address = await self.receiver.start(host.strip("[]"), int(port))
         log.info("receiving SNMP traps and informs on udp %s:%d (engine ID %s)",
                  *self.address, self.usm.engine_id.hex())
+
+    def apply_inventory(self, inventory: Inventory, diff: object = None) -> None:
+        """Follow a hot reload (collector/reload.py): traps are accepted from the new
+        devices' addresses with their current credentials; a removed device's are not."""
+        self.receiver.sources = _sources(inventory.effective(d) for d in inventory.devices)
 
     async def close(self) -> None:
         """Stop receiving (the first input to stop at shutdown)."""
