@@ -98,8 +98,8 @@ LINKS = [
 # Test timing: the built-in rules with `for`/`clear_for` fit for 4 s polls, so that every
 # scenario can page within TARGET. The utilisation rule keeps its built-in thresholds but
 # waits one poll instead of 10 minutes, so the quiet run shows whether the lab's traffic
-# would trip it. The two durations a loaded machine stretches are `$`-placeholders filled
-# by `Timings` from the lab's measured apply time (see there).
+# would trip it. The durations a loaded machine stretches are `$`-placeholders filled by
+# `Timings` from the lab's measured apply time (see there).
 RULES = string.Template("""\
 schema_version: 1
 include_defaults: true
@@ -112,18 +112,28 @@ rules:
   - {name: SiteIsolated, kind: site_isolated, severity: critical, for: 0s, clear_for: 5s}
   - {name: SiteDown, kind: site_down, severity: critical, for: 0s, clear_for: 5s}
   # pages at a flap's first down (the flap is not known yet); clear_for outlasts its up
-  # half as seen by 4 s polls, so the flap stays that one incident
+  # half as seen by 4 s polls, so the flap stays that one incident. The flapping
+  # scenario's two rules count changes over a window that holds a flap's first three
+  # as polls see them on this machine (Timings.flap_window).
   - {name: RedundancyLost, kind: redundancy_lost, severity: warning, for: 0s,
-     clear_for: ${redundancy_clear_for}s}
+     clear_for: ${redundancy_clear_for}s,
+     flap: {changes: 3, window: ${flap_window}s, clear_changes: 1}}
   # longer than any scenario keeps a link down after its page: the backup-path cut pages
   # as RedundancyLost (warning) and must not escalate to LinkDown (major) before it ends
-  - {name: LinkDown, kind: link_down, severity: major, for: ${link_down_for}s, clear_for: 5s}
+  - {name: LinkDown, kind: link_down, severity: major, for: ${link_down_for}s, clear_for: 5s,
+     flap: {changes: 3, window: ${flap_window}s, clear_changes: 1}}
   # no flap detection: the lab applies a fault by restarting the agents at its ends, each
   # silent while it restarts, and on a loaded machine that outlasts a poll's deadline.
   # A cut and its restore are then two missed polls, three changes: flapping would skip
   # `for` and page the restarted device. `for` outlasts such a restart.
   - {name: DeviceUnreachable, kind: device_unreachable, severity: major, for: 15s,
      clear_for: 5s, flap: false}
+  # The built-in rule, without flap detection: on a loaded machine a poll of an agent the
+  # lab is restarting, or of a slow one, runs out of its deadline part-way (partial), the
+  # next is whole: three such changes would skip its 5-minute `for` and page. No scenario
+  # makes a device's data incomplete.
+  - {name: DeviceDataIncomplete, kind: device_incomplete, severity: warning, for: 5m,
+     clear_for: 5m, flap: false}
   - {name: InterfaceDown, kind: interface_down, severity: warning, for: 10s, clear_for: 5s,
      interfaces: declared}
   - {name: LinkUtilizationHigh, kind: link_utilization, severity: warning, threshold: 0.85,
@@ -139,6 +149,7 @@ rules:
 TIMEOUT, RETRIES = 1.5, 1  # SNMP timeout and retries of every device
 HOLD = INTERVAL + 1  # how long a scenario keeps its fault after the page: a poll and more
 REBOOT_DOWN = 15.0  # seconds the rebooting VSAT terminal stays silent
+FLAP_PERIOD = 4.0  # seconds down, then up, of the flapping scenario's link (one poll)
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,19 @@ class Timings:
         return max(6, math.ceil(4 + self.SLACK * self.apply + 2 * TICK))
 
     @property
+    def flap_window(self) -> int:
+        """The flap window: it holds a flap's first three changes as the collector sees them.
+
+        Each change of a flap is in effect FLAP_PERIOD after the previous one took effect,
+        plus the lab's restart of its agents; polls see each change up to `late` after it.
+        A fixed 16 s held them on a quiet machine (10 s apart) and lost the third on a
+        loaded one, where the flap then never counted as flapping. Only the flapping
+        scenario's rules use it: a wider window makes any noisy condition a flap sooner.
+        """
+        span = 2 * (FLAP_PERIOD + self.SLACK * self.apply)
+        return max(16, math.ceil(span + self.late - self.SLACK * self.apply))
+
+    @property
     def dark_after_intervals(self) -> float:
         """Darkness outlasts an agent's restart (silent up to `apply`, seen by polls up to
         an interval late), so that a restart does not look like a cut-off site; and stays
@@ -191,12 +215,14 @@ class Timings:
         """The suite's rules file with these margins."""
         return RULES.substitute(link_down_for=self.link_down_for,
                                 redundancy_clear_for=self.redundancy_clear_for,
-                                dark_after_intervals=self.dark_after_intervals)
+                                dark_after_intervals=self.dark_after_intervals,
+                                flap_window=self.flap_window)
 
     def describe(self) -> str:
         """One line for the report: what was measured and the margins it gave."""
         return (f"lab apply {self.apply:.1f} s → LinkDown for {self.link_down_for} s, "
                 f"RedundancyLost clear_for {self.redundancy_clear_for} s, "
+                f"flap window {self.flap_window} s, "
                 f"dark after {self.dark_after_intervals:g} intervals, "
                 f"waits up to {self.ceiling:.0f} s")
 
@@ -403,6 +429,11 @@ class QualityNet:
         """Incidents the engine has open (pending ones too)."""
         return list(self.service.alerts.engine.open_incidents())
 
+    def changes_remembered(self) -> bool:
+        """Some alert still counts condition changes toward a flap (within its window; a
+        rule without flap detection remembers none)."""
+        return any(a.changes or a.flapping for a in self.service.alerts.engine.alerts.values())
+
     def max_utilization(self) -> dict[str, float]:
         """Per link: the highest direction's utilisation in the state now."""
         return {s.link_id: max(s.utilization.values(), default=0.0)
@@ -501,7 +532,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     # three cycles (six changes) although three changes make it flap, so that a poll
     # delayed on a loaded machine that misses one state still leaves a flap.
     Scenario("flapping", "fibre Q05 to Lộc Bình flaps (4 s down, 4 s up, 3 times)",
-             (("flap_link", "Q05", {"period": 4, "cycles": 3}),), (),
+             (("flap_link", "Q05", {"period": FLAP_PERIOD, "cycles": 3}),), (),
              root_cause=frozenset({"link:Q05"}), named_sites=frozenset({"hub-locbinh"}),
              redundancy_lost=frozenset({"hub-locbinh"}), flapping=True, hold=0),
     Scenario("backup-path", "fibre Q05 cut: Lộc Bình on its microwave backup",
@@ -547,10 +578,15 @@ class Outcome:
 
 
 async def settle(net: QualityNet, within: float | None = None) -> None:
-    """Wait for a clean network: every device answering, no incident open."""
-    within = net.timings.ceiling if within is None else within
-    await wait_for(lambda: net.devices_up() and not net.open_incidents(), within,
-                   "clean network (all devices up, no open incident)")
+    """Wait for a clean network: every device answering, no incident open, and no alert
+    remembering changes toward a flap. The last is what makes scenarios independent: the
+    backup-path cut follows the flap of the same link, and the flap's last change plus the
+    cut and its restore were three changes within the window, a false flap (the cut's
+    LinkDown fired at once and escalated)."""
+    within = net.timings.ceiling + net.timings.flap_window if within is None else within
+    await wait_for(lambda: (net.devices_up() and not net.open_incidents()
+                            and not net.changes_remembered()), within,
+                   "clean network (all devices up, no open incident, no flap history)")
 
 
 async def _fault_over(net: QualityNet) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_fibre_cut import live_fibre_cut  # noqa: F401  (a session fixture: history, reports)
 from servers import (
     REPO_ROOT,
     SNMPSIM_TEST_DUMPS,
@@ -24,6 +25,7 @@ from servers import (
     start_snmpsim,
 )
 from timing_modules import TIMING_MODULES
+from worker_groups import group_of
 
 from collector.snmp.transport import SnmpTransport
 
@@ -118,10 +120,14 @@ async def transport() -> AsyncIterator[SnmpTransport]:
 
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of timing_modules.TIMING_MODULES `timing`."""
+    """Mark the tests of timing_modules.TIMING_MODULES `timing`; give every test its
+    xdist worker group (worker_groups.py)."""
     tests_dir = Path(__file__).parent
     for item in items:
         relative = item.path.relative_to(tests_dir).as_posix()
         if relative.startswith(TIMING_MODULES):
             item.add_marker(pytest.mark.timing)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group_of(relative)))

@@ -11,8 +11,10 @@ no notification, and the lab's traffic stays under the utilisation rule's thresh
 Detection and resolve times are measured and printed (`-s`), not asserted: the only time
 bound is the generous ceiling of each wait. `python -m lab.quality` prints them as a table.
 The rules' durations that a slow machine stretches (LinkDown's `for`, RedundancyLost's
-`clear_for`) and those ceilings come from the lab's apply time, measured at the start
-(`lab.quality.Timings`), so the scenarios hold under load (`make test-under-load`).
+`clear_for`, the flap window, when a device counts as dark) and those ceilings come from
+the lab's apply time, measured at the start (`lab.quality.Timings`), so the scenarios hold
+under load (`make test-under-load`). Each scenario starts once the engine has forgotten
+the previous one's changes (`settle`): they are independent, not a flap across two.
 """
 
 from __future__ import annotations

@@ -1,28 +1,27 @@
 """Live: on the lab's real agents, a fibre cut is injected and repaired while `borderwatch
-run` records (the history engineer's scenario, tests/history/test_live_history.py, reused
-as is), then `borderwatch report --from -Nm` lists that outage with the cut link as root
-cause, the sites behind it, and a duration right to within the detection margins (one poll
-interval plus the failure debounce and an observation tick on each side)."""
+run` records (the history engineer's scenario, tests/live_fibre_cut.py: the session's one
+run, shared with tests/history/test_live_history.py), then `borderwatch report --from -Nm`
+lists that outage with the cut link as root cause, the sites behind it, and a duration right
+to within the detection margins (one poll interval plus the failure debounce and an
+observation tick on each side)."""
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from report_history import REPO, run_report
-
-sys.path.insert(0, str(REPO / "tests" / "history"))
-from test_live_history import CUT_OFF, FAIL_TIME, TICK, LiveRun, live  # noqa: F401
+from live_fibre_cut import CUT_OFF, FAIL_TIME, TICK, LiveRun
+from report_history import run_report
 
 from lab.quality import INTERVAL
 
 
 @pytest.mark.slow
-def test_report_lists_the_live_fibre_cut(live: LiveRun, tmp_path: Path) -> None:  # noqa: F811
+def test_report_lists_the_live_fibre_cut(live_fibre_cut: LiveRun, tmp_path: Path) -> None:
+    live = live_fibre_cut
     minutes = math.ceil((time.time() - live.cut_sent) / 60) + 1
     out = tmp_path / "report.json"
     inventory = live.path.parent.parent / "inventory.yaml"
