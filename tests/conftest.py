@@ -25,7 +25,6 @@ from servers import (
     start_snmpsim,
 )
 from timing_modules import TIMING_MODULES
-from worker_groups import group_of
 
 from collector.snmp.transport import SnmpTransport
 
@@ -120,14 +119,20 @@ async def transport() -> AsyncIterator[SnmpTransport]:
 
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of timing_modules.TIMING_MODULES `timing`; give every test its
-    xdist worker group (worker_groups.py)."""
+    """Mark the tests of timing_modules.TIMING_MODULES `timing`."""
     tests_dir = Path(__file__).parent
     for item in items:
         relative = item.path.relative_to(tests_dir).as_posix()
         if relative.startswith(TIMING_MODULES):
             item.add_marker(pytest.mark.timing)
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(group_of(relative)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`: whole modules per worker, some modules together (worker_groups)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from worker_groups import GroupedFileScheduling
+
+    return GroupedFileScheduling(config, log)
