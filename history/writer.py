@@ -17,6 +17,9 @@ deliberately small and about this file only, so a whole-state-directory lock can
 Retention: the thread prunes at most hourly (by the ops' own times, so a simulated clock
 prunes too): intervals and incidents that ended more than `keep_days` ago, roll-ups older
 than `rollup_keep_days`.
+
+Day roll-ups (history.daily) are recomputed from the hours, in the same transaction, for
+every day whose hourly rows a batch wrote or pruned: they never disagree with the hours.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from history import daily
 from history.schema import HistoryError, create_or_open
 
 log = logging.getLogger(__name__)
@@ -222,6 +226,7 @@ class HistoryWriter:
         assert self._conn is not None
         conn = self._conn
         beat: float | None = None
+        days: set[float] = set()  # days whose hourly roll-ups changed: their day rows too
         conn.execute("BEGIN")
         for op in ops:
             name = op[0]
@@ -246,12 +251,15 @@ class HistoryWriter:
             elif name == INCIDENT_CLOSE:
                 conn.execute('UPDATE incidents SET "end" = ? WHERE id = ?', (op[2], op[1]))
             elif name == LINK_HOUR:
+                days.add(daily.day_of(op[2]))
                 conn.execute("INSERT OR REPLACE INTO link_hours VALUES (?, ?, ?, ?, ?)",
                              (self._element("link", op[1]), *op[2:]))
             elif name == RADIO_HOUR:
+                days.add(daily.day_of(op[2]))
                 conn.execute("INSERT OR REPLACE INTO radio_hours VALUES (?, ?, ?, ?, ?, ?, ?)",
                              (self._element("link", op[1]), *op[2:]))
             elif name == POWER_HOUR:
+                days.add(daily.day_of(op[3]))
                 # A restart within the hour adds to the hour the previous run flushed.
                 conn.execute(
                     "INSERT INTO power_hours VALUES (?, ?, ?, ?, ?) "
@@ -262,6 +270,8 @@ class HistoryWriter:
                     (self._element("device", op[1]), *op[2:]))
             else:
                 raise ValueError(f"unknown history op {name!r}")
+        for day in sorted(days):
+            daily.recompute_day(conn, day)
         if beat is not None:
             conn.execute("UPDATE runs SET last_beat = MAX(last_beat, ?) WHERE id = ?",
                          (beat, self._run_id))
@@ -292,8 +302,11 @@ class HistoryWriter:
         conn.execute("DELETE FROM runs WHERE COALESCE(stopped, last_beat) < ? AND id != ?",
                      (keep, self._run_id))
         rollups = now - self.retention.rollup_keep_days * DAY
-        for table in ("link_hours", "radio_hours", "power_hours"):
+        for table in daily.HOUR_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE hour < ?", (rollups,))
+        for table in daily.DAY_TABLES:  # days wholly pruned; the one cut in two is redone
+            conn.execute(f"DELETE FROM {table} WHERE day + ? <= ?", (DAY, rollups))
+        daily.recompute_day(conn, daily.day_of(rollups))
 
     def _recover(self) -> None:
         """Close what a crashed run left open at its last heartbeat."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-BINS = 200  # histogram bins over 0..100 % of capacity (values above 100 % go in the last)
+from history.daily import p95_bin
 
 
 @dataclass(slots=True)
@@ -20,27 +20,37 @@ class LinkLoad:
     """One link's utilisation over the period (ratios of capacity)."""
 
     hours: int = 0
-    hist: dict[int, list[float]] = field(default_factory=dict)  # bin -> [count, largest]
+    counts: dict[int, int] = field(default_factory=dict)  # bin -> hours in it
+    # bin -> largest value in it; summing day roll-ups fills only the percentile's bin
+    largest: dict[int, float] = field(default_factory=dict)
     peak: float | None = None
     avg_sum: float = 0.0
     avg_hours: int = 0
 
-    def p95(self) -> float | None:
-        """95th percentile of the hourly p95 values (see the module docstring)."""
+    def p95_bin(self) -> int | None:
+        """The histogram bin that holds the 95th percentile of the hourly p95 values."""
         if not self.hours:
             return None
         rank = 0.95 * self.hours
-        seen = 0.0
-        for b in sorted(self.hist):
-            count, largest = self.hist[b]
-            seen += count
+        seen = 0
+        for b in sorted(self.counts):
+            seen += self.counts[b]
             if seen >= rank:
-                return largest
-        return max(v[1] for v in self.hist.values())
+                return b
+        return max(self.counts)
+
+    def p95(self) -> float | None:
+        """95th percentile of the hourly p95 values (see the module docstring)."""
+        b = self.p95_bin()
+        return None if b is None else self.largest.get(b)
 
     def mean(self) -> float | None:
         """Mean of the hourly averages."""
         return self.avg_sum / self.avg_hours if self.avg_hours else None
+
+    def figures(self) -> tuple:
+        """What the report shows of the link: hours, p95, peak, mean."""
+        return self.hours, self.p95(), self.peak, self.mean()
 
 
 @dataclass(slots=True)
@@ -84,13 +94,10 @@ class CapacityAccumulator:
                 load = self.loads[r.link] = LinkLoad()
             if r.util_p95 is not None:
                 load.hours += 1
-                b = min(int(max(r.util_p95, 0.0) * BINS), BINS - 1)
-                slot = load.hist.get(b)
-                if slot is None:
-                    load.hist[b] = [1, r.util_p95]
-                else:
-                    slot[0] += 1
-                    slot[1] = max(slot[1], r.util_p95)
+                b = p95_bin(r.util_p95)
+                load.counts[b] = load.counts.get(b, 0) + 1
+                largest = load.largest.get(b)
+                load.largest[b] = r.util_p95 if largest is None else max(largest, r.util_p95)
             if r.util_max is not None:
                 load.peak = r.util_max if load.peak is None else max(load.peak, r.util_max)
             if r.util_avg is not None:

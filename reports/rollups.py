@@ -1,21 +1,30 @@
-"""The history's hourly roll-ups summed in SQLite, for the capacity section.
+"""The history's roll-ups summed for the capacity section.
 
 Why not `HistoryReader.link_hours()`: a year of a 10,000-device network keeps 90 days of
 roll-ups, several million rows, and building a Python object per row takes over a minute;
-the summary needs a histogram and a few extremes per link, which SQLite computes in
-a couple of seconds. The query reads the layout that history/schema.py documents, over
-connections from its `open_read_only` (the same checks as the reader). With several files
-the same (element, hour) counts once, the first file's row winning, as in the reader.
+the summary needs a histogram and a few extremes per link. The queries read the layout that
+history/schema.py documents, over connections from its `open_read_only` (the same checks as
+the reader).
+
+One file with day roll-ups (schema 2, history/daily.py): the full days of the period come
+from the day rows (one per link and day), the partial first and last days from the hours,
+and the largest value of each link's percentile bin from one pass over the hours that
+keeps only those bins (no sort of millions of rows). The figures are those of the hours.
+
+Several files, or a file of schema 1: the hours grouped in SQLite; the same (element, hour)
+counts once, the first file's row winning, as in the reader.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from history import daily
 from history.schema import HistoryError, open_read_only
-from reports.capacity import BINS, Battery, CapacityAccumulator, LinkLoad, RadioFade
+from reports.capacity import Battery, CapacityAccumulator, LinkLoad, RadioFade
 
 HOUR = 3600.0
 
@@ -47,6 +56,8 @@ def summarise(paths: Sequence[str | Path], start: float, end: float,
                                                        "?mode=ro",))
             schemas.append(f"f{i}")
         window = {"start": start - HOUR, "end": end}
+        if len(schemas) == 1 and _has_days(conn) and _by_days(conn, window, into):
+            return
         _links(conn, schemas, window, into)
         _radio(conn, schemas, window, into)
         _power(conn, schemas, window, into)
@@ -56,7 +67,7 @@ def summarise(paths: Sequence[str | Path], start: float, end: float,
         conn.close()
 
 
-_BIN = f"CAST(MIN(MAX({{p}}, 0.0) * {BINS}, {BINS - 1}) AS INTEGER)"
+_BIN = daily.p95_bin_sql("{p}")
 _KEYS = 256  # > BINS: link id and bin in one integer key, grouped in one pass
 
 
@@ -87,12 +98,9 @@ def _links(conn: sqlite3.Connection, schemas: list[str], window: dict,
             load = into.loads[name] = LinkLoad()
         if b is not None and count:
             load.hours += count
-            slot = load.hist.get(b)
-            if slot is None:
-                load.hist[b] = [count, largest]
-            else:
-                slot[0] += count
-                slot[1] = max(slot[1], largest)
+            load.counts[b] = load.counts.get(b, 0) + count
+            prev = load.largest.get(b)
+            load.largest[b] = largest if prev is None else max(prev, largest)
         if peak is not None:
             load.peak = peak if load.peak is None else max(load.peak, peak)
         if avg_n:
@@ -122,3 +130,80 @@ def _power(conn: sqlite3.Connection, schemas: list[str], window: dict,
     for name, site, seconds, charge in conn.execute(
             f"SELECT name, MIN(site), SUM(b), MIN(c) FROM {src} GROUP BY name", window):
         into.power[name] = Battery(site, seconds, charge)
+
+
+# ---------------------------------------------------------------- one file with day rows
+
+def _has_days(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                        "name IN ('link_days', 'radio_days', 'power_days')").fetchone()[0] == 3
+
+
+_PARTIAL = "hour > :start AND hour < :end AND (hour < :first OR hour >= :stop)"
+_DAYS = "day >= :first AND day < :stop"
+
+
+def _by_days(conn: sqlite3.Connection, window: dict, into: CapacityAccumulator) -> bool:
+    """Sum the period from day rows plus the partial days' hours; False (nothing added)
+    if a link has too many hours for the day histograms' 16-bit lanes."""
+    first, stop = daily.full_days(window["start"], window["end"])
+    params = {**window, "first": first, "stop": stop}
+    names = dict(conn.execute("SELECT id, name FROM elements WHERE kind IN ('link', 'device')"))
+    # link -> [histogram lanes, hours, peak, sum of averages, hours with an average]
+    per: dict[int, list] = {}
+    for link, hours, lo, counts, peak, avg_sum, avg_hours in conn.execute(
+            "SELECT link, hours, p95_lo, p95_counts, util_max, util_avg_sum, util_avg_hours "
+            f"FROM link_days WHERE {_DAYS}", params):
+        _add(per, link, daily.lanes(lo, counts) if counts else 0, hours, peak, avg_sum,
+             avg_hours)
+    partial = daily.aggregate_link_hours(conn.execute(
+        f"SELECT link, util_p95, util_max, util_avg FROM link_hours WHERE {_PARTIAL}", params))
+    for link, (bins, peak, avg_sum, avg_hours) in partial.items():
+        lanes = sum(n << (daily.LANE_BITS * b) for b, n in bins.items())
+        _add(per, link, lanes, sum(bins.values()), peak, avg_sum, avg_hours)
+    if any(acc[1] > daily.LANE_MAX for acc in per.values()):
+        return False
+    loads: dict[int, LinkLoad] = {}
+    for link, (lanes, hours, peak, avg_sum, avg_hours) in per.items():
+        loads[link] = LinkLoad(hours=hours, counts=daily.unpack_lanes(lanes), peak=peak,
+                               avg_sum=avg_sum, avg_hours=avg_hours)
+    wanted = {link * _KEYS + b: load for link, load in loads.items()
+              if (b := load.p95_bin()) is not None}
+    for key, largest in conn.execute(
+            f"SELECT link * {_KEYS} + {_BIN.format(p='util_p95')} AS k, MAX(util_p95) "
+            "FROM link_hours WHERE hour > :start AND hour < :end AND util_p95 IS NOT NULL "
+            "AND k IN (SELECT value FROM json_each(:keys)) GROUP BY k",
+            {**window, "keys": json.dumps(sorted(wanted))}):
+        wanted[key].largest[key % _KEYS] = largest
+    for link, load in loads.items():
+        into.loads[names.get(link, str(link))] = load
+    for link, hours, fm, rsl, snr in conn.execute(
+            "SELECT link, SUM(n), MIN(fm), MIN(r), MIN(s) FROM ("
+            "SELECT link, hours AS n, fade_margin_min AS fm, rsl_min AS r, snr_min AS s "
+            f"FROM radio_days WHERE {_DAYS} UNION ALL "
+            "SELECT link, 1, fade_margin_min, rsl_min, snr_min "
+            f"FROM radio_hours WHERE {_PARTIAL}) GROUP BY link", params):
+        into.radio[names.get(link, str(link))] = RadioFade(hours, fm, rsl, snr)
+    for device, site, seconds, charge in conn.execute(
+            "SELECT device, MIN(site), SUM(b), MIN(c) FROM ("
+            "SELECT device, site, on_battery_seconds AS b, charge_min AS c "
+            f"FROM power_days WHERE {_DAYS} UNION ALL "
+            "SELECT device, site, on_battery_seconds, charge_min "
+            f"FROM power_hours WHERE {_PARTIAL}) GROUP BY device", params):
+        into.power[names.get(device, str(device))] = Battery(site, seconds, charge)
+    return True
+
+
+def _add(per: dict[int, list], link: int, lanes: int, hours: int, peak: float | None,
+         avg_sum: float | None, avg_hours: int) -> None:
+    acc = per.get(link)
+    if acc is None:
+        per[link] = [lanes, hours, peak, avg_sum or 0.0, avg_hours]
+        return
+    acc[0] += lanes
+    acc[1] += hours
+    if peak is not None:
+        acc[2] = peak if acc[2] is None else max(acc[2], peak)
+    if avg_hours:
+        acc[3] += avg_sum
+        acc[4] += avg_hours
