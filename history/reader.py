@@ -98,7 +98,7 @@ class PowerHour:
     charge_min: float | None
 
 
-_Segment = tuple[float, float, str, str | None]  # start, end, state, cause
+Segment = tuple[float, float, str, str | None]  # start, end, state, cause
 # what `HistoryReader.interval_rows` yields: an Interval's fields without its kind
 IntervalRow = tuple[str, str, str | None, float, float]  # element, state, cause, start, end
 _name = operator.itemgetter(0)
@@ -128,12 +128,14 @@ class _File:
                                ) from None
 
     def timelines(self, kind: str, start: float, end: float
-                  ) -> Iterator[tuple[str, list[_Segment]]]:
+                  ) -> Iterator[tuple[str, list[Segment]]]:
         """Per element of `kind` (by name), its intervals in [start, end), holes filled as
-        unknown: streamed from one query, so a year of a big network is never one list.
+        unknown, adjacent equal ones merged: streamed from one query, so a year of a big
+        network is never one list.
 
         A LEFT JOIN, so that an element with no interval in the period still comes (all
-        unknown); the (kind, name) and (element, start) indexes give the order unsorted.
+        unknown); the (kind, name) and covering (element, start, ...) indexes give the
+        order unsorted.
         """
         last = self.last if self.last is not None else start
         try:
@@ -145,41 +147,43 @@ class _File:
                 "WHERE e.kind = ? ORDER BY e.name, i.start",
                 (start, last, end, end, last, start, kind))
             for name, rows in itertools.groupby(cursor, _name):
-                segs: list[_Segment] = []
-                for _, state, cause, a, b in rows:
-                    if state is None:  # the LEFT JOIN's row of an element without any
-                        continue
-                    if b > a:
-                        segs.append((a, b, state, cause))
-                yield name, self._fill(segs, start, end)
+                yield name, self._fill(rows, start, end)
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{self.path}: corrupt history file or unreadable ({exc})"
                                ) from None
 
     def segments(self, kind: str, start: float, end: float
-                 ) -> dict[str, list[_Segment]]:
+                 ) -> dict[str, list[Segment]]:
         """Per element of `kind`, its intervals in [start, end), holes filled as unknown."""
         return dict(self.timelines(kind, start, end))
 
-    def _fill(self, segs: list[_Segment], start: float, end: float) -> list[_Segment]:
-        out: list[_Segment] = []
+    def _fill(self, rows: Iterable[tuple], start: float, end: float) -> list[Segment]:
+        """(name, state, cause, a, b) rows in start order → one complete timeline of
+        [start, end): holes filled, overlaps cut, adjacent equal segments merged (one
+        pass and one list: this runs for every interval of a year's report)."""
+        out: list[Segment] = []
         t = start
-        for a, b, state, cause in segs:
+        for _, state, cause, a, b in rows:
+            if state is None:  # the LEFT JOIN's row of an element without any
+                continue
             if a < t:  # overlap (should not happen): the later record wins from t on
                 a = t
-                if b <= a:
-                    continue
+            if b <= a:
+                continue
             if a > t:
-                out += self._hole(t, a)
-            out.append((a, b, state, cause))
+                _extend(out, self._hole(t, a))
+            if out and out[-1][1] == a and out[-1][2] == state and out[-1][3] == cause:
+                out[-1] = (out[-1][0], b, state, cause)
+            else:
+                out.append((a, b, state, cause))
             t = b
         if t < end:
-            out += self._hole(t, end)
+            _extend(out, self._hole(t, end))
         return out
 
-    def _hole(self, a: float, b: float) -> list[_Segment]:
+    def _hole(self, a: float, b: float) -> list[Segment]:
         """[a, b) with no record: not-in-inventory where a run covered it, else a gap."""
-        out: list[_Segment] = []
+        out: list[Segment] = []
         t = a
         for ra, rb in self.runs:
             if rb <= t or ra >= b:
@@ -255,22 +259,27 @@ class HistoryReader:
 
     def interval_rows(self, kind: str, start: float, end: float) -> Iterator[IntervalRow]:
         """What `intervals` returns, as plain tuples (element, state, cause, start, end),
-        streamed element by element: a report over a year of 10,000 devices reads the
-        whole period in one pass without an object per interval or one big list."""
+        streamed element by element."""
+        for name, segs in self.timelines(kind, start, end):
+            for a, b, state, cause in segs:
+                yield name, state, cause, a, b
+
+    def timelines(self, kind: str, start: float, end: float
+                  ) -> Iterator[tuple[str, list[Segment]]]:
+        """What `intervals` returns, one element at a time: (element, [(start, end, state,
+        cause), ...]) by element. A report over a year of 10,000 devices reads the whole
+        period in one pass, without an object per interval or one big list."""
         _check_kind(kind)
         if end <= start:
             return
         if len(self._files) == 1:
-            for name, segs in self._files[0].timelines(kind, start, end):
-                for a, b, state, cause in _coalesce(segs):
-                    yield name, state, cause, a, b
+            yield from self._files[0].timelines(kind, start, end)
             return
         per_file = [f.segments(kind, start, end) for f in self._files]
         for name in sorted({n for segs in per_file for n in segs}):
             lists = [segs[name] if name in segs else self._files[i]._fill([], start, end)
                      for i, segs in enumerate(per_file)]
-            for a, b, state, cause in _coalesce(_merge(lists)):
-                yield name, state, cause, a, b
+            yield name, _coalesce(_merge(lists))
 
     def incidents(self, start: float, end: float) -> list[Incident]:
         """Incidents overlapping [start, end), by start time (open ones have end None)."""
@@ -329,9 +338,18 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(p for p in text.split(",") if p)
 
 
-def _coalesce(segs: Iterable[_Segment]) -> list[_Segment]:
+def _extend(out: list[Segment], segs: list[Segment]) -> None:
+    """Append segments to a timeline, merging the first with the last if they are equal."""
+    for seg in segs:
+        if out and out[-1][1] == seg[0] and out[-1][2:] == seg[2:]:
+            out[-1] = (out[-1][0], seg[1], seg[2], seg[3])
+        else:
+            out.append(seg)
+
+
+def _coalesce(segs: Iterable[Segment]) -> list[Segment]:
     """Adjacent segments with the same state and cause become one."""
-    out: list[_Segment] = []
+    out: list[Segment] = []
     for seg in segs:
         if out and out[-1][1] == seg[0] and out[-1][2:] == seg[2:]:
             out[-1] = (out[-1][0], seg[1], seg[2], seg[3])
@@ -340,14 +358,14 @@ def _coalesce(segs: Iterable[_Segment]) -> list[_Segment]:
     return out
 
 
-def _merge(lists: list[list[_Segment]]) -> list[_Segment]:
+def _merge(lists: list[list[Segment]]) -> list[Segment]:
     """Several complete timelines of one element → one: a known state beats unknown (first
     file first); where all are unknown, the first file's cause."""
     cuts = sorted({t for segs in lists for a, b, _, _ in segs for t in (a, b)})
     idx = [0] * len(lists)
-    out: list[_Segment] = []
+    out: list[Segment] = []
     for a, b in itertools.pairwise(cuts):
-        pick: _Segment | None = None
+        pick: Segment | None = None
         for i, segs in enumerate(lists):
             while idx[i] < len(segs) and segs[idx[i]][1] <= a:
                 idx[i] += 1

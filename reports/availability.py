@@ -57,28 +57,45 @@ class StateAccumulator:
 
     def add(self, element: str, state: str, cause: str | None, start: float,
             end: float) -> None:
-        """One interval; adjacent bad intervals (also across chunks) form one run."""
+        """One interval; adjacent bad intervals (also across calls) form one run."""
+        self.add_timeline(element, ((start, end, state, cause),))
+
+    def add_timeline(self, element: str, segments: Iterable[tuple]) -> None:
+        """An element's (start, end, state, cause) intervals in time order (the reader's
+        `timelines`): the loop every interval of a year's report goes through, so its
+        state lives in locals and is written back once."""
         st = self.stats.get(element)
         if st is None:
             st = self.stats[element] = ElementStats({s: 0.0 for s in self.states})
-        length = end - start
-        if length <= 0:
-            return
-        # states outside the vocabulary (a newer writer) are counted as unknown, never up
-        key = state if state in st.seconds else "unknown"
-        st.seconds[key] += length
-        if key == "unknown":
-            reason = cause or "unknown"
-            st.unknown_causes[reason] = st.unknown_causes.get(reason, 0.0) + length
-        if key in self.bad:
-            if st.run_start is None or st.last_end != start:
-                self._close(st)
-                st.run_start = start
-        else:
-            self._close(st)
-        st.last_end = end
-        if self.keep_segments and key != "up":
-            self._segment(st, start, end, key)
+        seconds, causes, bad = st.seconds, st.unknown_causes, self.bad
+        keep = self.keep_segments
+        runs, run_seconds, run_start, last_end = (st.runs, st.run_seconds, st.run_start,
+                                                  st.last_end)
+        for start, end, state, cause in segments:
+            length = end - start
+            if length <= 0:
+                continue
+            # states outside the vocabulary (a newer writer) count as unknown, never up
+            key = state if state in seconds else "unknown"
+            seconds[key] += length
+            if key == "unknown":
+                reason = cause or "unknown"
+                causes[reason] = causes.get(reason, 0.0) + length
+            if key in bad:
+                if run_start is None or last_end != start:
+                    if run_start is not None:  # the run before ended at last_end
+                        runs += 1
+                        run_seconds += last_end - run_start
+                    run_start = start
+            elif run_start is not None:
+                runs += 1
+                run_seconds += last_end - run_start
+                run_start = None
+            last_end = end
+            if keep and key != "up":
+                self._segment(st, start, end, key)
+        st.runs, st.run_seconds, st.run_start, st.last_end = (runs, run_seconds, run_start,
+                                                              last_end)
 
     def _segment(self, st: ElementStats, start: float, end: float, state: str) -> None:
         segs = st.segments
@@ -126,19 +143,24 @@ class RootCauseAccumulator:
     def add(self, element: str, state: str, cause: str | None, start: float,
             end: float) -> None:
         """One site interval (the reader's row); only down and isolated time costs."""
-        if state not in SITE_BAD:
-            return
-        causes = [c for c in (cause or "").split(",") if c] or [f"site:{element}"]
-        share = (end - start) / len(causes)
-        for name in causes:
-            cost = self.costs.get(name)
-            if cost is None:
-                cost = self.costs[name] = CauseCost()
-            if state == "isolated":
-                cost.isolated += share
-            else:
-                cost.down += share
-            cost.sites.add(element)
+        self.add_timeline(element, ((start, end, state, cause),))
+
+    def add_timeline(self, element: str, segments: Iterable[tuple]) -> None:
+        """A site's (start, end, state, cause) intervals (the reader's `timelines`)."""
+        for start, end, state, cause in segments:
+            if state not in SITE_BAD:
+                continue
+            causes = [c for c in (cause or "").split(",") if c] or [f"site:{element}"]
+            share = (end - start) / len(causes)
+            for name in causes:
+                cost = self.costs.get(name)
+                if cost is None:
+                    cost = self.costs[name] = CauseCost()
+                if state == "isolated":
+                    cost.isolated += share
+                else:
+                    cost.down += share
+                cost.sites.add(element)
 
 
 def group_seconds(rows: Iterable[tuple[str, dict[str, float]]], states: tuple[str, ...]

@@ -8,11 +8,12 @@ stays flat whatever its length, and progress is reported per chunk.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,32 @@ class _Names:
 
 
 def _iso(ts: float | None, period: Period) -> str | None:
-    """ISO 8601 in the report's zone (fixed offset: formatted from gmtime, ~3x faster than
-    datetime for the hundreds of thousands of times a year's report has)."""
-    if ts is None:
-        return None
-    offset = period.tz.utcoffset(None)
+    """ISO 8601 in the report's zone."""
+    return None if ts is None else _iso_formatter(period.tz)(ts)
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_formatter(tz: tzinfo) -> Callable[[float], str]:
+    """A formatter for one zone. A fixed offset (Vietnam's) is formatted with integer
+    arithmetic and each day's date formatted once: a year's report has 140,000 outage
+    times, and this is ~4x cheaper than strftime per time (~10x datetime's)."""
+    offset = tz.utcoffset(None)
     if offset is None:
-        return datetime.fromtimestamp(ts, period.tz).isoformat(timespec="seconds")
+        return lambda ts: datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
     secs = int(offset.total_seconds())
-    sign, mins = ("+" if secs >= 0 else "-"), abs(secs) // 60
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(math.floor(ts) + secs))
-            + f"{sign}{mins // 60:02d}:{mins % 60:02d}")
+    mins = abs(secs) // 60
+    suffix = f"{'+' if secs >= 0 else '-'}{mins // 60:02d}:{mins % 60:02d}"
+    dates: dict[int, str] = {}
+
+    def iso(ts: float) -> str:
+        day, rest = divmod(math.floor(ts) + secs, 86400)
+        date = dates.get(day)
+        if date is None:
+            date = dates[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+        hour, rest = divmod(rest, 3600)
+        return f"{date}{hour:02d}:{rest // 60:02d}:{rest % 60:02d}{suffix}"
+
+    return iso
 
 
 def _r(x: float | None, digits: int = 4) -> float | None:
@@ -127,12 +143,12 @@ def _read(reader: Any, paths: tuple[str, ...], period: Period, progress: Progres
     # One streamed pass per kind over the whole period (plain tuples, element by element:
     # memory does not grow with the period, and the intervals table is read once).
     progress(period.label(period.start, False), 0.0)
-    for row in reader.interval_rows("site", period.start, period.end):
-        sites.add(*row)
-        causes.add(*row)
+    for element, segments in reader.timelines("site", period.start, period.end):
+        sites.add_timeline(element, segments)
+        causes.add_timeline(element, segments)
     progress(period.label(period.start, False), 0.5)
-    for row in reader.interval_rows("link", period.start, period.end):
-        links.add(*row)
+    for element, segments in reader.timelines("link", period.start, period.end):
+        links.add_timeline(element, segments)
     progress("hourly roll-ups", 0.99)
     if paths:
         rollups.summarise(paths, period.start, period.end, cap)

@@ -13,10 +13,27 @@ from typing import Any
 
 from reports.tables import tables
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # names unescaped: they are Vietnamese
+_EXPANDED = 2  # containers nested deeper than this stay on one line
+
 
 def to_json(doc: dict[str, Any]) -> str:
-    """The document as JSON text (UTF-8, names unescaped: they are Vietnamese)."""
-    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+    """The document as JSON text (UTF-8): sections and tables laid out one key or row per
+    line, each row on one line. Not `indent=`: that takes the pure-Python encoder, about a
+    second for a year's report; rows encoded by the C encoder cost a tenth of it."""
+    return _layout(doc, 0) + "\n"
+
+
+def _layout(value: Any, depth: int) -> str:
+    pad = " " * (depth + 1)
+    if depth < _EXPANDED and isinstance(value, dict) and value:
+        body = ",\n".join(f"{pad}{_ENCODE(str(k))}: {_layout(v, depth + 1)}"
+                          for k, v in value.items())
+        return f"{{\n{body}\n{pad[:-1]}}}"
+    if depth <= _EXPANDED and isinstance(value, list) and value:
+        body = ",\n".join(pad + _ENCODE(v) for v in value)
+        return f"[\n{body}\n{pad[:-1]}]"
+    return _ENCODE(value)
 
 
 def csv_files(doc: dict[str, Any]) -> dict[str, str]:

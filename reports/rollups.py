@@ -139,7 +139,9 @@ def _has_days(conn: sqlite3.Connection) -> bool:
                         "name IN ('link_days', 'radio_days', 'power_days')").fetchone()[0] == 3
 
 
-_PARTIAL = "hour > :start AND hour < :end AND (hour < :first OR hour >= :stop)"
+# the partial days: two ranges of the (hour, ...) key, so that SQLite seeks both ends
+_PARTIAL = ("((hour > :start AND hour < MIN(:end, :first)) OR "
+            "(hour >= MAX(:stop, :start) AND hour < :end AND hour > :start))")
 _DAYS = "day >= :first AND day < :stop"
 
 
@@ -151,16 +153,20 @@ def _by_days(conn: sqlite3.Connection, window: dict, into: CapacityAccumulator) 
     names = dict(conn.execute("SELECT id, name FROM elements WHERE kind IN ('link', 'device')"))
     # link -> [histogram lanes, hours, peak, sum of averages, hours with an average]
     per: dict[int, list] = {}
-    for link, hours, lo, counts, peak, avg_sum, avg_hours in conn.execute(
-            "SELECT link, hours, p95_lo, p95_counts, util_max, util_avg_sum, util_avg_hours "
-            f"FROM link_days WHERE {_DAYS}", params):
-        _add(per, link, daily.lanes(lo, counts) if counts else 0, hours, peak, avg_sum,
-             avg_hours)
+    for link, hours, peak, avg_sum, avg_hours in conn.execute(
+            "SELECT link, SUM(hours), MAX(util_max), SUM(util_avg_sum), SUM(util_avg_hours) "
+            f"FROM link_days WHERE {_DAYS} GROUP BY link", params):
+        per[link] = [0, hours, peak, avg_sum or 0.0, avg_hours]
+    shift, from_bytes = daily.LANE_BITS, int.from_bytes
+    for link, lo, counts in conn.execute(  # the one Python step per day row: add its lanes
+            f"SELECT link, p95_lo, p95_counts FROM link_days WHERE {_DAYS} "
+            "AND p95_counts IS NOT NULL", params):
+        per[link][0] += from_bytes(counts, "little") << (shift * lo)  # = daily.lanes()
     partial = daily.aggregate_link_hours(conn.execute(
         f"SELECT link, util_p95, util_max, util_avg FROM link_hours WHERE {_PARTIAL}", params))
     for link, (bins, peak, avg_sum, avg_hours) in partial.items():
-        lanes = sum(n << (daily.LANE_BITS * b) for b, n in bins.items())
-        _add(per, link, lanes, sum(bins.values()), peak, avg_sum, avg_hours)
+        _add(per, link, sum(n << (shift * b) for b, n in bins.items()), sum(bins.values()),
+             peak, avg_sum, avg_hours)
     if any(acc[1] > daily.LANE_MAX for acc in per.values()):
         return False
     loads: dict[int, LinkLoad] = {}
