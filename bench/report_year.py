@@ -24,6 +24,7 @@ import argparse
 import os
 import random
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -217,6 +218,30 @@ def write_history(path: Path, topo: dict, days: int, seed: int) -> int:
     return submitted
 
 
+SIZE_GROUPS = {  # table or index name prefix -> what it is part of
+    "intervals": "intervals (with indexes)", "incidents": "incidents",
+    "sqlite_autoindex_incidents": "incidents", "link_hours": "hourly roll-ups",
+    "radio_hours": "hourly roll-ups", "power_hours": "hourly roll-ups",
+    "link_days": "day roll-ups", "radio_days": "day roll-ups", "power_days": "day roll-ups"}
+
+
+def sizes(path: Path) -> dict[str, float]:
+    """Bytes per part of the file (SQLite's dbstat; empty if this SQLite lacks it)."""
+    out: dict[str, float] = {}
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.Error:
+        return out
+    finally:
+        conn.close()
+    for name, size in rows:
+        group = next((g for prefix, g in SIZE_GROUPS.items() if name.startswith(prefix)),
+                     "other")
+        out[group] = out.get(group, 0) + size
+    return out
+
+
 def time_command(args: list[str], runs: int) -> tuple[float, float]:
     """Medians of the wall time and of the CPU time (user + system) of `borderwatch report
     ARGS` in a fresh process. On a loaded machine the CPU time is the steadier figure."""
@@ -279,6 +304,11 @@ def main() -> int:
         print(f"{args.devices:,} devices, {len(topo['sites']):,} sites, "
               f"{len(topo['links']):,} links, {args.days} days of history "
               f"({history.stat().st_size / 2**20:.0f} MiB)")
+        rollup_days = min(args.days, Retention().rollup_keep_days)  # what the file keeps
+        for group, size in sorted(sizes(history).items()):
+            days = rollup_days if "roll-ups" in group else args.days
+            print(f"  {group:26s} {size / 2**20:7.1f} MiB = {size / args.devices / days:6.1f} "
+                  f"bytes per device per day ({days:.0f} days)")
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         for name, (wall, cpu) in phases(inventory, history, period).items():
             print(f"  {name:32s} {wall:6.2f} s wall, {cpu:6.2f} s CPU")

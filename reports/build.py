@@ -2,8 +2,8 @@
 that the HTML and CSV renderers only present.
 
 History gives what happened (intervals, incidents, roll-ups); the inventory gives names,
-places, kinds, media, SLA targets and the plan. The period is read in chunks so memory
-stays flat whatever its length, and progress is reported per chunk.
+places, kinds, media, SLA targets and the plan. The period is read element by element so
+memory stays flat whatever its length, and progress is reported per kind.
 """
 
 from __future__ import annotations
@@ -267,16 +267,17 @@ def _sla(site_rows: list[dict], targets: dict[str, float], names: _Names) -> dic
 
 def _outages(reader: Any, period: Period, names: _Names) -> list[dict[str, Any]]:
     out = []
+    iso = _iso_formatter(period.tz)  # tens of thousands of rows: no per-time wrapper
     for inc in reader.incidents(period.start, period.end):
         if inc.kind not in ("down", "isolated"):
             continue
-        end = inc.end if inc.end is not None else None
+        end = inc.end
         clipped = max(0.0, min(end if end is not None else period.end, period.end)
                       - max(inc.start, period.start))
         # names are in `sites` and `root_causes`: not repeated for tens of thousands of rows
         out.append({"incident": inc.incident_id, "kind": inc.kind,
                     "root_cause": list(inc.root_cause), "sites": list(inc.sites),
-                    "start": _iso(inc.start, period), "end": _iso(end, period),
+                    "start": iso(inc.start), "end": None if end is None else iso(end),
                     "duration_seconds": _r(clipped, 1)})
     out.sort(key=lambda o: (o["start"], o["incident"]))
     return out

@@ -1,10 +1,11 @@
 """Capacity from the history's hourly roll-ups: hot links, fading radio hops, battery time.
 
 Each link's period p95 is the 95th percentile of its hourly p95 values, computed from a
-fixed histogram (0.5 % of capacity per bin, each bin remembering the largest value it got)
-so a year of hours costs a few hundred counters per link, not a list of every hour. The
-answer is the largest hourly value in the percentile's bin: an observed value, at most
-half a percent above the exact percentile (it errs towards "hot").
+fixed histogram (0.5 % of capacity per bin, history.daily.p95_bin) so a year of hours costs
+a few hundred counters per link, not a list of every hour. The answer is the largest
+hourly value in the percentile's bin: an observed value, at most half a percent above the
+exact percentile (it errs towards "hot"). Summed from day rows (reports.rollups), only
+that bin's largest value is looked up.
 """
 
 from __future__ import annotations
