@@ -23,6 +23,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import socket
 import string
@@ -46,8 +47,12 @@ from lab.control import send
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNITY_VAR = "BW_QUALITY_LAB_COMMUNITY"
-# Addresses no other lab or test uses (the repository inventory has 127.0.0.10-99).
-NET = "127.0.3"
+# Addresses no other lab or test uses (the repository inventory has 127.0.0.10-99). Another
+# /24 of loopback in BW_QUALITY_NET (e.g. "127.0.5") lets two suites run side by side: two
+# pytest-xdist workers, or two engineers' checkouts on one machine.
+NET = os.environ.get("BW_QUALITY_NET", "127.0.3")
+if not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}", NET):
+    raise ValueError(f"BW_QUALITY_NET={NET!r}: expected three octets of 127.0.0.0/8, e.g. 127.0.5")
 INTERVAL = 4.0  # poll interval of every device: the detection target is INTERVAL + 5 s
 TICK = 1.0  # seconds between engine evaluations
 TARGET = INTERVAL + 5.0

@@ -14,14 +14,14 @@ from collector.inventory import load_inventory
 from lab.agents import Lab
 from lab.devices import agent_specs
 from lab.faults import FaultInjector, FaultResult, Topology
-from lab.quality import free_port
+from lab.quality import NET, free_port
 
 COMMUNITY_VAR = "BWTEST_CUTOFF_COMMUNITY"
 COMMUNITY = "lab-cutoff-c0mmunity"
-# 127.0.3.x like lab.quality, away from its .10-.50
-DEVICES = {"c-core": ("127.0.3.110", "core", "core", "Gi0/49"),
-           "c-hub": ("127.0.3.111", "hub", "hub", "Gi0/49"),
-           "c-post": ("127.0.3.112", "post", "border_post", "Gi0/49")}
+# lab.quality's NET (127.0.3 unless BW_QUALITY_NET says otherwise), away from its .10-.50
+DEVICES = {"c-core": (f"{NET}.110", "core", "core", "Gi0/49"),
+           "c-hub": (f"{NET}.111", "hub", "hub", "Gi0/49"),
+           "c-post": (f"{NET}.112", "post", "border_post", "Gi0/49")}
 SYS_UPTIME, HC_IN_49 = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.31.1.1.1.6.10149"
 
 
