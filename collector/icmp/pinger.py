@@ -6,24 +6,39 @@ packets, and 10,000 sleeping loops cost more than the pinging. Targets get fixed
 spread instead of bursting every 30 s, and at most `max_in_flight` rounds run at once:
 the SNMP polls on the same loop keep their cadence. A slot that finds every runner busy
 waits for one (counted in `delayed`); a round is never skipped silently.
+
+Why no task, future or timer per request: at 10,000 targets × 3 requests per 30 s that is
+~1,000 requests a second, and an `asyncio.wait_for` per request (a future, a timer handle
+in the loop's heap, a callback) cost more than the packets. The one task wakes at most
+every `TICK` and does whatever is due: start the rounds whose slot has come, send the
+requests whose spacing has passed, and expire the requests whose timeout has run out (one
+timeout for all, so they expire in the order they were sent: a FIFO, not a heap). Replies
+are matched by sequence number in the socket's reader callback. A round ends when each of
+its requests has a reply or has expired, and goes to `on_round` at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
+import itertools
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from collector.icmp.echo_socket import EchoSocket, IcmpUnavailable, normalise
 from collector.icmp.settings import IcmpSettings
 from collector.icmp.stats import IcmpRound
 
 log = logging.getLogger(__name__)
+
+TICK = 0.01  # seconds: the shortest sleep of the schedule (work due sooner is batched)
+IDLE = 0.1  # seconds: the longest (a host name resolved meanwhile has requests due)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,19 @@ class PingerStats:
     error: str = ""  # why no socket could be opened
 
 
+@dataclass(slots=True)
+class _Round:
+    """One round in flight: a reply time (or None) per request sent so far."""
+
+    device_id: str
+    address: str
+    sock: EchoSocket
+    started: float
+    started_wall: float
+    rtts: list[float | None] = field(default_factory=list)
+    settled: int = 0  # requests answered, expired or refused by the kernel
+
+
 class Pinger:
     """Rounds of echo requests to every target; each finished round goes to `on_round`."""
 
@@ -58,9 +86,20 @@ class Pinger:
         self.stats = PingerStats()
         self._clock, self._wall = clock, wall
         self._sockets: dict[int, EchoSocket | None] = {}
-        self._runners = asyncio.Semaphore(settings.max_in_flight)
-        self._running: set[asyncio.Task[None]] = set()
+        self._resolved: dict[str, str] = {}  # IP literal -> the form replies carry
+        self._in_flight = 0  # rounds started and not yet ended
+        self._seq = 0
+        # seq -> (round, index of the request in it, monotonic send time)
+        self._waiting: dict[int, tuple[_Round, int, float]] = {}
+        # (deadline, seq, send time), in send order; the send time tells a request from a
+        # later one that reused its sequence number
+        self._expiry: deque[tuple[float, int, float]] = deque()
+        self._due: list[tuple[float, int, _Round]] = []  # heap: the rounds' next requests
+        self._order = itertools.count()  # ties in the heap, without comparing rounds
+        self._resolving: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._callback_failed = False
+        self._delayed_slot = (-1, -1)  # the slot last counted in stats.delayed
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -73,7 +112,7 @@ class Pinger:
 
     async def stop(self) -> None:
         """Cancel the schedule and the rounds in flight, then close the sockets."""
-        tasks = [t for t in (self._task, *self._running) if t is not None]
+        tasks = [t for t in (self._task, *self._resolving) if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -82,6 +121,9 @@ class Pinger:
             if sock is not None:
                 sock.close()
         self._sockets.clear()
+        self._waiting.clear()
+        self._expiry.clear()
+        self._due.clear()
 
     @property
     def send_errors(self) -> int:
@@ -96,47 +138,125 @@ class Pinger:
         interval = self.settings.interval
         step = interval / len(self.targets)
         start = self._clock()
-        k = 0
+        k, i = 0, 0  # the next slot: interval k, target i
         while True:
-            for i, target in enumerate(self.targets):
+            now = self._clock()
+            self._expire(now)
+            self._send_due(now)
+            while self._in_flight < self.settings.max_in_flight:
                 slot = start + k * interval + i * step
-                delay = slot - self._clock()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if self._runners.locked():
-                    self.stats.delayed += 1
-                await self._runners.acquire()
-                task = asyncio.create_task(self._round(target))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
-            k += 1
-            behind = (self._clock() - start) // interval
-            if behind > k:  # the loop stalled for whole intervals: skip, do not burst
-                k = int(behind)
+                if slot > now:
+                    break
+                self._begin(self.targets[i], now)
+                i += 1
+                if i == len(self.targets):
+                    k, i = k + 1, 0
+                    behind = (now - start) // interval
+                    if behind > k:  # the loop stalled for whole intervals: skip, no burst
+                        k = int(behind)
+            else:
+                if start + k * interval + i * step <= now and self._delayed_slot != (k, i):
+                    self._delayed_slot = (k, i)
+                    self.stats.delayed += 1  # every runner busy: the slot waits for one
+            upcoming = [start + k * interval + i * step, now + IDLE]
+            if self._due:
+                upcoming.append(self._due[0][0])
+            if self._expiry:
+                upcoming.append(self._expiry[0][0])
+            await asyncio.sleep(max(TICK, min(upcoming) - self._clock()))
 
-    async def _round(self, target: PingTarget) -> None:
-        try:
-            started, started_wall = self._clock(), self._wall()
-            address = await self._resolve(target.address)
-            if address is None:
-                self.stats.unresolved += 1
+    def _begin(self, target: PingTarget, now: float) -> None:
+        """Start a round: its first request now (a host name is resolved first)."""
+        if target.address not in self._resolved:
+            try:
+                self._resolved[target.address] = normalise(target.address)
+            except ValueError:  # a host name: resolved again every round, off the schedule
+                self._in_flight += 1
+                task = asyncio.create_task(self._begin_named(target))
+                self._resolving.add(task)
+                task.add_done_callback(self._resolving.discard)
                 return
-            sock = self._sockets.get(self._family(address))
-            if sock is None:
-                return  # no socket: no ICMP data (not "down"); the error was logged once
-            rtts = []
-            s = self.settings
-            for n in range(s.count):
-                if n:
-                    await asyncio.sleep(s.spacing)
-                rtt = await sock.echo(address, s.timeout)
-                if rtt is not None:
-                    rtts.append(rtt)
-            self.stats.rounds += 1
-            self.on_round(IcmpRound(target.device_id, s.count, tuple(rtts), started,
-                                    started_wall))
-        finally:
-            self._runners.release()
+        address = self._resolved[target.address]
+        sock = self._sockets.get(self._family(address))
+        if sock is None:
+            return  # no socket: no ICMP data (not "down"); the error was logged once
+        self._in_flight += 1
+        self._send(_Round(target.device_id, address, sock, now, self._wall()), now)
+
+    async def _begin_named(self, target: PingTarget) -> None:
+        address = await self._resolve(target.address)
+        sock = self._sockets.get(self._family(address)) if address else None
+        if address is None:
+            self.stats.unresolved += 1
+        if address is None or sock is None:
+            self._in_flight -= 1
+            return
+        now = self._clock()
+        self._send(_Round(target.device_id, address, sock, now, self._wall()), now)
+
+    def _send(self, r: _Round, now: float) -> None:
+        """The round's next request; the one after it goes on the heap."""
+        index = len(r.rtts)
+        r.rtts.append(None)
+        seq = self._next_seq()
+        if seq is not None and r.sock.send(r.address, seq):
+            sent = time.monotonic()
+            self._waiting[seq] = (r, index, sent)
+            self._expiry.append((now + self.settings.timeout, seq, sent))
+        else:
+            self._settle(r)
+        if len(r.rtts) < self.settings.count:
+            heapq.heappush(self._due, (now + self.settings.spacing, next(self._order), r))
+
+    def _next_seq(self) -> int | None:
+        """A sequence number no request in flight has (None if all 65,536 are taken)."""
+        if len(self._waiting) >= 0x10000:
+            return None
+        self._seq = (self._seq + 1) & 0xFFFF
+        while self._seq in self._waiting:
+            self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _send_due(self, now: float) -> None:
+        while self._due and self._due[0][0] <= now:
+            self._send(heapq.heappop(self._due)[2], now)
+
+    def _expire(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _deadline, seq, sent = self._expiry.popleft()
+            waiting = self._waiting.get(seq)
+            if waiting is not None and waiting[2] == sent:  # no reply in time: lost
+                del self._waiting[seq]
+                self._settle(waiting[0])
+
+    def _on_reply(self, source: str, seq: int, arrived: float) -> None:
+        waiting = self._waiting.get(seq)
+        if waiting is None:
+            return  # late (already expired), or a reply to an earlier process's request
+        r, index, sent = waiting
+        if source != r.address and (r.sock.family != socket.AF_INET6
+                                    or normalise(source.split("%")[0]) != r.address):
+            return  # somebody else answering with our sequence number
+        del self._waiting[seq]
+        r.rtts[index] = arrived - sent
+        self._settle(r)
+
+    def _settle(self, r: _Round) -> None:
+        """One more request of `r` is answered or lost; the last one ends the round."""
+        r.settled += 1
+        if r.settled < self.settings.count:
+            return
+        self._in_flight -= 1
+        self.stats.rounds += 1
+        result = IcmpRound(r.device_id, self.settings.count,
+                           tuple(t for t in r.rtts if t is not None), r.started,
+                           r.started_wall)
+        try:
+            self.on_round(result)
+        except Exception:  # a bug downstream must not stop the pinging
+            if not self._callback_failed:
+                self._callback_failed = True
+                log.exception("icmp: the round's consumer failed (logged once)")
 
     # ------------------------------------------------------------------ helpers
 
@@ -148,8 +268,6 @@ class Pinger:
         return socket.AF_INET  # a host name: IPv4 unless it resolves otherwise
 
     async def _resolve(self, address: str) -> str | None:
-        with contextlib.suppress(ValueError):
-            return normalise(address)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(address, None,
                                                                  type=socket.SOCK_RAW)
@@ -164,7 +282,7 @@ class Pinger:
         if family in self._sockets:
             return self._sockets[family]
         try:
-            sock: EchoSocket | None = EchoSocket(family, self.settings.socket)
+            sock: EchoSocket | None = EchoSocket(family, self.settings.socket, self._on_reply)
             assert sock is not None
             self.stats.socket_kind = sock.kind
             log.info("icmp: pinging over a %s %s socket", sock.kind,
