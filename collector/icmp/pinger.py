@@ -15,6 +15,11 @@ requests whose spacing has passed, and expire the requests whose timeout has run
 timeout for all, so they expire in the order they were sent: a FIFO, not a heap). Replies
 are matched by sequence number in the socket's reader callback. A round ends when each of
 its requests has a reply or has expired, and goes to `on_round` at once.
+
+A hot reload hands the pinger a new target list (`set_targets`). It takes effect at the
+next interval boundary, so the devices that stay keep their cadence; a round still in
+flight for a target that left (removed, or its address changed) is not reported, so a
+removed device's series do not come back and an old address never speaks for a new one.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ class PingerStats:
 class _Round:
     """One round in flight: a reply time (or None) per request sent so far."""
 
-    device_id: str
-    address: str
+    target: PingTarget
+    address: str  # the target's address as replies carry it (a host name resolved)
     sock: EchoSocket
     started: float
     started_wall: float
@@ -81,6 +86,8 @@ class Pinger:
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         self.targets = list(targets)
+        self._current = {t.device_id: t for t in self.targets}  # what a round may report
+        self._changed = asyncio.Event()  # wakes an idle schedule when targets arrive
         self.settings = settings
         self.on_round = on_round
         self.stats = PingerStats()
@@ -125,6 +132,15 @@ class Pinger:
         self._expiry.clear()
         self._due.clear()
 
+    def set_targets(self, targets: Sequence[PingTarget]) -> None:
+        """Ping `targets` from the next interval on (hot reload); drop stale rounds."""
+        self.targets = list(targets)
+        self._current = {t.device_id: t for t in self.targets}
+        if self._task is not None:
+            for family in sorted({self._family(t.address) for t in self.targets}):
+                self._socket(family)
+        self._changed.set()
+
     @property
     def send_errors(self) -> int:
         """Echo requests the kernel refused to send, over every socket."""
@@ -133,29 +149,36 @@ class Pinger:
     # ------------------------------------------------------------------ schedule
 
     async def _run(self) -> None:
-        if not self.targets:
-            return
         interval = self.settings.interval
-        step = interval / len(self.targets)
-        start = self._clock()
-        k, i = 0, 0  # the next slot: interval k, target i
+        start, k, i = self._clock(), 0, 0  # the next slot: interval k, target i
+        targets: list[PingTarget] = []  # this interval's list; a reload swaps it for the next
         while True:
+            if i == 0:
+                targets = self.targets
+                if not targets and not self._waiting and not self._due:
+                    self._changed.clear()  # nothing to ping (yet): a reload may bring some
+                    await self._changed.wait()
+                    start, k = self._clock(), 0
+                    continue
+                step = interval / max(1, len(targets))
             now = self._clock()
             self._expire(now)
             self._send_due(now)
-            while self._in_flight < self.settings.max_in_flight:
+            while targets and self._in_flight < self.settings.max_in_flight:
                 slot = start + k * interval + i * step
                 if slot > now:
                     break
-                self._begin(self.targets[i], now)
+                self._begin(targets[i], now)
                 i += 1
-                if i == len(self.targets):
+                if i == len(targets):
                     k, i = k + 1, 0
                     behind = (now - start) // interval
                     if behind > k:  # the loop stalled for whole intervals: skip, no burst
                         k = int(behind)
+                    break  # the next interval may have another target list
             else:
-                if start + k * interval + i * step <= now and self._delayed_slot != (k, i):
+                slot_due = targets and start + k * interval + i * step <= now
+                if slot_due and self._delayed_slot != (k, i):
                     self._delayed_slot = (k, i)
                     self.stats.delayed += 1  # every runner busy: the slot waits for one
             upcoming = [start + k * interval + i * step, now + IDLE]
@@ -181,7 +204,7 @@ class Pinger:
         if sock is None:
             return  # no socket: no ICMP data (not "down"); the error was logged once
         self._in_flight += 1
-        self._send(_Round(target.device_id, address, sock, now, self._wall()), now)
+        self._send(_Round(target, address, sock, now, self._wall()), now)
 
     async def _begin_named(self, target: PingTarget) -> None:
         address = await self._resolve(target.address)
@@ -192,7 +215,7 @@ class Pinger:
             self._in_flight -= 1
             return
         now = self._clock()
-        self._send(_Round(target.device_id, address, sock, now, self._wall()), now)
+        self._send(_Round(target, address, sock, now, self._wall()), now)
 
     def _send(self, r: _Round, now: float) -> None:
         """The round's next request; the one after it goes on the heap."""
@@ -248,7 +271,9 @@ class Pinger:
             return
         self._in_flight -= 1
         self.stats.rounds += 1
-        result = IcmpRound(r.device_id, self.settings.count,
+        if self._current.get(r.target.device_id) != r.target:
+            return  # the target left or moved while its round ran (hot reload)
+        result = IcmpRound(r.target.device_id, self.settings.count,
                            tuple(t for t in r.rtts if t is not None), r.started,
                            r.started_wall)
         try:
