@@ -210,7 +210,7 @@ def cprofile_phase(group: Group, workdir: Path, ports: list[int], interval: floa
     out = workdir / "cprofile.out"
     proc = subject.start(group, workdir, inventory, BORDERWATCH_LISTEN, name="bw-cprofile",
                          argv_prefix=[sys.executable, "-m", "cProfile", "-o", str(out),
-                                      "-m", "collector.cli"])
+                                      "-m", "borderwatch.cli"])
     try:
         asyncio.run(subject.wait_listening(proc, BORDERWATCH_LISTEN))
         time.sleep(2 * interval)

@@ -32,7 +32,7 @@ COMPONENTS = [
     ("collector/state.py", "state (collector/state.py, counters.py)"),
     ("collector/counters.py", "state (collector/state.py, counters.py)"),
     ("collector/scheduler.py", "scheduler (collector/scheduler.py)"),
-    ("collector/service.py", "service glue (collector/service.py)"),
+    ("borderwatch/service.py", "service glue (borderwatch/service.py)"),
     ("exporters/", "exposition (exporters/, prometheus_client)"),
     ("/prometheus_client/", "exposition (exporters/, prometheus_client)"),
     ("/aiohttp/", "HTTP server (aiohttp)"),

@@ -78,7 +78,7 @@ def loadavg() -> str:
 
 def fault(state: Path, env: dict[str, str], *args: str) -> float:
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "collector.cli", "lab", "fault", *args,
+    res = subprocess.run([sys.executable, "-m", "borderwatch.cli", "lab", "fault", *args,
                           "--state-dir", str(state)], capture_output=True, text=True, env=env,
                          cwd=REPO, timeout=120)
     if res.returncode != 0:
@@ -88,7 +88,7 @@ def fault(state: Path, env: dict[str, str], *args: str) -> float:
 
 def one_run(inventory: Path, state: Path, env: dict[str, str], per_device: bool,
             link: str | None) -> dict[str, float | str]:
-    argv = [sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inventory),
+    argv = [sys.executable, "-m", "borderwatch.cli", "lab", "--inventory", str(inventory),
             "--state-dir", str(state)] + (["--agent-per-device"] if per_device else [])
     load = loadavg()
     t0 = time.monotonic()

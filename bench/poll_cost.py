@@ -4,7 +4,7 @@
     sudo .venv/bin/python bench/poll_cost.py --devices 10000 --interval 60 --sweep
 
 Why: `make bench-scale` measures the service from outside (CPU-seconds from /proc) and
-takes 8 minutes; this runs the same service (`collector.service.start_service`, the same
+takes 8 minutes; this runs the same service (`borderwatch.service.start_service`, the same
 inventory and the same snmpd set-up in a private network namespace as bench/scale.py)
 inside this process, so a window can be measured in a minute, profiled with cProfile on
 CPU time (`--cprofile`: call counts tell which per-poll overhead to cut; the times are
@@ -42,8 +42,8 @@ from agents import start_snmpd  # noqa: E402
 from netns import Namespace, run_inside  # noqa: E402
 from procs import Group, run_in_workdir  # noqa: E402
 
+from borderwatch.service import Service, start_service  # noqa: E402
 from collector.inventory import load_inventory  # noqa: E402
-from collector.service import Service, start_service  # noqa: E402
 
 NETNS = "bwpollcost"
 LISTEN = "127.0.0.1:9731"

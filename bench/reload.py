@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
+from borderwatch.service import start_service
 from collector.inventory import load_inventory
-from collector.service import start_service
 
 ENV = {"BW_BENCH_COMMUNITY": "bench"}
 

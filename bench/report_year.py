@@ -249,7 +249,7 @@ def time_command(args: list[str], runs: int) -> tuple[float, float]:
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "collector.cli", "report", *args], check=True,
+        subprocess.run([sys.executable, "-m", "borderwatch.cli", "report", *args], check=True,
                        cwd=ROOT, stdin=subprocess.DEVNULL)
         walls.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -68,7 +68,7 @@ def start(group: Group, workdir: Path, inventory: Path, listen: str, *,
     are added to `run`'s own (e.g. --state-dir, --no-history)."""
     env = dict(os.environ, **SECRET_ENV)
     env["PYTHONPATH"] = str(ROOT)
-    prefix = argv_prefix or [sys.executable, "-m", "collector.cli"]
+    prefix = argv_prefix or [sys.executable, "-m", "borderwatch.cli"]
     return group.start(name, [*prefix, "--log-level", "WARNING", "run",
                               "--inventory", str(inventory), "--listen", listen,
                               *(run_args or [])],

@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command; imports it lazily so that every command starts fast."""
     if args.command == "check":
-        from collector.inventory.check import check_command
+        from borderwatch.check import check_command
 
         code = check_command(args)
         if args.web_config_file is not None:
@@ -204,11 +204,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return schema_command(args)
     if args.command == "run":
-        from collector.service import run_command
+        from borderwatch.service import run_command
 
         return run_command(args)
     if args.command == "poll":
-        from collector.service import poll_command
+        from borderwatch.service import poll_command
 
         return poll_command(args)
     if args.command == "lab":

@@ -24,7 +24,7 @@ from collector.timeout_state import timing_of
 from collector.topology_spec import LinkSpec
 
 if TYPE_CHECKING:
-    from collector.service import DeviceRuntime, Service
+    from borderwatch.service import DeviceRuntime, Service
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class DeviceReloader:
     def __init__(self, service: Service, *, runtime: RuntimeFactory,
                  links: Callable[[Inventory], list[LinkSpec]],
                  check: Callable[[Inventory], None]) -> None:
-        """`runtime` opens a device's session (collector.service builds it); `links`: the
+        """`runtime` opens a device's session (borderwatch.service builds it); `links`: the
         inventory's links as state sees them; `check` raises SnmpError for an inventory
         this process cannot poll (SNMPv3 privacy without its crypto library)."""
         self._service = service

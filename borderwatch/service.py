@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from borderwatch.device_reload import DeviceReloader
 from collector.clock import SteadyClock
-from collector.device_reload import DeviceReloader
 from collector.heap import HeapFreezer
 from collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory

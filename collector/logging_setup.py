@@ -16,7 +16,7 @@ class OneLineFormatter(logging.Formatter):
 
     Log text carries strings from devices and HTTP clients (an ifName, a silence comment).
     A newline in one would start a line that reads like a record of its own ("... ERROR
-    collector.service: ..."), and ESC sequences would drive the operator's terminal.
+    borderwatch.service: ..."), and ESC sequences would drive the operator's terminal.
     Every control character of the formatted record is escaped (\\n, \\x1b, \\u2028),
     tracebacks included: their line breaks become \\n too, so a grep for a record finds
     all of it.

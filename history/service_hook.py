@@ -1,7 +1,7 @@
 """`HistoryService`: the history of a running collector: a tick on the event loop observes
 the live state (cheap: changes only), the writer thread does the SQLite work.
 
-Built by collector/service.py for `borderwatch run` unless history is turned off
+Built by borderwatch/service.py for `borderwatch run` unless history is turned off
 (`--no-history`); the settings travel in a `HistorySettings` (history/settings.py).
 """
 

@@ -122,9 +122,9 @@ def _watch(lab: Lab, stop: threading.Event) -> None:
 
 def _run_collector(args: argparse.Namespace, stop: threading.Event) -> int:
     try:
-        from collector.service import run_service  # type: ignore[attr-defined]
+        from borderwatch.service import run_service  # type: ignore[attr-defined]
     except ImportError:
-        print("borderwatch lab --with-collector: the collector service (collector/service.py) "
+        print("borderwatch lab --with-collector: the collector service (borderwatch/service.py) "
               "is not available in this build; run `borderwatch run` separately",
               file=sys.stderr)
         return 1

@@ -41,8 +41,8 @@ import yaml
 from aiohttp import web
 
 from alerts.incident import Incident
+from borderwatch.service import Service, start_service
 from collector.inventory import load_inventory
-from collector.service import Service, start_service
 from lab.control import send
 
 REPO = Path(__file__).resolve().parents[1]
@@ -378,7 +378,7 @@ class LabProcess:
     def start(self, timeout: float = 120.0) -> None:
         """Start it and wait for 'lab running' (RuntimeError with its output otherwise)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "lab", "--inventory", str(self.inventory),
+            [sys.executable, "-m", "borderwatch.cli", "lab", "--inventory", str(self.inventory),
              "--state-dir", str(self.state_dir)], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env=self.env, cwd=REPO)
         assert self.proc.stdout is not None

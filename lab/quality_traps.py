@@ -26,8 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from borderwatch.service import start_service
 from collector.inventory import load_inventory
-from collector.service import start_service
 from lab.quality import (
     COMMUNITY_VAR,
     SCENARIOS,

@@ -44,7 +44,7 @@ class Collector:
         self.err = directory / f"{name}.err"
         with self.out.open("w") as out, self.err.open("w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "collector.cli", "run", "--inventory", str(inventory),
+                [sys.executable, "-m", "borderwatch.cli", "run", "--inventory", str(inventory),
                  "--listen", f"127.0.0.1:{free_tcp_port()}", "--state-dir", str(state_dir),
                  "--history-tick", str(TICK)],
                 stdout=out, stderr=err, env=env, cwd=REPO)

@@ -23,9 +23,9 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from borderwatch.service import Service, start_service
 from collector.inventory import load_inventory
 from collector.samples import PollResult
-from collector.service import Service, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BORDERWATCH = str(REPO_ROOT / ".venv" / "bin" / "borderwatch")

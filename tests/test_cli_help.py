@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.cli import build_parser
+from borderwatch.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [(), ("run",), ("check",), ("poll",), ("lab",), ("lab", "fault"), ("rules",),
@@ -20,7 +20,7 @@ COMMANDS = [(), ("run",), ("check",), ("poll",), ("lab",), ("lab", "fault"), ("r
 
 
 def help_text(*command: str) -> str:
-    run = subprocess.run([sys.executable, "-m", "collector.cli", *command, "--help"],
+    run = subprocess.run([sys.executable, "-m", "borderwatch.cli", *command, "--help"],
                          capture_output=True, text=True, cwd=REPO, timeout=60,
                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "100"})
     assert (run.returncode, run.stderr) == (0, ""), run
@@ -71,7 +71,7 @@ def test_output_into_a_closed_pipe_is_not_a_traceback(command: tuple[str, ...]) 
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first write: deterministic EPIPE
     try:
-        run = subprocess.run([sys.executable, "-m", "collector.cli", *command], cwd=REPO,
+        run = subprocess.run([sys.executable, "-m", "borderwatch.cli", *command], cwd=REPO,
                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
                              env={"PATH": "/usr/bin:/bin"})
     finally:

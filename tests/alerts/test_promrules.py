@@ -18,7 +18,7 @@ import yaml
 
 from alerts.promrules_command import rules_command
 from alerts.rules import default_rules
-from collector.cli import build_parser
+from borderwatch.cli import build_parser
 from collector.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
 
 def borderwatch(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """The console script as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "collector.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "borderwatch.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, env=ENV, timeout=120)
 
 

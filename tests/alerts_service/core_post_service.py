@@ -16,8 +16,8 @@ import yaml
 from alert_network import ENV
 
 from alerts.service_hook import AlertService
+from borderwatch.service import device_spec, link_specs
 from collector.inventory import Inventory, load_inventory
-from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 
 INVENTORY: dict[str, Any] = {

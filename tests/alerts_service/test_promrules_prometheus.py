@@ -43,7 +43,7 @@ async def test_generated_rules_follow_a_hub_failure_in_prometheus(
     net = await build(tmp_path, snmpd.port, {})
     rules = tmp_path / "borderwatch.rules.yml"
     gen = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "collector.cli", "rules", "--inventory",
+        subprocess.run, [sys.executable, "-m", "borderwatch.cli", "rules", "--inventory",
                          str(net.inventory), "-o", str(rules)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert gen.returncode == 0, gen.stderr

@@ -19,9 +19,9 @@ from smtps_server import SmtpsServer
 from alerts.notify.smtp import SmtpNotifier
 from alerts.notify.telegram import TelegramNotifier
 from alerts.service_hook import AlertsConfigError, AlertService
+from borderwatch.service import device_spec, link_specs
 from collector.inventory import InventoryError, load_inventory
 from collector.inventory.models import Alerts
-from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 
 SITES = {
@@ -180,7 +180,7 @@ def test_the_readme_example_is_valid() -> None:
 
 def _check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`borderwatch check PATH` as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "collector.cli", "check", str(path)],
+    return subprocess.run([sys.executable, "-m", "borderwatch.cli", "check", str(path)],
                           capture_output=True, text=True, timeout=60, cwd=REPO,
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env})
 

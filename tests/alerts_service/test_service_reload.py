@@ -35,9 +35,9 @@ from hook_receiver import Receiver
 from runtime_helpers import ResultLog, fetch, scrape, values_by_device, wait_until
 from servers import Snmpd, free_udp_port, start_snmpd
 
+from borderwatch.service import Service, start_service
 from collector.inventory import load_inventory
 from collector.scheduler import stable_offset
-from collector.service import Service, start_service
 from history.reader import GAP, NOT_IN_INVENTORY, REMOVED, HistoryReader
 from history.settings import HistorySettings
 

@@ -17,11 +17,11 @@ from alerts.engine import Engine
 from alerts.notification import Notification
 from alerts.rules import KnownIds, RuleSet, load_rules
 from alerts.topology import Topology
+from borderwatch.service import device_spec, link_specs
 from collector.inventory import Inventory, load_inventory
 from collector.profiles import metric_catalog
 from collector.samples import PollResult, Sample
 from collector.scheduler import first_tick, stable_offset
-from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 
 

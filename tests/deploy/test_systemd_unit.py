@@ -17,7 +17,7 @@ from pathlib import Path
 
 from servers import REPO_ROOT, find_binary
 
-from collector.cli import build_parser
+from borderwatch.cli import build_parser
 from history.settings import state_dir
 
 UNIT = REPO_ROOT / "deploy" / "borderwatch.service"

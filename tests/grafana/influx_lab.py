@@ -8,7 +8,7 @@ A slice of the repository's inventory, simulated by the lab's shared snmpsim res
 * bg-banchat: VSAT terminal (L22 a-end);
 * bp-thanhloa: its switch has no agent (a failed poll: `device up=0`).
 
-Each device is polled `rounds` times with collector.service.poll_once (the collector's
+Each device is polled `rounds` times with borderwatch.service.poll_once (the collector's
 own Poller and SNMP sessions), every PollResult is encoded by
 exporters.line_protocol.encode_result, exactly the bytes InfluxWriter sends, and posted
 to influxd's /write. InfluxDB 1.x refuses the `u` suffix of counters, so those lines go in
@@ -28,9 +28,9 @@ from influxd_server import Influxd, write_lines
 from inventory_slice import slice_addresses, slice_sites
 from servers import REPO_ROOT
 
+from borderwatch.service import poll_once
 from collector.inventory import Inventory, load_inventory
 from collector.samples import PollResult
-from collector.service import poll_once
 from exporters.line_protocol import encode_result
 from lab.agents import Lab
 from lab.devices import agent_specs

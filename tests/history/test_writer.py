@@ -152,7 +152,7 @@ def test_borderwatch_run_refuses_a_bad_history_without_a_traceback(tmp_path: Pat
     state.mkdir()
     (state / "history.sqlite").write_text("these are my notes, not a database\n" * 200)
     proc = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "run", "--inventory", str(inventory),
+        [sys.executable, "-m", "borderwatch.cli", "run", "--inventory", str(inventory),
          "--listen", "127.0.0.1:0", "--state-dir", str(state)],
         capture_output=True, text=True, timeout=120, cwd=REPO,
         env={**os.environ, "BW_HISTORY_TEST_COMMUNITY": "public"})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.cli import build_parser
-from collector.service import poll_command
+from borderwatch.cli import build_parser
+from borderwatch.service import poll_command
 
 INVENTORY = """\
 schema_version: 1

@@ -18,9 +18,9 @@ from influxd_server import Influxd, start_influxd, write_lines
 from servers import start_snmpd
 from test_influx_vm import vm  # noqa: F401
 
+from borderwatch.service import start_service
 from collector.icmp.stats import IcmpRound, IcmpStats
 from collector.inventory import load_inventory
-from collector.service import start_service
 from exporters.line_protocol import encode_icmp
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root here "

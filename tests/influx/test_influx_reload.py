@@ -11,9 +11,9 @@ from influx_helpers import wait_until
 from test_influx_service import ENV, snmpd_many, write_inventory  # noqa: F401
 from test_influx_vm import assert_stored_exactly_once, expected_points, vm  # noqa: F401
 
+from borderwatch.service import start_service
 from collector.inventory import load_inventory
 from collector.samples import PollResult
-from collector.service import start_service
 
 REMOVED = "dev5"
 

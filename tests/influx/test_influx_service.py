@@ -16,9 +16,9 @@ from influx_helpers import TOKEN, wait_until
 from servers import start_snmpd
 from test_influx_vm import assert_stored_exactly_once, expected_points, vm  # noqa: F401
 
+from borderwatch.service import Service, start_service
 from collector.inventory import load_inventory
 from collector.samples import PollResult
-from collector.service import Service, start_service
 from exporters.influx import InfluxWriter
 
 DEVICES = 6

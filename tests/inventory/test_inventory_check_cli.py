@@ -19,7 +19,7 @@ BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
 def borderwatch(*args: str, env: dict[str, str] | None = None,
                 cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run the console script the way a user does (python -m, same interpreter)."""
-    return subprocess.run([sys.executable, "-m", "collector.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "borderwatch.cli", *args], cwd=cwd,
                           capture_output=True, text=True, env={**BASE_ENV, **(env or {})},
                           timeout=60)
 
@@ -101,7 +101,7 @@ def test_unreadable_file_exits_2(tmp_path: Path, target: str, message: str) -> N
 def test_permission_denied_exits_2(tmp_path: Path) -> None:
     path = write(tmp_path, "schema_version: 1\n", mode=0o600)  # root's file, nobody runs
     tmp_path.chmod(0o755)
-    code = "import sys; from collector.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from borderwatch.cli import main; sys.exit(main(sys.argv[1:]))"
     run = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                           sys.executable, "-c", code, "check", str(path)], cwd=REPO,
                          capture_output=True, text=True, env=BASE_ENV, timeout=60)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from inventory_helpers import REPO, problems, write
 
-from collector.cli import main
+from borderwatch.cli import main
 from collector.inventory import InventoryError, load_inventory
 
 COMMUNITY = "cnry-COMM-7f3a9c"
@@ -284,7 +284,7 @@ def test_check_output_never_shows_secrets(tmp_path: Path, capsys: pytest.Capture
         assert code == 1, (name, out)
         outputs.append(out.out + out.err)
     # And once through the real console entry point, in its own process.
-    run = subprocess.run([sys.executable, "-m", "collector.cli", "--log-level", "DEBUG",
+    run = subprocess.run([sys.executable, "-m", "borderwatch.cli", "--log-level", "DEBUG",
                           "check", str(tmp_path / "dup-inline.yaml")], cwd=REPO,
                          capture_output=True, text=True, timeout=60,
                          env={"BW_AUTH": AUTH, "PATH": "/usr/bin:/bin"})

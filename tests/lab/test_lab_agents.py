@@ -307,7 +307,7 @@ def test_cli_lab_runs_until_sigint_and_leaves_nothing_behind(tmp_path: Path) -> 
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inv_path),
+        [sys.executable, "-m", "borderwatch.cli", "lab", "--inventory", str(inv_path),
          "--state-dir", str(state)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env, cwd=Path(__file__).resolve().parents[2])
     lines: list[str] = []
@@ -347,7 +347,7 @@ def test_cli_lab_with_collector_serves_metrics_of_the_lab_devices(tmp_path: Path
     listen = f"127.0.0.1:{free_tcp_port()}"
     env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inv_path),
+        [sys.executable, "-m", "borderwatch.cli", "lab", "--inventory", str(inv_path),
          "--state-dir", str(tmp_path / "state"), "--with-collector", "--listen", listen],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         cwd=Path(__file__).resolve().parents[2])

@@ -298,7 +298,7 @@ def test_cli_scenario_and_lab_fault_command_against_a_running_lab(tmp_path: Path
     scenario.write_text("- {at: 0s, cut_link: L1}\n- {at: 2s, restore_link: L1}\n")
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if k != COMMUNITY_VAR}
-    cli = [sys.executable, "-m", "collector.cli", "lab"]
+    cli = [sys.executable, "-m", "borderwatch.cli", "lab"]
     proc = subprocess.Popen([*cli, "--inventory", str(inv), "--state-dir", str(state),
                              "--scenario", str(scenario)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
@@ -379,7 +379,7 @@ def test_bad_scenario_stops_the_lab_before_it_starts(tmp_path: Path):
     inv = write_inventory(tmp_path / "inv.yaml", 16161)
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("- {at: 5s, cut_link: L1, fade_link: L1}\n")
-    res = subprocess.run([sys.executable, "-m", "collector.cli", "lab", "--inventory", str(inv),
+    res = subprocess.run([sys.executable, "-m", "borderwatch.cli", "lab", "--inventory", str(inv),
                           "--state-dir", str(tmp_path / "state"), "--scenario", str(scenario)],
                          capture_output=True, text=True, cwd=REPO, timeout=60,
                          env={**os.environ, COMMUNITY_VAR: TEST_COMMUNITY})

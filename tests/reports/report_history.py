@@ -146,6 +146,6 @@ def empty_history(path: Path) -> Path:
 
 def run_report(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`borderwatch report ARGS` in a real process."""
-    return subprocess.run([sys.executable, "-m", "collector.cli", "report", *args],
+    return subprocess.run([sys.executable, "-m", "borderwatch.cli", "report", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           stdin=subprocess.DEVNULL, check=False)

@@ -14,7 +14,7 @@ from report_history import REPO, small_world, write_inventory
 def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
     inv = write_inventory(tmp_path / "inv.yaml")
     history = small_world(tmp_path / "history.sqlite")
-    args = [sys.executable, "-m", "collector.cli", "report", "--from", "2026-10-01",
+    args = [sys.executable, "-m", "borderwatch.cli", "report", "--from", "2026-10-01",
             "--to", "2026-12-01", "--inventory", str(inv), "--history", str(history),
             "--format", "json", "-o", str(tmp_path / "r.json")]
     leader, follower = os.openpty()

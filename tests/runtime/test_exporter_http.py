@@ -33,9 +33,9 @@ from runtime_helpers import (
 )
 from servers import find_binary, free_tcp_port
 
-from collector.cli import DEFAULT_LISTEN, build_parser
+from borderwatch.cli import DEFAULT_LISTEN, build_parser
+from borderwatch.service import run_service
 from collector.profiles import metric_catalog
-from collector.service import run_service
 from exporters.http import HttpServer, MetricsApp, is_loopback, parse_listen
 
 # promtool lint findings that are deliberate: IF-MIB label names as snmp_exporter spells
@@ -172,7 +172,7 @@ async def test_default_bind_is_loopback_and_other_binds_warn(
 async def test_series_cap_drops_extra_series_and_counts_them(
         inventory: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A31: a device with more series than the cap exports `cap` of them and counts the rest."""
-    caplog.set_level(logging.WARNING, logger="collector.service")
+    caplog.set_level(logging.WARNING, logger="borderwatch.service")
     async with running_service(inventory, ENV, series_cap=20) as service:
         await wait_until(lambda: service.state.device("ls-core-sw1").polls >= 2, within=10,
                          what="two polls of ls-core-sw1")

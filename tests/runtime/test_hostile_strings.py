@@ -33,8 +33,8 @@ from servers import Snmpsim, free_tcp_port, stop_process
 from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, start_agent, system_group
 
 IF, IFX = "1.3.6.1.2.1.2.2.1", "1.3.6.1.2.1.31.1.1.1"
-FORGED = "2026-12-07 15:00:00,000 ERROR collector.service: forged by the device"
-FORGED_BY_COMMENT = "2026-12-07 15:00:01,000 ERROR collector.service: forged by a comment"
+FORGED = "2026-12-07 15:00:00,000 ERROR borderwatch.service: forged by the device"
+FORGED_BY_COMMENT = "2026-12-07 15:00:01,000 ERROR borderwatch.service: forged by a comment"
 POST_NAME = "Đồn Biên phòng Chi Ma"
 HUAWEI_DESCR = (b"Huawei Versatile Routing Platform Software\r\n"
                 b"VRP (R) software, Version 8.180 (CE6800 V200R005C10SPC607B607)\r\n"
@@ -259,7 +259,7 @@ def test_a_traceback_is_one_record_too() -> None:
     code = ("import logging\n"
             "from collector.logging_setup import setup_logging\n"
             "setup_logging()\n"
-            "log = logging.getLogger('collector.service')\n"
+            "log = logging.getLogger('borderwatch.service')\n"
             f"try:\n    raise ValueError('bad value\\n' + {FORGED!r})\n"
             "except ValueError:\n    log.exception('mapping failed for %s', 'dev\\r\\x1b[2J')\n")
     res = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-c", code],

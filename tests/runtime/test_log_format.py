@@ -20,7 +20,7 @@ from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, start_agent
 KEYS = {"time", "level", "logger", "message"}
 IF, IFX = "1.3.6.1.2.1.2.2.1", "1.3.6.1.2.1.31.1.1.1"
 FORGED_RECORD = '{"time": "2026-12-07T15:00:00.000+00:00", "level": "CRITICAL", ' \
-    '"logger": "collector.service", "message": "forged"}'
+    '"logger": "borderwatch.service", "message": "forged"}'
 FORGING_IFNAME = b'GE1/0/1"}\n' + FORGED_RECORD.encode()
 RULES = """\
 schema_version: 1

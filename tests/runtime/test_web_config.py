@@ -29,8 +29,8 @@ from runtime_helpers import (
 from servers import free_tcp_port
 from tls_material import Pki, make_pki
 
-from collector.cli import build_parser
-from collector.service import run_service
+from borderwatch.cli import build_parser
+from borderwatch.service import run_service
 from exporters.http import HttpServer, MetricsApp
 from exporters.http_auth import write_refusal
 from exporters.http_limits import ServerLimits

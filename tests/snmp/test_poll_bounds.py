@@ -169,7 +169,7 @@ async def test_a_healthy_device_keeps_its_pace_next_to_a_hostile_one(
 _MEASURED_CLI = ("import atexit, resource, sys\n"
                  "atexit.register(lambda: sys.stderr.write('\\nmaxrss_kib=%d\\n' % "
                  "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
-                 "from collector.cli import main\n"
+                 "from borderwatch.cli import main\n"
                  "sys.exit(main(sys.argv[1:]))\n")
 
 
@@ -206,8 +206,8 @@ async def test_poll_json_of_a_hostile_agent_stays_bounded(evil_agent, tmp_path: 
 
 
 def test_inventory_limits_reach_the_poller(tmp_path: Path) -> None:
+    from borderwatch.service import device_spec
     from collector.inventory import load_inventory
-    from collector.service import device_spec
 
     inv = write_inventory(tmp_path / "inventory.yaml",
                           [Dev("big", 161, "c", extra={"limits": {"rows_per_table": 4096}}),

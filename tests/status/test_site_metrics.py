@@ -24,10 +24,10 @@ from status_world import (
     write_inventory,
 )
 
+from borderwatch.service import device_spec, link_specs
 from collector.icmp.stats import IcmpRound
 from collector.inventory import Inventory, load_inventory
 from collector.samples import PollResult
-from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 from exporters.site_info import SiteInfoCollector
 from exporters.site_status import STATUSES, SiteStatusCollector

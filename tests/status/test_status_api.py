@@ -12,9 +12,9 @@ from runtime_helpers import fetch, find_leaks, running_service, wait_until
 from servers import start_snmpd
 from status_world import DEVICES, SITES, canaries, env_for, snmpd_conf, write_inventory
 
+from borderwatch.service import device_spec, link_specs
 from collector.inventory import load_inventory
 from collector.samples import PollResult
-from collector.service import device_spec, link_specs
 from collector.state import NetworkState
 from exporters.status import SITE_STATUSES, StatusBuilder, site_status
 

@@ -22,8 +22,8 @@ from runtime_helpers import wait_until
 from servers import SNMPD_V3_USERS, Snmpd, free_udp_port, start_snmpd
 from trap_cli import Sender, send
 
+from borderwatch.service import Service, start_service
 from collector.inventory import load_inventory
-from collector.service import Service, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,7 @@ async def test_each_trap_updates_state_repolls_and_pages(service: Service, versi
                                                           pdu: str, device: str,
                                                           caplog: pytest.LogCaptureFixture
                                                           ) -> None:
-    caplog.set_level(logging.INFO, "collector.service")
+    caplog.set_level(logging.INFO, "borderwatch.service")
     svc = service
     sender = SENDERS[device]
     dest = "{}:{}".format(*svc.traps.address)
