@@ -13,8 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from alerts.notify.secrets import SecretError, resolve_receiver_secrets
+from alerts.rules import KnownIds, RulesError, load_rules
+from alerts.service_hook import resolve_path
 from collector.inventory import InventoryError, InventoryFileError, load_inventory
 from collector.inventory.models import Inventory
+from collector.profiles import metric_catalog
 
 
 def _plural(n: int, word: str) -> str:
@@ -57,8 +61,6 @@ def _check_receiver_secrets(inventory: Inventory, path: Path) -> bool:
     """Read every receiver secret from its env variable or file; print what cannot be read."""
     if inventory.alerts is None:
         return True
-    from alerts.notify.secrets import SecretError, resolve_receiver_secrets
-
     try:
         resolve_receiver_secrets(inventory.alerts, base_dir=path.resolve().parent)
     except SecretError as exc:
@@ -73,11 +75,6 @@ def _check_rules(inventory: Inventory, path: Path) -> int:
     """Check the rules file named by `alerts.rules` (none named: nothing to do)."""
     if inventory.alerts is None or not inventory.alerts.rules:
         return 0
-    # imported here: `check` of an inventory without alerts needs none of the alert engine
-    from alerts.rules import KnownIds, RulesError, load_rules
-    from alerts.service_hook import resolve_path
-    from collector.profiles import metric_catalog
-
     rules_path = resolve_path(inventory.alerts.rules, path.parent)
     known = KnownIds(frozenset(s.id for s in inventory.sites),
                      frozenset(link.id for link in inventory.links),

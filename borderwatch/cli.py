@@ -8,7 +8,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from alerts.promrules_command import add_rules_arguments, rules_command
+from alerts.silence_cli import add_silence_subcommand, silence_command
+from collector.logging_setup import setup_logging
 from collector.version import package_version
+from history.settings import add_run_options
+from lab.control import add_fault_subcommand
+from reports.cli import add_report_subcommand, report_command
 
 DEFAULT_INVENTORY = "inventory.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9730"
@@ -64,8 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic auth for the listener, in Prometheus exporter-toolkit's "
         "web-config.yml format (see docs/web-config.md)",
     )
-    from history.settings import add_run_options
-
     add_run_options(p)  # --state-dir, --no-history, retention
 
     p = sub.add_parser(
@@ -140,8 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario", help="YAML file of timed faults the lab runs (see lab/README-faults.md)"
     )
-    from lab.control import add_fault_subcommand
-
     add_fault_subcommand(p)  # `borderwatch lab fault VERB TARGET`: talks to a running lab
 
     p = sub.add_parser(
@@ -151,15 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         "equivalent to the alert rules the service runs; what cannot be expressed is "
         "skipped with a comment. See alerts/README.md.",
     )
-    from alerts.promrules_command import add_rules_arguments
-
     add_rules_arguments(p, DEFAULT_INVENTORY)
 
-    from alerts.silence_cli import add_silence_subcommand
-
     add_silence_subcommand(sub)  # `borderwatch silence add|list|expire`: the running service
-
-    from reports.cli import add_report_subcommand
 
     add_report_subcommand(sub, DEFAULT_INVENTORY)  # `borderwatch report`: planners' reports
 
@@ -174,8 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    from collector.logging_setup import setup_logging
-
     setup_logging(args.log_level, args.log_format)
     try:
         code = _dispatch(args)
@@ -189,7 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    """Run the chosen command; imports it lazily so that every command starts fast."""
+    """Run the chosen command. Each command's modules are imported here, when it runs, for
+    start-up time only: the service (aiohttp, influxdb-client, the exporters) or the lab
+    (snmpsim) nearly double the parser's import time, and `check` or `--help` need
+    neither. borderwatch/ is the top layer, so no import here dodges a cycle."""
     if args.command == "check":
         from borderwatch.check import check_command
 
@@ -212,20 +209,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return poll_command(args)
     if args.command == "lab":
+        from borderwatch.service import run_beside_lab
         from lab.cli import lab_command
 
-        return lab_command(args)
+        return lab_command(args, run_collector=run_beside_lab)
     if args.command == "rules":
-        from alerts.promrules_command import rules_command
-
         return rules_command(args)
     if args.command == "silence":
-        from alerts.silence_cli import silence_command
-
         return silence_command(args)
     if args.command == "report":
-        from reports.cli import report_command
-
         return report_command(args)
     raise AssertionError(args.command)  # argparse guarantees one of the above
 

@@ -23,11 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alerts.metrics import AlertCollector
+from alerts.service_hook import AlertService, resume_clock
+from alerts.silence_api import attach_silence_api
+from alerts.silence_off import attach_silences_off
 from borderwatch.device_reload import DeviceReloader
 from collector.clock import SteadyClock
 from collector.heap import HeapFreezer
 from collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
+from collector.poll_cli import render_json, render_table
 from collector.poll_limits import PollLimits
 from collector.poller import Poller
 from collector.reload import Reloader
@@ -42,6 +47,7 @@ from collector.state_lock import StateDirBusy, locked
 from collector.timeout_state import FILE_NAME as TIMEOUTS_FILE
 from collector.timeout_state import TimeoutCollector, TimeoutKeeper, timing_of
 from collector.topology_spec import DeviceSpec, LinkSpec
+from collector.traps.service_hook import TrapService
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.http_limits import ListenerStats, ServerLimits
 from exporters.icmp_metrics import IcmpCollector
@@ -54,6 +60,15 @@ from exporters.site_status import SiteStatusCollector
 from exporters.spool import SpoolError
 from exporters.status import attach_status
 from exporters.web_config import WebConfig, WebConfigError, load_web_config
+from history.schema import HistoryError
+from history.service_hook import HistoryService
+from history.settings import (
+    HistorySettings,
+    default_state_dir,
+    history_path,
+    settings_from_args,
+    state_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +144,7 @@ def _runtime(eff: EffectiveDeviceSettings, counters: PollCounters | None, *,
 def _check_v3_crypto(inventory: Inventory) -> None:
     """SnmpError if the inventory needs SNMPv3 privacy and its library is missing."""
     if needs_v3_crypto(inventory):
+        # the v3 modules load only for an inventory that uses v3 (as collector/snmp/factory.py)
         from collector.snmp.v3 import require_v3_crypto
 
         require_v3_crypto()
@@ -165,14 +181,12 @@ class Service:
     # tests that measure cadence). Must be quick and must not raise.
     result_listeners: list[Callable[[PollResult], None]] = field(default_factory=list)
     influx: InfluxWriter | None = None  # when the inventory has an `influx:` section
-    # Alert engine, outbox and notifiers, when the inventory has an `alerts:` section
-    # (alerts.service_hook.AlertService; typed loosely so that collector/ keeps no import
-    # of alerts/ at module level).
-    alerts: Any = None
-    # The embedded history (history.service_hook.HistoryService), on unless turned off.
-    history: Any = None
-    # The trap receiver (collector.traps.service_hook.TrapService) with a `traps:` section.
-    traps: Any = None
+    # Alert engine, outbox and notifiers, when the inventory has an `alerts:` section.
+    alerts: AlertService | None = None
+    # The embedded history, on unless turned off.
+    history: HistoryService | None = None
+    # The trap receiver, with a `traps:` section.
+    traps: TrapService | None = None
     # Keeps full garbage collections short on big inventories (collector/heap.py).
     heap: HeapFreezer = field(default_factory=HeapFreezer)
     icmp: IcmpHook | None = None  # the pinger, unless no device is pinged (collector/icmp)
@@ -309,8 +323,6 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
     specs = {i: device_spec(e) for i, e in effective.items()}
     clock = SteadyClock()  # durations; the alert engine's saved timeline continues, if any
     if inventory.alerts is not None:
-        from alerts.service_hook import resume_clock
-
         clock = resume_clock(inventory, base_dir)
     state = NetworkState(specs.values(), link_specs(inventory), clock=clock,
                          icmp_window=inventory.defaults.icmp.window)
@@ -341,14 +353,10 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             # durable outbox to the configured receivers (alerts/service_hook.py). Built
             # before the registry and the HTTP app so that its metrics and routes can be
             # added to them; it only starts ticking and delivering below, once serving.
-            from alerts.service_hook import AlertService
-
             alert_service = AlertService(inventory, state, base_dir=base_dir, clock=clock)
             opened.push_async_callback(alert_service.close)  # saves state, closes outbox
         history_service: Any = None
         if history is not None:
-            from history.service_hook import HistoryService
-
             history_service = HistoryService(history, inventory, state)
             history_service.open()  # lock, crash recovery, a new run
             opened.push_async_callback(history_service.close)
@@ -383,25 +391,17 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         site_status = SiteStatusCollector(inventory, state, status.topology)
         registry.register(site_status)
         if alert_service is not None:
-            from alerts.metrics import AlertCollector
-
             registry.register(AlertCollector(alert_service))  # alerts, incidents, outbox
             status.alerts = alert_service.status_alerts  # open incidents in /api/status
             status.notifications = alert_service.status_notifications  # ...and the pages
             # Routes go here: aiohttp freezes the router when http.start() sets the app up.
-            from alerts.silence_api import attach_silence_api
-
             attach_silence_api(metrics_app.app, alert_service)  # /api/silences (writes: HttpServer)
         else:
-            from alerts.silence_off import attach_silences_off
-
             attach_silences_off(metrics_app.app)  # /api/silences: "alerts are not configured"
         if history_service is not None:
             registry.register(history_service.collector())  # borderwatch_history_*
         trap_service: Any = None
         if inventory.traps is not None:  # traps → state, alerts nudged, a confirming poll
-            from collector.traps.service_hook import TrapService
-
             trap_service = TrapService(inventory.traps, effective, state, scheduler,
                                        log_event=log_event, alerts=alert_service)
             registry.register(trap_service.collector())  # borderwatch_traps_*
@@ -582,14 +582,11 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     inventory = _load(inventory_path)
     if inventory is None:
         return 2
-    if needs_v3_crypto(inventory):
-        from collector.snmp.v3 import require_v3_crypto
-
-        try:
-            require_v3_crypto()
-        except SnmpError as exc:
-            print(f"borderwatch: {inventory_path}: {exc}", file=sys.stderr)
-            return 2
+    try:
+        _check_v3_crypto(inventory)
+    except SnmpError as exc:
+        print(f"borderwatch: {inventory_path}: {exc}", file=sys.stderr)
+        return 2
     base_dir = Path(inventory_path).resolve().parent
     try:
         # one writer per state directory, held until the service has stopped
@@ -658,15 +655,24 @@ def _load_web_config(path: str | Path) -> WebConfig | None:
 def run_command(args: argparse.Namespace) -> int:
     """`borderwatch run --inventory PATH [--listen HOST:PORT] [--web.config.file FILE]
     [history options]`."""
-    from history.schema import HistoryError
-    from history.settings import settings_from_args, state_dir
-
     try:
         return run_service(args.inventory, args.listen,
                            web_config_file=getattr(args, "web_config_file", None),
                            history=settings_from_args(args), state_root=state_dir(args))
     except HistoryError as exc:  # locked by another process, corrupt, not a history
         print(f"borderwatch: history: {exc}", file=sys.stderr)
+        return 1
+
+
+def run_beside_lab(args: argparse.Namespace, stop: threading.Event) -> int:
+    """`borderwatch lab --with-collector`: the service on the lab's inventory until the lab's
+    signal handlers set `stop`; the same history file as `borderwatch run` there, so that
+    `report` finds it. The lab is handed this function (it does not import the service)."""
+    history = HistorySettings(history_path(default_state_dir(args.inventory)))
+    try:
+        return run_service(args.inventory, listen=args.listen, stop=stop, history=history)
+    except HistoryError as exc:
+        print(f"borderwatch lab --with-collector: history: {exc}", file=sys.stderr)
         return 1
 
 
@@ -700,8 +706,6 @@ async def poll_once(inventory: Inventory, device_id: str, *,
 
 def poll_command(args: argparse.Namespace) -> int:
     """`borderwatch poll --inventory PATH DEVICE [--json]`: 0 answered, 1 not, 2 bad input."""
-    from collector.poll_cli import render_json, render_table
-
     inventory = _load(args.inventory)
     if inventory is None:
         return 2
@@ -715,14 +719,11 @@ def poll_command(args: argparse.Namespace) -> int:
         print(f"borderwatch poll: {args.device} is an ICMP-only device (snmp: false): it is "
               "pinged by `borderwatch run`, there is no SNMP agent to poll", file=sys.stderr)
         return 2
-    if needs_v3_crypto(inventory):
-        from collector.snmp.v3 import require_v3_crypto
-
-        try:
-            require_v3_crypto()
-        except SnmpError as exc:
-            print(f"borderwatch poll: {exc}", file=sys.stderr)
-            return 2
+    try:
+        _check_v3_crypto(inventory)
+    except SnmpError as exc:
+        print(f"borderwatch poll: {exc}", file=sys.stderr)
+        return 2
     try:
         spec, result = asyncio.run(poll_once(inventory, args.device))
     except SnmpError as exc:  # e.g. a host name that does not resolve

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -22,8 +23,16 @@ from lab.traps import LabTraps
 log = logging.getLogger(__name__)
 
 
-def lab_command(args: argparse.Namespace) -> int:
-    """Run the lab until SIGINT/SIGTERM; returns the process exit code."""
+# `borderwatch lab --with-collector`: (args, stop) -> exit code, given by the application
+# (borderwatch.service.run_beside_lab), which stands above the lab and wires it.
+RunCollector = Callable[[argparse.Namespace, threading.Event], int]
+
+
+def lab_command(args: argparse.Namespace, run_collector: RunCollector | None = None) -> int:
+    """Run the lab until SIGINT/SIGTERM; returns the process exit code.
+
+    `run_collector`: runs the service beside the lab (--with-collector) until `stop` is set.
+    """
     if getattr(args, "lab_action", None) == "fault":
         return fault_command(args)
     # Progress and "lab running" are read as they come, also through a pipe (make demo | tee,
@@ -84,7 +93,7 @@ def lab_command(args: argparse.Namespace) -> int:
         if scenario:
             print(f"scenario {args.scenario}: {len(scenario)} steps")
         if args.with_collector:
-            return _run_collector(args, stop)
+            return _run_collector(run_collector, args, stop)
         print("lab running; Ctrl-C stops it")
         _watch(lab, stop)
         return 0
@@ -120,22 +129,10 @@ def _watch(lab: Lab, stop: threading.Event) -> None:
                             agent.proc.returncode if agent.proc else "?")
 
 
-def _run_collector(args: argparse.Namespace, stop: threading.Event) -> int:
-    try:
-        from borderwatch.service import run_service  # type: ignore[attr-defined]
-    except ImportError:
-        print("borderwatch lab --with-collector: the collector service (borderwatch/service.py) "
-              "is not available in this build; run `borderwatch run` separately",
-              file=sys.stderr)
+def _run_collector(run_collector: RunCollector | None, args: argparse.Namespace,
+                   stop: threading.Event) -> int:
+    if run_collector is None:
+        print("borderwatch lab --with-collector: the collector service is not available "
+              "here; run `borderwatch run` separately", file=sys.stderr)
         return 1
-    from history.schema import HistoryError
-    from history.settings import HistorySettings, default_state_dir, history_path
-
-    # the same history file as `borderwatch run` on this inventory, so `report` finds it
-    history = HistorySettings(history_path(default_state_dir(args.inventory)))
-    try:
-        return int(run_service(args.inventory, listen=args.listen, stop=stop,
-                               history=history) or 0)
-    except HistoryError as exc:
-        print(f"borderwatch lab --with-collector: history: {exc}", file=sys.stderr)
-        return 1
+    return int(run_collector(args, stop) or 0)
