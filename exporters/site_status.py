@@ -21,16 +21,13 @@ topology cannot be analysed (no core site in the inventory).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
+from alerts.topology import Analysis, Topology, analyse
 from collector.inventory import Inventory
 from collector.state import NetworkState
 from exporters.status import health_from_state, site_status, topology_of, with_isolation
-
-if TYPE_CHECKING:
-    from alerts.topology import Analysis, Topology
 
 SITE_STATUS = "borderwatch_site_status"
 REDUNDANCY_LOST = "borderwatch_site_redundancy_lost"
@@ -41,8 +38,6 @@ def analyse_now(topology: Topology | None, state: NetworkState) -> Analysis | No
     """The topology analysis of the state as it is now (None without a topology)."""
     if topology is None:
         return None
-    from alerts.topology import analyse
-
     return analyse(topology, health_from_state(state.device_snapshots(),
                                                state.link_snapshots()))
 

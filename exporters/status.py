@@ -32,10 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alerts.topology import Analysis, Health, Topology, analyse
 from collector.state import DeviceSnapshot, LinkSnapshot, NetworkState
 
 if TYPE_CHECKING:
-    from alerts.topology import Analysis, Health, Topology
     from collector.inventory import Inventory
     from exporters.http import MetricsApp
 
@@ -105,8 +105,6 @@ def _link(snap: LinkSnapshot, root_cause: bool = False) -> dict[str, Any]:
 def health_from_state(devices: Iterable[DeviceSnapshot], links: Iterable[LinkSnapshot]
                       ) -> Health:
     """The topology's evidence as seen right now (no debounce: the page shows the present)."""
-    from alerts.topology import Health
-
     devs = list(devices)
     return Health(device_up={d.device_id: d.reachable for d in devs},
                   last_success={d.device_id: d.last_success for d in devs},
@@ -185,21 +183,13 @@ class StatusBuilder:
                  ) -> Analysis | None:
         if self.topology is None:
             return None
-        from alerts.topology import analyse
-
         return analyse(self.topology, health_from_state(devices, links))
 
 
 def topology_of(inventory: Inventory) -> tuple[Topology | None, str | None]:
     """The inventory's topology, or None and why isolation cannot be computed."""
     try:
-        # alerts/ is not part of the installed packages yet (pyproject's packages.find):
-        # without it the page still works, only without isolation.
-        from alerts.topology import Topology
-
         return Topology.from_inventory(inventory), None
-    except ImportError:
-        return None, "isolation not computed: the alerts package is not installed"
     except ValueError as exc:  # e.g. no core site: reachability has no origin
         return None, f"isolation not computed: {exc}"
 
