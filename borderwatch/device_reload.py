@@ -21,7 +21,7 @@ from collector.inventory.diff import InventoryDiff
 from collector.scheduler import DeviceStats, Job
 from collector.snmp.types import SnmpError
 from collector.timeout_state import timing_of
-from collector.topology_spec import LinkSpec
+from collector.topology_spec import DeviceSpec, LinkSpec
 
 if TYPE_CHECKING:
     from borderwatch.service import DeviceRuntime, Service
@@ -37,14 +37,17 @@ class DeviceReloader:
 
     def __init__(self, service: Service, *, runtime: RuntimeFactory,
                  links: Callable[[Inventory], list[LinkSpec]],
-                 check: Callable[[Inventory], None]) -> None:
+                 check: Callable[[Inventory], None],
+                 spec: Callable[[EffectiveDeviceSettings], DeviceSpec]) -> None:
         """`runtime` opens a device's session (borderwatch.service builds it); `links`: the
         inventory's links as state sees them; `check` raises SnmpError for an inventory
-        this process cannot poll (SNMPv3 privacy without its crypto library)."""
+        this process cannot poll (SNMPv3 privacy without its crypto library); `spec`: a
+        device as state sees it (ICMP-only devices too, which have no runtime)."""
         self._service = service
         self._runtime = runtime
         self._links = links
         self._check = check
+        self._spec = spec
 
     def prepare_inventory(self, inventory: Inventory) -> None:
         """Refuse an inventory this process cannot poll (ValueError)."""
@@ -59,12 +62,13 @@ class DeviceReloader:
         service = self._service
         kept: dict[str, DeviceStats | None] = {}
         for device_id in (*diff.removed, *diff.changed):
-            kept[device_id] = await service.scheduler.remove(device_id)
-            runtime = service.devices.pop(device_id)
-            try:
-                await runtime.session.close()
-            except Exception:  # one broken session must not stop the reload
-                log.exception("closing the session of %s failed", device_id)
+            runtime = service.devices.pop(device_id, None)
+            if runtime is not None:  # an ICMP-only device has no session nor poll loop
+                kept[device_id] = await service.scheduler.remove(device_id)
+                try:
+                    await runtime.session.close()
+                except Exception:  # one broken session must not stop the reload
+                    log.exception("closing the session of %s failed", device_id)
             if device_id in diff.removed:
                 service.poll_counters.pop(device_id, None)
                 service.device_sites.pop(device_id, None)
@@ -72,23 +76,29 @@ class DeviceReloader:
                 service.first_round.discard(device_id)
         for device_id in (*diff.changed, *diff.added):
             eff = inventory.effective(device_id)
+            service.device_sites[device_id] = eff.site_id
+            if not eff.snmp:
+                continue  # pinged only (collector/icmp follows the reload on its own)
             runtime = self._runtime(eff, service.poll_counters.get(device_id))
             runtime.counters.site = eff.site_id
             service.devices[device_id] = runtime
             service.poll_counters[device_id] = runtime.counters
-            service.device_sites[device_id] = eff.site_id
             timing = timing_of(runtime.session)
             if timing is not None:
                 service.timings[device_id] = timing
             else:
                 service.timings.pop(device_id, None)
         # `devices` keeps the inventory's order, and so does the state
-        service.devices = {d.id: service.devices[d.id] for d in inventory.devices}
+        service.devices = {d.id: service.devices[d.id] for d in inventory.devices
+                           if d.id in service.devices}
         # The state before the loops: the first poll of an added device must find it there.
-        service.state.set_topology([r.spec for r in service.devices.values()],
-                                   self._links(inventory))
+        # Every device is in it, ICMP-only ones too (their ping rounds are their polls).
+        service.state.set_topology([self._spec(inventory.effective(d.id))
+                                    for d in inventory.devices], self._links(inventory))
         service.inventory = inventory
         for device_id in (*diff.changed, *diff.added):
+            if device_id not in service.devices:
+                continue  # ICMP-only
             eff = service.devices[device_id].settings
             service.scheduler.add(
                 Job(device_id=device_id, interval=eff.interval,

@@ -424,9 +424,9 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             reloader = service.reloader = Reloader(reload_from, inventory, source=source)
             reloader.add(DeviceReloader(
                 service, runtime=functools.partial(_runtime, transport=transport),
-                links=link_specs, check=_check_v3_crypto))
-            for part in (trap_service, alert_service, history_service, status, site_info,
-                         site_status):
+                links=link_specs, check=_check_v3_crypto, spec=device_spec))
+            for part in (service.icmp, trap_service, alert_service, history_service, status,
+                         site_info, site_status):
                 if part is not None:
                     reloader.add(part)
             registry.register(ReloadCollector(reloader.status))

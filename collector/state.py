@@ -477,6 +477,14 @@ class NetworkState:
             error=None if r.answered else f"no echo reply to {r.sent} request(s)",
             profile="icmp"))
 
+    def forget_icmp(self, device_id: str) -> None:
+        """Drop a device's ping statistics (it is no longer pinged, or pinged at another
+        address): its borderwatch_icmp_* series leave until its next round."""
+        dev = self._devices.get(device_id)
+        if dev is not None:
+            dev.icmp = None
+            dev.snap.icmp = None
+
     def _note_partial(self, dev: _Device, result: PollResult, now: float) -> list[Event]:
         """Fold a successful poll's problem kinds; an event when kinds appear or all end."""
         snap = dev.snap

@@ -27,8 +27,9 @@ class InventoryDiff:
     # incidents are judged against the new one.
     topology_changed: bool = False
     # Sections a running service cannot swap (the Influx writer, the trap listener, the
-    # alert receivers and state directory, the SNMP transport's in-flight bound): they take
-    # effect at the next restart; the reload says so in the log.
+    # alert receivers and state directory, the SNMP transport's in-flight bound, the
+    # pinger's cadence and socket): they take effect at the next restart; the reload says
+    # so in the log.
     restart_needed: tuple[str, ...] = ()
 
     @property
@@ -54,7 +55,7 @@ def _polling(eff: EffectiveDeviceSettings) -> tuple:
     (Secret equality): a rotated community behind the same variable is a change."""
     return (eff.site_id, eff.address, eff.port, eff.profile, eff.interval, eff.timeout,
             eff.retries, eff.max_repetitions, eff.poll_deadline, eff.accept_any_source,
-            eff.limits, eff.credential)
+            eff.limits, eff.credential, eff.snmp)
 
 
 def _topology(inv: Inventory) -> tuple:
@@ -86,6 +87,9 @@ def diff_inventories(old: Inventory, new: Inventory) -> InventoryDiff:
         restart.append("alerts")
     if old.defaults.max_in_flight != new.defaults.max_in_flight:
         restart.append("defaults.max_in_flight")
+    if old.defaults.icmp.model_dump(exclude={"enabled"}) != \
+            new.defaults.icmp.model_dump(exclude={"enabled"}):
+        restart.append("defaults.icmp")  # its targets (and `enabled`) do follow a reload
     return InventoryDiff(
         added=tuple(i for i in new_ids if i not in old_set),
         removed=tuple(i for i in old_ids if i not in new_set),
