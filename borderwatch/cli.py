@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic auth for the listener, in Prometheus exporter-toolkit's "
         "web-config.yml format (see docs/web-config.md)",
     )
+    p.add_argument(
+        "--traps.listen-address",
+        "--traps-listen-address",
+        dest="traps_listen",
+        metavar="ADDRESS:PORT",
+        help="UDP address of the trap receiver; wins over the inventory's traps.listen and "
+        "turns the receiver on without a traps: section (e.g. 0.0.0.0:1162; port 162 needs "
+        "CAP_NET_BIND_SERVICE)",
+    )
     add_run_options(p)  # --state-dir, --no-history, retention
 
     p = sub.add_parser(

@@ -563,23 +563,30 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
                 web_config_file: str | Path | None = None, history: Any = None,
-                state_root: str | Path | None = None) -> int:
+                state_root: str | Path | None = None, traps_listen: str | None = None) -> int:
     """Run the collector in this thread until stopped; returns the process exit code.
 
     `stop`: a threading.Event the caller sets to stop the service (the lab sets it from
     its own SIGINT/SIGTERM handlers); without it the service handles SIGINT/SIGTERM itself.
     `state_root`: the state directory (`run --state-dir`); default `var` beside the inventory.
+    `traps_listen`: `--traps.listen-address`, which wins over the inventory's
+    (collector/traps/listen_flag.py).
     Exit codes: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad inventory.
     """
+    from collector.traps.listen_flag import check_listen_address, overriding
+
     try:
         parse_listen(listen)
+        if traps_listen is not None:
+            check_listen_address(traps_listen)
     except ValueError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 2
     web_config = _load_web_config(web_config_file) if web_config_file is not None else None
     if web_config_file is not None and web_config is None:
         return 2
-    inventory = _load(inventory_path)
+    load = overriding(functools.partial(load_inventory, inventory_path), traps_listen)
+    inventory = _load(inventory_path, load)
     if inventory is None:
         return 2
     try:
@@ -596,7 +603,7 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                               local_address=local_address, series_cap=series_cap,
                               base_dir=base_dir, web_config=web_config, history=history,
                               state_root=Path(state_root) if state_root is not None else None,
-                              reload_from=functools.partial(load_inventory, inventory_path),
+                              reload_from=load,
                               source=str(inventory_path)))
     except StateDirBusy as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
@@ -628,10 +635,12 @@ def state_dirs(inventory: Inventory, base_dir: Path,
     return dirs
 
 
-def _load(path: str | Path) -> Inventory | None:
-    """The inventory, or None after printing every problem (one per line) to stderr."""
+def _load(path: str | Path,
+          load: Callable[[], Inventory] | None = None) -> Inventory | None:
+    """The inventory (`load()` if given, else the file), or None after printing every
+    problem (one per line) to stderr."""
     try:
-        return load_inventory(path)
+        return load() if load is not None else load_inventory(path)
     except InventoryError as exc:
         print(f"borderwatch: {path}: the inventory has problems:", file=sys.stderr)
         for problem in exc.problems:
@@ -658,7 +667,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return run_service(args.inventory, args.listen,
                            web_config_file=getattr(args, "web_config_file", None),
-                           history=settings_from_args(args), state_root=state_dir(args))
+                           history=settings_from_args(args), state_root=state_dir(args),
+                           traps_listen=getattr(args, "traps_listen", None))
     except HistoryError as exc:  # locked by another process, corrupt, not a history
         print(f"borderwatch: history: {exc}", file=sys.stderr)
         return 1
