@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from alerts import content
-from alerts.incident import Group, Grouper, Incident
+from alerts.incident import LINK_PING_KINDS, Group, Grouper, Incident
 from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
 from alerts.notification import Decision, Notification
 from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
@@ -112,7 +112,8 @@ class Engine:
         analysis = analyse(self.topology, health)
         ctx = Context(self.topology, analysis, devices, links)
         resolved_now = self._step_alerts(ctx, now)
-        out = self._incidents(Grouper(self.topology, analysis), resolved_now, now)
+        out = self._incidents(Grouper(self.topology, analysis, self._degraded_sites()),
+                              resolved_now, now)
         self._forget()
         self.last_evaluation = now
         self.last_analysis = analysis
@@ -305,6 +306,27 @@ class Engine:
             elif step(alert, rule, self.rules.flap(rule), None, now) is Transition.RESOLVED:
                 resolved_now.add(key)
         return resolved_now
+
+    def _degraded_sites(self) -> dict[str, str]:
+        """Site → the degraded link (a pending or firing link_rtt_high / link_loss_high
+        alert) its own degraded-path alerts belong to: the link's far end and every site
+        the plan can reach only through the link (pending counts, so that a site alert that
+        fires with the link's joins the link's incident from the start)."""
+        out: dict[str, str] = {}
+        topo = self.topology
+        for _key, alert in sorted(self.alerts.items()):
+            rule = self._by_name.get(alert.rule)
+            link = alert.subject.link
+            if rule is None or rule.kind not in LINK_PING_KINDS or not alert.active \
+                    or link not in topo.links:
+                continue
+            behind = {s for s, crit in topo.planned_critical.items() if link_el(link) in crit}
+            far = alert.info.get("far_site")
+            if far in topo.sites:
+                behind.add(far)
+            for site in sorted(behind):
+                out.setdefault(site, link)
+        return out
 
     def _subject_exists(self, alert: AlertState) -> bool:
         subject, topo = alert.subject, self.topology

@@ -8,7 +8,9 @@ to a *group key* that names its explanation.
   element itself. `<root>` is the outage's root cause, e.g. `reach:link:L27`,
   `reach:site:hub-thatkhe`, `reach:device:dd-agg2`.
 * `link:<id>` for a failed link that cuts nobody off (plus the sites that lost redundancy
-  through it) and for the link's radio and traffic conditions.
+  through it) and for the link's radio and traffic conditions; for a degraded link (its
+  ping RTT or loss alert pending or firing), also the degraded-path alerts of the sites
+  behind it and of its far end: one page names the link, not each site.
 * `power:<site>` for a site's UPS / DC-plant alerts; `device:<id>` for a device's other
   conditions; `redundancy:<a>+<b>` for lost redundancy with several causes.
 
@@ -29,6 +31,8 @@ from alerts.topology import Analysis, Outage, Topology, device_el, link_el, site
 
 POWER_KINDS = ("on_battery", "battery_runtime_low")
 SITE_KINDS = ("site_isolated", "site_down", "redundancy_lost")
+LINK_PING_KINDS = ("link_rtt_high", "link_loss_high")  # a degraded link...
+SITE_PING_KINDS = ("site_rtt_high", "site_loss_high")  # ...explains these behind it
 
 
 @dataclass
@@ -107,9 +111,12 @@ class Incident:
 class Grouper:
     """Maps alerts to group keys for one evaluation, from the topology analysis."""
 
-    def __init__(self, topo: Topology, analysis: Analysis) -> None:
+    def __init__(self, topo: Topology, analysis: Analysis,
+                 degraded: Mapping[str, str] | None = None) -> None:
+        """`degraded`: site → the degraded link that explains its degraded path."""
         self.topo = topo
         self.analysis = analysis
+        self.degraded = dict(degraded or {})
         self.outage_by_key: dict[str, Outage] = {}
         self._site: dict[str, str] = {}
         self._link: dict[str, str] = {}
@@ -142,6 +149,9 @@ class Grouper:
             return self._site.get(subject_site, "reach:" + site_el(subject_site))
         if rule_kind == "redundancy_lost" and subject_site:
             return self._redundancy_key(subject_site, info.get("causes") or ())
+        if rule_kind in SITE_PING_KINDS and subject_site in self.degraded:
+            link = self.degraded[subject_site]
+            return self._link.get(link, "link:" + link)
         if rule_kind == "device_unreachable" and device:
             return self._device.get(device, "reach:" + device_el(device))
         if link and link in self._link:

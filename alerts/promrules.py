@@ -69,6 +69,7 @@ CONCERNS = {
     "site_loss_high": "reachability",
     "device_incomplete": "data",
     "link_down": "links", "interface_down": "links", "link_utilization": "traffic",
+    "link_rtt_high": "links", "link_loss_high": "links",
     "interface_errors": "traffic", "radio_fade": "radio", "radio_signal_low": "radio",
     "radio_snr_low": "radio", "on_battery": "power", "battery_runtime_low": "power",
     "gauge_above": "gauges", "gauge_below": "gauges",
@@ -302,6 +303,19 @@ def _query(rule: Rule, topo: Topology, flap_window: str | None) -> _Query:
     if kind == "link_down":
         sel = _selector(LINK_UP, lm)
         return _Query(f"{sel} == 0", ("link",), ("a_site", "b_site"), flap(sel))
+    if kind in ("link_rtt_high", "link_loss_high"):
+        metric = ICMP_RTT if kind == "link_rtt_high" else ICMP_LOSS
+        pinged = f"{_selector(metric)} and on (site, device) {_selector(ICMP_UP)} == 1"
+
+        def end(side: str) -> str:  # the link's `side` end device's value, per link
+            return (f"max by (link, a_site, b_site) (\n    {_selector(LINK_INFO, lm)}\n"
+                    f"    * on ({side}_device) group_left label_replace(\n      {pinged},\n"
+                    f'      "{side}_device", "$1", "device", "(.*)"))')
+        return _Query(f"abs(\n  {end('a')}\n  - {end('b')}\n)", ("link",),
+                      ("a_site", "b_site"),
+                      notes=("what the link adds: |a end − b end| of its end devices' ping "
+                             "values; sites behind it are not inhibited here (the engine "
+                             "groups them under the link)",))
     if kind == "link_utilization":
         # the ends' sites joined on from borderwatch_link_info, for names and the dashboard
         return _Query(f"{_selector(LINK_UTILIZATION, lm)}\n  * on (link) group_left (a_site, "
@@ -372,6 +386,18 @@ def _summaries(rule: Rule, q: _Query) -> tuple[str, str]:
         if k == "link_down":
             return (f"Mất tuyến {{{{ $labels.link }}}} {a_vi} – {b_vi}",
                     f"Link {{{{ $labels.link }}}} {a_en} – {b_en} is down")
+        if k == "link_rtt_high":
+            amount = "{{ $value | humanizeDuration }}"
+            return (f"Tuyến {{{{ $labels.link }}}} {a_vi} – {b_vi} suy giảm: tăng trễ ping "
+                    f"thêm {amount}",
+                    f"Link {{{{ $labels.link }}}} {a_en} – {b_en} degraded: adds {amount} of "
+                    "ping round trip")
+        if k == "link_loss_high":
+            pct = "{{ $value | humanizePercentage }}"
+            return (f"Tuyến {{{{ $labels.link }}}} {a_vi} – {b_vi} suy giảm: mất thêm {pct} "
+                    "gói ping",
+                    f"Link {{{{ $labels.link }}}} {a_en} – {b_en} degraded: adds {pct} ping "
+                    "loss")
         if k == "link_utilization":
             pct = "{{ $value | humanizePercentage }}"
             way = "{{ $labels.direction }}"

@@ -217,6 +217,20 @@ def _what(a: AlertRef, where: str, site_txt: str, lang: str) -> tuple[str, str]:
                 f"Path to {site_txt} degraded"), \
             ((f": trễ ping {amount}" if rtt else f": mất gói ping {amount}") if vi else
              (f": ping round trip {amount}" if rtt else f": ping loss {amount}"))
+    if kind in ("link_rtt_high", "link_loss_high"):
+        rtt = kind == "link_rtt_high"
+        amount = (f"{(value or 0.0) * 1000:.0f} ms" if rtt else f"{(value or 0.0) * 100:.0f}%")
+        far = site_name(SiteRef(info["far_site"], info.get("far_site_name") or
+                                info["far_site"], "", info.get("far_site_name_en")), lang) \
+            if info.get("far_site") else ""
+        if vi:
+            detail = (f": tăng trễ ping thêm {amount}" if rtt else
+                      f": mất thêm {amount} gói ping") + (f" tới {far}" if far else "")
+        else:
+            detail = (f": adds {amount} of ping round trip" if rtt else
+                      f": adds {amount} ping loss") + (f" towards {far}" if far else "")
+        return (f"{where[0].upper()}{where[1:]} suy giảm" if vi else
+                f"{where[0].upper()}{where[1:]} degraded"), detail
     if kind == "device_incomplete":
         kinds = ", ".join(info.get("kinds") or ())
         return (f"Dữ liệu của {where} không đầy đủ" if vi else f"Data of {where} incomplete"), \

@@ -79,6 +79,11 @@ KINDS: dict[str, KindSpec] = {
                               "average of its pinged devices), in seconds"),
     "site_loss_high": KindSpec("site", "above", "ratio", "ping loss to the site (the lowest "
                                "loss ratio of its pinged devices)"),
+    "link_rtt_high": KindSpec("link", "above", "s", "ping round trip the link adds: the "
+                              "difference of the average RTT of its two end devices, in "
+                              "seconds"),
+    "link_loss_high": KindSpec("link", "above", "ratio", "ping loss the link adds: the "
+                               "difference of the loss ratio of its two end devices"),
     "link_down": KindSpec("link", None, "", "an end reports the link's interface down"),
     "interface_down": KindSpec("interface", None, "", "a declared interface is down",
                                options=("interfaces",)),

@@ -237,6 +237,34 @@ def _site_ping(read: Callable[[DeviceSnapshot], float | None]) -> Evaluator:
     return evaluate
 
 
+def _link_ping(read: Callable[[DeviceSnapshot], float | None]) -> Evaluator:
+    """Per link, what it adds: |far end − near end| of its two end devices' ping values.
+
+    The difference, not the far end's value, so that a slow or lossy hop is blamed on that
+    hop and not also on every link behind it (each of those adds nothing). Both ends must
+    answer ping; `far_site` is the worse end's site (the engine's grouping puts that site's
+    own degraded-path alert, and those of the sites behind the link, under the link)."""
+    def evaluate(rule: Rule, ctx: Context) -> Iterator[Signal]:
+        for link_id, link in ctx.topology.links.items():
+            ends = []
+            for device, site in ((link.a_device, link.a_site), (link.b_device, link.b_site)):
+                snap = ctx.devices.get(device)
+                value = read(snap) if snap is not None and answers_ping(snap) else None
+                if value is None:
+                    break
+                ends.append((value, site, device))
+            else:
+                (near, _, _), (far, far_site, far_device) = sorted(ends)
+                site = ctx.topology.sites.get(far_site)
+                yield Signal(Subject("link", link=link_id), value=far - near,
+                             info={"value": far - near, "far_site": far_site,
+                                   "far_site_name": site.name if site else far_site,
+                                   "far_site_name_en": site.name_en if site else None,
+                                   "far_device": far_device, "far_value": far,
+                                   "near_value": near})
+    return evaluate
+
+
 def _device_incomplete(rule: Rule, ctx: Context) -> Iterator[Signal]:
     # Only devices that answer: an unreachable one has its own alert, and no signal
     # holds a firing "incomplete" alert instead of resolving it on a failed poll.
@@ -425,6 +453,8 @@ EVALUATORS: dict[str, Evaluator] = {
     "site_down": _site_status("down"),
     "site_isolated": _site_status("isolated"),
     "redundancy_lost": _redundancy_lost,
+    "link_rtt_high": _link_ping(lambda s: s.icmp.rtt_average if s.icmp else None),
+    "link_loss_high": _link_ping(lambda s: s.icmp.loss_ratio if s.icmp else None),
     "link_down": _link_down,
     "interface_down": _interface_down,
     "interface_errors": _interface_errors,

@@ -198,7 +198,8 @@ BAD = [
         """, ["rules.yaml:2: disable[0]: no default rule is named 'SiteIsolatd' (did you mean "
               "'SiteIsolated'?); defaults: BatteryRuntimeLow, DeviceDataIncomplete, "
               "DeviceUnreachable, "
-              "InterfaceDown, InterfaceErrors, LinkDown, LinkUtilizationHigh, OnBattery, "
+              "InterfaceDown, InterfaceErrors, LinkDown, LinkLatencyHigh, LinkLossHigh, "
+              "LinkUtilizationHigh, OnBattery, "
               "RadioFade, RadioSignalLow, RadioSnrLow, RedundancyLost, SiteDown, "
               "SiteIsolated, SiteLatencyHigh, SiteLossHigh, SnmpAgentDown, VsatEsNoLow"],
              id="disable-unknown"),
