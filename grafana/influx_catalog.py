@@ -202,6 +202,18 @@ def site(rows: list[SiteRow]) -> Dashboard:
             _series("Device uptime",
                     f'SELECT last("uptime_seconds") FROM "device" {_where(s)} '
                     f'{INTERVAL}, "device" fill(none)', "$tag_device", unit="s"),
+            Row("Ping"),
+            _series("Ping round trip",
+                    'SELECT mean("rtt_average_seconds") AS "average", '
+                    'mean("rtt_jitter_seconds") AS "jitter" FROM "icmp" '
+                    f'{_where(s)} {INTERVAL}, "device" fill(none)', "$tag_device $col",
+                    unit="s", description="Over the pinger's window of rounds "
+                    "(defaults.icmp.window); VSAT is about 0.6 s when healthy."),
+            _series("Ping loss",
+                    f'SELECT mean("loss_ratio") FROM "icmp" {_where(s)} '
+                    f'{INTERVAL}, "device" fill(none)', "$tag_device", unit="percentunit",
+                    thresholds=((None, "green"), (0.1, "red")),
+                    description="Echo requests without a reply over the pinger's window."),
             Row("Interfaces"),
             _series("Traffic",
                     _rates({"in": "receive_bytes", "out": "transmit_bytes"}, "interface", s,
@@ -314,6 +326,16 @@ def link(links: list[LinkRow]) -> Dashboard:
                     f'SELECT last("up") FROM "interface" {_where(ends)} '
                     f"{INTERVAL}, {by_end} fill(none)", "$tag_device $tag_ifName",
                     thresholds=((None, "red"), (1, "green"))),
+            _series("Ping round trip to both ends",
+                    f'SELECT mean("rtt_average_seconds") FROM "icmp" {_where(ends)} '
+                    f'{INTERVAL}, "device" fill(none)', "$tag_device", unit="s",
+                    description="Average over the pinger's window, for ends that are "
+                                "pinged; the difference is what the link adds "
+                                "(LinkLatencyHigh)."),
+            _series("Ping loss to both ends",
+                    f'SELECT mean("loss_ratio") FROM "icmp" {_where(ends)} '
+                    f'{INTERVAL}, "device" fill(none)', "$tag_device", unit="percentunit",
+                    thresholds=((None, "green"), (0.1, "red"))),
             _series("Received signal at both ends",
                     f'SELECT mean("signal_dbm") FROM "radio" {_where(ends)} '
                     f'{INTERVAL}, "device", "radio" fill(none)', "$tag_device $tag_radio",

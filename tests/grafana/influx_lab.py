@@ -9,7 +9,10 @@ A slice of the repository's inventory, simulated by the lab's shared snmpsim res
 * bp-thanhloa: its switch has no agent (a failed poll: `device up=0`).
 
 Each device is polled `rounds` times with borderwatch.service.poll_once (the collector's
-own Poller and SNMP sessions), every PollResult is encoded by
+own Poller and SNMP sessions) and pinged as many rounds by the collector's Pinger (the
+lab's loopback addresses answer; the `icmp` points need a raw socket, i.e. root, or
+net.ipv4.ping_group_range, else there are none and `Written.icmp_error` says why), every
+PollResult and ping round is encoded by
 exporters.line_protocol.encode_result, exactly the bytes InfluxWriter sends, and posted
 to influxd's /write. InfluxDB 1.x refuses the `u` suffix of counters, so those lines go in
 with their counters as integers (influxd_server.to_influxdb1); everything else verbatim.
@@ -29,9 +32,11 @@ from inventory_slice import slice_addresses, slice_sites
 from servers import REPO_ROOT
 
 from borderwatch.service import poll_once
+from collector.icmp import IcmpSettings, Pinger, PingTarget
+from collector.icmp.stats import IcmpRound, IcmpStats
 from collector.inventory import Inventory, load_inventory
 from collector.samples import PollResult
-from exporters.line_protocol import encode_result
+from exporters.line_protocol import encode_icmp, encode_result
 from lab.agents import Lab
 from lab.devices import agent_specs
 from lab.quality import free_port
@@ -68,6 +73,8 @@ class Written:
     inventory: Inventory
     results: list[PollResult] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)  # encode_result's bytes, unchanged
+    icmp_lines: int = 0  # `icmp` points (ping rounds)
+    icmp_error: str = ""  # why no device could be pinged
     verbatim: int = 0  # lines influxd took as they are
     rewritten: int = 0  # lines with counters, sent with `i` instead of `u`
 
@@ -75,6 +82,36 @@ class Written:
 async def _poll_round(inventory: Inventory) -> list[PollResult]:
     polls = [poll_once(inventory, d, local_address="127.0.0.1") for d in KEEP_DEVICES]
     return [result for _, result in await asyncio.gather(*polls)]
+
+
+async def _ping_rounds(inventory: Inventory, rounds: int, gap: float
+                       ) -> tuple[list[bytes], str]:
+    """`rounds` rounds of the real pinger (two echoes each) to every device, `gap` s apart,
+    as the `icmp` lines the writer sends; ([], why) when no ICMP socket can be opened."""
+    stats: dict[str, IcmpStats] = {}
+    lines: list[bytes] = []
+    done = asyncio.Event()
+
+    def on_round(r: IcmpRound) -> None:
+        snaps = stats.setdefault(r.device_id, IcmpStats(5))
+        if len(snaps.rounds) >= rounds:
+            return
+        lines.extend(encode_icmp(r, snaps.add(r),
+                                 inventory.effective(r.device_id).site_id).lines)
+        if len(stats) == len(KEEP_DEVICES) and all(len(v.rounds) >= rounds
+                                                    for v in stats.values()):
+            done.set()
+
+    pinger = Pinger([PingTarget(d, inventory.effective(d).address) for d in KEEP_DEVICES],
+                    IcmpSettings(interval=gap, count=2, spacing=0.01, timeout=1.0), on_round)
+    pinger.start()
+    try:
+        if not pinger.stats.socket_kind:
+            return [], pinger.stats.error or "no ICMP socket"
+        await asyncio.wait_for(done.wait(), 60)
+    finally:
+        await pinger.stop()
+    return lines, ""
 
 
 def poll_and_write(base: Path, server: Influxd, rounds: int = 3, gap: float = 1.2) -> Written:
@@ -98,10 +135,13 @@ def poll_and_write(base: Path, server: Influxd, rounds: int = 3, gap: float = 1.
             if i:
                 time.sleep(gap)
             written.results += asyncio.run(_poll_round(inventory))
+        ping_lines, written.icmp_error = asyncio.run(_ping_rounds(inventory, rounds, gap))
     finally:
         lab.stop()
     site_of = {d.id: s.id for s in inventory.sites for d in s.devices}
     for result in written.results:
         written.lines += encode_result(result, site_of[result.device_id]).lines
+    written.lines += ping_lines
+    written.icmp_lines = len(ping_lines)
     written.verbatim, written.rewritten = write_lines(server, written.lines)
     return written

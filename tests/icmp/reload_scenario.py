@@ -23,8 +23,8 @@ import aiohttp
 import yaml
 from servers import SNMPD_COMMUNITY, start_snmpd
 
-from collector.inventory import load_inventory
 from borderwatch.service import start_service
+from collector.inventory import load_inventory
 
 ENV = {"BW_C": SNMPD_COMMUNITY}
 DEAD = "127.0.0.33"
