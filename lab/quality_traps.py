@@ -73,12 +73,22 @@ def _free_udp_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def trap_quality_network(directory: Path) -> AsyncIterator[QualityNet]:
-    """lab.quality's network with `traps:` (the lab sends, the service receives)."""
+async def trap_quality_network(directory: Path, v1_devices: tuple[str, ...] = ()
+                               ) -> AsyncIterator[QualityNet]:
+    """lab.quality's network with `traps:` (the lab sends, the service receives);
+    `v1_devices` get an SNMPv1 credential (same community): they are polled in v1 and send
+    v1 traps. Only devices without 64-bit counters can be (v1 has no Counter64)."""
     sink = await WebhookSink().start()
     inventory = write_network(directory, sink.url, Timings(1.0))
     data = yaml.safe_load(inventory.read_text())
     data["traps"] = {"listen": f"127.0.0.1:{_free_udp_port()}"}
+    if v1_devices:
+        (name, cred), = data["credentials"].items()
+        data["credentials"][f"{name}-v1"] = {**cred, "version": "1"}
+        for site in data["sites"]:
+            for device in site["devices"]:
+                if device["id"] in v1_devices:
+                    device["credential"] = f"{name}-v1"
     inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     community = "q-" + os.urandom(6).hex()
     lab = LabProcess(inventory, directory / "lab", community)

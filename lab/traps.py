@@ -1,9 +1,12 @@
 """The lab's devices send traps as real equipment does when a fault hits them.
 
 When the inventory has a `traps:` section, each fault applied by lab.faults sends the
-matching SNMPv2c traps to its listen address (0.0.0.0 becomes 127.0.0.1), from the
-affected device's own address (the socket is bound to it, so the receiver sees the
-device as the source) and with the device's community:
+matching traps to its listen address (0.0.0.0 becomes 127.0.0.1), from the affected
+device's own address (the socket is bound to it, so the receiver sees the device as the
+source), in the SNMP version of the device's credential and with its community: an SNMPv2c
+Trap for v2c, an SNMPv1 Trap-PDU for v1 (lab/trap_pdu.py: enterprise, generic and specific
+trap as RFC 3584 maps them). The lab runs no SNMPv3 device (lab/devices.py refuses v3
+credentials), so it sends no v3 trap:
 
 - a link cut / restore (and each step of a flap): linkDown / linkUp from every end whose
   agent runs and is not cut off (a device behind the cut could not reach the collector);
@@ -28,6 +31,8 @@ from collector.inventory import Inventory
 from collector.snmp.ber import SNMPV2_TRAP, VERSION_2C, encode_message
 from collector.snmp.types import OID, Tag, Value
 from collector.traps import mapping as m
+from lab.dumps import parse_oid
+from lab.trap_pdu import encode_v1_trap, v1_form
 
 if TYPE_CHECKING:
     from lab.faults import FaultInjector
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 UPS_ALARM_ID = (1, 3, 6, 1, 2, 1, 33, 1, 6, 2, 1, 1)
+SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+LAB_ENTERPRISE = (1, 3, 6, 1, 4, 1, 32473)  # a v1 generic trap's enterprise without one
 
 
 class LabTraps:
@@ -48,6 +55,9 @@ class LabTraps:
         host = host.strip("[]")
         self.destination = ("127.0.0.1" if host in ("0.0.0.0", "::") else host, int(port))
         self.sent: list[tuple[float, str, str]] = []  # (wall time, device, trap), last 1000
+        # device → its credential's SNMP version ("1" or "2c": the lab has no v3 device)
+        self.versions = {d.id: inventory.effective(d).credential.version
+                         for d in inventory.devices if d.sim_profile}
         self._request_id = 0
 
     @classmethod
@@ -115,10 +125,19 @@ class LabTraps:
         spec = injector.agents[device].spec
         self._request_id = self._request_id % 0x7FFFFFFF + 1
         uptime = int((injector.clock() - injector.origin[device]) * 100) % 2**32
-        data = encode_message(VERSION_2C, spec.community.reveal().encode(), SNMPV2_TRAP,
-                              self._request_id, 0, 0,
-                              [(SYS_UPTIME, Tag.TIMETICKS, uptime),
-                               (SNMP_TRAP_OID, Tag.OBJECT_IDENTIFIER, trap_oid), *varbinds])
+        community = spec.community.reveal().encode()
+        if self.versions.get(device) == "1":
+            recs = {r.oid: r for r in injector._base(device)}
+            rec = recs.get(SYS_OBJECT_ID)
+            sys_object_id = parse_oid(rec.value) if rec is not None and rec.tag == "6" \
+                else LAB_ENTERPRISE
+            enterprise, generic, specific = v1_form(trap_oid, sys_object_id)
+            data = encode_v1_trap(community, enterprise, spec.address, generic, specific,
+                                  uptime, varbinds)
+        else:
+            data = encode_message(VERSION_2C, community, SNMPV2_TRAP, self._request_id, 0, 0,
+                                  [(SYS_UPTIME, Tag.TIMETICKS, uptime),
+                                   (SNMP_TRAP_OID, Tag.OBJECT_IDENTIFIER, trap_oid), *varbinds])
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.bind((spec.address, 0))
