@@ -181,6 +181,12 @@ class V3Session(ColumnWalker):
         """Datagrams sent by this session so far (discovery and retries included)."""
         return self._sent
 
+    @property
+    def engine_id(self) -> bytes | None:
+        """The agent's authoritative engine ID as last discovered (None before the first
+        poll): what its v3 traps must carry (collector/traps)."""
+        return self._known_engine_id
+
     async def _open(self) -> tuple[V3Endpoint, str]:
         if self._closed:
             raise SnmpError("session closed")

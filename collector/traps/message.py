@@ -67,6 +67,7 @@ class Trap:
     varbinds: tuple[VarBind, ...]  # without sysUpTime.0 and snmpTrapOID.0
     uptime: int | None = None  # sysUpTime (hundredths) the device stamped on it
     response: bytes | None = field(default=None, repr=False)  # the inform's acknowledgement
+    engine_id: bytes | None = None  # v3: the authoritative engine ID the message carried
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,8 @@ class TrapCollector:
         received = CounterMetricFamily(
             RECEIVED, "Datagrams that reached the trap receiver, by what became of them: "
             "accepted, or dropped as unknown_source, bad_credentials, malformed, unsupported, "
-            "rate_limited, queue_full; discovery and time_window are v3 exchanges answered "
+            "rate_limited, queue_full, engine_id_mismatch (a v3 trap whose engine ID is not "
+            "the one polling discovered); discovery and time_window are v3 exchanges answered "
             "with a Report.", labels=["result"])
         for result in RESULTS:
             received.add_metric([result], st.results.get(result, 0))

@@ -8,6 +8,14 @@ authenticates, answers informs and hands the trap on. So a flood costs the event
 one dict lookup per datagram, decoding stays bounded by the rates, and polls keep their
 cadence. Every drop is counted by reason; an unknown source or a device sending bad
 credentials is logged once (per source), never per datagram.
+
+An SNMPv3 trap (not an inform, which is sent to our engine) carries the authoritative
+engine ID of the device that sent it; with `engine_of`, it must be the one polling
+discovered for that device. A trap with another engine ID is counted as
+`engine_id_mismatch`, logged once per source and not acted on; since a re-imaged or
+replaced device legitimately gets a new engine ID, the mismatch also asks `on_mismatch`
+for a poll of the device (its session then rediscovers the engine), after which its traps
+match again. Before the first poll discovered an engine ID, the credential alone decides.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ log = logging.getLogger(__name__)
 
 LOGGED_SOURCES_KEPT = 10_000  # sources remembered as "already logged" (bounded)
 RESULTS = ("accepted", "unknown_source", "bad_credentials", "malformed", "unsupported",
-           "rate_limited", "queue_full", "discovery", "time_window")
+           "rate_limited", "queue_full", "discovery", "time_window", "engine_id_mismatch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +87,14 @@ class TrapReceiver(asyncio.DatagramProtocol):
 
     def __init__(self, sources: dict[str, Source], handler: Handler, usm: UsmReceiver, *,
                  rate: float, burst: int, queue: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 engine_of: Callable[[str], bytes | None] | None = None,
+                 on_mismatch: Callable[[str], None] | None = None) -> None:
+        """`engine_of`: a device's engine ID as discovered by polling (None: not known);
+        `on_mismatch`: called with the device of a v3 trap whose engine ID differs."""
         self.sources = sources
+        self.engine_of = engine_of
+        self.on_mismatch = on_mismatch
         self.handler = handler
         self.usm = usm
         self.stats = TrapStats(queue_capacity=queue)
@@ -170,6 +184,18 @@ class TrapReceiver(asyncio.DatagramProtocol):
                                f"trap from %s ({source.device_id}) dropped: {result.detail} "
                                "(further ones are counted in borderwatch_traps_received_total)")
             return
+        if result.engine_id is not None and result.pdu == "trap" and self.engine_of is not None:
+            known = self.engine_of(source.device_id)
+            if known is not None and known != result.engine_id:
+                self.stats.results["engine_id_mismatch"] += 1
+                self._log_once(addr[0], "engine_id_mismatch",
+                               f"v3 trap from %s ({source.device_id}) dropped: engine ID "
+                               f"{result.engine_id.hex()} is not the {known.hex()} polling "
+                               "discovered; polling it to rediscover (further ones are counted "
+                               "in borderwatch_traps_received_total)")
+                if self.on_mismatch is not None:
+                    self.on_mismatch(source.device_id)
+                return
         self.stats.results["accepted"] += 1
         if result.pdu == "inform":
             self.stats.informs_acknowledged += 1

@@ -31,7 +31,10 @@ class TrapService:
 
     def __init__(self, config: Traps, devices: Mapping[str, EffectiveDeviceSettings],
                  state: NetworkState, scheduler: Scheduler, *,
-                 log_event: Callable[[Event], None], alerts: Any = None) -> None:
+                 log_event: Callable[[Event], None], alerts: Any = None,
+                 engine_of: Callable[[str], bytes | None] | None = None) -> None:
+        """`engine_of`: a device's SNMPv3 engine ID as its polls discovered it (v3 traps
+        must carry it; collector/traps/receiver.py)."""
         self.config = config
         self.state = state
         self.scheduler = scheduler
@@ -42,7 +45,8 @@ class TrapService:
         self.usm = UsmReceiver(engine_id)
         self.receiver = TrapReceiver(_sources(devices.values()), self.on_trap, self.usm,
                                      rate=config.rate_per_source, burst=config.burst,
-                                     queue=config.queue)
+                                     queue=config.queue, engine_of=engine_of,
+                                     on_mismatch=scheduler.poll_now)
         self.address: tuple[str, int] | None = None  # bound address, once started
 
     @property

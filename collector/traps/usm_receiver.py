@@ -155,7 +155,7 @@ class UsmReceiver:
             return Rejected("malformed", "v3 notification without snmpTrapOID.0")
         trap_oid, uptime, rest = parts
         if msg.pdu_type == SNMPV2_TRAP:
-            return Trap("3", "trap", trap_oid, rest, uptime)
+            return Trap("3", "trap", trap_oid, rest, uptime, engine_id=env.usm.engine_id)
         pdu = tlv(RESPONSE, tlv(Tag.INTEGER, encode_signed(msg.request_id)) + b"\x02\x01\x00"
                   + b"\x02\x01\x00" + tlv(0x30, acknowledgement_varbinds(msg.varbinds)))
         ack = encode_message(env.msg_id, flags & (FLAG_AUTH | FLAG_PRIV),

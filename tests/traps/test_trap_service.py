@@ -137,10 +137,13 @@ async def test_each_trap_updates_state_repolls_and_pages(service: Service, versi
     st = svc.scheduler.stats[device]
     snap = svc.state.device(device)  # the same object for the whole run (state owns it)
     assert snap is not None
+    session_engine = getattr(svc.devices[device].session, "engine_id", None)
+    # a v3 trap carries the device's own engine ID, the one polling discovered
+    engine = "0x" + session_engine.hex() if session_engine else "0x80001f8880aabbccdd01"
     for kind, (rule, restore) in CASES.items():
         traps, extra, sent = snap.traps, st.extra_polls, len(svc.alerts.sent)
         evaluations = svc.alerts.evaluations
-        res = await asyncio.to_thread(send, sender, dest, kind, version, pdu)
+        res = await asyncio.to_thread(send, sender, dest, kind, version, pdu, engine)
         assert res.returncode == 0, f"{kind}: {res.stderr}"
         what = f"{kind} v{version} {pdu}"
         await wait_until(lambda t=traps: snap.traps > t, 10, f"{what} applied to the state")
@@ -153,7 +156,7 @@ async def test_each_trap_updates_state_repolls_and_pages(service: Service, versi
             await wait_until(lambda s=sent, r=rule: firing(svc, s, r), 10, f"{what}: page")
             assert svc.alerts.evaluations > evaluations
             if restore is not None:  # the poll cannot see these values: a trap clears them
-                await asyncio.to_thread(send, sender, dest, restore, version, pdu)
+                await asyncio.to_thread(send, sender, dest, restore, version, pdu, engine)
             else:
                 svc.alerts.nudge()  # a poll does not nudge: the resolve would wait a tick
             await wait_until(lambda r=rule: not open_rule(svc, r), 10 + INTERVAL,

@@ -85,8 +85,9 @@ def argv(sender: Sender, dest: str, kind: str, version: str, pdu: str,
     return [*common, *sec, dest, "", oid, *varbinds]
 
 
-def send(sender: Sender, dest: str, kind: str, version: str, pdu: str
-         ) -> subprocess.CompletedProcess[str]:
-    """Run it; an inform returns once acknowledged (rc 0) or after its retries (rc 1)."""
-    return subprocess.run(argv(sender, dest, kind, version, pdu), capture_output=True,
-                          text=True, timeout=30, check=False)
+def send(sender: Sender, dest: str, kind: str, version: str, pdu: str,
+         engine_id: str = "0x80001f8880aabbccdd01") -> subprocess.CompletedProcess[str]:
+    """Run it; an inform returns once acknowledged (rc 0) or after its retries (rc 1).
+    `engine_id`: a v3 trap's authoritative engine ID (the sending device's own)."""
+    return subprocess.run(argv(sender, dest, kind, version, pdu, engine_id),
+                          capture_output=True, text=True, timeout=30, check=False)
