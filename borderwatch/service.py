@@ -47,6 +47,7 @@ from collector.state_lock import StateDirBusy, locked
 from collector.timeout_state import FILE_NAME as TIMEOUTS_FILE
 from collector.timeout_state import TimeoutCollector, TimeoutKeeper, timing_of
 from collector.topology_spec import DeviceSpec, LinkSpec
+from collector.traps.listen_flag import check_listen_address, overriding
 from collector.traps.service_hook import TrapService
 from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
 from exporters.http_limits import ListenerStats, ServerLimits
@@ -576,8 +577,6 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     (collector/traps/listen_flag.py).
     Exit codes: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad inventory.
     """
-    from collector.traps.listen_flag import check_listen_address, overriding
-
     try:
         parse_listen(listen)
         if traps_listen is not None:
