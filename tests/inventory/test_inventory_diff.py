@@ -58,6 +58,14 @@ def max_in_flight(data: dict[str, Any]) -> None:
     data.setdefault("defaults", {})["max_in_flight"] = 7
 
 
+def icmp_interval(data: dict[str, Any]) -> None:
+    data.setdefault("defaults", {}).setdefault("icmp", {})["interval"] = 10
+
+
+def icmp_off(data: dict[str, Any]) -> None:
+    data.setdefault("defaults", {}).setdefault("icmp", {})["enabled"] = False
+
+
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], dict[str, Any]]] = [
     ("nothing", lambda data: None, {}),
     ("port", port, {"changed": "first"}),
@@ -65,6 +73,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], dict[str, Any]]] = [
     ("rename", rename, {"removed": "unlinked", "added": "unlinked-new", "topology": True}),
     ("site-name", site_name, {"topology": True}),
     ("max-in-flight", max_in_flight, {"restart": ("defaults.max_in_flight",)}),
+    # the pinger's cadence needs a restart; which devices it pings follows the reload
+    ("icmp-interval", icmp_interval, {"restart": ("defaults.icmp",)}),
+    ("icmp-off", icmp_off, {}),
 ]
 
 
