@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -24,23 +23,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from borderwatch.service import start_service
-from collector.inventory import load_inventory
 from lab.quality import (
-    COMMUNITY_VAR,
     SCENARIOS,
-    LabProcess,
     Outcome,
     QualityNet,
     Scenario,
-    Timings,
-    WebhookSink,
-    measure_apply,
+    quality_network,
     run_scenario,
     settle,
-    write_network,
 )
 
 TARGET = 2.0  # seconds from the trap to the page (issue 13)
@@ -75,27 +65,8 @@ def _free_udp_port() -> int:
 @contextlib.asynccontextmanager
 async def trap_quality_network(directory: Path) -> AsyncIterator[QualityNet]:
     """lab.quality's network with `traps:` (the lab sends, the service receives)."""
-    sink = await WebhookSink().start()
-    inventory = write_network(directory, sink.url, Timings(1.0))
-    data = yaml.safe_load(inventory.read_text())
-    data["traps"] = {"listen": f"127.0.0.1:{_free_udp_port()}"}
-    inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    community = "q-" + os.urandom(6).hex()
-    lab = LabProcess(inventory, directory / "lab", community)
-    try:
-        await asyncio.to_thread(lab.start)
-        timings = await measure_apply(lab)
-        (directory / "rules.yaml").write_text(timings.rules())
-        inv = load_inventory(inventory, env={COMMUNITY_VAR: community})
-        service = await start_service(inv, "127.0.0.1:0", local_address="127.0.0.1",
-                                      base_dir=directory)
-        try:
-            yield QualityNet(lab, service, sink, directory, timings)
-        finally:
-            await service.close()
-    finally:
-        await asyncio.to_thread(lab.stop)
-        await sink.stop()
+    async with quality_network(directory, f"127.0.0.1:{_free_udp_port()}") as net:
+        yield net
 
 
 async def run_trapped(net: QualityNet, sc: Scenario) -> TrapPage:
