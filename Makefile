@@ -13,10 +13,12 @@ demo: setup
 	@echo "borderwatch is in .venv/bin; in a second terminal: cd $(CURDIR) && . .venv/bin/activate"
 	.venv/bin/borderwatch lab --inventory inventory.yaml --with-collector
 
-# PYTEST_ARGS="-n 2 --dist loadfile": two workers (pytest-xdist; tests/worker_groups.py).
+# Two pytest-xdist workers, whole modules each (tests/worker_groups.py); each worker's
+# alert-quality network is its own /24 (tests/worker_net.py). XDIST= runs in one process.
+XDIST ?= -n 2 --dist loadfile
 test: setup
 	.venv/bin/ruff check .
-	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 $(XDIST) $(PYTEST_ARGS)
 
 # The timing-sensitive tests (marker `timing`) with a CPU hog (stress-ng) in the background,
 # ROUNDS times (default 5); see scripts/test-under-load.sh.

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -145,6 +146,12 @@ class Topology:
         Management traffic rides the same links as the payload: a site the core cannot
         reach over working links is a site whose agents the poller cannot reach either.
         """
+        hops = self.hops(broken)
+        return None if hops is None else set(hops)
+
+    def hops(self, broken: Iterable[str]) -> dict[str, int] | None:
+        """Per reachable site, how many links from a core over links not in `broken` (None:
+        no core site)."""
         if not self.cores:
             return None
         down = set(broken)
@@ -155,14 +162,25 @@ class Topology:
             sites = [self.site_of[d] for d, _ in ends if d in self.site_of]
             for a in sites:
                 neighbours.setdefault(a, set()).update(s for s in sites if s != a)
-        seen = set(self.cores)
-        todo = list(self.cores)
+        hops = dict.fromkeys(self.cores, 0)
+        todo = deque(sorted(self.cores))
         while todo:
-            for nxt in neighbours.get(todo.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
+            site = todo.popleft()
+            for nxt in sorted(neighbours.get(site, ())):
+                if nxt not in hops:
+                    hops[nxt] = hops[site] + 1
                     todo.append(nxt)
-        return seen
+        return hops
+
+    def wake_order(self, devices: Iterable[str], broken: Iterable[str]) -> list[str]:
+        """Devices rejoined to the core, nearest first (then by name): a hub before the
+        sites behind it, as a repaired path brings them back. By name alone a border gate
+        came back before its hub; the collector then saw the gate answer through a hub and
+        a link still dark, took the gate for a site with a path of its own, and reported
+        the hub and its other gates as having lost redundancy: a repair's changes that no
+        real one makes, enough with the others of a restore to count as a flap."""
+        hops = self.hops(broken) or {}
+        return sorted(devices, key=lambda d: (hops.get(self.site_of.get(d, ""), len(hops)), d))
 
 
 def _settings(rec: Record) -> dict[str, str]:
@@ -630,7 +648,8 @@ class FaultInjector:
         reachable = self.topology.reachable_sites(self._broken_links())
         wanted = set() if reachable is None else {
             d for d in self.agents if self.topology.site_of.get(d) not in reachable}
-        lost, back = sorted(wanted - self.cut_off), sorted(self.cut_off - wanted)
+        lost = sorted(wanted - self.cut_off)
+        back = self.topology.wake_order(self.cut_off - wanted, self._broken_links())
         for device in lost:
             self.lab.stop_one(device)
             self._note(device, "cut_off")

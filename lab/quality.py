@@ -23,7 +23,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import signal
 import socket
 import string
@@ -44,15 +43,14 @@ from alerts.incident import Incident
 from borderwatch.service import Service, start_service
 from collector.inventory import load_inventory
 from lab.control import send
+from lab.quality_net import quality_net
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNITY_VAR = "BW_QUALITY_LAB_COMMUNITY"
 # Addresses no other lab or test uses (the repository inventory has 127.0.0.10-99). Another
 # /24 of loopback in BW_QUALITY_NET (e.g. "127.0.5") lets two suites run side by side: two
-# pytest-xdist workers, or two engineers' checkouts on one machine.
-NET = os.environ.get("BW_QUALITY_NET", "127.0.3")
-if not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}", NET):
-    raise ValueError(f"BW_QUALITY_NET={NET!r}: expected three octets of 127.0.0.0/8, e.g. 127.0.5")
+# pytest-xdist workers (tests/worker_net.py), or two engineers' checkouts on one machine.
+NET = quality_net(os.environ)
 INTERVAL = 4.0  # poll interval of every device: the detection target is INTERVAL + 5 s
 TICK = 1.0  # seconds between engine evaluations
 TARGET = INTERVAL + 5.0
@@ -265,13 +263,18 @@ def site_name(site_id: str) -> str:
     return SITES[site_id][0]
 
 
-def inventory_data(port: int, webhook_url: str) -> dict[str, Any]:
-    """The suite's inventory (agents on NET.x:port, one webhook receiver, vi)."""
+def inventory_data(port: int, webhook_url: str, traps_listen: str | None = None,
+                   v1_devices: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The suite's inventory (agents on NET.x:port, one webhook receiver, vi); with
+    `traps_listen` (host:port) a `traps:` section too (lab.quality_traps). `v1_devices` get
+    an SNMPv1 credential (the same community): they are polled in v1 and send v1 traps.
+    Only devices without 64-bit counters can be (v1 has no Counter64)."""
     sites = []
     for site_id, (name, name_en, kind, devices) in SITES.items():
         sites.append({"id": site_id, "name": name, "name_en": name_en, "kind": kind,
                       "devices": [{"id": d, "role": role, "address": f"{NET}.{last}",
-                                   "credential": "lab", "sim_profile": profile,
+                                   "credential": "lab-v1" if d in v1_devices else "lab",
+                                   "sim_profile": profile,
                                    **({"interfaces": ifs} if ifs else {})}
                                   for d, last, profile, role, ifs in devices]})
     links = [{"id": lid, "medium": medium, "capacity_mbps": mbps,
@@ -280,7 +283,9 @@ def inventory_data(port: int, webhook_url: str) -> dict[str, Any]:
              for lid, medium, mbps, a, b in LINKS]
     return {
         "schema_version": 1,
-        "credentials": {"lab": {"version": "2c", "community_env": COMMUNITY_VAR}},
+        "credentials": {"lab": {"version": "2c", "community_env": COMMUNITY_VAR},
+                        **({"lab-v1": {"version": "1", "community_env": COMMUNITY_VAR}}
+                           if v1_devices else {})},
         # retries ride out the ~1 s agent restart of a fault; a dead agent costs 2 × 1.5 s
         "defaults": {"interval": INTERVAL, "port": port, "timeout": TIMEOUT,
                      "retries": RETRIES},
@@ -291,6 +296,7 @@ def inventory_data(port: int, webhook_url: str) -> dict[str, Any]:
                    "retry_initial": 0.2, "retry_max": 1.0,
                    "webhooks": [{"name": "ops", "url": webhook_url, "language": "vi",
                                  "timeout": 5}]},
+        **({"traps": {"listen": traps_listen}} if traps_listen else {}),
     }
 
 
@@ -463,21 +469,27 @@ class QualityNet:
                 for s in self.service.state.link_snapshots()}
 
 
-def write_network(directory: Path, webhook_url: str, timings: Timings) -> Path:
+def write_network(directory: Path, webhook_url: str, timings: Timings,
+                  traps_listen: str | None = None, v1_devices: tuple[str, ...] = ()) -> Path:
     """Write the suite inventory (a free port) and rules file; the inventory's path."""
     directory.mkdir(parents=True, exist_ok=True)
     inventory = directory / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump(inventory_data(free_port(), webhook_url),
-                                        allow_unicode=True, sort_keys=False))
+    data = inventory_data(free_port(), webhook_url, traps_listen, v1_devices)
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     (directory / "rules.yaml").write_text(timings.rules())
     return inventory
 
 
 @contextlib.asynccontextmanager
-async def quality_network(directory: Path) -> AsyncIterator[QualityNet]:
-    """Write the suite inventory and rules, start the lab, the sink and the service."""
+async def quality_network(directory: Path, traps_listen: str | None = None,
+                          v1_devices: tuple[str, ...] = ()) -> AsyncIterator[QualityNet]:
+    """Write the suite inventory and rules, start the lab, the sink and the service.
+
+    `traps_listen` (host:port) adds a `traps:` section: the lab then sends its faults'
+    traps there and the service receives them (lab.quality_traps); `v1_devices` are
+    polled in SNMPv1 and send v1 traps (inventory_data)."""
     sink = await WebhookSink().start()
-    inventory = write_network(directory, sink.url, Timings(1.0))
+    inventory = write_network(directory, sink.url, Timings(1.0), traps_listen, v1_devices)
     community = "q-" + os.urandom(6).hex()
     lab = LabProcess(inventory, directory / "lab", community)
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -24,23 +23,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from borderwatch.service import start_service
-from collector.inventory import load_inventory
 from lab.quality import (
-    COMMUNITY_VAR,
     SCENARIOS,
-    LabProcess,
     Outcome,
     QualityNet,
     Scenario,
-    Timings,
-    WebhookSink,
-    measure_apply,
+    quality_network,
     run_scenario,
     settle,
-    write_network,
 )
 
 TARGET = 2.0  # seconds from the trap to the page (issue 13)
@@ -76,36 +66,10 @@ def _free_udp_port() -> int:
 async def trap_quality_network(directory: Path, v1_devices: tuple[str, ...] = ()
                                ) -> AsyncIterator[QualityNet]:
     """lab.quality's network with `traps:` (the lab sends, the service receives);
-    `v1_devices` get an SNMPv1 credential (same community): they are polled in v1 and send
-    v1 traps. Only devices without 64-bit counters can be (v1 has no Counter64)."""
-    sink = await WebhookSink().start()
-    inventory = write_network(directory, sink.url, Timings(1.0))
-    data = yaml.safe_load(inventory.read_text())
-    data["traps"] = {"listen": f"127.0.0.1:{_free_udp_port()}"}
-    if v1_devices:
-        (name, cred), = data["credentials"].items()
-        data["credentials"][f"{name}-v1"] = {**cred, "version": "1"}
-        for site in data["sites"]:
-            for device in site["devices"]:
-                if device["id"] in v1_devices:
-                    device["credential"] = f"{name}-v1"
-    inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    community = "q-" + os.urandom(6).hex()
-    lab = LabProcess(inventory, directory / "lab", community)
-    try:
-        await asyncio.to_thread(lab.start)
-        timings = await measure_apply(lab)
-        (directory / "rules.yaml").write_text(timings.rules())
-        inv = load_inventory(inventory, env={COMMUNITY_VAR: community})
-        service = await start_service(inv, "127.0.0.1:0", local_address="127.0.0.1",
-                                      base_dir=directory)
-        try:
-            yield QualityNet(lab, service, sink, directory, timings)
-        finally:
-            await service.close()
-    finally:
-        await asyncio.to_thread(lab.stop)
-        await sink.stop()
+    `v1_devices` are polled in SNMPv1 and send v1 traps."""
+    async with quality_network(directory, f"127.0.0.1:{_free_udp_port()}",
+                               v1_devices) as net:
+        yield net
 
 
 async def run_trapped(net: QualityNet, sc: Scenario) -> TrapPage:

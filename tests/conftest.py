@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import worker_net  # noqa: F401  (first: each xdist worker's BW_QUALITY_NET, see there)
 from live_fibre_cut import live_fibre_cut  # noqa: F401  (a session fixture: history, reports)
 from servers import (
     REPO_ROOT,

@@ -9,11 +9,17 @@ also keeps the modules of one group below on the same worker, one after the othe
 * `lab-port-16161`: these start lab agents on the repository inventory's fixed port 16161
   (on its fixed 127.0.0.x addresses); two workers doing so at once would collide.
 
+The slowest modules (`SLOW_FIRST`, from `--durations` of a whole run) start first: xdist
+orders modules by their number of tests, which put the few long lab tests last, one worker
+running them alone for minutes while the other had finished.
+
 (xdist's own `--dist loadgroup` with `xdist_group` marks does not group under pytest 9.2:
 it renames the items through an attribute pytest no longer reads.)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from xdist.scheduler import LoadFileScheduling
 
@@ -25,9 +31,34 @@ SHARED = {
     "tests/lab/test_lab_faults.py": "lab-port-16161",
 }
 
+# Minutes each on a loaded 2-core machine (its lab, real servers, or long waits by design).
+SLOW_FIRST = (
+    "tests/alerts_quality/test_alert_quality.py",
+    "tests/test_readme.py",
+    "live-fibre-cut",
+    "tests/alerts_quality/test_trap_to_page.py",
+    "tests/profiles/test_poller_agents.py",
+    "tests/snmp/test_column_walks.py",
+    "tests/alerts_service/test_ha_pair.py",
+    "tests/snmp/test_poll_bounds.py",
+    "tests/deploy/test_wheel_install.py",
+    "tests/icmp/test_ping_and_snmp.py",
+)
+
 
 class GroupedFileScheduling(LoadFileScheduling):
-    """xdist's loadfile scheduling, with the modules of one SHARED group as one unit."""
+    """xdist's loadfile scheduling, with the modules of one SHARED group as one unit and
+    the SLOW_FIRST ones at the head of the queue."""
+
+    _ordered = False
+
+    def _assign_work_unit(self, node: Any) -> None:
+        if not self._ordered:
+            for scope in reversed(SLOW_FIRST):
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            self._ordered = True
+        super()._assign_work_unit(node)
 
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]

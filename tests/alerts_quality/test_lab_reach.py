@@ -32,3 +32,16 @@ def test_cuts_that_leave_no_path_cut_off_everything_behind() -> None:
 def test_without_a_core_site_nothing_is_ever_cut_off() -> None:
     # e.g. a two-site lab of hubs: faults keep their old meaning (interfaces only)
     assert Topology(TOPO.links, TOPO.site_of).reachable_sites({"L1", "L2"}) is None
+
+
+def test_a_repair_wakes_a_hub_before_the_sites_behind_it() -> None:
+    # core ─R1─ hub ─R2─ gate: by name the gate ("a-gate-sw") would come back first and
+    # answer through a hub still dark, which no real repair does
+    topo = Topology(links={"R1": (("core-sw", "p1"), ("z-hub-sw", "p1")),
+                           "R2": (("z-hub-sw", "p2"), ("a-gate-sw", "p1"))},
+                    site_of={"core-sw": "core", "z-hub-sw": "hub", "m-hub-ups": "hub",
+                             "a-gate-sw": "gate"},
+                    cores=frozenset({"core"}))
+    assert topo.hops(()) == {"core": 0, "hub": 1, "gate": 2}
+    assert topo.wake_order({"a-gate-sw", "z-hub-sw", "m-hub-ups"}, ()) == \
+        ["m-hub-ups", "z-hub-sw", "a-gate-sw"]
