@@ -21,12 +21,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.engine import Engine, StateError
+from alerts.engine import Engine, StateError, StateView
 from alerts.notification import Notification
 from alerts.notify.alertmanager import AlertmanagerNotifier
 from alerts.notify.dispatcher import Dispatcher, Reposter
@@ -42,7 +42,6 @@ from collector.clock import SameClock, SteadyClock, as_clocks
 from collector.inventory import Inventory
 from collector.inventory.models import Alerts
 from collector.profiles import metric_catalog
-from collector.state import NetworkState
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +103,12 @@ class AlertsConfigError(ValueError):
 class AlertService:
     """Engine + state file + outbox + notifiers of one service."""
 
-    def __init__(self, inventory: Inventory, state: NetworkState, *,
+    def __init__(self, inventory: Inventory, state: StateView, *,
                  base_dir: Path | None = None,
                  clock: Callable[[], float] | SteadyClock | SameClock | None = None,
                  env: Mapping[str, str] | None = None) -> None:
-        """`clock`: the steady clock shared with the NetworkState (start_service passes
+        """`state`: the collector's NetworkState, or the central evaluator's TsdbState.
+        `clock`: the steady clock shared with the NetworkState (start_service passes
         `resume_clock(...)`); None resumes the saved one; a plain callable is a simulated
         clock, both steady and wall (tests)."""
         config = inventory.alerts if inventory.alerts is not None else Alerts()
@@ -169,6 +169,10 @@ class AlertService:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # nudge(): evaluate now, not at the next tick
         self._pending: tuple[Topology, RuleSet] | None = None  # prepared by a reload
+        # Reads the state before each tick's evaluation when it lives elsewhere (the
+        # central evaluator's TSDB, alerts/tsdb_source.py); False skips the evaluation:
+        # no decision is taken on a state that could not be read.
+        self.refresh: Callable[[], Awaitable[bool]] | None = None
 
     def _topology_and_rules(self, inventory: Inventory) -> tuple[Topology, RuleSet]:
         """The inventory's topology and the rules file checked against it (the rules
@@ -337,6 +341,9 @@ class AlertService:
                 await asyncio.wait_for(self._wake.wait(), self.config.tick)
             self._wake.clear()
             try:
+                if self.refresh is not None and not await self.refresh():
+                    self.last_error = "the state could not be read"
+                    continue
                 self.evaluate()
                 self.last_error = None
             except Exception as exc:  # one bad evaluation must not end alerting

@@ -8,9 +8,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from alerts.central_cli import add_alerts_subcommand
 from alerts.promrules_command import add_rules_arguments, rules_command
 from alerts.silence_cli import add_silence_subcommand, silence_command
 from collector.logging_setup import setup_logging
+from collector.shard import add_shard_option
 from collector.version import package_version
 from history.settings import add_run_options
 from lab.control import add_fault_subcommand
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CAP_NET_BIND_SERVICE)",
     )
     add_run_options(p)  # --state-dir, --no-history, retention
+    add_shard_option(p)  # --shard i/n
 
     p = sub.add_parser(
         "check",
@@ -164,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_rules_arguments(p, DEFAULT_INVENTORY)
 
+    add_alerts_subcommand(sub, DEFAULT_INVENTORY)  # `borderwatch alerts --source ...`
     add_silence_subcommand(sub)  # `borderwatch silence add|list|expire`: the running service
 
     add_report_subcommand(sub, DEFAULT_INVENTORY)  # `borderwatch report`: planners' reports
@@ -224,6 +228,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return lab_command(args, run_collector=run_beside_lab)
     if args.command == "rules":
         return rules_command(args)
+    if args.command == "alerts":
+        from alerts.central import alerts_command
+
+        return alerts_command(args)
     if args.command == "silence":
         return silence_command(args)
     if args.command == "report":

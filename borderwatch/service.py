@@ -38,6 +38,7 @@ from collector.poller import Poller
 from collector.reload import Reloader
 from collector.samples import PollResult
 from collector.scheduler import Job, Scheduler
+from collector.shard import Shard, shard_inventory
 from collector.snmp.factory import create_transport, open_session
 from collector.snmp.settings import SessionSettings
 from collector.snmp.transport import SnmpTransport
@@ -56,6 +57,7 @@ from exporters.influx import InfluxWriter, WriterSettings
 from exporters.prometheus import ExporterSources, PollCounters, build_registry
 from exporters.reload_api import attach_reload_api
 from exporters.reload_metrics import ReloadCollector
+from exporters.shard_info import ShardInfoCollector
 from exporters.site_info import SiteInfoCollector
 from exporters.site_status import SiteStatusCollector
 from exporters.spool import SpoolError
@@ -303,7 +305,7 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                         limits: ServerLimits | None = None, history: Any = None,
                         state_root: Path | None = None,
                         reload_from: Callable[[], Inventory] | None = None,
-                        source: str = "inventory") -> Service:
+                        source: str = "inventory", shard: Shard | None = None) -> Service:
     """Build and start every part; returns once /metrics is listening and polls are scheduled.
 
     `history`: a history.service_hook.HistorySettings to keep the embedded history (the
@@ -388,6 +390,9 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
         metrics_app = MetricsApp(registry, lambda: service.health() if service else {},
                                  render=render, limits=limits, listener=http_stats)
         status = attach_status(metrics_app, inventory, state)  # /status page and /api/status
+        if shard is not None:  # which shard this is: borderwatch_shard_info, /api/status
+            registry.register(ShardInfoCollector(shard))
+            status.shard = {"index": shard.index, "count": shard.count}
         # borderwatch_site_status / _redundancy_lost: the status page's view, same topology
         site_status = SiteStatusCollector(inventory, state, status.topology)
         registry.register(site_status)
@@ -482,7 +487,7 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                 web_config: WebConfig | None = None, history: Any = None,
                 state_root: Path | None = None,
                 reload_from: Callable[[], Inventory] | None = None,
-                source: str = "inventory") -> None:
+                source: str = "inventory", shard: Shard | None = None) -> None:
     """Run the collector until `stop` is set or SIGINT/SIGTERM arrives, then shut down;
     SIGHUP reloads the inventory (with `reload_from`, and our own signal handlers)."""
     loop = asyncio.get_running_loop()
@@ -511,7 +516,7 @@ async def serve(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
                                       series_cap=series_cap, base_dir=base_dir,
                                       web_config=web_config, history=history,
                                       state_root=state_root,
-                                      reload_from=reload_from, source=source)
+                                      reload_from=reload_from, source=source, shard=shard)
         early, hup[0] = hup[0], service
         if early is _HUP_PENDING and service.reloader is not None:
             service.reloader.request("SIGHUP during start")
@@ -567,7 +572,8 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                 local_address: str = "0.0.0.0",
                 series_cap: int = DEFAULT_SERIES_CAP,
                 web_config_file: str | Path | None = None, history: Any = None,
-                state_root: str | Path | None = None, traps_listen: str | None = None) -> int:
+                state_root: str | Path | None = None, traps_listen: str | None = None,
+                shard: Shard | None = None) -> int:
     """Run the collector in this thread until stopped; returns the process exit code.
 
     `stop`: a threading.Event the caller sets to stop the service (the lab sets it from
@@ -575,6 +581,7 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     `state_root`: the state directory (`run --state-dir`); default `var` beside the inventory.
     `traps_listen`: `--traps.listen-address`, which wins over the inventory's
     (collector/traps/listen_flag.py).
+    `shard`: poll only that shard's sites, alerting off (collector/shard.py).
     Exit codes: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad inventory.
     """
     try:
@@ -591,6 +598,9 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
     inventory = _load(inventory_path, load)
     if inventory is None:
         return 2
+    reload_from = load
+    if shard is not None:
+        inventory, reload_from = shard_inventory(shard, inventory, load)
     try:
         _check_v3_crypto(inventory)
     except SnmpError as exc:
@@ -605,8 +615,8 @@ def run_service(inventory_path: str | Path, listen: str = DEFAULT_LISTEN, *,
                               local_address=local_address, series_cap=series_cap,
                               base_dir=base_dir, web_config=web_config, history=history,
                               state_root=Path(state_root) if state_root is not None else None,
-                              reload_from=load,
-                              source=str(inventory_path)))
+                              reload_from=reload_from, source=str(inventory_path),
+                              shard=shard))
     except StateDirBusy as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 1
@@ -670,7 +680,8 @@ def run_command(args: argparse.Namespace) -> int:
         return run_service(args.inventory, args.listen,
                            web_config_file=getattr(args, "web_config_file", None),
                            history=settings_from_args(args), state_root=state_dir(args),
-                           traps_listen=getattr(args, "traps_listen", None))
+                           traps_listen=getattr(args, "traps_listen", None),
+                           shard=getattr(args, "shard", None))
     except HistoryError as exc:  # locked by another process, corrupt, not a history
         print(f"borderwatch: history: {exc}", file=sys.stderr)
         return 1

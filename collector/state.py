@@ -454,11 +454,8 @@ class NetworkState:
         snap.series = series
         snap.series_version += 1
         snap.trap_sourced = True
-        snap.interfaces = _interfaces(series, snap.rates)
-        ifaces = snap.interfaces.values()
-        dev.if_by_name = {**{i.if_index: i for i in ifaces},
-                          **{i.descr: i for i in ifaces if i.descr},
-                          **{i.name: i for i in ifaces if i.name}}
+        snap.interfaces = interfaces_from_series(series, snap.rates)
+        dev.if_by_name = interfaces_by_name(snap.interfaces.values())
         return events + self._update_device_links(dev, now)
 
     def apply_icmp(self, r: IcmpRound) -> list[Event]:
@@ -568,12 +565,8 @@ class NetworkState:
         snap.series = series
         snap.series_version += 1
         snap.rates = rates
-        snap.interfaces = _interfaces(series, rates)
-        # Inventory interface names match ifName first, then ifDescr, then the ifIndex.
-        ifaces = snap.interfaces.values()
-        dev.if_by_name = {**{i.if_index: i for i in ifaces},
-                          **{i.descr: i for i in ifaces if i.descr},
-                          **{i.name: i for i in ifaces if i.name}}
+        snap.interfaces = interfaces_from_series(series, rates)
+        dev.if_by_name = interfaces_by_name(snap.interfaces.values())
 
     def _expire(self, dev: _Device, now: float) -> bool:
         """Hide a device's series once its last success is too old; True if it changed."""
@@ -613,50 +606,75 @@ class NetworkState:
 
     def _end(self, device_id: str, interface: str) -> tuple[InterfaceState | None, str]:
         dev = self._devices.get(device_id)
-        if dev is None:
-            return None, f"{device_id} not in the inventory"
-        snap = dev.snap
-        if snap.up is None:
-            return None, f"{device_id} not polled yet"
-        if not snap.up or snap.stale:
-            return None, f"{device_id} unreachable"
-        iface = dev.if_by_name.get(interface)
-        if iface is None:
-            return None, f"{device_id} has no interface {interface}"
-        return iface, f"{device_id} {interface} " + (
-            "up" if iface.up else "down" if iface.up is False else "status unknown")
+        return link_end(device_id, interface, dev.snap if dev is not None else None,
+                        dev.if_by_name if dev is not None else {})
 
     def _update_link(self, link: LinkSnapshot) -> None:
         spec = link.spec
-        a, a_why = self._end(spec.a_device, spec.a_interface)
-        b, b_why = self._end(spec.b_device, spec.b_interface)
-        link.a_up = a.up if a is not None else None
-        link.b_up = b.up if b is not None else None
-        if link.a_up is False or link.b_up is False:
-            link.state = "down"
-        elif link.a_up or link.b_up:
-            link.state = "up"
-        else:
-            link.state = "unknown"
-        link.reason = f"{a_why}; {b_why}"
-        rate_bps: dict[str, float] = {}
-        utilization: dict[str, float] = {}
-        for direction, sender, receiver in (("a_to_b", a, b), ("b_to_a", b, a)):
-            rate = sender.tx_bps if sender is not None else None
-            if rate is None and receiver is not None:
-                rate = receiver.rx_bps
-            if rate is None:
-                continue
-            rate_bps[direction] = rate
-            capacity = spec.capacity(direction)
-            if capacity:
-                utilization[direction] = rate / capacity
-        link.rate_bps = rate_bps
-        link.utilization = utilization
+        judge_link(link, self._end(spec.a_device, spec.a_interface),
+                   self._end(spec.b_device, spec.b_interface))
 
 
-def _interfaces(series: Mapping[str, Mapping[Labels, int | float]],
-                rates: Mapping[str, Mapping[Labels, float]]) -> dict[str, InterfaceState]:
+def interfaces_by_name(interfaces: Iterable[InterfaceState]) -> dict[str, InterfaceState]:
+    """Interface rows by the names an inventory may use: ifName first, then ifDescr, then
+    the ifIndex (the first that matches wins)."""
+    ifaces = list(interfaces)
+    return {**{i.if_index: i for i in ifaces}, **{i.descr: i for i in ifaces if i.descr},
+            **{i.name: i for i in ifaces if i.name}}
+
+
+def link_end(device_id: str, interface: str, snap: DeviceSnapshot | None,
+             by_name: Mapping[str, InterfaceState]) -> tuple[InterfaceState | None, str]:
+    """One end of a link as its device shows it (None when it cannot be seen), and why.
+
+    Shared by NetworkState and the central evaluator (alerts/tsdb_source.py), so that a
+    link is judged the same way from a collector's memory and from a TSDB."""
+    if snap is None:
+        return None, f"{device_id} not in the inventory"
+    if snap.up is None:
+        return None, f"{device_id} not polled yet"
+    if not snap.up or snap.stale:
+        return None, f"{device_id} unreachable"
+    iface = by_name.get(interface)
+    if iface is None:
+        return None, f"{device_id} has no interface {interface}"
+    return iface, f"{device_id} {interface} " + (
+        "up" if iface.up else "down" if iface.up is False else "status unknown")
+
+
+def judge_link(link: LinkSnapshot, a_end: tuple[InterfaceState | None, str],
+               b_end: tuple[InterfaceState | None, str]) -> None:
+    """Set a link's state, reason, rates and utilisation from its two ends (link_end)."""
+    (a, a_why), (b, b_why) = a_end, b_end
+    spec = link.spec
+    link.a_up = a.up if a is not None else None
+    link.b_up = b.up if b is not None else None
+    if link.a_up is False or link.b_up is False:
+        link.state = "down"
+    elif link.a_up or link.b_up:
+        link.state = "up"
+    else:
+        link.state = "unknown"
+    link.reason = f"{a_why}; {b_why}"
+    rate_bps: dict[str, float] = {}
+    utilization: dict[str, float] = {}
+    for direction, sender, receiver in (("a_to_b", a, b), ("b_to_a", b, a)):
+        rate = sender.tx_bps if sender is not None else None
+        if rate is None and receiver is not None:
+            rate = receiver.rx_bps
+        if rate is None:
+            continue
+        rate_bps[direction] = rate
+        capacity = spec.capacity(direction)
+        if capacity:
+            utilization[direction] = rate / capacity
+    link.rate_bps = rate_bps
+    link.utilization = utilization
+
+
+def interfaces_from_series(series: Mapping[str, Mapping[Labels, int | float]],
+                           rates: Mapping[str, Mapping[Labels, float]]
+                           ) -> dict[str, InterfaceState]:
     """Interface rows of the if-mib metrics, keyed by ifIndex, with bits/s and utilisation."""
     ups = series.get(IF_UP_METRIC, {})
     speeds = series.get(IF_SPEED_METRIC, {})

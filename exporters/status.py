@@ -124,6 +124,8 @@ class StatusBuilder:
         self.alerts: Callable[[], list[dict[str, Any]]] | None = None
         # The engine's latest notifications (set with `alerts`): the `notifications` key.
         self.notifications: Callable[[], list[dict[str, Any]]] | None = None
+        # `run --shard i/n`: {"index": i, "count": n}, shown as the document's `shard` key
+        self.shard: dict[str, int] | None = None
         self.apply_inventory(inventory)
 
     def apply_inventory(self, inventory: Inventory, diff: object = None) -> None:
@@ -173,6 +175,8 @@ class StatusBuilder:
                          "isolated": list(o.isolated)}
                         for o in (analysis.outages if analysis is not None else ())],
         }
+        if self.shard is not None:
+            doc["shard"] = self.shard
         if self.alerts is not None:
             doc["alerts"] = self.alerts()
         if self.notifications is not None:
