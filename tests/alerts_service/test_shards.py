@@ -125,6 +125,7 @@ class Network:
         self.tmp = tmp
         self.sites, self.links = plan()
         self.proxies: dict[str, UdpProxy] = {}
+        self.agent_ports: dict[str, int] = {}  # device → the UDP port the inventory names
         self.sim: Any = None
         self.env = {f"BW_SHARD_COMMUNITY_{i}": device_of(s)
                     for i, s in enumerate(self.sites)}
@@ -155,14 +156,15 @@ class Network:
             probe_community=device_of(self.hub), log_path=self.tmp / "snmpsim.log",
             timeout=120)
         for i, site in enumerate(self.sites):
-            self.proxies[device_of(site)] = await UdpProxy.start(endpoint, seed=i)
+            proxy = self.proxies[device_of(site)] = await UdpProxy.start(endpoint, seed=i)
+            self.agent_ports[device_of(site)] = proxy.endpoint[1]
 
     def inventory(self, webhook: str) -> dict[str, Any]:
         credentials = {f"c{i}": {"version": "2c", "community_env": var}
                        for i, var in enumerate(self.env)}
         sites = [{"id": s, "name": f"Trạm {s}", "kind": kind, "devices": [
                      {"id": device_of(s), "address": "127.0.0.1",
-                      "port": self.proxies[device_of(s)].endpoint[1], "credential": f"c{i}",
+                      "port": self.agent_ports[device_of(s)], "credential": f"c{i}",
                       "role": "switch", "profile": ["system", "if-mib"],
                       "interfaces": [f"p{n}" for n in self.ports(s).values()]}]}
                  for i, (s, kind) in enumerate(self.sites.items())]
@@ -368,3 +370,65 @@ def test_a_bad_shard_argument_is_a_clear_error(text: str) -> None:
     assert res.returncode == 2
     assert f"argument --shard: {text!r}:" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+async def test_the_evaluator_without_its_tsdb_says_so_and_pages_nothing(tmp_path: Path) -> None:
+    """No TSDB answering: nothing is evaluated (no page on a state nobody could read),
+    and the evaluator's own /metrics and /api/status say why."""
+    recv = await Receiver().start()
+    try:
+        net = Network(tmp_path)
+        net.agent_ports = {device_of(s): 1 for s in net.sites}  # never polled here
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(
+            net.inventory(recv.url("/hook")), allow_unicode=True, sort_keys=False))
+        (tmp_path / "rules.yaml").write_text(RULES)
+        dead = f"http://127.0.0.1:{free_tcp_port()}"  # nothing listens there
+        port = free_tcp_port()
+        async with process(["alerts", "--source", "prometheus", dead, "--inventory",
+                            str(tmp_path / "inventory.yaml"), "--listen",
+                            f"127.0.0.1:{port}", "--query-timeout", "1"], net.env, tmp_path):
+            async def failures() -> float:
+                text = await get(f"http://127.0.0.1:{port}/metrics")
+                line = series(text, "borderwatch_tsdb_read_failures_total") or [
+                    ln for ln in text.splitlines()
+                    if ln.startswith("borderwatch_tsdb_read_failures_total ")]
+                return float(line[0].split()[-1])
+
+            deadline = time.monotonic() + PATIENCE * LAG
+            while await failures() < 3:
+                assert time.monotonic() < deadline, "the evaluator never tried its TSDB"
+                await asyncio.sleep(TICK)
+            text = await get(f"http://127.0.0.1:{port}/metrics")
+            assert "borderwatch_tsdb_up 0.0" in text.splitlines()
+            assert "borderwatch_alert_evaluations_total 0.0" in text.splitlines()
+            status = json.loads(await get(f"http://127.0.0.1:{port}/api/status"))
+            assert status["tsdb"]["up"] is False
+            assert dead in status["tsdb"]["error"]
+        assert recv.hits == []
+    finally:
+        await recv.stop()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--source", "graphite", "http://127.0.0.1:1"],
+     "borderwatch alerts: --source 'graphite': expected one of prometheus, victoriametrics "
+     "followed by the URL"),
+    (["--source", "prometheus", "127.0.0.1:9090"],
+     "borderwatch alerts: --source prometheus '127.0.0.1:9090': expected an http:// or "
+     "https:// URL"),
+])
+def test_a_bad_source_is_a_clear_error(argv: list[str], message: str) -> None:
+    res = subprocess.run([BORDERWATCH, "alerts", *argv], capture_output=True, text=True,
+                         timeout=60)
+    assert (res.returncode, res.stderr.strip()) == (2, message)
+
+
+def test_an_inventory_without_alerts_has_nothing_to_evaluate(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("schema_version: 1\nsites:\n  - {id: core, name: Core, kind: core}\n")
+    res = subprocess.run([BORDERWATCH, "alerts", "--source", "prometheus",
+                          "http://127.0.0.1:1", "--inventory", str(inventory)],
+                         capture_output=True, text=True, timeout=60)
+    assert (res.returncode, res.stderr.strip()) == (2, (
+        f"borderwatch alerts: {inventory}: no alerts: section (rules and receivers): "
+        "nothing to evaluate"))
