@@ -16,7 +16,7 @@ from borderwatch.cli import build_parser
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [(), ("run",), ("check",), ("poll",), ("lab",), ("lab", "fault"), ("rules",),
             ("silence",), ("silence", "add"), ("silence", "list"), ("silence", "expire"),
-            ("schema",), ("report",)]
+            ("schema",), ("report",), ("alerts",)]
 
 
 def help_text(*command: str) -> str:
