@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -87,6 +88,11 @@ def alerts_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso(t: float | None) -> str | None:
+    """Unix time as people read it in /api/status (UTC, seconds)."""
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
 def default_stale_after(inventory: Inventory) -> float:
     """3 poll intervals of the slowest device (when `run` itself hides its series) + 60 s."""
     slowest = max((inventory.effective(d).interval for d in inventory.devices), default=60.0)
@@ -119,9 +125,9 @@ async def run_central(inventory: Inventory, url: str, *, base_dir: Path, listen:
         registry.register(TsdbCollector(source))
         app = MetricsApp(registry, lambda: {"tsdb_up": source.up,
                                             "evaluations": service.evaluations})
-        app.status = lambda: {"generated_at": time.time(), "source": url,
+        app.status = lambda: {"generated_at": _iso(time.time()), "source": url,
                               "tsdb": {"up": source.up, "error": source.last_error,
-                                       "last_success": source.last_success_wall},
+                                       "last_success": _iso(source.last_success_wall)},
                               "alerts": service.status_alerts(),
                               "notifications": service.status_notifications()}
         attach_silence_api(app.app, service)
