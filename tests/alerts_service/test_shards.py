@@ -404,6 +404,9 @@ async def test_the_evaluator_without_its_tsdb_says_so_and_pages_nothing(tmp_path
             status = json.loads(await get(f"http://127.0.0.1:{port}/api/status"))
             assert status["tsdb"]["up"] is False
             assert dead in status["tsdb"]["error"]
+            # silences are kept by the evaluator, as by `run` with alerts:
+            assert json.loads(await get(f"http://127.0.0.1:{port}/api/silences")) == {
+                "silences": []}
         assert recv.hits == []
     finally:
         await recv.stop()
