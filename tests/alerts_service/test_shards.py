@@ -34,12 +34,14 @@ import pytest
 import yaml
 from fakes.udp_proxy import UdpProxy
 from hook_receiver import Receiver
+from influx.vm_server import VictoriaMetrics
 from runtime_helpers import BORDERWATCH, wait_until
 from servers import (
     Prometheus,
     free_tcp_port,
     free_udp_port,
     log_tail,
+    prometheus_config,
     start_prometheus,
     start_snmpsim,
 )
@@ -252,11 +254,34 @@ def pages(recv: Receiver) -> list[dict[str, Any]]:
     return recv.ok("/hook")
 
 
+def start_tsdb(kind: str, workdir: Path, targets: list[str]) -> Prometheus | VictoriaMetrics:
+    """The central TSDB scraping the shards: a real Prometheus, or a VictoriaMetrics with
+    its own Prometheus-style scraper (the same scrape config)."""
+    if kind == "prometheus":
+        return start_prometheus(workdir, targets, scrape_interval=f"{SCRAPE:.0f}s")
+    workdir.mkdir(parents=True)
+    config = workdir / "scrape.yml"
+    config.write_text(prometheus_config(targets, f"{SCRAPE:.0f}s"))
+    vm = VictoriaMetrics(workdir, free_tcp_port(), args=(
+        f"-promscrape.config={config}", "-promscrape.config.strictParse=false"))
+    vm.start()
+    return vm
+
+
+async def query(url: str, expr: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, \
+            http.post(url + "/api/v1/query", data={"query": expr}) as resp:
+        body = await resp.json()
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+@pytest.mark.parametrize("tsdb", ["prometheus", "victoriametrics"])
 async def test_three_shards_cover_once_and_a_cut_across_shards_pages_once(
-        tmp_path: Path) -> None:
+        tmp_path: Path, tsdb: str) -> None:
     net = Network(tmp_path)
     recv = await Receiver().start()
-    prom: Prometheus | None = None
+    prom: Prometheus | VictoriaMetrics | None = None
     try:
         await net.start()
         inventory = net.inventory(recv.url("/hook"))
@@ -272,9 +297,8 @@ async def test_three_shards_cover_once_and_a_cut_across_shards_pages_once(
                     ["run", "--inventory", str(inv_path), "--listen", f"127.0.0.1:{port}",
                      "--state-dir", str(work / "var"), "--no-history",
                      "--shard", f"{i}/{SHARDS}"], net.env, work))
-            prom = await asyncio.to_thread(
-                start_prometheus, tmp_path / "prometheus",
-                [f"127.0.0.1:{p}" for p in ports], scrape_interval=f"{SCRAPE:.0f}s")
+            prom = await asyncio.to_thread(start_tsdb, tsdb, tmp_path / tsdb,
+                                           [f"127.0.0.1:{p}" for p in ports])
 
             # (1) coverage: each shard polls exactly the sites the hash gives it
             everything = {device_of(s) for s in net.sites}
@@ -300,10 +324,11 @@ async def test_three_shards_cover_once_and_a_cut_across_shards_pages_once(
                 assert status["shard"] == {"index": i, "count": SHARDS}
                 assert "alerts" not in status  # alerting is off in a shard
             # the central view: every device once, from the shard the hash names
-            await asyncio.to_thread(
-                prom.wait_for, "borderwatch_device_up == 1",
-                lambda r: sorted(x["metric"]["device"] for x in r) == sorted(everything),
-                PROMETHEUS_FIRST_SCRAPE + PATIENCE * LAG)
+            deadline = time.monotonic() + PROMETHEUS_FIRST_SCRAPE + PATIENCE * LAG
+            while sorted(x["metric"]["device"] for x in await query(
+                    prom.url, "borderwatch_device_up == 1")) != sorted(everything):
+                assert time.monotonic() < deadline, f"{tsdb} never saw every device up once"
+                await asyncio.sleep(SCRAPE / 2)
 
             # (2) the evaluator on the TSDB
             eval_port = free_tcp_port()
@@ -312,7 +337,7 @@ async def test_three_shards_cover_once_and_a_cut_across_shards_pages_once(
             (central / "rules.yaml").write_text(RULES)
             (central / "inventory.yaml").write_text(inv_path.read_text())
             await stack.enter_async_context(process(
-                ["alerts", "--source", "prometheus", prom.url,
+                ["alerts", "--source", tsdb, prom.url,
                  "--inventory", str(central / "inventory.yaml"),
                  "--listen", f"127.0.0.1:{eval_port}"], net.env, central))
 

@@ -31,6 +31,7 @@ class VictoriaMetrics:
     workdir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    args: tuple[str, ...] = ()  # more flags, e.g. -promscrape.config=FILE
 
     @property
     def url(self) -> str:
@@ -57,7 +58,8 @@ class VictoriaMetrics:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [find_binary("victoria-metrics"), f"-storageDataPath={self.data_dir}",
                 f"-httpListenAddr=127.0.0.1:{self.port}", "-retentionPeriod=1d",
-                "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN"]
+                "-search.latencyOffset=0s", "-search.disableCache", "-loggerLevel=WARN",
+                *self.args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
