@@ -9,6 +9,7 @@ that it does not collect the whole suite each round, under a CPU hog.
 TIMING_MODULES = (
     "alerts_quality/",  # lab faults → service → pages; margins from the lab's apply time
     "alerts_service/test_service_restart.py",  # a restart mid-incident, on real agents
+    "alerts_service/test_shards.py",  # shards → a TSDB → the evaluator: one page per cut
     "lab/test_lab_faults.py",  # fault steps, flaps and reboots of the lab's agents
     "runtime/test_scheduler_cadence.py",  # the poll cadence (simulated clock: must hold too)
     "runtime/test_service_slow_device.py",  # overrun skips of a slow device
