@@ -56,3 +56,21 @@ def test_bad_shard_text_says_what_is_expected(text: str, message: str) -> None:
 def test_shard_text_round_trips() -> None:
     assert parse_shard(" 2/5 ") == Shard(2, 5)
     assert str(Shard(2, 5)) == "2/5"
+
+
+def test_a_reload_cuts_the_new_file_the_same_way(caplog: pytest.LogCaptureFixture) -> None:
+    """SIGHUP and POST /-/reload load the whole file again: the shard keeps only its part,
+    and says once at start that its alerting is off."""
+    from collector.shard import shard_inventory
+
+    inventory = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
+    with caplog.at_level("INFO", logger="collector.shard"):
+        part, reload = shard_inventory(Shard(2, 3), inventory, lambda: inventory)
+    assert [s.id for s in reload().sites] == [s.id for s in part.sites] == [
+        s.id for s in inventory.sites if shard_of(s.id, 3) == 2]
+    assert reload().alerts is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == (f"shard 2/3: polling {len(part.sites)} of {len(inventory.sites)} "
+                           f"sites ({len(part.devices)} of {len(inventory.devices)} devices)")
+    assert inventory.alerts is not None  # the repository inventory alerts: the shard does not
+    assert messages[1].startswith("shard 2/3: alerting is off in a shard")
