@@ -32,7 +32,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from collector.profiles import MetricInfo
 from collector.samples import Kind, Labels
 from collector.state import (
     DeviceSnapshot,
+    InterfaceState,
     LinkSnapshot,
     interfaces_by_name,
     interfaces_from_series,
@@ -186,7 +187,7 @@ def build_snapshots(devices: Sequence[DeviceSpec], links: Sequence[LinkSpec],
         return rows[0].value if rows else None
 
     snaps: list[DeviceSnapshot] = []
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, dict[str, InterfaceState]] = {}
     for spec in devices:
         snap = DeviceSnapshot(spec.device_id, spec.site_id, spec.address, spec.interval,
                               snmp=spec.snmp)
@@ -225,7 +226,8 @@ def build_snapshots(devices: Sequence[DeviceSpec], links: Sequence[LinkSpec],
     return snaps, link_snaps
 
 
-def _icmp(value: Any, now: float, stale_after: float) -> IcmpSnapshot | None:
+def _icmp(value: Callable[[str], float | None], now: float, stale_after: float
+          ) -> IcmpSnapshot | None:
     """The ping view from the `borderwatch_icmp_*` gauges (None: not pinged, or stale).
     The TSDB keeps no reply time: a round that answered counts as a reply now."""
     up, age = value("icmp_up"), value("icmp_age")
@@ -251,7 +253,7 @@ class TsdbState:
     links: list[LinkSpec]
     client: PromQueryClient
     queries: dict[str, str]
-    clock: Any  # () -> steady seconds, the engine's clock
+    clock: Callable[[], float]  # steady seconds: the engine's clock
     stale_after: float
     up: bool | None = None  # the latest refresh read every query
     last_error: str | None = None
