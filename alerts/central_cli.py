@@ -1,4 +1,4 @@
-"""`borderwatch alerts`: its arguments (the command itself is alerts/central.py, imported
+"""`borderwatch alerts`: its arguments (the command itself is borderwatch/central.py, imported
 only when it runs, so that building the CLI stays fast)."""
 
 from __future__ import annotations

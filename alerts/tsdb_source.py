@@ -2,7 +2,7 @@
 
 With `run --shard i/n` no collector sees the whole topology: a site's status needs every
 site between it and the core, which another shard may poll. The central evaluator
-(`borderwatch alerts --source prometheus URL`, alerts/central.py) runs the same engine on
+(`borderwatch alerts --source prometheus URL`, borderwatch/central.py) runs the same engine on
 a `TsdbState`: device and interface state read from the TSDB that scrapes all shards,
 through the Prometheus HTTP API's instant queries (`/api/v1/query`; VictoriaMetrics
 answers the same API), turned into the `DeviceSnapshot`s and `LinkSnapshot`s the engine

@@ -229,7 +229,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "rules":
         return rules_command(args)
     if args.command == "alerts":
-        from alerts.central import alerts_command
+        from borderwatch.central import alerts_command
 
         return alerts_command(args)
     if args.command == "silence":

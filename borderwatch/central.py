@@ -34,9 +34,9 @@ from alerts.service_hook import AlertsConfigError, AlertService, resume_clock
 from alerts.silence_api import attach_silence_api
 from alerts.tsdb_metrics import TsdbCollector
 from alerts.tsdb_source import DEVICE_QUERIES, PromQueryClient, TsdbState, measurement_queries
+from borderwatch.service import device_spec, link_specs
 from collector.inventory import Inventory, InventoryError, load_inventory
 from collector.profiles import metric_catalog
-from collector.service import device_spec, link_specs
 from collector.state_lock import StateDirBusy, locked
 from exporters.http import HttpServer, MetricsApp, parse_listen
 
