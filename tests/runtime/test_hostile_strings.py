@@ -15,10 +15,15 @@ interface by name, so the device's ifName really reaches the log. What must hold
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import re
+import struct
 import subprocess
+import termios
 import time
 import unicodedata
 import urllib.request
@@ -257,6 +262,26 @@ def test_poll_table_has_one_line_per_interface_and_sample(running: Running) -> N
             cjk = rows[-1].split("up", 1)[1]
             assert cjk.endswith("谅山光纤 x\u0303 Lạng…") if columns == "80" else \
                 "谅山" not in cjk and "left out: DESCR, ALIAS" in text
+
+
+def test_poll_fits_the_terminal_it_prints_on(running: Running) -> None:
+    """On a real terminal (a pty 72 columns wide, no $COLUMNS) the table takes its width."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 72, 0, 0))
+    env = {k: v for k, v in running.env.items() if k not in ("COLUMNS", "LINES")}
+    with subprocess.Popen([BORDERWATCH, "poll", "hostile", "--inventory",
+                           str(running.inventory)], stdout=terminal, stderr=subprocess.PIPE,
+                          env=env) as proc:
+        os.close(terminal)
+        chunks = []
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(controller, 65536):
+                chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(controller)
+    text = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert "fitted to 72 columns (--wide shows everything):" in text, text
+    assert max(_columns(line) for line in text.splitlines()) <= 72, text
 
 
 def _closed_pipe(args: list[str], env: dict[str, str]) -> tuple[int, str]:
