@@ -53,9 +53,10 @@ MISSING = "-"
 
 
 def table_width(wide: bool, stdout: TextIO) -> int | None:
-    """How many columns the table may take: None (no limit) with --wide or when the output
-    is not a terminal (a pipe or file has no width: `| grep` gets full values), else
-    $COLUMNS if set, else the terminal's width."""
+    """How many columns the table may take: None (no limit) with --wide; else $COLUMNS if
+    set (through a pipe too: how `watch` or a test asks for a width); else the terminal's
+    width, or None when the output is not a terminal (a pipe or file has no width: `| grep`
+    gets full values)."""
     if wide:
         return None
     columns = os.environ.get("COLUMNS", "")
