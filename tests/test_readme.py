@@ -375,6 +375,7 @@ def test_a_new_user_s_first_hour_from_a_fresh_clone(tmp_path: Path) -> None:
     assert stopped.stderr.splitlines()[-1] == ("borderwatch poll: bptl-sw1 is simulated by the "
                                                "lab; if the lab is not running, start it: "
                                                "borderwatch lab --inventory inventory.yaml")
+    shutil.rmtree(clone)  # 240 MB of .venv; a failed run keeps it for a look
 
 
 def test_readme_icmp_example_is_valid(tmp_path: Path) -> None:
