@@ -111,13 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "poll",
         help="poll one device once and print what it answered",
-        description="Poll one device once (for debugging a site): a table, or JSON with --json.",
+        description="Poll one device once (for debugging a site): one line per interface "
+        "and per other sample, or JSON with --json. On a terminal, long names, descriptions, "
+        "aliases and labels are cut to its width, ending in …; piped, or with --wide, every "
+        "value is shown in full.",
     )
     p.add_argument("device", help="device id from the inventory")
     p.add_argument(
         "--inventory", default=DEFAULT_INVENTORY, help="inventory file (default: %(default)s)"
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--wide", action="store_true",
+                   help="show every value in full, however wide the table gets")
 
     p = sub.add_parser(
         "lab",

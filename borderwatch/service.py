@@ -32,7 +32,7 @@ from collector.clock import SteadyClock
 from collector.heap import HeapFreezer
 from collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
 from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
-from collector.poll_cli import render_json, render_table
+from collector.poll_cli import render_json, render_table, table_width
 from collector.poll_limits import PollLimits
 from collector.poller import Poller
 from collector.reload import Reloader
@@ -728,7 +728,8 @@ async def poll_once(inventory: Inventory, device_id: str, *,
 
 
 def poll_command(args: argparse.Namespace) -> int:
-    """`borderwatch poll --inventory PATH DEVICE [--json]`: 0 answered, 1 not, 2 bad input."""
+    """`borderwatch poll --inventory PATH DEVICE [--json] [--wide]`: 0 answered, 1 not,
+    2 bad input."""
     inventory = _load(args.inventory)
     if inventory is None:
         return 2
@@ -752,7 +753,8 @@ def poll_command(args: argparse.Namespace) -> int:
     except SnmpError as exc:  # e.g. a host name that does not resolve
         print(f"borderwatch poll: {args.device}: {exc}", file=sys.stderr)
         return 1
-    print(render_json(spec, result) if args.json else render_table(spec, result))
+    print(render_json(spec, result) if args.json
+          else render_table(spec, result, table_width(args.wide, sys.stdout)))
     if not result.ok:
         print(f"borderwatch poll: {args.device} ({spec.address}) did not answer: "
               f"{result.error}", file=sys.stderr)

@@ -8,6 +8,7 @@ also keeps the modules of one group below on the same worker, one after the othe
   ~45 s) is read by two modules; on one worker it runs once.
 * `lab-port-16161`: these start lab agents on the repository inventory's fixed port 16161
   (on its fixed 127.0.0.x addresses); two workers doing so at once would collide.
+  test_readme.py runs `make demo` itself (and its collector on 127.0.0.1:9730).
 
 The slowest modules (`SLOW_FIRST`, from `--durations` of a whole run) start first: xdist
 orders modules by their number of tests, which put the few long lab tests last, one worker
@@ -29,6 +30,7 @@ SHARED = {
     "tests/runtime/test_hostile_strings.py": "lab-port-16161",
     "tests/lab/test_lab_agents.py": "lab-port-16161",
     "tests/lab/test_lab_faults.py": "lab-port-16161",
+    "tests/test_readme.py": "lab-port-16161",  # `make demo` on a fresh clone
 }
 
 # Minutes each on a loaded 2-core machine (its lab, real servers, or long waits by design).

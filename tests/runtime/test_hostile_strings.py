@@ -8,16 +8,22 @@ interface by name, so the device's ifName really reaches the log. What must hold
   no ESC or NUL reaches it;
 * /metrics labels are NFC, free of control characters and at most 256 characters, with
   the truncation counted;
-* `borderwatch poll` prints one table line per sample;
+* `borderwatch poll` prints one table line per interface and per other sample, aligned
+  in terminal columns, within $COLUMNS unless --wide;
 * every command that prints exits quietly (141, no traceback) on a closed pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import re
+import struct
 import subprocess
+import termios
 import time
 import unicodedata
 import urllib.request
@@ -49,6 +55,8 @@ INTERFACES = (
     (3, unicodedata.normalize("NFD", "Cổng Chi Ma").encode(), b"eth3",
      b"uplink \xff\xfe to Chi Ma", 1),
     (4, b"", b"Eth\r\n4", unicodedata.normalize("NFD", POST_NAME).encode(), 1),
+    # two columns a character (CJK), and a mark NFC cannot compose (x + U+0303): zero width
+    (5, "光口5".encode(), b"eth5", "谅山光纤 x\u0303 Lạng Sơn".encode(), 1),
 )
 LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")
 RULES = """\
@@ -206,19 +214,74 @@ def _borderwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
                           env=env or dict(os.environ))
 
 
-def test_poll_table_has_one_line_per_sample(running: Running) -> None:
+def _columns(text: str) -> int:
+    """Terminal columns of `text`, counted here independently of collector.text_columns."""
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_poll_table_has_one_line_per_interface_and_sample(running: Running) -> None:
+    """Whatever the strings hold, the table has one line per interface and per other sample,
+    its columns line up in terminal columns (CJK takes two), and a terminal's width holds."""
     args = ("poll", "hostile", "--inventory", str(running.inventory))
-    table = _borderwatch(*args, env=running.env)
     data = _borderwatch(*args, "--json", env=running.env)
-    assert table.returncode == 0 and data.returncode == 0, table.stderr + data.stderr
+    assert data.returncode == 0, data.stderr
     samples = json.loads(data.stdout)["samples"]
-    text = table.stdout.decode("utf-8")
-    lines = text.split("\n")
-    header = lines.index(next(line for line in lines if line.startswith("METRIC ")))
-    rows = [line for line in lines[header + 1:] if line]
-    assert len(rows) == len(samples) > 0
-    assert all(line.startswith("borderwatch_") for line in rows)
-    assert not [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"]
+    interfaces = {s["labels"]["ifIndex"]: s["labels"] for s in samples
+                  if s["metric"] == "borderwatch_interface_oper_status"}
+    others = [s for s in samples if not s["metric"].startswith("borderwatch_interface_")]
+    assert len(interfaces) == len(INTERFACES) and others
+    for wide, columns in ((True, ""), (False, "80"), (False, "70")):
+        table = _borderwatch(*args, *(["--wide"] if wide else []),
+                             env={**running.env, "COLUMNS": columns})
+        assert table.returncode == 0, table.stderr
+        text = table.stdout.decode("utf-8")
+        assert not [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"]
+        lines = text.split("\n")
+        head = lines.index(next(line for line in lines if line.startswith("IFINDEX ")))
+        rows = lines[head + 1:lines.index("", head)]
+        assert [r.split()[0] for r in rows] == sorted(interfaces, key=int)
+        metric = lines.index(next(line for line in lines if line.startswith("METRIC ")))
+        assert len([r for r in lines[metric + 1:] if r.startswith("borderwatch_")]) \
+            == len(others)
+        # STATUS starts in the same terminal column on every row, whatever came before it
+        at = lines[head].index("STATUS")
+        for row, index in zip(rows, sorted(interfaces, key=int), strict=True):
+            status = "down" if index == "1" else "up"
+            starts = [i for i in range(len(row)) if row.startswith(f"  {status}  ", i - 2)]
+            assert any(_columns(row[:i]) == at for i in starts), (at, row)
+        if wide:
+            for row, index in zip(rows, sorted(interfaces, key=int), strict=True):
+                labels = interfaces[index]
+                assert all(labels[k] in row for k in ("ifName", "ifDescr", "ifAlias")), row
+        else:
+            assert max(_columns(line) for line in lines) <= int(columns), text
+            assert f"fitted to {columns} columns (--wide shows everything):" in text
+            assert "  cells ending in … are cut" in text
+            # 80: the alias cut (a wide character is not split); 70: left out
+            cjk = rows[-1].split("up", 1)[1]
+            assert cjk.endswith("谅山光纤 x\u0303 Lạng…") if columns == "80" else \
+                "谅山" not in cjk and "left out: DESCR, ALIAS" in text
+
+
+def test_poll_fits_the_terminal_it_prints_on(running: Running) -> None:
+    """On a real terminal (a pty 72 columns wide, no $COLUMNS) the table takes its width."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 72, 0, 0))
+    env = {k: v for k, v in running.env.items() if k not in ("COLUMNS", "LINES")}
+    with subprocess.Popen([BORDERWATCH, "poll", "hostile", "--inventory",
+                           str(running.inventory)], stdout=terminal, stderr=subprocess.PIPE,
+                          env=env) as proc:
+        os.close(terminal)
+        chunks = []
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(controller, 65536):
+                chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(controller)
+    text = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert "fitted to 72 columns (--wide shows everything):" in text, text
+    assert max(_columns(line) for line in text.splitlines()) <= 72, text
 
 
 def _closed_pipe(args: list[str], env: dict[str, str]) -> tuple[int, str]:

@@ -46,7 +46,9 @@ def c3560_inventory(tmp_path: Path, snmpsim_dumps) -> tuple[Path, dict[str, str]
                           [Dev("ls-core-sw1", snmpsim_dumps.port, "sim"),
                            Dev("ls-core-sw2", free_udp_port(), "sim")],
                           {"sim": v2c("BW_C3560")},
-                          {"interval": 10, "timeout": 1, "retries": 1, "max_repetitions": 60})
+                          # patient: at load 4-8 the shared snmpsim took over 1 s to answer
+                          # and the if-mib walk timed out (a partial poll, no interfaces)
+                          {"interval": 30, "timeout": 5, "retries": 2, "max_repetitions": 60})
     return inv, env
 
 
@@ -66,18 +68,61 @@ def test_poll_json_against_snmpsim(c3560_inventory: tuple[Path, dict[str, str]])
     assert env["BW_C3560"] not in res.stdout + res.stderr
 
 
-def test_poll_table_is_readable(c3560_inventory: tuple[Path, dict[str, str]]) -> None:
-    inv, env = c3560_inventory
-    res = borderwatch("poll", "--inventory", str(inv), "ls-core-sw1", env=env)
-    assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
-    assert lines[0].startswith("device   ls-core-sw1 (site test-hub) at 127.0.0.1:")
-    assert lines[1] == "result   ok"
-    header = next(i for i, line in enumerate(lines) if line.startswith("METRIC"))
-    rows = lines[header + 1:]
-    assert any(r.startswith("borderwatch_interface_receive_bytes_total ") and 'ifName="' in r
-               for r in rows)
-    assert all(len(r.split()) >= 2 for r in rows)
+def _table_sections(stdout: str) -> tuple[list[str], list[str]]:
+    """The interface table's rows and the sample table's rows of a `poll` table."""
+    lines = stdout.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("IFINDEX ")))
+    end = lines.index("", start)
+    metric = lines.index(next(line for line in lines if line.startswith("METRIC ")))
+    samples_end = lines.index("", metric) if "" in lines[metric:] else len(lines)
+    return lines[start:end], lines[metric + 1:samples_end]
+
+
+def test_poll_table_is_one_line_per_interface(tmp_path: Path, snmpsim_dumps) -> None:
+    """Issue 14: the table cut ifName to "Gigabit…". Now one line per interface with its
+    full name, piped or --wide; only a terminal's width ($COLUMNS) cuts, and visibly."""
+    env = {"BW_C3560": snmpsim_dumps.community_for("cisco-c3560")}
+    # patient: a poll that times out on a loaded machine would prove nothing here
+    inv = write_inventory(tmp_path / "inventory.yaml",
+                          [Dev("ls-core-sw1", snmpsim_dumps.port, "sim")],
+                          {"sim": v2c("BW_C3560")},
+                          {"interval": 60, "timeout": 5, "retries": 2, "max_repetitions": 60})
+    data = json.loads(borderwatch("poll", "--inventory", str(inv), "ls-core-sw1", "--json",
+                                  env=env).stdout)
+    names = {s["labels"]["ifIndex"]: s["labels"] for s in data["samples"]
+             if s["metric"] == "borderwatch_interface_oper_status"}
+    assert len(names) >= 50
+    for args, columns in ((["--wide"], "60"), ([], "")):  # --wide beats $COLUMNS; a pipe
+        res = borderwatch("poll", "--inventory", str(inv), "ls-core-sw1", *args,
+                          env={**env, "COLUMNS": columns})
+        assert res.returncode == 0, res.stderr
+        lines = res.stdout.splitlines()
+        assert lines[0].startswith("device   ls-core-sw1 (site test-hub) at 127.0.0.1:")
+        assert lines[1] == "result   ok"
+        header, *rows = _table_sections(res.stdout)[0]
+        assert header.split() == ["IFINDEX", "IFNAME", "STATUS", "SPEED", "RX_BYTES",
+                                  "TX_BYTES", "ERRORS_RX/TX", "DISCARDS_RX/TX", "DISCONT_S",
+                                  "DESCR"], header  # no ALIAS: the dump's are all empty
+        assert [r.split()[0] for r in rows] == sorted(names, key=int)
+        for row in rows:
+            labels = names[row.split()[0]]
+            assert row.split()[1] == labels["ifName"]
+            assert row.endswith(f"  {labels['ifDescr']}")
+        assert "…" not in res.stdout and "fitted to" not in res.stdout
+    # a terminal 80 columns wide: names kept whole, the least needed columns left out,
+    # the long sysDescr label cut, visibly; every line fits
+    res = borderwatch("poll", "--inventory", str(inv), "ls-core-sw1",
+                      env={**env, "COLUMNS": "80"})
+    assert max(len(line) for line in res.stdout.splitlines()) <= 80, res.stdout
+    (header, *rows), samples = _table_sections(res.stdout)
+    assert header.split() == ["IFINDEX", "IFNAME", "STATUS", "SPEED", "RX_BYTES", "TX_BYTES",
+                              "ERRORS_RX/TX"]
+    assert [r.split()[1] for r in rows] == [names[i]["ifName"] for i in sorted(names, key=int)]
+    (info,) = [r for r in samples if r.startswith("borderwatch_device_info ")]
+    assert info.endswith("…") and 'sysDescr="Cisco IOS Software' in info
+    assert res.stdout.endswith("\nfitted to 80 columns (--wide shows everything):\n"
+                               "  cells ending in … are cut\n"
+                               "  left out: DISCARDS_RX/TX, DISCONT_S, DESCR\n")
 
 
 def test_poll_exit_codes(c3560_inventory: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
@@ -94,7 +139,7 @@ def test_poll_exit_codes(c3560_inventory: tuple[Path, dict[str, str]], tmp_path:
     assert set(hint.split(", ")) == {"ls-core-sw1", "ls-core-sw2"}
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(inv.read_text().replace("retries: 1", "retries: 1\n  comunity: x"))
+    bad.write_text(inv.read_text().replace("retries: 2", "retries: 2\n  comunity: x"))
     res = borderwatch("poll", "--inventory", str(bad), "ls-core-sw1", env=env)
     assert res.returncode == 2
     assert f"{bad}:" in res.stderr and "comunity" in res.stderr
