@@ -81,7 +81,46 @@ async def _flood(port: int) -> dict:
     return json.loads(out)
 
 
+def cadence_kept(baseline: dict, flooded: dict) -> bool:
+    """p99 lag at most one bucket above the baseline's, and polls kept."""
+    lost = flooded["skipped"] + flooded["failures"]
+    return (flooded["p99_bucket"] <= baseline["p99_bucket"] + 1
+            and lost <= baseline["skipped"] + baseline["failures"] + 0.02 * flooded["polls"])
+
+
+async def _pair(service) -> tuple[dict, dict, dict, dict]:  # type: ignore[no-untyped-def]
+    """A baseline window (the flood aimed at a decoy) then a flood window at the service:
+    (baseline, flooded, what was sent, what the receiver made of it)."""
+    decoy_port = free_udp_port()
+    decoy = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DECOY, str(decoy_port), stdout=asyncio.subprocess.PIPE)
+    try:
+        assert decoy.stdout is not None
+        await decoy.stdout.readline()
+        start = _snapshot(service)
+        sent_decoy = await _flood(decoy_port)
+        quiet = _snapshot(service)
+    finally:
+        decoy.terminate()
+        await decoy.wait()
+    received_before = dict(service.traps.stats.results)
+    sent = await _flood(service.traps.address[1])
+    loud = _snapshot(service)
+    await asyncio.sleep(0.5)  # the queue drains
+    received = {k: v - received_before.get(k, 0)
+                for k, v in service.traps.stats.results.items()}
+    baseline, flooded = _window(start, quiet), _window(quiet, loud)
+    print(f"\nbaseline: {baseline} (decoy flood {sent_decoy})\nflood:    {flooded} "
+          f"(sent {sent})\nreceiver: {received}")
+    return baseline, flooded, sent, received
+
+
 async def test_a_trap_flood_leaves_the_poll_cadence_alone(tmp_path: Path, snmpd) -> None:
+    """The windows are 10 s each, one after the other, on a machine other work shares (two
+    pytest workers in `make test`): a burst of that other work inside the flood window
+    alone moves its p99 up two buckets now and then. So a pair that misses the bound is
+    measured once more, and the test fails only if the second pair misses it too: the
+    receiver without its limits misses it in every pair, noise rarely twice in a row."""
     devices = [Dev(f"sw{i:03d}", snmpd.port, f"c{i}", site=f"site{i % 8}")
                for i in range(DEVICES)]
     inv = write_inventory(tmp_path / "inventory.yaml", devices,
@@ -92,27 +131,11 @@ async def test_a_trap_flood_leaves_the_poll_cadence_alone(tmp_path: Path, snmpd)
     async with running_service(inv, {"BW_C": "public"}) as service:
         await wait_until(lambda: all(s.up for s in service.state.device_snapshots()),
                          within=30, what="a successful poll of every device")
-        decoy_port = free_udp_port()
-        decoy = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", DECOY, str(decoy_port), stdout=asyncio.subprocess.PIPE)
-        try:
-            assert decoy.stdout is not None
-            await decoy.stdout.readline()
-            start = _snapshot(service)
-            sent_decoy = await _flood(decoy_port)
-            quiet = _snapshot(service)
-        finally:
-            decoy.terminate()
-            await decoy.wait()
-        received_before = dict(service.traps.stats.results)
-        sent = await _flood(service.traps.address[1])
-        loud = _snapshot(service)
-        await asyncio.sleep(0.5)  # the queue drains
-        received = {k: v - received_before.get(k, 0)
-                    for k, v in service.traps.stats.results.items()}
-    baseline, flooded = _window(start, quiet), _window(quiet, loud)
-    print(f"\nbaseline: {baseline} (decoy flood {sent_decoy})\nflood:    {flooded} "
-          f"(sent {sent})\nreceiver: {received}")
+        baseline, flooded, sent, received = await _pair(service)
+        pairs = [(baseline, flooded)]
+        if not cadence_kept(baseline, flooded):
+            baseline, flooded, sent, received = await _pair(service)
+            pairs.append((baseline, flooded))
     # the flood reached the receiver, and was sorted: strangers dropped, the device limited
     assert sent["rate"] >= 0.5 * RATE, sent
     assert received.get("unknown_source", 0) > 0 and received.get("rate_limited", 0) > 0, \
@@ -120,7 +143,4 @@ async def test_a_trap_flood_leaves_the_poll_cadence_alone(tmp_path: Path, snmpd)
     assert received.get("accepted", 0) <= 20 * (sent["seconds"] + 1) + 50, received
     assert received.get("bad_credentials", 0) == 0
     # the cadence: p99 lag at most one bucket above the baseline's, polls kept
-    assert flooded["p99_bucket"] <= baseline["p99_bucket"] + 1, (baseline, flooded)
-    lost = flooded["skipped"] + flooded["failures"]
-    assert lost <= baseline["skipped"] + baseline["failures"] + 0.02 * flooded["polls"], (
-        baseline, flooded)
+    assert cadence_kept(baseline, flooded), pairs
