@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import os
 import socket
 import urllib.request
@@ -21,6 +22,7 @@ from servers import (
     dump_path,
     free_tcp_port,
     free_udp_port,
+    make_dump_dir,
     snmpget,
     start_snmpd,
 )
@@ -127,6 +129,25 @@ def test_dump_path_finds_plain_and_bz2() -> None:
     assert dump_path("network/switch/cisco-c3560").name == "cisco-c3560.snmprec.bz2"
     with pytest.raises(FileNotFoundError):
         dump_path("network/switch/no-such-device")
+
+
+def test_dump_dir_serves_bz2_dumps_decompressed(tmp_path: Path) -> None:
+    """snmpsim re-reads a .snmprec.bz2 from its start on nearly every OID it answers (see
+    make_dump_dir): the copies it serves must be plain files with the dump's records."""
+    name = "network/switch/cisco-c3560"
+    stale = tmp_path / f"{name}.snmprec.bz2"  # what an older make_dump_dir left behind
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(dump_path(name).read_bytes())
+    make_dump_dir(tmp_path, [name, "iot/geist-temperature-sensor"])
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.snmprec*")) \
+        == ["iot/geist-temperature-sensor.snmprec", f"{name}.snmprec"]
+    copy = tmp_path / f"{name}.snmprec"
+    assert copy.read_bytes() == bz2.decompress(dump_path(name).read_bytes())
+    # the source's mtime, so snmpsim's index of a copy stays valid; a second call keeps it
+    assert copy.stat().st_mtime_ns == dump_path(name).stat().st_mtime_ns
+    inode = copy.stat().st_ino
+    make_dump_dir(tmp_path, [name])
+    assert copy.stat().st_ino == inode
 
 
 def test_prometheus_scrapes_a_real_exporter(prometheus_factory) -> None:

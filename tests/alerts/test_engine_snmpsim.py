@@ -29,7 +29,6 @@ from collector.state import NetworkState
 from collector.topology_spec import DeviceSpec, LinkSpec
 
 INTERVAL = 30.0
-pytestmark = pytest.mark.slow  # a poll cycle walks big dumps: ~5 s on a loaded box
 DUMPS = {"core-sw": "network/switch/cisco-c3560", "hub-sw": "network/router/huawei-s5720",
          "hub-ups": "UPS/eaton-93e-80", "post-sw": "no-such-dump"}
 PROFILES = {"core-sw": ("if-mib",), "hub-sw": ("if-mib",), "hub-ups": ("ups-mib",),
