@@ -371,8 +371,11 @@ class Engine:
                 continue
             incident = self._incident_for(group, now)
             fed.setdefault(incident.key, []).append(group)
-            if gkey not in incident.groups:
-                incident.groups.append(gkey)
+            # the group that feeds it now goes last: groups[-1] names the incident's
+            # present explanation (the notification's `group`, Alertmanager's label)
+            if gkey in incident.groups:
+                incident.groups.remove(gkey)
+            incident.groups.append(gkey)
             for akey in group.alerts:
                 alert = self.alerts[akey]
                 home = alert.incident if alert.incident in self.incidents else incident.key

@@ -17,10 +17,11 @@ before startsAt, so every post is valid whatever either clock did.
 Resolved: the same labels with endsAt = when it ended. The set to re-post lives in the
 outbox file, so it survives a restart of borderwatch too.
 
-Labels: alertname, severity, incident (the incident key without its opening time, see
-`stable_incident`), root_cause, sites (cut-off site ids), site (the first one), link (the
-root-cause link, if any); they are fixed at the first post of an incident (they are
-Alertmanager's identity of the alert; later changes go to the `labels_now` annotation).
+Labels: alertname, severity, incident (the topology group that explains the incident at
+its first post, see `incident_label`), root_cause, sites (cut-off site ids), site (the
+first one), link (the root-cause link, if any); they are fixed at the first post of an
+incident (they are Alertmanager's identity of the alert; later changes go to the
+`labels_now` annotation).
 Every label comes from the topology and what the devices answered, never from the
 process or its clock, so the two instances of an HA pair post the same alert and an
 Alertmanager cluster pages once (docs/deployment.md). Annotations: summary_vi, summary_en,
@@ -75,11 +76,25 @@ def stable_incident(key: str) -> str:
     return key.split("@", 1)[0]
 
 
+def incident_label(body: dict[str, Any]) -> str:
+    """The `incident` label: the topology group that explains the incident now (e.g.
+    `reach:site:hub`), else the incident key without its opening second.
+
+    Not the incident key itself: an incident keeps the key of the group that opened it,
+    and that depends on the order in which an instance saw the evidence. One instance
+    that polled the post behind a hub before the hub opens `reach:site:post` and keeps it
+    when the hub's failure joins it, the other opens `reach:site:hub`: two label sets,
+    two Alertmanager groups, two pages from an HA pair. The group at the first post is
+    what both derive from the same observations (as the `root_cause` label is), and the
+    notifier keeps the first post's labels for the incident's life."""
+    return body.get("group") or stable_incident(body["labels"]["incident"])
+
+
 def am_alert(body: dict[str, Any], dashboard: str | None = None) -> dict[str, Any]:
     """Labels, annotations, startsAt (and endsAt for a resolve) of a notification."""
     labels = {k: v for k, v in body["labels"].items() if v}
     if "incident" in labels:
-        labels["incident"] = stable_incident(labels["incident"])
+        labels["incident"] = incident_label(body)
     sites = [s["site_id"] for s in body.get("cut_off", ())]
     if sites:
         labels["site"] = sites[0]

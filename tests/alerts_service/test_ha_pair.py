@@ -121,8 +121,9 @@ async def test_ha_pair_pages_once_and_resolves_once_when_either_instance_dies(
             assert notifications(recv) == ["firing"]
             page = recv.ok("/am")[0]["alerts"]
             assert [a["labels"]["root_cause"] for a in page] == ["site:hub"]
-            # the identity both instances share: no opening second in the incident label
-            assert "@" not in page[0]["labels"]["incident"]
+            # the identity both instances share, whichever site each saw fail first: the
+            # group that explains the outage, not the key each opened the incident with
+            assert page[0]["labels"]["incident"] == "reach:site:hub"
 
             net.cut("hub-sw", False)
             net.cut("post-sw", False)
