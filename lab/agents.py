@@ -13,6 +13,14 @@ the device keeps that process until the lab stops.
 per device, bound to the device's address, started a few at a time (each indexes its data
 file, which costs CPU).
 
+A device on an SNMPv3 credential (lab/devices.py LabUsm) always has a
+snmpsim-command-responder of its own (run through lab/v3agent.py; behind the gate, or on its
+address per device): one snmpsim engine per device, with the device's engine ID and its one
+USM user. Its user and
+keys reach snmpsim in an options file (`--args-from-file`, mode 0600 in the agent's
+directory), never on the command line, which every local user can read; the engine ID,
+which is no secret, is on it. snmpsim logs v3 keys at level info: the lab runs it at error.
+
 Either way the lab waits until each agent answers an SNMP GET on its own address, and stops
 processes by PID (SIGTERM, then SIGKILL after a bound). A lab killed hard leaves pid files
 behind; the next start stops those leftovers after checking /proc that the PID still is our
@@ -43,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.snmp import ber
-from lab.devices import AgentSpec, LabError
+from lab.devices import AgentSpec, LabError, LabUsm
 from lab.dumps import DumpError, write_data_file
 from lab.gate import Address, UdpGate
 
@@ -51,8 +59,15 @@ log = logging.getLogger(__name__)
 
 RESPONDER = "snmpsim-command-responder"
 LITE_MODULE = "lab.lite"
+V3_MODULE = "lab.v3agent"  # the full responder for a v3 device (keeps the empty context)
 UDP_DOMAIN = "1.3.6.1.6.1.1"  # snmpUDPDomain; responder-lite appends the endpoint's index
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+# inventory protocol name → snmpsim's (--v3-auth-proto / --v3-priv-proto); AES-192/256 are
+# Blumenthal's key extension in both the collector and net-snmp, -C is Reeder's
+SNMPSIM_AUTH = {"MD5": "MD5", "SHA": "SHA", "SHA-224": "SHA224", "SHA-256": "SHA256",
+                "SHA-384": "SHA384", "SHA-512": "SHA512"}
+SNMPSIM_PRIV = {"DES": "DES", "AES-128": "AES", "AES-192": "AES192BLMT",
+                "AES-256": "AES256BLMT", "AES-192-C": "AES192", "AES-256-C": "AES256"}
 STOP_TIMEOUT = 5.0
 PROBE_INTERVAL = 0.1  # first resend of a readiness probe; doubles up to PROBE_INTERVAL_MAX
 PROBE_INTERVAL_MAX = 1.0  # a shared process probed for all its devices at once must not drown
@@ -78,6 +93,13 @@ def _responder_binary() -> str:
     if not found:
         raise LabError(f"{RESPONDER} not found: install the project (scripts/setup.sh)")
     return found
+
+
+def _responder_argv(agent: Agent) -> list[str]:
+    """The full responder of an agent with a process of its own (lab/v3agent.py for v3)."""
+    if agent.spec.usm is not None:
+        return [sys.executable, "-m", V3_MODULE]
+    return [_responder_binary()]
 
 
 def _variation_dir(state_dir: Path) -> Path:
@@ -276,15 +298,18 @@ class Lab:
         self.ready_timeout = ready_timeout
         self.per_device = per_device
         # Behind the gate: consecutive devices in groups, one shared process per group.
-        size = math.ceil(len(specs) / max(1, min(shared_processes, len(specs) or 1)))
         self._groups: list[list[Agent]] = []
         if per_device:
             self.agents = [Agent.own(s, self._home(s)) for s in specs]
         else:
+            shared = [s for s in specs if s.usm is None]
+            size = math.ceil(len(shared) / max(1, min(shared_processes, len(shared) or 1)))
             self._groups = [[Agent.sharing(s, self.state_dir / "shared" / str(g), i)
-                             for i, s in enumerate(specs[g * size:(g + 1) * size])]
-                            for g in range(math.ceil(len(specs) / size) if specs else 0)]
+                             for i, s in enumerate(shared[g * size:(g + 1) * size])]
+                            for g in range(math.ceil(len(shared) / size) if shared else 0)]
             self.agents = [a for group in self._groups for a in group]
+            # v3: an engine of its own each (module docstring)
+            self.agents += [Agent.own(s, self._home(s)) for s in specs if s.usm is not None]
         self._gate: UdpGate | None = None
         self._shared_procs: list[subprocess.Popen[bytes]] = []
         self._rebuilt = 0
@@ -353,6 +378,11 @@ class Lab:
             # give it the time that per-device processes get in parallel.
             timeout = self.ready_timeout + SHARED_INDEX_ALLOWANCE * len(self.agents)
             starting = {a: _Probe(a, timeout) for a in self._spawn_shared(variation_dir)}
+            for agent in pending:
+                if agent.spec.usm is not None:
+                    probe = self._spawn_behind_gate(agent, variation_dir)
+                    if probe is not None:
+                        starting[agent] = probe
             pending.clear()
         while pending or starting:
             if cancel is not None and cancel.is_set():
@@ -408,8 +438,31 @@ class Lab:
         if not _port_is_free(agent.spec.address, agent.spec.port):
             agent.error = f"udp {agent.spec.endpoint} is already in use by another program"
             return None
-        argv = [_responder_binary(), *self._common_args(agent, variation_dir),
+        argv = [*_responder_argv(agent), *self._engine_args(agent),
+                *self._common_args(agent, variation_dir),
                 _endpoint_option(agent.spec), "--logging-method=stdout"]
+        agent.proc = self._popen(argv, agent)
+        return _Probe(agent, self.ready_timeout)
+
+    def _spawn_behind_gate(self, agent: Agent, variation_dir: Path) -> _Probe | None:
+        """A v3 agent's process of its own on a backend port, its endpoint open in the gate
+        at once (the probe goes through it); None if the endpoint is busy."""
+        assert self._gate is not None
+        self._stop_leftover(agent)
+        agent.backend = (BACKEND_HOST, _free_ports(BACKEND_HOST, 1)[0])
+        try:
+            self._gate.open(agent.spec.device_id,
+                            (str(ipaddress.ip_address(agent.spec.address)), agent.spec.port),
+                            agent.backend)
+        except OSError as exc:
+            agent.error = (f"udp {agent.spec.endpoint} is already in use by another program"
+                           if exc.errno in (errno.EADDRINUSE, errno.EACCES) else
+                           f"udp {agent.spec.endpoint}: {exc.strerror or exc}")
+            return None
+        argv = [*_responder_argv(agent), *self._engine_args(agent),
+                *self._common_args(agent, variation_dir),
+                f"--agent-udpv4-endpoint={BACKEND_HOST}:{agent.backend[1]}",
+                "--logging-method=stdout"]
         agent.proc = self._popen(argv, agent)
         return _Probe(agent, self.ready_timeout)
 
@@ -459,6 +512,23 @@ class Lab:
         return opened
 
     @staticmethod
+    def _engine_args(agent: Agent) -> list[str]:
+        """A v3 agent's engine: its ID on the command line (it must come first: snmpsim
+        starts an engine's options there), its user and keys in an options file of mode
+        0600 that snmpsim reads (`--args-from-file`). Nothing for a v1/v2c agent."""
+        usm = agent.spec.usm
+        if usm is None:
+            return []
+        options = agent.cache_dir.parent / "v3-user.args"
+        options.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            options.unlink()
+        fd = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(" ".join(_usm_options(usm)) + "\n")
+        return [f"--v3-engine-id={usm.engine_id.hex()}", f"--args-from-file={options}"]
+
+    @staticmethod
     def _common_args(agent: Agent, variation_dir: Path) -> list[str]:
         # No secret on the command line: the community is only a file name in data_dir.
         return [f"--data-dir={agent.data_dir}", f"--cache-dir={agent.cache_dir}",
@@ -487,7 +557,8 @@ class Lab:
         except OSError:
             return
         ours = f"--data-dir={agent.data_dir}".encode()
-        program = any(RESPONDER.encode() in part or part == LITE_MODULE.encode()
+        program = any(RESPONDER.encode() in part or part in (LITE_MODULE.encode(),
+                                                             V3_MODULE.encode())
                       for part in cmdline)
         if program and ours in cmdline:
             log.warning("%s: stopping leftover agent pid %d of an earlier lab run",
@@ -532,7 +603,8 @@ class Lab:
             probe = self._spawn(agent, variation_dir)
         else:
             agent.backend = (BACKEND_HOST, _free_ports(BACKEND_HOST, 1)[0])
-            argv = [_responder_binary(), *self._common_args(agent, variation_dir),
+            argv = [*_responder_argv(agent), *self._engine_args(agent),
+                    *self._common_args(agent, variation_dir),
                     f"--agent-udpv4-endpoint={BACKEND_HOST}:{agent.backend[1]}",
                     "--logging-method=stdout"]
             agent.proc = self._popen(argv, agent)
@@ -598,6 +670,18 @@ class Lab:
         """Agents that were ready and have exited since (for the lab's watch loop)."""
         return [a for a in self.agents if a.error is None and a.proc is not None
                 and a.proc.poll() is not None]
+
+
+def _usm_options(usm: LabUsm) -> list[str]:
+    """snmpsim's options for the one USM user of a v3 agent (they hold its keys)."""
+    out = [f"--v3-user={usm.user}"]
+    if usm.auth_protocol and usm.auth_key is not None:
+        out += [f"--v3-auth-proto={SNMPSIM_AUTH[usm.auth_protocol]}",
+                f"--v3-auth-key={usm.auth_key.reveal()}"]
+    if usm.priv_protocol and usm.priv_key is not None:
+        out += [f"--v3-priv-proto={SNMPSIM_PRIV[usm.priv_protocol]}",
+                f"--v3-priv-key={usm.priv_key.reveal()}"]
+    return out
 
 
 def _ephemeral_low() -> int:

@@ -4,6 +4,9 @@ Every device with a `sim_profile` gets one simulated agent on its own address:po
 by a shared responder-lite that picks the data by endpoint, behind the lab's gate: the full
 snmpsim picks v2c data by community only, and the lab devices share one credential; see
 lab/agents.py). Communities come from the inventory's credentials like the collector's.
+A device on an SNMPv3 credential gets a snmpsim engine of its own (LabUsm: the
+credential's user, protocols and keys, and an engine ID derived from the device id, so that
+its traps carry the engine ID its polls discover).
 A credential whose variable is unset gets a random lab community: written to its
 `community_file` when it names one (so `borderwatch check` and `poll` read the same file,
 with no extra step), else remembered in the state dir; either way the next run keeps the
@@ -12,6 +15,7 @@ same community (and snmpsim's index cache stays valid).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import os
@@ -31,8 +35,34 @@ log = logging.getLogger(__name__)
 _SAFE_COMMUNITY = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 
 
+# A v3 agent's data file: snmpsim's v3 context lookup ends at the name of the transport
+# domain of its (only) endpoint, snmpUDPDomain.0. Served to v1/v2c too under this name, which
+# the readiness probe uses (lab/agents.py); it is no secret, the v3 keys are.
+V3_DATA_NAME = "1.3.6.1.6.1.1.0"
+_MIN_V3_KEY = 8  # snmpsim refuses shorter keys
+
+
 class LabError(Exception):
     """The inventory cannot be turned into a lab (message names devices, never secrets)."""
+
+
+@dataclass(frozen=True)
+class LabUsm:
+    """The SNMPv3 identity of a v3 lab agent: its engine ID and its credential's USM user."""
+
+    engine_id: bytes
+    user: str
+    auth_protocol: str | None
+    auth_key: Secret | None
+    priv_protocol: str | None
+    priv_key: Secret | None
+
+
+def lab_engine_id(device_id: str) -> bytes:
+    """A v3 lab agent's engine ID: RFC 3411 format 5 (octets) under enterprise 32473, from
+    a hash of the device id, so it is the same at every start (the receiver compares a v3
+    trap's engine ID with the one polling discovered)."""
+    return bytes.fromhex("80007ed905") + hashlib.sha256(f"lab|{device_id}".encode()).digest()[:8]
 
 
 @dataclass(frozen=True)
@@ -47,6 +77,7 @@ class AgentSpec:
     # Interface name → capacity (bit/s) of the inventory link it ends, so the lab's traffic
     # fits the link (the smaller direction when a link is asymmetric).
     link_capacity: Mapping[str, float] = field(default_factory=dict)
+    usm: LabUsm | None = None  # a v3 agent (its `community` is then V3_DATA_NAME)
 
     @property
     def endpoint(self) -> str:
@@ -132,7 +163,8 @@ def agent_specs(inventory: Inventory) -> tuple[list[AgentSpec], list[str]]:
     """The agents of an inventory (devices with a sim_profile) and the ids of skipped ones.
 
     Raises LabError listing every device that cannot be simulated: a non-loopback address,
-    an SNMPv3 credential, a community unusable as a file name, two devices on one endpoint.
+    a community unusable as a file name, v3 keys snmpsim cannot take, two devices on one
+    endpoint.
     """
     specs: list[AgentSpec] = []
     skipped: list[str] = []
@@ -152,15 +184,19 @@ def agent_specs(inventory: Inventory) -> tuple[list[AgentSpec], list[str]]:
             problems.append(f"{device.id}: address {eff.address} is not a loopback address; "
                             "the lab only runs agents on 127.0.0.0/8 or ::1")
             continue
+        usm = None
         if eff.credential.version == "3":
-            problems.append(f"{device.id}: credential {eff.credential_name} is SNMPv3; "
-                            "the lab simulates v1/v2c agents only")
-            continue
-        try:
-            community = inventory.secret(eff.credential_name, "community")
-        except KeyError:
-            problems.append(f"{device.id}: credential {eff.credential_name} has no community")
-            continue
+            usm, problem = _lab_usm(inventory, device.id, eff.credential_name)
+            if usm is None:
+                problems.append(problem)
+                continue
+            community = Secret(V3_DATA_NAME, "lab")
+        else:
+            try:
+                community = inventory.secret(eff.credential_name, "community")
+            except KeyError:
+                problems.append(f"{device.id}: credential {eff.credential_name} has no community")
+                continue
         if not _SAFE_COMMUNITY.fullmatch(community.reveal()):
             problems.append(f"{device.id}: the community of credential {eff.credential_name} "
                             "must be 1-64 characters of A-Z a-z 0-9 . _ + - for the lab")
@@ -172,10 +208,35 @@ def agent_specs(inventory: Inventory) -> tuple[list[AgentSpec], list[str]]:
             continue
         by_endpoint[key] = device.id
         specs.append(AgentSpec(device.id, eff.address, eff.port, device.sim_profile, community,
-                               caps.get(device.id, {})))
+                               caps.get(device.id, {}), usm))
     if problems:
         raise LabError("\n".join(problems))
     return specs, skipped
+
+
+def _lab_usm(inventory: Inventory, device_id: str, name: str) -> tuple[LabUsm | None, str]:
+    """The USM identity of a device on v3 credential `name`, or why snmpsim cannot serve it
+    (keys go to snmpsim as whitespace-separated words of an options file, lab/agents.py)."""
+    cred = inventory.credentials[name]
+    keys: dict[str, Secret | None] = {}
+    for which, proto in (("auth_key", cred.auth_protocol), ("priv_key", cred.priv_protocol)):
+        keys[which] = None
+        if not proto:
+            continue
+        try:
+            key = inventory.secret(name, which)
+        except KeyError:
+            return None, f"{device_id}: credential {name} has no resolved {which}"
+        text = key.reveal()
+        if len(text) < _MIN_V3_KEY or any(c.isspace() for c in text):
+            return None, (f"{device_id}: the {which} of credential {name} must be at least "
+                          f"{_MIN_V3_KEY} characters without spaces for the lab")
+        keys[which] = key
+    user = cred.user or ""
+    if not user or any(c.isspace() for c in user):
+        return None, f"{device_id}: the user of credential {name} must have no spaces for the lab"
+    return LabUsm(lab_engine_id(device_id), user, cred.auth_protocol, keys["auth_key"],
+                  cred.priv_protocol, keys["priv_key"]), ""
 
 
 def link_capacities(inventory: Inventory) -> dict[str, dict[str, float]]:

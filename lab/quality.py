@@ -47,6 +47,8 @@ from lab.quality_net import quality_net
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNITY_VAR = "BW_QUALITY_LAB_COMMUNITY"
+V3_AUTH_VAR = "BW_QUALITY_LAB_AUTH_KEY"  # the keys of `v3_devices` (inventory_data)
+V3_PRIV_VAR = "BW_QUALITY_LAB_PRIV_KEY"
 # Addresses no other lab or test uses (the repository inventory has 127.0.0.10-99). Another
 # /24 of loopback in BW_QUALITY_NET (e.g. "127.0.5") lets two suites run side by side: two
 # pytest-xdist workers (tests/worker_net.py), or two engineers' checkouts on one machine.
@@ -264,16 +266,22 @@ def site_name(site_id: str) -> str:
 
 
 def inventory_data(port: int, webhook_url: str, traps_listen: str | None = None,
-                   v1_devices: tuple[str, ...] = ()) -> dict[str, Any]:
+                   v1_devices: tuple[str, ...] = (),
+                   v3_devices: tuple[str, ...] = ()) -> dict[str, Any]:
     """The suite's inventory (agents on NET.x:port, one webhook receiver, vi); with
     `traps_listen` (host:port) a `traps:` section too (lab.quality_traps). `v1_devices` get
     an SNMPv1 credential (the same community): they are polled in v1 and send v1 traps.
-    Only devices without 64-bit counters can be (v1 has no Counter64)."""
+    Only devices without 64-bit counters can be (v1 has no Counter64). `v3_devices` get
+    an SNMPv3 authPriv credential (SHA-256/AES-128, keys in V3_AUTH_VAR/V3_PRIV_VAR): an
+    engine of their own in the lab, polled in v3, sending v3 traps."""
+    def credential(device: str) -> str:
+        return "lab-v1" if device in v1_devices else "lab-v3" if device in v3_devices else "lab"
+
     sites = []
     for site_id, (name, name_en, kind, devices) in SITES.items():
         sites.append({"id": site_id, "name": name, "name_en": name_en, "kind": kind,
                       "devices": [{"id": d, "role": role, "address": f"{NET}.{last}",
-                                   "credential": "lab-v1" if d in v1_devices else "lab",
+                                   "credential": credential(d),
                                    "sim_profile": profile,
                                    **({"interfaces": ifs} if ifs else {})}
                                   for d, last, profile, role, ifs in devices]})
@@ -285,7 +293,11 @@ def inventory_data(port: int, webhook_url: str, traps_listen: str | None = None,
         "schema_version": 1,
         "credentials": {"lab": {"version": "2c", "community_env": COMMUNITY_VAR},
                         **({"lab-v1": {"version": "1", "community_env": COMMUNITY_VAR}}
-                           if v1_devices else {})},
+                           if v1_devices else {}),
+                        **({"lab-v3": {"version": "3", "user": "lab-v3",
+                                       "auth_protocol": "SHA-256", "auth_key_env": V3_AUTH_VAR,
+                                       "priv_protocol": "AES-128", "priv_key_env": V3_PRIV_VAR}}
+                           if v3_devices else {})},
         # retries ride out the ~1 s agent restart of a fault; a dead agent costs 2 × 1.5 s
         "defaults": {"interval": INTERVAL, "port": port, "timeout": TIMEOUT,
                      "retries": RETRIES},
@@ -373,10 +385,12 @@ class WebhookSink:
 class LabProcess:
     """`borderwatch lab` for the suite network, in its own process; faults by its control dir."""
 
-    def __init__(self, inventory: Path, state_dir: Path, community: str) -> None:
+    def __init__(self, inventory: Path, state_dir: Path, community: str,
+                 v3_keys: dict[str, str] | None = None) -> None:
+        """`v3_keys`: the environment's V3_AUTH_VAR/V3_PRIV_VAR, if it has v3 devices."""
         self.inventory = inventory
         self.state_dir = state_dir
-        self.env = {**os.environ, COMMUNITY_VAR: community}
+        self.env = {**os.environ, COMMUNITY_VAR: community, **(v3_keys or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []  # what the lab printed (its summary, warnings)
         self._reader: threading.Thread | None = None
@@ -470,11 +484,12 @@ class QualityNet:
 
 
 def write_network(directory: Path, webhook_url: str, timings: Timings,
-                  traps_listen: str | None = None, v1_devices: tuple[str, ...] = ()) -> Path:
+                  traps_listen: str | None = None, v1_devices: tuple[str, ...] = (),
+                  v3_devices: tuple[str, ...] = ()) -> Path:
     """Write the suite inventory (a free port) and rules file; the inventory's path."""
     directory.mkdir(parents=True, exist_ok=True)
     inventory = directory / "inventory.yaml"
-    data = inventory_data(free_port(), webhook_url, traps_listen, v1_devices)
+    data = inventory_data(free_port(), webhook_url, traps_listen, v1_devices, v3_devices)
     inventory.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     (directory / "rules.yaml").write_text(timings.rules())
     return inventory
@@ -482,21 +497,24 @@ def write_network(directory: Path, webhook_url: str, timings: Timings,
 
 @contextlib.asynccontextmanager
 async def quality_network(directory: Path, traps_listen: str | None = None,
-                          v1_devices: tuple[str, ...] = ()) -> AsyncIterator[QualityNet]:
+                          v1_devices: tuple[str, ...] = (),
+                          v3_devices: tuple[str, ...] = ()) -> AsyncIterator[QualityNet]:
     """Write the suite inventory and rules, start the lab, the sink and the service.
 
     `traps_listen` (host:port) adds a `traps:` section: the lab then sends its faults'
     traps there and the service receives them (lab.quality_traps); `v1_devices` are
-    polled in SNMPv1 and send v1 traps (inventory_data)."""
+    polled in SNMPv1 and send v1 traps, `v3_devices` in SNMPv3 (inventory_data)."""
     sink = await WebhookSink().start()
-    inventory = write_network(directory, sink.url, Timings(1.0), traps_listen, v1_devices)
+    inventory = write_network(directory, sink.url, Timings(1.0), traps_listen, v1_devices,
+                              v3_devices)
     community = "q-" + os.urandom(6).hex()
-    lab = LabProcess(inventory, directory / "lab", community)
+    v3_keys = {V3_AUTH_VAR: "qa-" + os.urandom(8).hex(), V3_PRIV_VAR: "qp-" + os.urandom(8).hex()}
+    lab = LabProcess(inventory, directory / "lab", community, v3_keys)
     try:
         await asyncio.to_thread(lab.start)
         timings = await measure_apply(lab)
         (directory / "rules.yaml").write_text(timings.rules())
-        inv = load_inventory(inventory, env={COMMUNITY_VAR: community})
+        inv = load_inventory(inventory, env={COMMUNITY_VAR: community, **v3_keys})
         service = await start_service(inv, "127.0.0.1:0", local_address="127.0.0.1",
                                       base_dir=directory)
         try:

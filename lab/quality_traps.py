@@ -63,12 +63,13 @@ def _free_udp_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def trap_quality_network(directory: Path, v1_devices: tuple[str, ...] = ()
+async def trap_quality_network(directory: Path, v1_devices: tuple[str, ...] = (),
+                               v3_devices: tuple[str, ...] = ()
                                ) -> AsyncIterator[QualityNet]:
     """lab.quality's network with `traps:` (the lab sends, the service receives);
-    `v1_devices` are polled in SNMPv1 and send v1 traps."""
+    `v1_devices` are polled in SNMPv1 and send v1 traps, `v3_devices` SNMPv3."""
     async with quality_network(directory, f"127.0.0.1:{_free_udp_port()}",
-                               v1_devices) as net:
+                               v1_devices, v3_devices) as net:
         yield net
 
 

@@ -5,8 +5,10 @@ matching traps to its listen address (0.0.0.0 becomes 127.0.0.1), from the affec
 device's own address (the socket is bound to it, so the receiver sees the device as the
 source), in the SNMP version of the device's credential and with its community: an SNMPv2c
 Trap for v2c, an SNMPv1 Trap-PDU for v1 (lab/trap_pdu.py: enterprise, generic and specific
-trap as RFC 3584 maps them). The lab runs no SNMPv3 device (lab/devices.py refuses v3
-credentials), so it sends no v3 trap:
+trap as RFC 3584 maps them), an SNMPv3 Trap for v3: USM with the device's user and keys,
+authoritative engine = the device agent's engine ID (lab/devices.py lab_engine_id), the
+one the receiver learnt by polling (encoded by the collector's v3 codec,
+collector/snmp/v3_message.py):
 
 - a link cut / restore (and each step of a flap): linkDown / linkUp from every end whose
   agent runs and is not cut off (a device behind the cut could not reach the collector);
@@ -28,9 +30,20 @@ import time
 from typing import TYPE_CHECKING
 
 from collector.inventory import Inventory
-from collector.snmp.ber import SNMPV2_TRAP, VERSION_2C, encode_message
+from collector.snmp.ber import (
+    SNMPV2_TRAP,
+    VERSION_2C,
+    encode_message,
+    encode_signed,
+    encode_varbind,
+    tlv,
+)
 from collector.snmp.types import OID, Tag, Value
+from collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
+from collector.snmp.v3_message import FLAG_AUTH, FLAG_PRIV, UsmParams
+from collector.snmp.v3_message import encode_message as encode_v3_message
 from collector.traps import mapping as m
+from lab.devices import LabUsm
 from lab.dumps import parse_oid
 from lab.trap_pdu import encode_v1_trap, v1_form
 
@@ -55,10 +68,11 @@ class LabTraps:
         host = host.strip("[]")
         self.destination = ("127.0.0.1" if host in ("0.0.0.0", "::") else host, int(port))
         self.sent: list[tuple[float, str, str]] = []  # (wall time, device, trap), last 1000
-        # device → its credential's SNMP version ("1" or "2c": the lab has no v3 device)
+        # device → its credential's SNMP version ("1", "2c" or "3")
         self.versions = {d.id: inventory.effective(d).credential.version
                          for d in inventory.devices if d.sim_profile}
         self._request_id = 0
+        self._keys: dict[str, EngineKeys] = {}  # v3 device → its keys, localised once
 
     @classmethod
     def of(cls, inventory: Inventory) -> LabTraps | None:
@@ -126,7 +140,11 @@ class LabTraps:
         self._request_id = self._request_id % 0x7FFFFFFF + 1
         uptime = int((injector.clock() - injector.origin[device]) * 100) % 2**32
         community = spec.community.reveal().encode()
-        if self.versions.get(device) == "1":
+        if spec.usm is not None:
+            data = self._v3_trap(device, spec.usm, uptime,
+                                 [(SYS_UPTIME, Tag.TIMETICKS, uptime),
+                                  (SNMP_TRAP_OID, Tag.OBJECT_IDENTIFIER, trap_oid), *varbinds])
+        elif self.versions.get(device) == "1":
             recs = {r.oid: r for r in injector._base(device)}
             rec = recs.get(SYS_OBJECT_ID)
             sys_object_id = parse_oid(rec.value) if rec is not None and rec.tag == "6" \
@@ -148,4 +166,26 @@ class LabTraps:
             return
         self.sent.append((time.time(), device, ".".join(map(str, trap_oid))))
         del self.sent[:-1000]
+
+    def _v3_trap(self, device: str, usm: LabUsm, uptime: int,
+                 varbinds: list[tuple[OID, int, Value]]) -> bytes:
+        """An SNMPv3 Trap of the device's engine: boots 1 and its time in seconds (a
+        receiver checks no time window on a trap, RFC 3414 §3.2 step 7 applies to informs
+        sent to its own engine); context engine ID = the device's engine."""
+        keys = self._keys.get(device)
+        if keys is None:
+            keys = self._keys[device] = EngineKeys(
+                usm.engine_id,
+                AUTH_PROTOCOLS[usm.auth_protocol] if usm.auth_protocol else None,
+                usm.auth_key.reveal().encode() if usm.auth_key is not None else None,
+                PRIV_PROTOCOLS[usm.priv_protocol] if usm.priv_protocol else None,
+                usm.priv_key.reveal().encode() if usm.priv_key is not None else None)
+        flags = (FLAG_AUTH if usm.auth_protocol else 0) | (FLAG_PRIV if usm.priv_protocol else 0)
+        pdu = tlv(SNMPV2_TRAP, tlv(Tag.INTEGER, encode_signed(self._request_id))
+                  + b"\x02\x01\x00\x02\x01\x00"
+                  + tlv(0x30, b"".join(encode_varbind(o, t, v) for o, t, v in varbinds)))
+        return encode_v3_message(self._request_id, flags,
+                                 UsmParams(usm.engine_id, 1, uptime // 100, usm.user.encode()),
+                                 pdu, context_engine_id=usm.engine_id, context_name=b"",
+                                 keys=keys if flags else None)
 
