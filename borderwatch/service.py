@@ -408,11 +408,15 @@ async def start_service(inventory: Inventory, listen: str = DEFAULT_LISTEN, *,
             registry.register(history_service.collector())  # borderwatch_history_*
         trap_service: Any = None
         if inventory.traps is not None:  # traps → state, alerts nudged, a confirming poll
+            # a v3 trap's engine ID: the one polling discovered, else the inventory's
+            configured_engines = {d.id: bytes.fromhex(d.engine_id)
+                                  for d in inventory.devices if d.engine_id}
             trap_service = TrapService(
                 inventory.traps, effective, state, scheduler, log_event=log_event,
-                alerts=alert_service, engine_of=lambda d: getattr(
+                alerts=alert_service, engine_of=lambda d: (getattr(
                     service.devices[d].session, "engine_id", None)
-                if service is not None and d in service.devices else None)
+                    if service is not None and d in service.devices else None)
+                or configured_engines.get(d))
             registry.register(trap_service.collector())  # borderwatch_traps_*
         http = HttpServer(metrics_app, host, port, web_config=web_config)
         service = Service(inventory, state, poller, transport, devices, scheduler, http,

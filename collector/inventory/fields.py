@@ -121,3 +121,18 @@ PrivProtocol = Annotated[str, PlainValidator(_protocol(_PRIV_SPELLINGS, PRIV_PRO
 InlineSecret = Annotated[Secret, PlainValidator(_to_secret), PlainSerializer(str, return_type=str),
                          WithJsonSchema({"type": "string", "writeOnly": True, "description":
                                          "inline secret (discouraged: use *_env or *_file)"})]
+
+
+def _check_engine_id(value: Any) -> str:
+    """An SNMP engine ID in hex: 5 to 32 bytes (RFC 3411), an optional 0x in front."""
+    if isinstance(value, int):  # YAML reads an unquoted 0x80... or all-digit ID as a number
+        raise PydanticCustomError("engine_id", "put the engine ID in quotes: YAML read it as "
+                                  "the number {value}", {"value": value})
+    text = value.removeprefix("0x") if isinstance(value, str) else ""
+    if not re.fullmatch(r"([0-9A-Fa-f]{2}){5,32}", text):
+        raise PydanticCustomError("engine_id", "'{value}' is not an engine ID: 5 to 32 bytes "
+                                  "in hex, e.g. 80007ed90501020304", {"value": str(value)})
+    return text.lower()
+
+
+EngineId = Annotated[str, PlainValidator(_check_engine_id)]

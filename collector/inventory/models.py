@@ -32,6 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from collector.inventory.fields import (
     Address,
     AuthProtocol,
+    EngineId,
     EnvName,
     Id,
     InlineSecret,
@@ -401,6 +402,9 @@ class Device(BaseModel):
     role: Literal[DEVICE_ROLES] | None = None  # type: ignore[valid-type]
     vendor: Text | None = None
     model: Text | None = None
+    engine_id: EngineId | None = Field(None, description=(
+        "SNMPv3: the device's engine ID in hex, for v3 traps that arrive before a poll "
+        "discovered it (the receiver then checks them against this one)"))
     sim_profile: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$",
                                     description="lab only: snmpsim-data dump or custom/NAME")
     interfaces: tuple[Interface, ...] = Field((), json_schema_extra=_name_or_mapping)
@@ -913,18 +917,6 @@ def _check_trap_listen(value: Any) -> str:
     return value
 
 
-def _check_engine_id(value: Any) -> str:
-    """An SNMP engine ID in hex: 5 to 32 bytes (RFC 3411), an optional 0x in front."""
-    if isinstance(value, int):  # YAML reads an unquoted 0x80... or all-digit ID as a number
-        raise PydanticCustomError("engine_id", "put the engine ID in quotes: YAML read it as "
-                                  "the number {value}", {"value": value})
-    text = value.removeprefix("0x") if isinstance(value, str) else ""
-    if not re.fullmatch(r"([0-9A-Fa-f]{2}){5,32}", text):
-        raise PydanticCustomError("engine_id", "'{value}' is not an engine ID: 5 to 32 bytes "
-                                  "in hex, e.g. 80007ed90501020304", {"value": str(value)})
-    return text.lower()
-
-
 class Traps(BaseModel):
     """The SNMP trap and inform receiver (collector/traps): where it listens, its limits."""
 
@@ -934,7 +926,7 @@ class Traps(BaseModel):
         DEFAULT_TRAP_LISTEN, description=(
             "UDP address of the receiver. Port 162 needs CAP_NET_BIND_SERVICE (or root); the "
             "default 1162 does not: point the devices at it, or redirect 162 to it"))
-    engine_id: Annotated[str, PlainValidator(_check_engine_id)] | None = Field(None, description=(
+    engine_id: EngineId | None = Field(None, description=(
         "the receiver's own SNMPv3 engine ID in hex (informs are sent to it); default one "
         "derived from the host name and the listen address"))
     rate_per_source: Annotated[float, Field(gt=0, le=100_000)] = Field(

@@ -15,7 +15,8 @@ discovered for that device. A trap with another engine ID is counted as
 `engine_id_mismatch`, logged once per source and not acted on; since a re-imaged or
 replaced device legitimately gets a new engine ID, the mismatch also asks `on_mismatch`
 for a poll of the device (its session then rediscovers the engine), after which its traps
-match again. Before the first poll discovered an engine ID, the credential alone decides.
+match again. Before the first poll discovered an engine ID, the device's configured
+`engine_id` (inventory) stands in for it; without one the credential alone decides.
 """
 
 from __future__ import annotations
