@@ -176,7 +176,8 @@ CASES = [
      [(12, "sites[s1].devices[d1].ip", "unknown key 'ip' (did you mean 'icmp'?); allowed keys: "
        "id, address, credential, snmp, icmp, port, profile, interval, timeout, retries, "
        "max_repetitions, poll_deadline, "
-       "accept_any_source, limits, role, vendor, model, engine_id, sim_profile, interfaces, notes")]),
+       "accept_any_source, limits, role, vendor, model, engine_id, sim_profile, interfaces, "
+       "notes")]),
     ("limits-range", {"device": ", limits: {rows_per_table: 0}"},
      [(12, "sites[s1].devices[d1].limits.rows_per_table",
        "0 is out of range; must be ≥ 1 and ≤ 1000000")]),
