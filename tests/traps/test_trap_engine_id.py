@@ -107,9 +107,14 @@ async def test_a_foreign_engine_id_is_not_acted_on_and_a_new_one_is_relearned(
                      2 * EXTRA_POLL_GAP,
                      "the extra-poll gap to pass")
     await trap(engine_id("bwengine2"))
-    await wait_until(lambda: results["engine_id_mismatch"] == 3, 10, "the new engine's trap")
+    # A mismatch, unless a poll already ran after the restart (a scheduled one, or one in
+    # flight across it, on a slow machine) and rediscovered the engine: then it counts.
+    await wait_until(lambda: results["engine_id_mismatch"] == 3 or snap.traps == 2, 10,
+                     "the new engine's trap counted as a mismatch, or applied")
     await wait_until(lambda: session.engine_id == engine_id("bwengine2"), 20,
                      "the engine rediscovered by the poll the mismatch asked for")
-    await trap(engine_id("bwengine2"))
+    if snap.traps < 2:
+        await trap(engine_id("bwengine2"))
     await wait_until(lambda: snap.traps == 2, 10, "the new engine's trap applied")
+    assert results["engine_id_mismatch"] <= 3 and results["accepted"] == 2
     assert results["bad_credentials"] == 0
