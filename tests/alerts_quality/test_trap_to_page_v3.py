@@ -17,7 +17,7 @@ import pytest_asyncio
 from lab.quality import SCENARIOS, V3_AUTH_VAR, V3_PRIV_VAR, QualityNet, settle
 from lab.quality_traps import run_trapped, trap_quality_network
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = pytest.mark.slow
 MAINS = next(sc for sc in SCENARIOS if sc.name == "mains-failure")
 UPS = ("q-dd-ups",)
 
@@ -30,6 +30,7 @@ async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Quality
         yield running
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_a_mains_failure_pages_through_a_v3_trap(net: QualityNet) -> None:
     await settle(net)
     page = await run_trapped(net, MAINS)
