@@ -10,7 +10,7 @@ pinger sends ~1,000 requests a second, and icmplib builds an `ICMPRequest` objec
 the whole packet for each one. Only the sequence number changes between two requests, so
 the checksum is the sum of the fixed words (precomputed) plus the sequence number.
 
-Which socket (icmplib opens it, builds and checksums the requests):
+Which socket (icmplib opens it):
 * raw (`SOCK_RAW`): root or `CAP_NET_RAW`; the identifier is ours, replies to other
   processes' pings arrive too and are told apart by identifier.
 * unprivileged (`SOCK_DGRAM`, "ping sockets"): any process whose group is inside
