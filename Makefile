@@ -54,4 +54,4 @@ bench-vsat: setup
 
 # Grafana dashboards (grafana/dashboards/*.json) from grafana/catalog.py and inventory.yaml.
 dashboards: setup
-	.venv/bin/python -m grafana.generate
+	.venv/bin/python -m borderwatch.grafana.generate

@@ -24,11 +24,11 @@ Maintenance windows come from the rules file. `engine.open_incidents()`,
 `alerts.render.render(notification, "vi" | "en")` the text of a notification.
 """
 
-from alerts.engine import Engine, StateError
-from alerts.notification import Decision, Notification
-from alerts.rules import KnownIds, RulesError, RuleSet, default_rules, load_rules
-from alerts.silence import Matcher, Silence
-from alerts.topology import Topology, analyse, capacity_risks, single_points
+from borderwatch.alerts.engine import Engine, StateError
+from borderwatch.alerts.notification import Decision, Notification
+from borderwatch.alerts.rules import KnownIds, RulesError, RuleSet, default_rules, load_rules
+from borderwatch.alerts.silence import Matcher, Silence
+from borderwatch.alerts.topology import Topology, analyse, capacity_risks, single_points
 
 __all__ = [
     "Decision", "Engine", "KnownIds", "Matcher", "Notification", "RuleSet", "RulesError",

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alerts import render
-from alerts.incident import Incident
-from alerts.lifecycle import AlertState, Phase
-from alerts.notification import AlertRef, Cause, Decision, Notification, PowerNote, SiteRef
-from alerts.rules import SEVERITY_RANK
-from alerts.topology import Topology, split_el
+from borderwatch.alerts import render
+from borderwatch.alerts.incident import Incident
+from borderwatch.alerts.lifecycle import AlertState, Phase
+from borderwatch.alerts.notification import (
+    AlertRef,
+    Cause,
+    Decision,
+    Notification,
+    PowerNote,
+    SiteRef,
+)
+from borderwatch.alerts.rules import SEVERITY_RANK
+from borderwatch.alerts.topology import Topology, split_el
 
 if TYPE_CHECKING:
-    from alerts.engine import Engine
+    from borderwatch.alerts.engine import Engine
 
 
 # Order of cut-off sites in messages: the node that failed, then hubs (they explain the

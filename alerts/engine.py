@@ -36,14 +36,14 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from alerts import content
-from alerts.incident import LINK_PING_KINDS, Group, Grouper, Incident
-from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
-from alerts.notification import Decision, Notification
-from alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
-from alerts.signals import Context, signals, site_power
-from alerts.silence import Silence, covering_window
-from alerts.topology import (
+from borderwatch.alerts import content
+from borderwatch.alerts.incident import LINK_PING_KINDS, Group, Grouper, Incident
+from borderwatch.alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
+from borderwatch.alerts.notification import Decision, Notification
+from borderwatch.alerts.rules import SEVERITY_RANK, Rule, RuleSet, severity_max
+from borderwatch.alerts.signals import Context, signals, site_power
+from borderwatch.alerts.silence import Silence, covering_window
+from borderwatch.alerts.topology import (
     Analysis,
     Health,
     Topology,
@@ -52,7 +52,7 @@ from alerts.topology import (
     link_el,
     split_el,
 )
-from collector.state import DeviceSnapshot, LinkSnapshot
+from borderwatch.collector.state import DeviceSnapshot, LinkSnapshot
 
 STATE_VERSION = 1
 

@@ -27,7 +27,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from alerts.topology import Analysis, Outage, Topology, device_el, link_el, site_el, split_el
+from borderwatch.alerts.topology import (
+    Analysis,
+    Outage,
+    Topology,
+    device_el,
+    link_el,
+    site_el,
+    split_el,
+)
 
 POWER_KINDS = ("on_battery", "battery_runtime_low")
 SITE_KINDS = ("site_isolated", "site_down", "redundancy_lost")

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from alerts.rules import Flap, Rule
-from alerts.signals import Signal, Subject
+from borderwatch.alerts.rules import Flap, Rule
+from borderwatch.alerts.signals import Signal, Subject
 
 
 class Phase(StrEnum):

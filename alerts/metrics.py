@@ -26,12 +26,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from borderwatch.alerts.lifecycle import Phase
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from alerts.lifecycle import Phase
-
 if TYPE_CHECKING:
-    from alerts.service_hook import AlertService
+    from borderwatch.alerts.service_hook import AlertService
 
 ALERT_LABELS = ("alertname", "severity", "incident", "site", "device", "link", "subject")
 INCIDENT_LABELS = ("incident", "family", "status", "severity", "root_cause", "cut_off")

@@ -28,10 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import yaml
-
-from alerts.duration import format_duration
-from alerts.rules import Rule, RuleSet
-from alerts.signals import (
+from borderwatch.alerts.duration import format_duration
+from borderwatch.alerts.rules import Rule, RuleSet
+from borderwatch.alerts.signals import (
     DC_MAINS_OK,
     DC_RUNTIME,
     ERROR_METRICS,
@@ -42,9 +41,9 @@ from alerts.signals import (
     UPS_ON_BATTERY,
     UPS_RUNTIME,
 )
-from alerts.topology import Topology
-from exporters.site_info import SITE_INFO
-from exporters.site_status import REDUNDANCY_LOST, SITE_STATUS
+from borderwatch.alerts.topology import Topology
+from borderwatch.exporters.site_info import SITE_INFO
+from borderwatch.exporters.site_status import REDUNDANCY_LOST, SITE_STATUS
 
 # The engine judges rates over one poll interval; Prometheus needs a window holding at
 # least two scrapes of a 60 s device, so counters are averaged over this one instead.

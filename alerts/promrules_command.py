@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from alerts.promrules import Generated
+    from borderwatch.alerts.promrules import Generated
 
 BUILTIN = "alerts/default_rules.yaml"  # as the generated header names it (no absolute path)
 
@@ -53,12 +53,12 @@ class Built(NamedTuple):
 
 def build(args: argparse.Namespace) -> Built:
     """Load inventory and rules as the service does and generate; errors propagate."""
-    from alerts.promrules import generate
-    from alerts.rules import KnownIds, load_rules
-    from alerts.service_hook import resolve_path
-    from alerts.topology import Topology
-    from collector.inventory import load_inventory
-    from collector.profiles import metric_catalog
+    from borderwatch.alerts.promrules import generate
+    from borderwatch.alerts.rules import KnownIds, load_rules
+    from borderwatch.alerts.service_hook import resolve_path
+    from borderwatch.alerts.topology import Topology
+    from borderwatch.collector.inventory import load_inventory
+    from borderwatch.collector.profiles import metric_catalog
 
     inventory = load_inventory(args.inventory, resolve_secrets=False, log_warnings=False)
     topology = Topology.from_inventory(inventory)
@@ -84,9 +84,9 @@ def build(args: argparse.Namespace) -> Built:
 def rules_command(args: argparse.Namespace) -> int:
     """Generate, write or check; report problems like `borderwatch check`."""
     # imported here, not at the top: building the CLI parser must stay cheap for every command
-    from alerts.promrules import PromRulesError
-    from alerts.rules import RulesError
-    from collector.inventory import InventoryError, InventoryFileError
+    from borderwatch.alerts.promrules import PromRulesError
+    from borderwatch.alerts.rules import RulesError
+    from borderwatch.collector.inventory import InventoryError, InventoryFileError
 
     if args.check and args.inhibit_output and not args.output:
         print("borderwatch rules: --check with --inhibit-output needs --output too (the "

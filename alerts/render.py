@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from alerts.notification import AlertRef, Cause, Notification, PowerNote, SiteRef
+from borderwatch.alerts.notification import AlertRef, Cause, Notification, PowerNote, SiteRef
 
 VN_TZ = datetime.timezone(datetime.timedelta(hours=7))
 SEVERITY_TAG = {

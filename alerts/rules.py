@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
+from borderwatch.collector.inventory.errors import Issue, Loc, Located, Problem, pydantic_issues
+from borderwatch.collector.inventory.models import DEVICE_ROLES, MEDIA, SITE_KINDS
+from borderwatch.collector.inventory.yaml_lines import read_yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,11 +32,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-
-from alerts.duration import DurationError, format_duration, parse_duration
-from collector.inventory.errors import Issue, Loc, Located, Problem, pydantic_issues
-from collector.inventory.models import DEVICE_ROLES, MEDIA, SITE_KINDS
-from collector.inventory.yaml_lines import read_yaml
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 SEVERITIES = ("critical", "major", "warning")  # most severe first

@@ -26,22 +26,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.engine import Engine, StateError, StateView
-from alerts.notification import Notification
-from alerts.notify.alertmanager import AlertmanagerNotifier
-from alerts.notify.dispatcher import Dispatcher, Reposter
-from alerts.notify.outbox import Outbox
-from alerts.notify.receiver import Receiver
-from alerts.notify.secrets import SecretError, resolve_receiver_secrets
-from alerts.notify.smtp import SmtpNotifier
-from alerts.notify.telegram import TelegramNotifier
-from alerts.notify.webhook import WebhookNotifier
-from alerts.rules import KnownIds, RulesError, RuleSet, load_rules
-from alerts.topology import Topology
-from collector.clock import SameClock, SteadyClock, as_clocks
-from collector.inventory import Inventory
-from collector.inventory.models import Alerts
-from collector.profiles import metric_catalog
+from borderwatch.alerts.engine import Engine, StateError, StateView
+from borderwatch.alerts.notification import Notification
+from borderwatch.alerts.notify.alertmanager import AlertmanagerNotifier
+from borderwatch.alerts.notify.dispatcher import Dispatcher, Reposter
+from borderwatch.alerts.notify.outbox import Outbox
+from borderwatch.alerts.notify.receiver import Receiver
+from borderwatch.alerts.notify.secrets import SecretError, resolve_receiver_secrets
+from borderwatch.alerts.notify.smtp import SmtpNotifier
+from borderwatch.alerts.notify.telegram import TelegramNotifier
+from borderwatch.alerts.notify.webhook import WebhookNotifier
+from borderwatch.alerts.rules import KnownIds, RulesError, RuleSet, load_rules
+from borderwatch.alerts.topology import Topology
+from borderwatch.collector.clock import SameClock, SteadyClock, as_clocks
+from borderwatch.collector.inventory import Inventory
+from borderwatch.collector.inventory.models import Alerts
+from borderwatch.collector.profiles import metric_catalog
 
 log = logging.getLogger(__name__)
 

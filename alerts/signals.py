@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.rules import KINDS, Rule
-from alerts.topology import Analysis, Topology, device_el, link_el, site_el
-from collector.samples import Labels
-from collector.state import DeviceSnapshot, InterfaceState, LinkSnapshot
-from collector.topology_spec import LinkSpec
+from borderwatch.alerts.rules import KINDS, Rule
+from borderwatch.alerts.topology import Analysis, Topology, device_el, link_el, site_el
+from borderwatch.collector.samples import Labels
+from borderwatch.collector.state import DeviceSnapshot, InterfaceState, LinkSnapshot
+from borderwatch.collector.topology_spec import LinkSpec
 
 # Metric names of the profiles that rule kinds read.
 RADIO_SIGNAL = "borderwatch_radio_signal_dbm"

@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from alerts.rules import Maintenance
-from alerts.topology import Topology, split_el
+from borderwatch.alerts.rules import Maintenance
+from borderwatch.alerts.topology import Topology, split_el
 
 MATCH_OPS = ("=", "!=", "=~", "!~")
 

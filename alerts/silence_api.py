@@ -26,12 +26,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-
-from alerts.duration import DurationError, format_duration, parse_duration
-from alerts.silence import Matcher, Silence
+from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
+from borderwatch.alerts.silence import Matcher, Silence
 
 if TYPE_CHECKING:
-    from alerts.service_hook import AlertService
+    from borderwatch.alerts.service_hook import AlertService
 
 log = logging.getLogger(__name__)
 

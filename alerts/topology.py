@@ -40,11 +40,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
-
-from collector.topology_spec import LinkSpec
+from borderwatch.collector.topology_spec import LinkSpec
 
 if TYPE_CHECKING:
-    from collector.inventory import Inventory
+    from borderwatch.collector.inventory import Inventory
 
 ROOT = "root:"  # the virtual node above every core site in dominator computations
 

@@ -37,11 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-
-from collector.icmp.stats import IcmpSnapshot
-from collector.profiles import MetricInfo
-from collector.samples import Kind, Labels
-from collector.state import (
+from borderwatch.collector.icmp.stats import IcmpSnapshot
+from borderwatch.collector.profiles import MetricInfo
+from borderwatch.collector.samples import Kind, Labels
+from borderwatch.collector.state import (
     DeviceSnapshot,
     InterfaceState,
     LinkSnapshot,
@@ -50,7 +49,7 @@ from collector.state import (
     judge_link,
     link_end,
 )
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 log = logging.getLogger(__name__)
 

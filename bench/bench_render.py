@@ -18,12 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
+from borderwatch.exporters.prometheus import BorderwatchCollector, ExporterSources
 from prometheus_client import generate_latest
-
-from collector.samples import Kind, PollResult, Sample
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec
-from exporters.prometheus import BorderwatchCollector, ExporterSources
 
 GAUGES = ("borderwatch_interface_up", "borderwatch_interface_oper_status",
           "borderwatch_interface_admin_status", "borderwatch_interface_speed_bytes",

@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from history.reader import HistoryReader  # noqa: E402
-from history.writer import (  # noqa: E402
+from borderwatch.history.reader import HistoryReader  # noqa: E402
+from borderwatch.history.writer import (  # noqa: E402
     BEAT,
     INCIDENT_CLOSE,
     INCIDENT_OPEN,

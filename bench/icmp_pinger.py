@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collector.icmp import IcmpSettings, Pinger, PingTarget
-from collector.icmp.stats import IcmpRound
+from borderwatch.collector.icmp import IcmpSettings, Pinger, PingTarget
+from borderwatch.collector.icmp.stats import IcmpRound
 
 FIRST = int(ipaddress.IPv4Address("127.1.0.1"))  # clear of the lab's 127.0.0.x addresses
 

@@ -156,8 +156,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bw-lab-bench-") as tmp:
         if args.quality_net:
             import yaml
-
-            from lab import quality
+            from borderwatch.lab import quality
             args.inventory = Path(tmp) / "quality.yaml"
             args.inventory.write_text(yaml.safe_dump(
                 quality.inventory_data(quality.free_port(), "http://127.0.0.1:9/unused"),

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from collector.snmp import ber  # noqa: E402
-from collector.snmp.types import Tag, VarBind  # noqa: E402
-from collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys  # noqa: E402
-from collector.snmp.v3_message import (  # noqa: E402
+from borderwatch.collector.snmp import ber  # noqa: E402
+from borderwatch.collector.snmp.types import Tag, VarBind  # noqa: E402
+from borderwatch.collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys  # noqa: E402
+from borderwatch.collector.snmp.v3_message import (  # noqa: E402
     FLAG_AUTH,
     FLAG_PRIV,
     FLAG_REPORTABLE,

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from borderwatch.collector.inventory import load_inventory
 
 from borderwatch.service import start_service
-from collector.inventory import load_inventory
 
 ENV = {"BW_BENCH_COMMUNITY": "bench"}
 

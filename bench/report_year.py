@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from collector.inventory import load_inventory  # noqa: E402
-from history.reader import HistoryReader  # noqa: E402
-from history.writer import (  # noqa: E402
+from borderwatch.collector.inventory import load_inventory  # noqa: E402
+from borderwatch.history.reader import HistoryReader  # noqa: E402
+from borderwatch.history.writer import (  # noqa: E402
     BEAT,
     INCIDENT_CLOSE,
     INCIDENT_OPEN,
@@ -48,10 +48,10 @@ from history.writer import (  # noqa: E402
     HistoryWriter,
     Retention,
 )
-from reports.build import ReportOptions, build_report  # noqa: E402
-from reports.period import Period  # noqa: E402
-from reports.render_files import to_json  # noqa: E402
-from reports.render_html import render_html  # noqa: E402
+from borderwatch.reports.build import ReportOptions, build_report  # noqa: E402
+from borderwatch.reports.period import Period  # noqa: E402
+from borderwatch.reports.render_files import to_json  # noqa: E402
+from borderwatch.reports.render_html import render_html  # noqa: E402
 
 H = 3600.0
 DAY = 86400.0

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from exporters.spool import Spool  # noqa: E402
+from borderwatch.exporters.spool import Spool  # noqa: E402
 
 BATCH = 1000
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collector.snmp.ber import SNMPV2_TRAP, VERSION_2C, encode_message
-from collector.snmp.types import Tag
+from borderwatch.collector.snmp.ber import SNMPV2_TRAP, VERSION_2C, encode_message
+from borderwatch.collector.snmp.types import Tag
 
 BATCH_SECONDS = 0.01
 LINK_DOWN = (1, 3, 6, 1, 6, 3, 1, 1, 5, 3)

@@ -28,17 +28,22 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from alerts.central_cli import SOURCES
-from alerts.metrics import AlertCollector
-from alerts.service_hook import AlertsConfigError, AlertService, resume_clock
-from alerts.silence_api import attach_silence_api
-from alerts.tsdb_metrics import TsdbCollector
-from alerts.tsdb_source import DEVICE_QUERIES, PromQueryClient, TsdbState, measurement_queries
+from borderwatch.alerts.central_cli import SOURCES
+from borderwatch.alerts.metrics import AlertCollector
+from borderwatch.alerts.service_hook import AlertsConfigError, AlertService, resume_clock
+from borderwatch.alerts.silence_api import attach_silence_api
+from borderwatch.alerts.tsdb_metrics import TsdbCollector
+from borderwatch.alerts.tsdb_source import (
+    DEVICE_QUERIES,
+    PromQueryClient,
+    TsdbState,
+    measurement_queries,
+)
+from borderwatch.collector.inventory import Inventory, InventoryError, load_inventory
+from borderwatch.collector.profiles import metric_catalog
+from borderwatch.collector.state_lock import StateDirBusy, locked
+from borderwatch.exporters.http import HttpServer, MetricsApp, parse_listen
 from borderwatch.service import device_spec, link_specs
-from collector.inventory import Inventory, InventoryError, load_inventory
-from collector.profiles import metric_catalog
-from collector.state_lock import StateDirBusy, locked
-from exporters.http import HttpServer, MetricsApp, parse_listen
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from alerts.notify.secrets import SecretError, resolve_receiver_secrets
-from alerts.rules import KnownIds, RulesError, load_rules
-from alerts.service_hook import resolve_path
-from collector.inventory import InventoryError, InventoryFileError, load_inventory
-from collector.inventory.models import Inventory
-from collector.profiles import metric_catalog
+from borderwatch.alerts.notify.secrets import SecretError, resolve_receiver_secrets
+from borderwatch.alerts.rules import KnownIds, RulesError, load_rules
+from borderwatch.alerts.service_hook import resolve_path
+from borderwatch.collector.inventory import InventoryError, InventoryFileError, load_inventory
+from borderwatch.collector.inventory.models import Inventory
+from borderwatch.collector.profiles import metric_catalog
 
 
 def _plural(n: int, word: str) -> str:

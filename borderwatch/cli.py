@@ -8,15 +8,15 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from alerts.central_cli import add_alerts_subcommand
-from alerts.promrules_command import add_rules_arguments, rules_command
-from alerts.silence_cli import add_silence_subcommand, silence_command
-from collector.logging_setup import setup_logging
-from collector.shard import add_shard_option
-from collector.version import package_version
-from history.settings import add_run_options
-from lab.control import add_fault_subcommand
-from reports.cli import add_report_subcommand, report_command
+from borderwatch.alerts.central_cli import add_alerts_subcommand
+from borderwatch.alerts.promrules_command import add_rules_arguments, rules_command
+from borderwatch.alerts.silence_cli import add_silence_subcommand, silence_command
+from borderwatch.collector.logging_setup import setup_logging
+from borderwatch.collector.shard import add_shard_option
+from borderwatch.collector.version import package_version
+from borderwatch.history.settings import add_run_options
+from borderwatch.lab.control import add_fault_subcommand
+from borderwatch.reports.cli import add_report_subcommand, report_command
 
 DEFAULT_INVENTORY = "inventory.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9730"
@@ -210,12 +210,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         code = check_command(args)
         if args.web_config_file is not None:
-            from exporters.web_config import check_web_config
+            from borderwatch.exporters.web_config import check_web_config
 
             code = max(code, check_web_config(args.web_config_file))
         return code
     if args.command == "schema":
-        from collector.inventory.schema import schema_command
+        from borderwatch.collector.inventory.schema import schema_command
 
         return schema_command(args)
     if args.command == "run":
@@ -227,8 +227,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return poll_command(args)
     if args.command == "lab":
+        from borderwatch.lab.cli import lab_command
         from borderwatch.service import run_beside_lab
-        from lab.cli import lab_command
 
         return lab_command(args, run_collector=run_beside_lab)
     if args.command == "rules":

@@ -16,12 +16,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from collector.inventory import EffectiveDeviceSettings, Inventory
-from collector.inventory.diff import InventoryDiff
-from collector.scheduler import DeviceStats, Job
-from collector.snmp.types import SnmpError
-from collector.timeout_state import timing_of
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.collector.inventory import EffectiveDeviceSettings, Inventory
+from borderwatch.collector.inventory.diff import InventoryDiff
+from borderwatch.collector.scheduler import DeviceStats, Job
+from borderwatch.collector.snmp.types import SnmpError
+from borderwatch.collector.timeout_state import timing_of
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 if TYPE_CHECKING:
     from borderwatch.service import DeviceRuntime, Service

@@ -23,49 +23,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alerts.metrics import AlertCollector
-from alerts.service_hook import AlertService, resume_clock
-from alerts.silence_api import attach_silence_api
-from alerts.silence_off import attach_silences_off
+from borderwatch.alerts.metrics import AlertCollector
+from borderwatch.alerts.service_hook import AlertService, resume_clock
+from borderwatch.alerts.silence_api import attach_silence_api
+from borderwatch.alerts.silence_off import attach_silences_off
+from borderwatch.collector.clock import SteadyClock
+from borderwatch.collector.heap import HeapFreezer
+from borderwatch.collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
+from borderwatch.collector.inventory import (
+    EffectiveDeviceSettings,
+    Inventory,
+    InventoryError,
+    load_inventory,
+)
+from borderwatch.collector.poll_cli import render_json, render_table, table_width
+from borderwatch.collector.poll_limits import PollLimits
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.reload import Reloader
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.scheduler import Job, Scheduler
+from borderwatch.collector.shard import Shard, shard_inventory
+from borderwatch.collector.snmp.factory import create_transport, open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.types import SnmpError, SnmpSession
+from borderwatch.collector.state import Event, EventKind, NetworkState
+from borderwatch.collector.state_lock import StateDirBusy, locked
+from borderwatch.collector.timeout_state import FILE_NAME as TIMEOUTS_FILE
+from borderwatch.collector.timeout_state import TimeoutCollector, TimeoutKeeper, timing_of
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.collector.traps.listen_flag import check_listen_address, overriding
+from borderwatch.collector.traps.service_hook import TrapService
 from borderwatch.device_reload import DeviceReloader
-from collector.clock import SteadyClock
-from collector.heap import HeapFreezer
-from collector.icmp.service_hook import IcmpHook, build_pinger, settings_of
-from collector.inventory import EffectiveDeviceSettings, Inventory, InventoryError, load_inventory
-from collector.poll_cli import render_json, render_table, table_width
-from collector.poll_limits import PollLimits
-from collector.poller import Poller
-from collector.reload import Reloader
-from collector.samples import PollResult
-from collector.scheduler import Job, Scheduler
-from collector.shard import Shard, shard_inventory
-from collector.snmp.factory import create_transport, open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.types import SnmpError, SnmpSession
-from collector.state import Event, EventKind, NetworkState
-from collector.state_lock import StateDirBusy, locked
-from collector.timeout_state import FILE_NAME as TIMEOUTS_FILE
-from collector.timeout_state import TimeoutCollector, TimeoutKeeper, timing_of
-from collector.topology_spec import DeviceSpec, LinkSpec
-from collector.traps.listen_flag import check_listen_address, overriding
-from collector.traps.service_hook import TrapService
-from exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
-from exporters.http_limits import ListenerStats, ServerLimits
-from exporters.icmp_metrics import IcmpCollector
-from exporters.influx import InfluxWriter, WriterSettings
-from exporters.prometheus import ExporterSources, PollCounters, build_registry
-from exporters.reload_api import attach_reload_api
-from exporters.reload_metrics import ReloadCollector
-from exporters.shard_info import ShardInfoCollector
-from exporters.site_info import SiteInfoCollector
-from exporters.site_status import SiteStatusCollector
-from exporters.spool import SpoolError
-from exporters.status import attach_status
-from exporters.web_config import WebConfig, WebConfigError, load_web_config
-from history.schema import HistoryError
-from history.service_hook import HistoryService
-from history.settings import (
+from borderwatch.exporters.http import HttpServer, MetricsApp, RenderStats, parse_listen
+from borderwatch.exporters.http_limits import ListenerStats, ServerLimits
+from borderwatch.exporters.icmp_metrics import IcmpCollector
+from borderwatch.exporters.influx import InfluxWriter, WriterSettings
+from borderwatch.exporters.prometheus import ExporterSources, PollCounters, build_registry
+from borderwatch.exporters.reload_api import attach_reload_api
+from borderwatch.exporters.reload_metrics import ReloadCollector
+from borderwatch.exporters.shard_info import ShardInfoCollector
+from borderwatch.exporters.site_info import SiteInfoCollector
+from borderwatch.exporters.site_status import SiteStatusCollector
+from borderwatch.exporters.spool import SpoolError
+from borderwatch.exporters.status import attach_status
+from borderwatch.exporters.web_config import WebConfig, WebConfigError, load_web_config
+from borderwatch.history.schema import HistoryError
+from borderwatch.history.service_hook import HistoryService
+from borderwatch.history.settings import (
     HistorySettings,
     default_state_dir,
     history_path,
@@ -148,7 +153,7 @@ def _check_v3_crypto(inventory: Inventory) -> None:
     """SnmpError if the inventory needs SNMPv3 privacy and its library is missing."""
     if needs_v3_crypto(inventory):
         # the v3 modules load only for an inventory that uses v3 (as collector/snmp/factory.py)
-        from collector.snmp.v3 import require_v3_crypto
+        from borderwatch.collector.snmp.v3 import require_v3_crypto
 
         require_v3_crypto()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from collector.device_strings import escape_controls
-from collector.json_log import JsonFormatter
+from borderwatch.collector.device_strings import escape_controls
+from borderwatch.collector.json_log import JsonFormatter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -29,11 +29,11 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from collector.device_strings import clean_text
-from collector.poll_limits import row_bound
-from collector.profiles import Condition, MetricSpec, Profile, TableSpec, ValueRule
-from collector.samples import Kind, Labels, Sample
-from collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str
+from borderwatch.collector.device_strings import clean_text
+from borderwatch.collector.poll_limits import row_bound
+from borderwatch.collector.profiles import Condition, MetricSpec, Profile, TableSpec, ValueRule
+from borderwatch.collector.samples import Kind, Labels, Sample
+from borderwatch.collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str
 
 NUMERIC_TAGS = frozenset({Tag.INTEGER, Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS,
                           Tag.COUNTER64})

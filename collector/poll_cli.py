@@ -12,10 +12,10 @@ import os
 import shutil
 from typing import Any, TextIO
 
-from collector.device_strings import escape_controls
-from collector.samples import PollResult, Sample
-from collector.text_columns import ELLIPSIS, Column, fit
-from collector.topology_spec import DeviceSpec
+from borderwatch.collector.device_strings import escape_controls
+from borderwatch.collector.samples import PollResult, Sample
+from borderwatch.collector.text_columns import ELLIPSIS, Column, fit
+from borderwatch.collector.topology_spec import DeviceSpec
 
 # The interface table: one line per interface, a column per IF-MIB metric (declarative:
 # metric -> column). borderwatch_interface_up is STATUS "up", so it is not repeated.

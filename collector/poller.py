@@ -45,13 +45,13 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from collector.counters import UptimeChange, classify_uptime
-from collector.mapper import ABSENT_TAGS, ProfilePlan, TablePlan, compile_profile
-from collector.mapper import Mapping as SampleMapping
-from collector.poll_limits import PollLimits, TableCost, requests_bound, samples_bound
-from collector.profiles import SYSTEM_PROFILE, Profile, builtin_profiles
-from collector.samples import PollResult, ProblemKind
-from collector.snmp.types import (
+from borderwatch.collector.counters import UptimeChange, classify_uptime
+from borderwatch.collector.mapper import ABSENT_TAGS, ProfilePlan, TablePlan, compile_profile
+from borderwatch.collector.mapper import Mapping as SampleMapping
+from borderwatch.collector.poll_limits import PollLimits, TableCost, requests_bound, samples_bound
+from borderwatch.collector.profiles import SYSTEM_PROFILE, Profile, builtin_profiles
+from borderwatch.collector.samples import PollResult, ProblemKind
+from borderwatch.collector.snmp.types import (
     OID,
     STOP_EMPTY,
     STOP_LOOP,
@@ -68,7 +68,7 @@ from collector.snmp.types import (
     WalkResult,
     oid_str,
 )
-from collector.topology_spec import AUTO, DeviceSpec
+from borderwatch.collector.topology_spec import AUTO, DeviceSpec
 
 log = logging.getLogger(__name__)
 

@@ -67,10 +67,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from collector.poll_limits import DEFAULT_EXPECTED_ROWS
-from collector.samples import Kind
-from collector.snmp.types import OID, parse_oid
+from borderwatch.collector.poll_limits import DEFAULT_EXPECTED_ROWS
+from borderwatch.collector.samples import Kind
+from borderwatch.collector.snmp.types import OID, parse_oid
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 SYSTEM_PROFILE = "system"  # always run first: sysUpTime and sysObjectID come from it

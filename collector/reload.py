@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from collector.inventory import Inventory, InventoryError
-from collector.inventory.diff import InventoryDiff, diff_inventories
+from borderwatch.collector.inventory import Inventory, InventoryError
+from borderwatch.collector.inventory.diff import InventoryDiff, diff_inventories
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.inventory import Inventory
+from borderwatch.collector.inventory import Inventory
 
 log = logging.getLogger(__name__)
 

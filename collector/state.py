@@ -56,12 +56,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from collector.clock import SameClock, SteadyClock, as_clocks
-from collector.counters import UptimeChange, classify_uptime, counter_step
-from collector.icmp.stats import IcmpRound, IcmpSnapshot, IcmpStats
-from collector.profiles import MetricInfo
-from collector.samples import Kind, Labels, PollResult, ProblemKind
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.collector.clock import SameClock, SteadyClock, as_clocks
+from borderwatch.collector.counters import UptimeChange, classify_uptime, counter_step
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpSnapshot, IcmpStats
+from borderwatch.collector.profiles import MetricInfo
+from borderwatch.collector.samples import Kind, Labels, PollResult, ProblemKind
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 # Metric names of the if-mib profile that state understands (interfaces, rates, links).
 IF_UP_METRIC = "borderwatch_interface_up"
@@ -261,7 +261,7 @@ class NetworkState:
         """`clock`: a SteadyClock (the default, a new one), or a plain callable that is a
         simulated clock, both steady and wall (tests)."""
         if catalog is None:
-            from collector.profiles import metric_catalog  # built-in profiles
+            from borderwatch.collector.profiles import metric_catalog  # built-in profiles
 
             catalog = metric_catalog()
         self._catalog = dict(catalog)

@@ -24,10 +24,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from borderwatch.collector.snmp.rtt import RttEstimator
+from borderwatch.collector.snmp.timing import RequestTiming
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-
-from collector.snmp.rtt import RttEstimator
-from collector.snmp.timing import RequestTiming
 
 log = logging.getLogger(__name__)
 

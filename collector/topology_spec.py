@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from collector.poll_limits import PollLimits
+from borderwatch.collector.poll_limits import PollLimits
 
 AUTO: Literal["auto"] = "auto"
 

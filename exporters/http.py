@@ -22,27 +22,26 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client.exposition import gzip_accepted
-from prometheus_client.registry import CollectorRegistry
-
-from exporters.http_auth import Access
-from exporters.http_limits import (
+from borderwatch.exporters.http_auth import Access
+from borderwatch.exporters.http_limits import (
     ConnectionGuard,
     ListenerStats,
     ServerLimits,
     tracking_middleware,
 )
-from exporters.scrape_render import (
+from borderwatch.exporters.scrape_render import (
     SERIES_METRIC,
     RenderStats,
     ScrapeRenderer,
     Turnstile,
     send_body,
 )
-from exporters.web_config import WebConfig
+from borderwatch.exporters.web_config import WebConfig
+from prometheus_client.exposition import gzip_accepted
+from prometheus_client.registry import CollectorRegistry
 
 if TYPE_CHECKING:
-    from exporters.status import StatusPage
+    from borderwatch.exporters.status import StatusPage
 
 log = logging.getLogger(__name__)
 

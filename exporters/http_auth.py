@@ -26,8 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import bcrypt
 from aiohttp import web
-
-from exporters.http_limits import ListenerStats, is_write
+from borderwatch.exporters.http_limits import ListenerStats, is_write
 
 log = logging.getLogger(__name__)
 

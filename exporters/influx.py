@@ -49,15 +49,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-
-from collector.icmp.stats import IcmpRound, IcmpSnapshot
-from collector.samples import PollResult
-from collector.secret import Secret
-from exporters.line_protocol import Encoded, encode_icmp, encode_result
-from exporters.spool import Record, Spool
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpSnapshot
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.exporters.line_protocol import Encoded, encode_icmp, encode_result
+from borderwatch.exporters.spool import Record, Spool
 
 if TYPE_CHECKING:
-    from collector.inventory import Influx
+    from borderwatch.collector.inventory import Influx
 
 log = logging.getLogger(__name__)
 

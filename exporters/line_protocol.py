@@ -44,8 +44,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from collector.icmp.stats import IcmpRound, IcmpSnapshot
-from collector.samples import Kind, PollResult
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpSnapshot
+from borderwatch.collector.samples import Kind, PollResult
 
 PREFIX = "borderwatch_"
 MAX_U64 = 2**64 - 1

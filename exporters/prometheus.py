@@ -26,6 +26,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from borderwatch.collector.samples import Kind
+from borderwatch.collector.scheduler import Scheduler
+from borderwatch.collector.snmp.transport import TransportStats
+from borderwatch.collector.state import DeviceSnapshot, NetworkState
+from borderwatch.collector.version import package_version
+from borderwatch.exporters.device_families import DeviceFamily, PollCounters, families_of
+from borderwatch.exporters.device_text import DeviceText, series_labels
+from borderwatch.exporters.http_limits import REASONS, ListenerStats
+from borderwatch.exporters.influx import InfluxStats
+from borderwatch.exporters.influx_metrics import influx_families
+from borderwatch.exporters.scrape_render import RenderStats
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -35,18 +46,6 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample
-
-from collector.samples import Kind
-from collector.scheduler import Scheduler
-from collector.snmp.transport import TransportStats
-from collector.state import DeviceSnapshot, NetworkState
-from collector.version import package_version
-from exporters.device_families import DeviceFamily, PollCounters, families_of
-from exporters.device_text import DeviceText, series_labels
-from exporters.http_limits import REASONS, ListenerStats
-from exporters.influx import InfluxStats
-from exporters.influx_metrics import influx_families
-from exporters.scrape_render import RenderStats
 
 VERSION = package_version()
 __all__ = ["BorderwatchCollector", "BorderwatchRegistry", "ExporterSources", "PollCounters",

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from borderwatch.collector.shard import Shard
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-
-from collector.shard import Shard
 
 SHARD_INFO = "borderwatch_shard_info"
 

@@ -57,8 +57,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporters import spool_format
-from exporters.spool_format import Entry
+from borderwatch.exporters import spool_format
+from borderwatch.exporters.spool_format import Entry
 
 log = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alerts.topology import Analysis, Health, Topology, analyse
-from collector.state import DeviceSnapshot, LinkSnapshot, NetworkState
+from borderwatch.alerts.topology import Analysis, Health, Topology, analyse
+from borderwatch.collector.state import DeviceSnapshot, LinkSnapshot, NetworkState
 
 if TYPE_CHECKING:
-    from collector.inventory import Inventory
-    from exporters.http import MetricsApp
+    from borderwatch.collector.inventory import Inventory
+    from borderwatch.exporters.http import MetricsApp
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.inventory.errors import InventoryError, Issue, Loc
-from collector.inventory.yaml_lines import read_yaml
+from borderwatch.collector.inventory.errors import InventoryError, Issue, Loc
+from borderwatch.collector.inventory.yaml_lines import read_yaml
 
 MAX_BYTES = 1024 * 1024
 TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,

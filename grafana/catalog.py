@@ -10,8 +10,8 @@ Conventions of the queries (tests/grafana runs each against a real Prometheus):
 
 from __future__ import annotations
 
-from grafana.model import Dashboard, Panel, Query, Row, Variable
-from grafana.sites import COMMUNE_QUERY, SITE_IN_COMMUNE, SiteRow, in_commune
+from borderwatch.grafana.model import Dashboard, Panel, Query, Row, Variable
+from borderwatch.grafana.sites import COMMUNE_QUERY, SITE_IN_COMMUNE, SiteRow, in_commune
 
 RATE = "$__rate_interval"
 

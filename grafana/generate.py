@@ -1,4 +1,4 @@
-"""`python -m grafana.generate [--check]`: write grafana/dashboards/ from the catalogs.
+"""`python -m borderwatch.grafana.generate [--check]`: write grafana/dashboards/ from the catalogs.
 
 Prometheus dashboards (grafana/catalog.py) go to grafana/dashboards/*.json, the InfluxQL
 ones (grafana/influx_catalog.py) to grafana/dashboards/influxql/*.json: a folder of their
@@ -17,11 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-from grafana import influx_catalog
-from grafana.catalog import dashboards
-from grafana.model import Dashboard
-from grafana.render import render
-from grafana.sites import INVENTORY, load_sites
+from borderwatch.grafana import influx_catalog
+from borderwatch.grafana.catalog import dashboards
+from borderwatch.grafana.model import Dashboard
+from borderwatch.grafana.render import render
+from borderwatch.grafana.sites import INVENTORY, load_sites
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 INFLUXQL_DIR = "influxql"  # sub-folder of OUT_DIR for the InfluxQL dashboards
@@ -61,7 +61,8 @@ def drift(out_dir: Path = OUT_DIR, inventory: Path = INVENTORY) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or --check) the dashboards; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m grafana.generate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m borderwatch.grafana.generate",
+                                     description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if the files drifted")
     parser.add_argument("--inventory", type=Path, default=INVENTORY)
     args = parser.parse_args(argv)

@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.inventory import load_inventory
-from grafana.model import Dashboard, InfluxQuery, Panel, Row, Variable
-from grafana.sites import INVENTORY, SiteRow
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.grafana.model import Dashboard, InfluxQuery, Panel, Row, Variable
+from borderwatch.grafana.sites import INVENTORY, SiteRow
 
 INTERVAL = "GROUP BY time($__interval)"
 UP_DOWN = ({"type": "value", "options": {"0": {"text": "down", "color": "red"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grafana.model import Dashboard, InfluxQuery, Panel, Query, Row, Variable
+from borderwatch.grafana.model import Dashboard, InfluxQuery, Panel, Query, Row, Variable
 
 SCHEMA_VERSION = 39
 # Fixed datasource uids: grafana/provisioning/datasources/borderwatch.yaml creates them.

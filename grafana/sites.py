@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.inventory import load_inventory
+from borderwatch.collector.inventory import load_inventory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = REPO_ROOT / "inventory.yaml"

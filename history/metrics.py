@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from borderwatch.history.writer import HistoryWriter
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-from history.writer import HistoryWriter
 
 
 class HistoryCollector:

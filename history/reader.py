@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from history.schema import HistoryError, open_read_only
+from borderwatch.history.schema import HistoryError, open_read_only
 
 __all__ = ["HistoryError", "HistoryReader", "Incident", "Interval", "LinkHour", "PowerHour",
            "RadioHour"]

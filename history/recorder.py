@@ -28,13 +28,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from alerts.topology import Analysis, Health, Topology, analyse, device_el, link_el, site_el
-from collector.state import DeviceSnapshot, LinkSnapshot
-from collector.topology_spec import LinkSpec
-from exporters.status import site_status, with_isolation
-from history.reader import NOT_POLLED_YET, REMOVED
-from history.rollup import HourlyRollups
-from history.writer import BEAT, INCIDENT_CLOSE, INCIDENT_OPEN, INCIDENT_SITES, STATE
+from borderwatch.alerts.topology import (
+    Analysis,
+    Health,
+    Topology,
+    analyse,
+    device_el,
+    link_el,
+    site_el,
+)
+from borderwatch.collector.state import DeviceSnapshot, LinkSnapshot
+from borderwatch.collector.topology_spec import LinkSpec
+from borderwatch.exporters.status import site_status, with_isolation
+from borderwatch.history.reader import NOT_POLLED_YET, REMOVED
+from borderwatch.history.rollup import HourlyRollups
+from borderwatch.history.writer import BEAT, INCIDENT_CLOSE, INCIDENT_OPEN, INCIDENT_SITES, STATE
 
 RADIO_SIGNAL = "borderwatch_radio_signal_dbm"
 RADIO_NOMINAL = "borderwatch_radio_nominal_signal_dbm"

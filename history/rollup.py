@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from history.writer import LINK_HOUR, POWER_HOUR, RADIO_HOUR
+from borderwatch.history.writer import LINK_HOUR, POWER_HOUR, RADIO_HOUR
 
 HOUR = 3600.0
 

@@ -30,7 +30,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from history import daily
+from borderwatch.history import daily
 
 log = logging.getLogger(__name__)
 

@@ -14,17 +14,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from alerts.topology import Topology
-from history.metrics import HistoryCollector
-from history.recorder import Recorder
-from history.schema import HistoryError
-from history.settings import HistorySettings
-from history.writer import HistoryWriter
+from borderwatch.alerts.topology import Topology
+from borderwatch.history.metrics import HistoryCollector
+from borderwatch.history.recorder import Recorder
+from borderwatch.history.schema import HistoryError
+from borderwatch.history.settings import HistorySettings
+from borderwatch.history.writer import HistoryWriter
 
 if TYPE_CHECKING:
-    from collector.inventory import Inventory
-    from collector.state import NetworkState
-    from collector.topology_spec import LinkSpec
+    from borderwatch.collector.inventory import Inventory
+    from borderwatch.collector.state import NetworkState
+    from borderwatch.collector.topology_spec import LinkSpec
 
 __all__ = ["HistoryError", "HistoryService", "HistorySettings"]
 

@@ -10,8 +10,8 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from history.schema import DEFAULT_FILE_NAME
-from history.writer import DEFAULT_KEEP_DAYS, DEFAULT_ROLLUP_KEEP_DAYS, Retention
+from borderwatch.history.schema import DEFAULT_FILE_NAME
+from borderwatch.history.writer import DEFAULT_KEEP_DAYS, DEFAULT_ROLLUP_KEEP_DAYS, Retention
 
 DEFAULT_STATE_DIR = "var"  # relative to the inventory file's directory
 # Seconds between observations of the state (and heartbeats): how late a change is

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from history import daily
-from history.schema import HistoryError, create_or_open
+from borderwatch.history import daily
+from borderwatch.history.schema import HistoryError, create_or_open
 
 log = logging.getLogger(__name__)
 

@@ -50,16 +50,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.snmp import ber
-from lab.devices import AgentSpec, LabError, LabUsm
-from lab.dumps import DumpError, write_data_file
-from lab.gate import Address, UdpGate
+from borderwatch.collector.snmp import ber
+from borderwatch.lab.devices import AgentSpec, LabError, LabUsm
+from borderwatch.lab.dumps import DumpError, write_data_file
+from borderwatch.lab.gate import Address, UdpGate
 
 log = logging.getLogger(__name__)
 
 RESPONDER = "snmpsim-command-responder"
-LITE_MODULE = "lab.lite"
-V3_MODULE = "lab.v3agent"  # the full responder for a v3 device (keeps the empty context)
+LITE_MODULE = "borderwatch.lab.lite"
+# the full responder for a v3 device (keeps the empty context)
+V3_MODULE = "borderwatch.lab.v3agent"
 UDP_DOMAIN = "1.3.6.1.6.1.1"  # snmpUDPDomain; responder-lite appends the endpoint's index
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 # inventory protocol name → snmpsim's (--v3-auth-proto / --v3-priv-proto); AES-192/256 are

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-
-from collector.inventory import InventoryError, load_inventory
-from lab.agents import Lab, LabReport
-from lab.control import ControlLoop, fault_command, load_scenario, schedule_scenario
-from lab.devices import LabError, agent_specs, lab_community_files, lab_env_communities
-from lab.faults import FaultInjector, Topology
-from lab.traps import LabTraps
+from borderwatch.collector.inventory import InventoryError, load_inventory
+from borderwatch.lab.agents import Lab, LabReport
+from borderwatch.lab.control import ControlLoop, fault_command, load_scenario, schedule_scenario
+from borderwatch.lab.devices import LabError, agent_specs, lab_community_files, lab_env_communities
+from borderwatch.lab.faults import FaultInjector, Topology
+from borderwatch.lab.traps import LabTraps
 
 log = logging.getLogger(__name__)
 

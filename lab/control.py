@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from lab.faults import FaultInjector
+    from borderwatch.lab.faults import FaultInjector
 
 CONTROL = "control"
 LAB_PID = "lab.pid"
@@ -144,7 +144,7 @@ def load_scenario(path: Path) -> list[tuple[float, str, str, dict[str, float]]]:
     The file is a list of steps, or a mapping with `steps:`. Each step has `at` and exactly
     one action key whose value is the target, e.g. `{at: 10s, cut_link: L27}`.
     """
-    from lab.faults import ACTIONS
+    from borderwatch.lab.faults import ACTIONS
 
     doc = yaml.safe_load(Path(path).read_text())
     steps = doc.get("steps") if isinstance(doc, dict) else doc

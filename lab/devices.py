@@ -25,8 +25,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.inventory import Credential, Inventory, load_inventory
-from collector.secret import Secret
+from borderwatch.collector.inventory import Credential, Inventory, load_inventory
+from borderwatch.collector.secret import Secret
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from collector.inventory import Inventory
-from lab.agents import Agent, Lab
-from lab.devices import LabError
-from lab.dumps import (
+from borderwatch.collector.inventory import Inventory
+from borderwatch.lab.agents import Agent, Lab
+from borderwatch.lab.devices import LabError
+from borderwatch.lab.dumps import (
     IF_DESCR,
     IF_HC_IN_OCTETS,
     IF_HC_OUT_OCTETS,

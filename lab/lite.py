@@ -7,7 +7,7 @@ camelCase APIs it calls. This shim adds the old names as aliases of the new ones
 lite controller calls the full responder's controller lacks, then runs responder-lite
 unchanged:
 
-    python -m lab.lite <snmpsim-command-responder-lite options>
+    python -m borderwatch.lab.lite <snmpsim-command-responder-lite options>
 
 Aliases: AsyncioDispatcher.registerTransport/registerRecvCbFun/jobStarted/runDispatcher/
 closeDispatcher → register_transport/register_recv_callback/job_started/run_dispatcher/

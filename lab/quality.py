@@ -8,8 +8,8 @@ receiver is a webhook served here. Each `Scenario` injects its fault, waits for 
 holds the fault a while (a second page would show), restores, waits for the resolve and
 records when each arrived.
 
-    python -m lab.quality             # every scenario, then a table of the measured times
-    python -m lab.quality fibre-cut   # some of them
+    python -m borderwatch.lab.quality            # every scenario, then a table of the times
+    python -m borderwatch.lab.quality fibre-cut  # some of them
 
 tests/alerts_quality/ runs the same scenarios and asserts on what arrived; this module
 only measures and reports (times are not pass/fail here).
@@ -38,12 +38,12 @@ from typing import IO, Any
 
 import yaml
 from aiohttp import web
+from borderwatch.alerts.incident import Incident
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.control import send
+from borderwatch.lab.quality_net import quality_net
 
-from alerts.incident import Incident
 from borderwatch.service import Service, start_service
-from collector.inventory import load_inventory
-from lab.control import send
-from lab.quality_net import quality_net
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNITY_VAR = "BW_QUALITY_LAB_COMMUNITY"
@@ -764,7 +764,7 @@ async def _main(names: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m lab.quality`."""
+    """Entry point of `python -m borderwatch.lab.quality`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     known = [s.name for s in SCENARIOS]
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",

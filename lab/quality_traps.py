@@ -6,7 +6,7 @@ suite's scenarios, a fibre cut and a mains failure, run as there; measured is th
 from the first trap of an affected device (its arrival at the receiver) to the page at
 the webhook, against the issue's target of 2 s, next to the fault-to-page time.
 
-    python -m lab.quality_traps      # both scenarios, then the table
+    python -m borderwatch.lab.quality_traps      # both scenarios, then the table
 
 tests/alerts_quality/test_trap_to_page.py runs the same and asserts what arrived; the
 times are measured and printed, never asserted.
@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.quality import (
+from borderwatch.lab.quality import (
     SCENARIOS,
     Outcome,
     QualityNet,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from collector.snmp.ber import (
+from borderwatch.collector.snmp.ber import (
     TRAP_V1,
     VERSION_1,
     encode_signed,
@@ -21,7 +21,7 @@ from collector.snmp.ber import (
     encode_varbind,
     tlv,
 )
-from collector.snmp.types import OID, Tag, Value
+from borderwatch.collector.snmp.types import OID, Tag, Value
 
 SNMP_TRAPS = (1, 3, 6, 1, 6, 3, 1, 1, 5)  # coldStart.1 .. egpNeighborLoss.6
 _SEQUENCE = 0x30

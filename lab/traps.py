@@ -29,8 +29,8 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from collector.inventory import Inventory
-from collector.snmp.ber import (
+from borderwatch.collector.inventory import Inventory
+from borderwatch.collector.snmp.ber import (
     SNMPV2_TRAP,
     VERSION_2C,
     encode_message,
@@ -38,17 +38,17 @@ from collector.snmp.ber import (
     encode_varbind,
     tlv,
 )
-from collector.snmp.types import OID, Tag, Value
-from collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
-from collector.snmp.v3_message import FLAG_AUTH, FLAG_PRIV, UsmParams
-from collector.snmp.v3_message import encode_message as encode_v3_message
-from collector.traps import mapping as m
-from lab.devices import LabUsm
-from lab.dumps import parse_oid
-from lab.trap_pdu import encode_v1_trap, v1_form
+from borderwatch.collector.snmp.types import OID, Tag, Value
+from borderwatch.collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
+from borderwatch.collector.snmp.v3_message import FLAG_AUTH, FLAG_PRIV, UsmParams
+from borderwatch.collector.snmp.v3_message import encode_message as encode_v3_message
+from borderwatch.collector.traps import mapping as m
+from borderwatch.lab.devices import LabUsm
+from borderwatch.lab.dumps import parse_oid
+from borderwatch.lab.trap_pdu import encode_v1_trap, v1_form
 
 if TYPE_CHECKING:
-    from lab.faults import FaultInjector
+    from borderwatch.lab.faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,9 @@ class LabTraps:
             log.exception("traps of fault %s %s not sent", action, target)
 
     def _fault_traps(self, injector: FaultInjector, action: str, target: str) -> None:
-        from lab import faults as f  # the injector's module (it imports this one's user)
+        from borderwatch.lab import (
+            faults as f,  # the injector's module (it imports this one's user)
+        )
 
         live = [d for d in injector.agents if d not in injector.down
                 and d not in injector.cut_off]

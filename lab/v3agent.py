@@ -14,7 +14,7 @@ This shim fixes both for the lab's case of one data file per process: the empty 
 name serves that file (the first one snmpsim registers), and each USM user snmpsim adds
 gets read access to the whole tree at its own security level.
 
-    python -m lab.v3agent <snmpsim-command-responder options>
+    python -m borderwatch.lab.v3agent <snmpsim-command-responder options>
 """
 
 from __future__ import annotations

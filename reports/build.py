@@ -17,9 +17,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from collector.inventory import Inventory
-from reports import planning, rollups
-from reports.availability import (
+from borderwatch.collector.inventory import Inventory
+from borderwatch.reports import planning, rollups
+from borderwatch.reports.availability import (
     LINK_BAD,
     LINK_STATES,
     SITE_BAD,
@@ -30,9 +30,9 @@ from reports.availability import (
     group_seconds,
     percentages,
 )
-from reports.capacity import CapacityAccumulator
-from reports.period import Period
-from reports.texts import text
+from borderwatch.reports.capacity import CapacityAccumulator
+from borderwatch.reports.period import Period
+from borderwatch.reports.texts import text
 
 SCHEMA_ID = "borderwatch-report/1"
 WORST_SITES = 10

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from history.daily import p95_bin
+from borderwatch.history.daily import p95_bin
 
 
 @dataclass(slots=True)

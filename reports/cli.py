@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from reports.period import PeriodError, parse_period
+from borderwatch.reports.period import PeriodError, parse_period
 
 FORMATS = ("html", "csv", "json")
 
@@ -86,10 +86,10 @@ def _fail(message: str, code: int = 1) -> int:
 
 def report_command(args: argparse.Namespace, *, now: float | None = None) -> int:
     """Run `borderwatch report`; returns the exit code."""
-    from collector.inventory import InventoryError, load_inventory
-    from history.reader import HistoryError, HistoryReader
-    from history.settings import history_path, state_dir
-    from reports.build import ReportOptions, build_report
+    from borderwatch.collector.inventory import InventoryError, load_inventory
+    from borderwatch.history.reader import HistoryError, HistoryReader
+    from borderwatch.history.settings import history_path, state_dir
+    from borderwatch.reports.build import ReportOptions, build_report
 
     now = time.time() if now is None else now
     try:
@@ -124,8 +124,8 @@ def report_command(args: argparse.Namespace, *, now: float | None = None) -> int
 
 
 def _write(doc: dict[str, Any], args: argparse.Namespace) -> int:
-    from reports.render_files import to_json, write_csv, write_text
-    from reports.render_html import render_html
+    from borderwatch.reports.render_files import to_json, write_csv, write_text
+    from borderwatch.reports.render_html import render_html
 
     try:
         if args.format == "json":

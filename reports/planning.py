@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alerts.topology import Topology, capacity_risks, critical_elements, single_points
-from collector.inventory import Inventory
+from borderwatch.alerts.topology import Topology, capacity_risks, critical_elements, single_points
+from borderwatch.collector.inventory import Inventory
 
 EARTH_RADIUS_KM = 6371.0088
 RANKED_CANDIDATES = 5

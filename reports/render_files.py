@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from reports.tables import tables
+from borderwatch.reports.tables import tables
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # names unescaped: they are Vietnamese
 _EXPANDED = 2  # containers nested deeper than this stay on one line

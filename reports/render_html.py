@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
-
-from reports import svg
-from reports.texts import text
+from borderwatch.reports import svg
+from borderwatch.reports.texts import text
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("reports", "templates"),

@@ -22,9 +22,9 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from history import daily
-from history.schema import HistoryError, open_read_only
-from reports.capacity import Battery, CapacityAccumulator, LinkLoad, RadioFade
+from borderwatch.history import daily
+from borderwatch.history.schema import HistoryError, open_read_only
+from borderwatch.reports.capacity import Battery, CapacityAccumulator, LinkLoad, RadioFade
 
 HOUR = 3600.0
 

@@ -24,9 +24,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from history.reader import HistoryReader
-from lab.quality import COMMUNITY_VAR, INTERVAL, REPO, LabProcess, free_port, inventory_data
+from borderwatch.history.reader import HistoryReader
+from borderwatch.lab.quality import (
+    COMMUNITY_VAR,
+    INTERVAL,
+    REPO,
+    LabProcess,
+    free_port,
+    inventory_data,
+)
 
 TICK = 1.0  # --history-tick of the collectors here
 # A poll of a dead agent fails after timeout × tries (the suite inventory: 1.5 s, 1 retry).

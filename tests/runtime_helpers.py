@@ -21,11 +21,11 @@ from typing import Any
 
 import aiohttp
 import yaml
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.samples import PollResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from borderwatch.service import Service, start_service
-from collector.inventory import load_inventory
-from collector.samples import PollResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BORDERWATCH = str(REPO_ROOT / ".venv" / "bin" / "borderwatch")

@@ -57,7 +57,7 @@ def test_lab_help_shows_fault_as_optional() -> None:
 
 
 def test_fault_help_lists_every_verb_with_its_target() -> None:
-    from lab.control import VERBS
+    from borderwatch.lab.control import VERBS
 
     text = " ".join(help_text("lab", "fault").split())
     for verb, (_, kind, _) in VERBS.items():

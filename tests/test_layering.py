@@ -37,6 +37,10 @@ def read_layers(text: str) -> tuple[dict[str, str], dict[str, set[str]]]:
 
 PREFIXES, ALLOWED = read_layers(ARCHITECTURE.read_text(encoding="utf-8"))
 TOP_LEVEL = {p.split(".")[0] for p in PREFIXES}
+NAMESPACE = "borderwatch"
+# the design's folders, installed as borderwatch.<folder> (setup.py); borderwatch/ itself is
+# the application
+FOLDERS = ("collector", "alerts", "exporters", "history", "reports", "grafana", "lab")
 
 
 def layer_of(module: str) -> str | None:
@@ -47,16 +51,28 @@ def layer_of(module: str) -> str | None:
 
 
 def module_name(path: Path) -> str:
+    """The name a file imports as: `collector/poller.py` is `borderwatch.collector.poller`."""
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] in FOLDERS:
+        parts.insert(0, NAMESPACE)
     return ".".join(parts)
+
+
+def folder_of(name: str) -> Path:
+    """The file or folder a module name points at (the inverse of module_name)."""
+    parts = name.split(".")
+    if parts[0] == NAMESPACE and len(parts) > 1 and parts[1] in FOLDERS:
+        parts.pop(0)
+    return REPO.joinpath(*parts)
 
 
 def imported_modules(path: Path, module: str) -> list[tuple[int, str]]:
     """(line, module) for every import in the file, wherever it stands; for
     `from package import name`, package and, when name is a module, package.name
-    (`from alerts import promrules` imports the layer of alerts.promrules)."""
+    (`from borderwatch.alerts import promrules` imports the layer of
+    borderwatch.alerts.promrules)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
@@ -75,7 +91,7 @@ def imported_modules(path: Path, module: str) -> list[tuple[int, str]]:
 
 def _is_module(name: str) -> bool:
     """True when `name` is a module or package of the repository (not a class, say)."""
-    path = REPO / name.replace(".", "/")
+    path = folder_of(name)
     return path.with_suffix(".py").exists() or path.is_dir()
 
 
@@ -96,7 +112,7 @@ def wrong_imports(path: Path, module: str) -> list[str]:
 def violations() -> list[str]:
     """Every wrong import in the packages the table names."""
     found = []
-    for top in sorted(TOP_LEVEL):
+    for top in (NAMESPACE, *FOLDERS):
         for path in sorted((REPO / top).rglob("*.py")):
             found.extend(f"{path.parent.relative_to(REPO)}/{v}"
                          for v in wrong_imports(path, module_name(path)))
@@ -105,8 +121,8 @@ def violations() -> list[str]:
 
 def test_the_table_is_read() -> None:
     """The table names every top-level package of the design and the application."""
-    assert {"collector", "alerts", "exporters", "history", "reports", "grafana", "lab",
-            "borderwatch"} <= TOP_LEVEL
+    assert {NAMESPACE, *(f"{NAMESPACE}.{f}" for f in FOLDERS)} <= set(PREFIXES)
+    assert {NAMESPACE} == TOP_LEVEL
     assert ALLOWED["collector"] == set()
     for layer, allowed in ALLOWED.items():
         assert allowed <= set(ALLOWED), f"{layer} names an unknown layer: {allowed}"
@@ -130,17 +146,42 @@ def test_a_wrong_import_is_found(tmp_path: Path) -> None:
     by name from its package; a relative import is resolved against the module."""
     probe = tmp_path / "probe.py"
     probe.write_text("from typing import TYPE_CHECKING\n"
-                     "if TYPE_CHECKING:\n    from alerts.topology import Topology\n"
+                     "if TYPE_CHECKING:\n    from borderwatch.alerts.topology import Topology\n"
                      "def f():\n    from borderwatch import service\n"
                      "from .. import state\n"
-                     "import exporters.http\n"
-                     "from lab import quality\n", encoding="utf-8")
-    found = sorted(v.split(": ", 1)[1] for v in wrong_imports(probe, "collector.snmp.probe"))
+                     "import borderwatch.exporters.http\n"
+                     "from borderwatch.lab import quality\n", encoding="utf-8")
+    found = sorted(v.split(": ", 1)[1]
+                   for v in wrong_imports(probe, "borderwatch.collector.snmp.probe"))
     assert found == [
-        "collector imports alerts.topology (alerts)",
         "collector imports borderwatch (application)",
+        "collector imports borderwatch.alerts.topology (alerts)",
+        "collector imports borderwatch.exporters.http (exporters)",
+        "collector imports borderwatch.lab (lab)",
+        "collector imports borderwatch.lab.quality (lab harness)",
         "collector imports borderwatch.service (application)",
-        "collector imports exporters.http (exporters)",
-        "collector imports lab (lab)",
-        "collector imports lab.quality (lab harness)",
     ]
+
+
+def old_names(path: Path) -> list[str]:
+    """`file:line: module` for each import of a folder by its bare name (`collector.x`)."""
+    module = module_name(path) if path.is_relative_to(REPO) else path.stem
+    return [f"{path.name}:{line}: {target}" for line, target in imported_modules(path, module)
+            if target.split(".")[0] in FOLDERS]
+
+
+def test_nothing_imports_a_folder_by_its_bare_name() -> None:
+    """From a checkout, `import collector` still works (the folder is on sys.path), but the
+    wheel has no such package, and a module imported under both names runs twice, with two
+    copies of its state. Every import, in tests and bench/ too, uses the namespace."""
+    found = [v for top in (NAMESPACE, *FOLDERS, "tests", "bench", "scripts")
+             for path in sorted((REPO / top).rglob("*.py")) for v in old_names(path)]
+    assert found == []
+
+
+def test_a_bare_name_import_is_found(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import collector.clock as clock\nfrom borderwatch.lab import gate\n"
+                     "def f():\n    from alerts import engine\n", encoding="utf-8")
+    assert old_names(probe) == ["probe.py:1: collector.clock", "probe.py:4: alerts",
+                                "probe.py:4: alerts.engine"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 
-from lab.quality_net import VARIABLE, quality_net, worker_net
+from borderwatch.lab.quality_net import VARIABLE, quality_net, worker_net
 
 _worker = re.fullmatch(r"gw(\d+)", os.environ.get("PYTEST_XDIST_WORKER", ""))
 if _worker:

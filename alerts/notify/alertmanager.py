@@ -38,11 +38,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-
-from alerts.notify.outbox import Outbox
-from alerts.notify.receiver import DeliveryError, post_json
-from alerts.notify.webhook import dashboard_link
-from collector.clock import SameClock, SteadyClock
+from borderwatch.alerts.notify.outbox import Outbox
+from borderwatch.alerts.notify.receiver import DeliveryError, post_json
+from borderwatch.alerts.notify.webhook import dashboard_link
+from borderwatch.collector.clock import SameClock, SteadyClock
 
 log = logging.getLogger(__name__)
 

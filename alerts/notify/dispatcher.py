@@ -15,8 +15,8 @@ import logging
 import random
 from collections.abc import Callable
 
-from alerts.notify.outbox import Outbox
-from alerts.notify.receiver import PermanentError, Receiver, TransientError
+from borderwatch.alerts.notify.outbox import Outbox
+from borderwatch.alerts.notify.receiver import PermanentError, Receiver, TransientError
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerts import render
-from alerts.notification import AlertRef, Cause, Notification, PowerNote, SiteRef
-from alerts.notify.webhook import dashboard_link
+from borderwatch.alerts import render
+from borderwatch.alerts.notification import AlertRef, Cause, Notification, PowerNote, SiteRef
+from borderwatch.alerts.notify.webhook import dashboard_link
 
 SUBJECT_MAX = 200  # characters; mail clients cut long subjects anyway
 _LABELS = {

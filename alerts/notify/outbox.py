@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.clock import SameClock, SteadyClock, as_clocks
+from borderwatch.collector.clock import SameClock, SteadyClock, as_clocks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

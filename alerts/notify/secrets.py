@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collector.inventory.models import Alerts
-from collector.inventory.secrets import _read_file  # the shared reader: size, mode, UTF-8
-from collector.secret import Secret
+from borderwatch.collector.inventory.models import Alerts
+from borderwatch.collector.inventory.secrets import (
+    _read_file,  # the shared reader: size, mode, UTF-8
+)
+from borderwatch.collector.secret import Secret
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from alerts.notify.message import texts
-from alerts.notify.outbox import dedup_key
-from alerts.notify.receiver import PermanentError, TransientError
-from collector.secret import Secret
+from borderwatch.alerts.notify.message import texts
+from borderwatch.alerts.notify.outbox import dedup_key
+from borderwatch.alerts.notify.receiver import PermanentError, TransientError
+from borderwatch.collector.secret import Secret
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,11 @@ import re
 from typing import Any
 
 import aiohttp
-
-from alerts import render
-from alerts.notify.message import notification_from_dict
-from alerts.notify.receiver import PermanentError, TransientError
-from alerts.notify.webhook import dashboard_link
-from collector.secret import Secret
+from borderwatch.alerts import render
+from borderwatch.alerts.notify.message import notification_from_dict
+from borderwatch.alerts.notify.receiver import PermanentError, TransientError
+from borderwatch.alerts.notify.webhook import dashboard_link
+from borderwatch.collector.secret import Secret
 
 TEXT_MAX = 4096  # Telegram's limit for one message, in characters after entity parsing
 DEFAULT_BASE = "https://api.telegram.org"

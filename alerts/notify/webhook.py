@@ -25,9 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-
-from alerts.notify.outbox import dedup_key
-from alerts.notify.receiver import post_json
+from borderwatch.alerts.notify.outbox import dedup_key
+from borderwatch.alerts.notify.receiver import post_json
 
 
 def dashboard_link(template: str | None, body: dict[str, Any]) -> str | None:

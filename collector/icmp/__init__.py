@@ -6,8 +6,8 @@ requests; `pinger.py` spreads one round per device over the interval with bounde
 concurrency; `stats.py` turns rounds into RTT, jitter, loss and reachability.
 """
 
-from collector.icmp.pinger import Pinger, PingTarget
-from collector.icmp.settings import IcmpSettings
-from collector.icmp.stats import IcmpRound, IcmpSnapshot, IcmpStats
+from borderwatch.collector.icmp.pinger import Pinger, PingTarget
+from borderwatch.collector.icmp.settings import IcmpSettings
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpSnapshot, IcmpStats
 
 __all__ = ["IcmpRound", "IcmpSettings", "IcmpSnapshot", "IcmpStats", "PingTarget", "Pinger"]

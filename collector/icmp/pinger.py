@@ -36,9 +36,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from collector.icmp.echo_socket import EchoSocket, IcmpUnavailable, normalise
-from collector.icmp.settings import IcmpSettings
-from collector.icmp.stats import IcmpRound
+from borderwatch.collector.icmp.echo_socket import EchoSocket, IcmpUnavailable, normalise
+from borderwatch.collector.icmp.settings import IcmpSettings
+from borderwatch.collector.icmp.stats import IcmpRound
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from collector.icmp.pinger import Pinger, PingTarget
-from collector.icmp.settings import IcmpSettings
-from collector.icmp.stats import IcmpRound, IcmpSnapshot
-from collector.inventory.diff import InventoryDiff
-from collector.inventory.models import EffectiveDeviceSettings, IcmpDefaults, Inventory
-from collector.state import Event, NetworkState
+from borderwatch.collector.icmp.pinger import Pinger, PingTarget
+from borderwatch.collector.icmp.settings import IcmpSettings
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpSnapshot
+from borderwatch.collector.inventory.diff import InventoryDiff
+from borderwatch.collector.inventory.models import EffectiveDeviceSettings, IcmpDefaults, Inventory
+from borderwatch.collector.state import Event, NetworkState
 
 # (round, the device's snapshot after it, site id); quick, must not raise
 RoundListener = Callable[[IcmpRound, IcmpSnapshot, str], None]

@@ -10,17 +10,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from collector.inventory.crossrefs import check_crossrefs
-from collector.inventory.errors import (
+from borderwatch.collector.inventory.crossrefs import check_crossrefs
+from borderwatch.collector.inventory.errors import (
     InventoryError,
     Issue,
     Located,
     Problem,
     pydantic_issues,
 )
-from collector.inventory.models import (
+from borderwatch.collector.inventory.models import (
     DEVICE_ROLES,
     MEDIA,
     PROFILE_NAMES,
@@ -37,13 +35,14 @@ from collector.inventory.models import (
     LinkEnd,
     Site,
 )
-from collector.inventory.secrets import (
+from borderwatch.collector.inventory.secrets import (
     perms_warning,
     readable_by_others,
     resolve_all,
     resolve_influx,
 )
-from collector.inventory.yaml_lines import file_mode, read_yaml
+from borderwatch.collector.inventory.yaml_lines import file_mode, read_yaml
+from pydantic import ValidationError
 
 __all__ = [
     "DEVICE_ROLES", "MEDIA", "PROFILE_NAMES", "SITE_KINDS", "Credential", "Defaults", "Device",

@@ -14,10 +14,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from borderwatch.collector.inventory.errors import Issue, Loc
+from borderwatch.collector.inventory.models import Defaults, Device, LinkEnd, Site, timing_errors
 from pydantic import BaseModel, TypeAdapter, ValidationError
-
-from collector.inventory.errors import Issue, Loc
-from collector.inventory.models import Defaults, Device, LinkEnd, Site, timing_errors
 
 
 def _valid(model: type[BaseModel], raw: Any) -> Any:

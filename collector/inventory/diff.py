@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.inventory.models import EffectiveDeviceSettings, Inventory
+from borderwatch.collector.inventory.models import EffectiveDeviceSettings, Inventory
 
 
 @dataclass(frozen=True)

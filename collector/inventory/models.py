@@ -15,6 +15,17 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from borderwatch.collector.inventory.fields import (
+    Address,
+    AuthProtocol,
+    EngineId,
+    EnvName,
+    Id,
+    InlineSecret,
+    PrivProtocol,
+    Text,
+)
+from borderwatch.collector.secret import Secret
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,18 +39,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-
-from collector.inventory.fields import (
-    Address,
-    AuthProtocol,
-    EngineId,
-    EnvName,
-    Id,
-    InlineSecret,
-    PrivProtocol,
-    Text,
-)
-from collector.secret import Secret
 
 # The profile names a device may list; collector/profiles.py checks its YAML files against this.
 PROFILE_NAMES: tuple[str, ...] = (
@@ -1063,7 +1062,9 @@ class Inventory(BaseModel):
         # this covers inventories built in code.
         if (info.context or {}).get("crossrefs_done"):
             return self
-        from collector.inventory.crossrefs import check_crossrefs  # it imports this module
+        from borderwatch.collector.inventory.crossrefs import (
+            check_crossrefs,  # it imports this module
+        )
 
         found = check_crossrefs(self.model_dump(mode="json"), {})
         issues = [i for i in found if i.severity == "error"]

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from collector.inventory.models import Inventory
+from borderwatch.collector.inventory.models import Inventory
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "inventory.schema.json"
 REGENERATE = "run `borderwatch schema -o collector/schema/inventory.schema.json`"

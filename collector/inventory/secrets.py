@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from borderwatch.collector.inventory.errors import Issue
+from borderwatch.collector.inventory.models import Credential, Influx
+from borderwatch.collector.secret import Secret
 from pydantic import ValidationError
-
-from collector.inventory.errors import Issue
-from collector.inventory.models import Credential, Influx
-from collector.secret import Secret
 
 SECRET_NAMES = ("community", "auth_key", "priv_key")
 MAX_SECRET_FILE = 64 * 1024

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from borderwatch.collector.inventory.errors import InventoryError, Issue, Loc, Located, Problem
 from yaml.events import (
     AliasEvent,
     DocumentEndEvent,
@@ -32,8 +33,6 @@ from yaml.events import (
     StreamStartEvent,
 )
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
-from collector.inventory.errors import InventoryError, Issue, Loc, Located, Problem
 
 MAX_BYTES = 10 * 1024 * 1024  # the 81-device example is ~60 kB
 # Values reached through aliases may exceed the values written out in the file by at most

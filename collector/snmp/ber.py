@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from collector.snmp.types import OID, BadValue, SnmpMalformed, Tag, Value, VarBind
+from borderwatch.collector.snmp.types import OID, BadValue, SnmpMalformed, Tag, Value, VarBind
 
 VERSION_1 = 0
 VERSION_2C = 1

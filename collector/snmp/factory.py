@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.types import SnmpSession
-from collector.snmp.v2c import V2cSession
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.types import SnmpSession
+from borderwatch.collector.snmp.v2c import V2cSession
 
 
 def open_session(settings: SessionSettings, transport: SnmpTransport) -> SnmpSession:
@@ -18,7 +18,7 @@ def open_session(settings: SessionSettings, transport: SnmpTransport) -> SnmpSes
     """
     if settings.version in ("1", "2c"):
         return V2cSession(settings, transport)
-    from collector.snmp.v3 import V3Session
+    from borderwatch.collector.snmp.v3 import V3Session
 
     return V3Session(settings, local_address=transport.local_address,
                      max_in_flight=transport.max_in_flight)

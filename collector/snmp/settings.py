@@ -7,7 +7,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from collector.secret import Secret
+from borderwatch.collector.secret import Secret
 
 VERSIONS = ("1", "2c", "3")
 AUTO = "auto"  # timeout/retries from the device's measured round trip and loss (rtt.py)

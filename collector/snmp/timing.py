@@ -8,8 +8,8 @@ device with fixed timeouts are known too (metrics, and a later switch to `auto`)
 
 from __future__ import annotations
 
-from collector.snmp.rtt import RttBounds, RttEstimator
-from collector.snmp.settings import AUTO, REFERENCE_TIMEOUT, SessionSettings
+from borderwatch.collector.snmp.rtt import RttBounds, RttEstimator
+from borderwatch.collector.snmp.settings import AUTO, REFERENCE_TIMEOUT, SessionSettings
 
 # Retries with a fixed timeout and no retries given: the former default.
 FIXED_RETRIES_DEFAULT = 1

@@ -42,8 +42,14 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.snmp.ber import REPORT, RESPONSE, MalformedPacket, Message, decode_message
-from collector.snmp.types import SnmpDeadline, SnmpError, SnmpTimeout
+from borderwatch.collector.snmp.ber import (
+    REPORT,
+    RESPONSE,
+    MalformedPacket,
+    Message,
+    decode_message,
+)
+from borderwatch.collector.snmp.types import SnmpDeadline, SnmpError, SnmpTimeout
 
 log = logging.getLogger(__name__)
 

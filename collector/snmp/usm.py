@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.snmp.types import SnmpError
+from borderwatch.collector.snmp.types import SnmpError
 
 CRYPTO_MISSING = "SNMPv3 privacy needs the cryptography package (pip install cryptography)"
 

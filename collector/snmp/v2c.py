@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from collector.snmp.ber import (
+from borderwatch.collector.snmp.ber import (
     GET_BULK_REQUEST,
     GET_NEXT_REQUEST,
     GET_REQUEST,
@@ -15,10 +15,10 @@ from collector.snmp.ber import (
     Message,
     encode_request,
 )
-from collector.snmp.settings import SessionSettings, resolve_address
-from collector.snmp.timing import RequestTiming
-from collector.snmp.transport import RequestCount, SnmpTransport
-from collector.snmp.types import (
+from borderwatch.collector.snmp.settings import SessionSettings, resolve_address
+from borderwatch.collector.snmp.timing import RequestTiming
+from borderwatch.collector.snmp.transport import RequestCount, SnmpTransport
+from borderwatch.collector.snmp.types import (
     OID,
     SnmpDeadline,
     SnmpErrorStatus,
@@ -30,7 +30,7 @@ from collector.snmp.types import (
     oid_str,
     timeout_error,
 )
-from collector.snmp.walk import NO_SUCH_NAME, TOO_BIG, ColumnWalker, Page
+from borderwatch.collector.snmp.walk import NO_SUCH_NAME, TOO_BIG, ColumnWalker, Page
 
 log = logging.getLogger(__name__)
 

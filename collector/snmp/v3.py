@@ -38,16 +38,16 @@ import logging
 import socket
 from collections.abc import Callable, Sequence
 
-from collector.snmp.ber import (
+from borderwatch.collector.snmp.ber import (
     GET_BULK_REQUEST,
     GET_REQUEST,
     RESPONSE,
     MalformedPacket,
     Message,
 )
-from collector.snmp.settings import SessionSettings, resolve_address
-from collector.snmp.timing import RequestTiming
-from collector.snmp.types import (
+from borderwatch.collector.snmp.settings import SessionSettings, resolve_address
+from borderwatch.collector.snmp.timing import RequestTiming
+from borderwatch.collector.snmp.types import (
     OID,
     SnmpAuthError,
     SnmpDeadline,
@@ -60,8 +60,13 @@ from collector.snmp.types import (
     oid_str,
     timeout_error,
 )
-from collector.snmp.usm import AUTH_PROTOCOLS, CRYPTO_MISSING, PRIV_PROTOCOLS, EngineKeys
-from collector.snmp.v3_message import (
+from borderwatch.collector.snmp.usm import (
+    AUTH_PROTOCOLS,
+    CRYPTO_MISSING,
+    PRIV_PROTOCOLS,
+    EngineKeys,
+)
+from borderwatch.collector.snmp.v3_message import (
     FLAG_AUTH,
     FLAG_PRIV,
     FLAG_REPORTABLE,
@@ -74,8 +79,8 @@ from collector.snmp.v3_message import (
     encode_pdu,
     report_oid,
 )
-from collector.snmp.v3_transport import V3Endpoint
-from collector.snmp.walk import TOO_BIG, ColumnWalker, Page
+from borderwatch.collector.snmp.v3_transport import V3Endpoint
+from borderwatch.collector.snmp.walk import TOO_BIG, ColumnWalker, Page
 
 log = logging.getLogger(__name__)
 

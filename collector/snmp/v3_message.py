@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from collector.snmp.ber import (
+from borderwatch.collector.snmp.ber import (
     GET_BULK_REQUEST,
     REPORT,
     VERSION_2C,
@@ -32,8 +32,8 @@ from collector.snmp.ber import (
     encode_varbind,
     tlv,
 )
-from collector.snmp.types import Tag
-from collector.snmp.usm import EngineKeys
+from borderwatch.collector.snmp.types import Tag
+from borderwatch.collector.snmp.usm import EngineKeys
 
 VERSION_3 = 3
 USM = 3

@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.snmp.types import SnmpDeadline, SnmpError, SnmpTimeout
-from collector.snmp.v3_message import peek_msg_id
+from borderwatch.collector.snmp.types import SnmpDeadline, SnmpError, SnmpTimeout
+from borderwatch.collector.snmp.v3_message import peek_msg_id
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from collector.snmp.settings import SessionSettings
-from collector.snmp.timing import RequestTiming
-from collector.snmp.types import (
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.timing import RequestTiming
+from borderwatch.collector.snmp.types import (
     OID,
     STOP_EMPTY,
     STOP_LOOP,

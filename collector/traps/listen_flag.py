@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from borderwatch.collector.inventory import Inventory
+from borderwatch.collector.inventory.models import Traps
 from pydantic import ValidationError
-
-from collector.inventory import Inventory
-from collector.inventory.models import Traps
 
 FLAG = "--traps.listen-address"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.device_strings import clean_text
-from collector.snmp.types import OID, Tag, VarBind, oid_str
-from collector.state import TrapUpdate
-from collector.traps.message import SNMP_TRAPS, Trap
+from borderwatch.collector.device_strings import clean_text
+from borderwatch.collector.snmp.types import OID, Tag, VarBind, oid_str
+from borderwatch.collector.state import TrapUpdate
+from borderwatch.collector.traps.message import SNMP_TRAPS, Trap
 
 COLD_START, WARM_START = (*SNMP_TRAPS, 1), (*SNMP_TRAPS, 2)
 LINK_DOWN, LINK_UP = (*SNMP_TRAPS, 3), (*SNMP_TRAPS, 4)

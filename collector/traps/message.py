@@ -12,9 +12,9 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Literal
 
-from collector.inventory import EffectiveDeviceSettings
-from collector.secret import Secret
-from collector.snmp.ber import (
+from borderwatch.collector.inventory import EffectiveDeviceSettings
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.ber import (
     INFORM_REQUEST,
     RESPONSE,
     SNMPV2_TRAP,
@@ -27,7 +27,7 @@ from collector.snmp.ber import (
     encode_message,
     encode_varbind,
 )
-from collector.snmp.types import OID, Tag, VarBind
+from borderwatch.collector.snmp.types import OID, Tag, VarBind
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.traps.receiver import RESULTS, TrapStats
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-from collector.state import NetworkState
-from collector.traps.receiver import RESULTS, TrapStats
 
 RECEIVED = "borderwatch_traps_received"
 TRAPS = "borderwatch_traps"

@@ -29,8 +29,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.traps.message import Rejected, Trap, TrapCredential, decode_community
-from collector.traps.usm_receiver import UsmReceiver
+from borderwatch.collector.traps.message import Rejected, Trap, TrapCredential, decode_community
+from borderwatch.collector.traps.usm_receiver import UsmReceiver
 
 log = logging.getLogger(__name__)
 

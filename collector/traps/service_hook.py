@@ -13,15 +13,15 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from collector.inventory import EffectiveDeviceSettings, Inventory
-from collector.inventory.models import Traps
-from collector.scheduler import Scheduler
-from collector.state import Event, NetworkState
-from collector.traps.mapping import MAPPED_NAMES, meaning
-from collector.traps.message import Trap, TrapCredential
-from collector.traps.metrics import TrapCollector
-from collector.traps.receiver import Source, TrapReceiver
-from collector.traps.usm_receiver import UsmReceiver, default_engine_id
+from borderwatch.collector.inventory import EffectiveDeviceSettings, Inventory
+from borderwatch.collector.inventory.models import Traps
+from borderwatch.collector.scheduler import Scheduler
+from borderwatch.collector.state import Event, NetworkState
+from borderwatch.collector.traps.mapping import MAPPED_NAMES, meaning
+from borderwatch.collector.traps.message import Trap, TrapCredential
+from borderwatch.collector.traps.metrics import TrapCollector
+from borderwatch.collector.traps.receiver import Source, TrapReceiver
+from borderwatch.collector.traps.usm_receiver import UsmReceiver, default_engine_id
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from collector.snmp.ber import (
+from borderwatch.collector.snmp.ber import (
     INFORM_REQUEST,
     REPORT,
     RESPONSE,
@@ -30,9 +30,9 @@ from collector.snmp.ber import (
     encode_varbind,
     tlv,
 )
-from collector.snmp.types import Tag
-from collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
-from collector.snmp.v3_message import (
+from borderwatch.collector.snmp.types import Tag
+from borderwatch.collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
+from borderwatch.collector.snmp.v3_message import (
     FLAG_AUTH,
     FLAG_PRIV,
     FLAG_REPORTABLE,
@@ -43,7 +43,7 @@ from collector.snmp.v3_message import (
     decode_scoped_pdu,
     encode_message,
 )
-from collector.traps.message import (
+from borderwatch.collector.traps.message import (
     Rejected,
     Trap,
     TrapCredential,

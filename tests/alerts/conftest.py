@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from alerts.topology import Topology
-from collector.inventory import Inventory, load_inventory
+from borderwatch.alerts.topology import Topology
+from borderwatch.collector.inventory import Inventory, load_inventory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.notify.alertmanager import am_alert
+from borderwatch.alerts.notify.alertmanager import am_alert
 
 
 def body(incident_key: str, group: str) -> dict[str, Any]:

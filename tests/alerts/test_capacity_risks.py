@@ -7,10 +7,14 @@ import random
 from pathlib import Path
 
 import pytest
-
-from alerts.topology import SiteInfo, Topology, _capacity_risks_by_removal, capacity_risks
-from collector.inventory import load_inventory
-from collector.topology_spec import LinkSpec
+from borderwatch.alerts.topology import (
+    SiteInfo,
+    Topology,
+    _capacity_risks_by_removal,
+    capacity_risks,
+)
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.topology_spec import LinkSpec
 
 REPO = Path(__file__).resolve().parents[2]
 CAPS = (2e6, 100e6, 200e6, 400e6, 1e9, 1e9, 10e9, None)  # None: no capacity (unlimited)

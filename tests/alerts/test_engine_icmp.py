@@ -5,14 +5,13 @@ pinged device; a device whose agent is silent while ping answers is SnmpAgentDow
 from __future__ import annotations
 
 import pytest
-
-from alerts.engine import Engine
-from alerts.rules import default_rules
-from alerts.topology import DeviceInfo, SiteInfo, Topology
-from collector.icmp.stats import IcmpRound
-from collector.samples import PollResult
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.alerts.engine import Engine
+from borderwatch.alerts.rules import default_rules
+from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology
+from borderwatch.collector.icmp.stats import IcmpRound
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 T0 = 1_790_000_000.0
 STEP = 30.0

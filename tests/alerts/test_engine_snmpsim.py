@@ -14,19 +14,18 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from borderwatch.alerts.engine import Engine
+from borderwatch.alerts.notification import Notification
+from borderwatch.alerts.rules import default_rules
+from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 from servers import Snmpsim
-
-from alerts.engine import Engine
-from alerts.notification import Notification
-from alerts.rules import default_rules
-from alerts.topology import DeviceInfo, SiteInfo, Topology
-from collector.poller import Poller
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
 
 INTERVAL = 30.0
 DUMPS = {"core-sw": "network/switch/cisco-c3560", "hub-sw": "network/router/huawei-s5720",

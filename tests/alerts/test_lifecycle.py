@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
-from alerts.rules import Flap, Rule
-from alerts.signals import Signal, Subject
+from borderwatch.alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
+from borderwatch.alerts.rules import Flap, Rule
+from borderwatch.alerts.signals import Signal, Subject
 
 SUBJECT = Subject("link", link="L27")
 NO_FLAP = None

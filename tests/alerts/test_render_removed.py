@@ -4,10 +4,9 @@ text in both languages, never the recovery's ("ĐÃ KHÔI PHỤC", "responds aga
 from __future__ import annotations
 
 import pytest
-
-from alerts import render
-from alerts.notification import AlertRef, Cause, Notification, SiteRef
-from alerts.notify.message import subject
+from borderwatch.alerts import render
+from borderwatch.alerts.notification import AlertRef, Cause, Notification, SiteRef
+from borderwatch.alerts.notify.message import subject
 
 HUB = SiteRef("hub", "Nút truyền dẫn Đồng Đăng", "hub")
 

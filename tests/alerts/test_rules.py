@@ -6,9 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from alerts.duration import DurationError, format_duration, parse_duration
-from alerts.rules import (
+from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
+from borderwatch.alerts.rules import (
     DEFAULT_RULES_PATH,
     KINDS,
     KnownIds,
@@ -16,9 +15,9 @@ from alerts.rules import (
     default_rules,
     load_rules,
 )
-from alerts.signals import EVALUATORS
-from alerts.topology import Topology
-from collector.profiles import metric_catalog
+from borderwatch.alerts.signals import EVALUATORS
+from borderwatch.alerts.topology import Topology
+from borderwatch.collector.profiles import metric_catalog
 
 HEAD = "schema_version: 1\nrules:\n"
 

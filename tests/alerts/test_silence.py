@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime
 
 import pytest
-
-from alerts.rules import Maintenance
-from alerts.silence import Matcher, Silence, covering_window, in_scope
-from alerts.topology import Topology
+from borderwatch.alerts.rules import Maintenance
+from borderwatch.alerts.silence import Matcher, Silence, covering_window, in_scope
+from borderwatch.alerts.topology import Topology
 
 LABELS = {"site": ["bp-thanhloa", "hub-dongdang"], "link": ["L27"], "severity": ["critical"],
           "device": []}

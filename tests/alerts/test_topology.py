@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
-
-from alerts.topology import (
+from borderwatch.alerts.topology import (
     Health,
     SiteInfo,
     Topology,
@@ -15,7 +14,7 @@ from alerts.topology import (
     critical_elements,
     single_points,
 )
-from collector.topology_spec import LinkSpec
+from borderwatch.collector.topology_spec import LinkSpec
 
 THATKHE_DEPENDANTS = ("bg-binhnghi", "bg-nanua", "bp-binhnghi", "bp-quockhanh",
                       "cm-quockhanh", "cm-quocviet")

@@ -16,14 +16,14 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from alerts.engine import Engine
-from alerts.notification import Notification
-from alerts.rules import RuleSet
-from alerts.topology import Topology
-from collector.inventory import Inventory
-from collector.samples import Kind, PollResult, Sample
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.alerts.engine import Engine
+from borderwatch.alerts.notification import Notification
+from borderwatch.alerts.rules import RuleSet
+from borderwatch.alerts.topology import Topology
+from borderwatch.collector.inventory import Inventory
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 # 2026-11-26 14:00 in Vietnam (07:00 UTC): messages show local time
 T0 = datetime.datetime(2026, 11, 26, 7, 0, tzinfo=datetime.UTC).timestamp()

@@ -9,7 +9,8 @@ names, then one resolve after the fault ends; nothing else in between. A quiet r
 no notification, and the lab's traffic stays under the utilisation rule's thresholds.
 
 Detection and resolve times are measured and printed (`-s`), not asserted: the only time
-bound is the generous ceiling of each wait. `python -m lab.quality` prints them as a table.
+bound is the generous ceiling of each wait. `python -m borderwatch.lab.quality` prints them as a
+table.
 The rules' durations that a slow machine stretches (LinkDown's `for`, RedundancyLost's
 `clear_for`, the flap window, when a device counts as dark) and those ceilings come from
 the lab's apply time, measured at the start (`lab.quality.Timings`), so the scenarios hold
@@ -25,8 +26,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
-from lab.quality import (
+from borderwatch.lab.quality import (
     DASHBOARD,
     INTERVAL,
     SCENARIOS,

@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.agents import Lab
+from borderwatch.lab.devices import agent_specs
+from borderwatch.lab.faults import FaultInjector, FaultResult, Topology
+from borderwatch.lab.quality import NET, free_port
 from servers import snmpget
-
-from collector.inventory import load_inventory
-from lab.agents import Lab
-from lab.devices import agent_specs
-from lab.faults import FaultInjector, FaultResult, Topology
-from lab.quality import NET, free_port
 
 COMMUNITY_VAR = "BWTEST_CUTOFF_COMMUNITY"
 COMMUNITY = "lab-cutoff-c0mmunity"

@@ -3,7 +3,7 @@ agents go silent, as devices behind a real cut stop answering the poller at the 
 
 from __future__ import annotations
 
-from lab.faults import Topology
+from borderwatch.lab.faults import Topology
 
 # core ─L1─ hub ─L2─ post ; core ─L3─ gate ─L4─ hub (a second way into the hub)
 TOPO = Topology(

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts.rules import default_rules
-from collector.inventory import load_inventory
-from lab.devices import agent_specs
-from lab.dumps import IF_HC_IN_OCTETS, IF_HC_OUT_OCTETS, IF_IN_OCTETS, IF_OUT_OCTETS, build_records
-from lab.faults import _settings, interface_indexes
+from borderwatch.alerts.rules import default_rules
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.devices import agent_specs
+from borderwatch.lab.dumps import (
+    IF_HC_IN_OCTETS,
+    IF_HC_OUT_OCTETS,
+    IF_IN_OCTETS,
+    IF_OUT_OCTETS,
+    build_records,
+)
+from borderwatch.lab.faults import _settings, interface_indexes
 
 REPO = Path(__file__).resolve().parents[2]
 

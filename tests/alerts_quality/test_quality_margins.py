@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from alerts.rules import Flap, Rule, RuleSet, load_rules
-from lab.quality import FLAP_PERIOD, INTERVAL, RETRIES, TICK, TIMEOUT, Timings
+from borderwatch.alerts.rules import Flap, Rule, RuleSet, load_rules
+from borderwatch.lab.quality import FLAP_PERIOD, INTERVAL, RETRIES, TICK, TIMEOUT, Timings
 
 APPLY_TIMES = (0.3, 1.0, 2.0, 3.0, 5.0)
 

@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
-from lab.quality import SCENARIOS, QualityNet, settle
-from lab.quality_traps import TRAPPED, TrapPage, run_trapped, table, trap_quality_network
+from borderwatch.lab.quality import SCENARIOS, QualityNet, settle
+from borderwatch.lab.quality_traps import (
+    TRAPPED,
+    TrapPage,
+    run_trapped,
+    table,
+    trap_quality_network,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 BY_NAME = {sc.name: sc for sc in SCENARIOS}

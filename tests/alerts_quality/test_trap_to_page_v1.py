@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
-from lab.quality import SCENARIOS, QualityNet, settle
-from lab.quality_traps import run_trapped, trap_quality_network
+from borderwatch.lab.quality import SCENARIOS, QualityNet, settle
+from borderwatch.lab.quality_traps import run_trapped, trap_quality_network
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 MAINS = next(sc for sc in SCENARIOS if sc.name == "mains-failure")

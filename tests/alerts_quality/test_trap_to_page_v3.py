@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
-from lab.quality import SCENARIOS, V3_AUTH_VAR, V3_PRIV_VAR, QualityNet, settle
-from lab.quality_traps import run_trapped, trap_quality_network
+from borderwatch.lab.quality import SCENARIOS, V3_AUTH_VAR, V3_PRIV_VAR, QualityNet, settle
+from borderwatch.lab.quality_traps import run_trapped, trap_quality_network
 
 pytestmark = pytest.mark.slow
 MAINS = next(sc for sc in SCENARIOS if sc.name == "mains-failure")
@@ -61,7 +60,7 @@ def test_the_v3_keys_stay_off_command_lines_and_out_of_the_lab_files(net: Qualit
             argv = cmdline.read_bytes()
         except OSError:
             continue
-        if ours in argv and b"lab.v3agent" in argv:
+        if ours in argv and b"borderwatch.lab.v3agent" in argv:
             agents += 1
         if ours in argv:
             assert not any(k in argv for k in keys), cmdline

@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 from alert_network import ENV
+from borderwatch.alerts.service_hook import AlertService
+from borderwatch.collector.inventory import Inventory, load_inventory
+from borderwatch.collector.state import NetworkState
 
-from alerts.service_hook import AlertService
 from borderwatch.service import device_spec, link_specs
-from collector.inventory import Inventory, load_inventory
-from collector.state import NetworkState
 
 INVENTORY: dict[str, Any] = {
     "schema_version": 1,

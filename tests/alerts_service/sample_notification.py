@@ -3,7 +3,7 @@ leaving two sites cut off (one of them on battery), then its resolve."""
 
 from __future__ import annotations
 
-from alerts.notification import Cause, Notification, PowerNote, SiteRef
+from borderwatch.alerts.notification import Cause, Notification, PowerNote, SiteRef
 
 HUB = SiteRef("hub-dongdang", "Nút truyền dẫn Đồng Đăng", "hub", "Dong Dang node",
               "thị trấn Đồng Đăng")

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 from alert_network import ENV
+from borderwatch.alerts.notify.smtp import SmtpNotifier
+from borderwatch.alerts.notify.telegram import TelegramNotifier
+from borderwatch.alerts.service_hook import AlertsConfigError, AlertService
+from borderwatch.collector.inventory import InventoryError, load_inventory
+from borderwatch.collector.inventory.models import Alerts
+from borderwatch.collector.state import NetworkState
 from sample_notification import fibre_cut
 from smtp_server import self_signed
 from smtps_server import SmtpsServer
 
-from alerts.notify.smtp import SmtpNotifier
-from alerts.notify.telegram import TelegramNotifier
-from alerts.service_hook import AlertsConfigError, AlertService
 from borderwatch.service import device_spec, link_specs
-from collector.inventory import InventoryError, load_inventory
-from collector.inventory.models import Alerts
-from collector.state import NetworkState
 
 SITES = {
     "schema_version": 1,

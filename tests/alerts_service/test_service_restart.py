@@ -9,20 +9,20 @@ import json
 from pathlib import Path
 
 from alert_network import ENV, build
+from borderwatch.alerts.engine import Engine
+from borderwatch.alerts.notification import Notification
+from borderwatch.alerts.rules import KnownIds, RuleSet, load_rules
+from borderwatch.alerts.topology import Topology
+from borderwatch.collector.inventory import Inventory, load_inventory
+from borderwatch.collector.profiles import metric_catalog
+from borderwatch.collector.samples import PollResult, Sample
+from borderwatch.collector.scheduler import first_tick, stable_offset
+from borderwatch.collector.state import NetworkState
 from hook_receiver import Receiver
 from runtime_helpers import fetch, running_service, wait_until
 from servers import Snmpd
 
-from alerts.engine import Engine
-from alerts.notification import Notification
-from alerts.rules import KnownIds, RuleSet, load_rules
-from alerts.topology import Topology
 from borderwatch.service import device_spec, link_specs
-from collector.inventory import Inventory, load_inventory
-from collector.profiles import metric_catalog
-from collector.samples import PollResult, Sample
-from collector.scheduler import first_tick, stable_offset
-from collector.state import NetworkState
 
 
 def statuses(recv: Receiver) -> list[str]:

@@ -28,6 +28,7 @@ ESSENTIAL_DATA = ["collector/profiles/if-mib.yaml", "collector/schema/inventory.
                   "exporters/static/status.html", "alerts/default_rules.yaml",
                   "lab/snmprec/huawei-rtn950a.snmprec", "reports/templates/report.html.j2"]
 NOT_PACKAGES = {"tests", "bench", "scripts", "docs", "deploy"}
+NAMESPACE = "borderwatch"  # the one top-level package: the folders install under it
 INSTALL_TIMEOUT = 900  # seconds; pip resolves and installs ~30 dependencies on a loaded box
 
 
@@ -44,13 +45,21 @@ def source_copy(dest: Path) -> Path:
     return dest
 
 
+def in_wheel(source: str) -> str:
+    """Where a source file lands in the wheel: `collector/x.py` → `borderwatch/collector/x.py`."""
+    return source if source.startswith(f"{NAMESPACE}/") else f"{NAMESPACE}/{source}"
+
+
 def expected_in_wheel() -> set[str]:
-    """Every top-level package of the source tree, and every file package-data names."""
+    """Source paths of every module of every top-level package (subpackages included: one
+    without an __init__.py would be left out) and of every file package-data names."""
     packages = {p.parent.name for p in REPO_ROOT.glob("*/__init__.py")} - NOT_PACKAGES
-    files = {f"{pkg}/__init__.py" for pkg in packages}
+    files = {str(p.relative_to(REPO_ROOT)) for pkg in packages
+             for p in (REPO_ROOT / pkg).rglob("*.py")}
     for pkg, patterns in PYPROJECT["tool"]["setuptools"]["package-data"].items():
+        folder = REPO_ROOT / pkg.removeprefix(f"{NAMESPACE}.")
         for pattern in patterns:
-            files |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / pkg).glob(pattern)
+            files |= {str(p.relative_to(REPO_ROOT)) for p in folder.glob(pattern)
                       if p.is_file()}
     return files
 
@@ -72,8 +81,10 @@ def test_built_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) ->
     print(f"\n{wheel.name}: {len(contents)} files")
     expected = expected_in_wheel()
     assert set(ESSENTIAL_DATA) <= expected, "package-data no longer names a runtime file"
-    assert sorted(expected - contents) == [], "missing from the wheel"
-    assert not any(name.startswith(("tests/", "bench/")) for name in contents)
+    assert sorted({in_wheel(f) for f in expected} - contents) == [], "missing from the wheel"
+    # one namespace: nothing else at the top of site-packages (no `collector`, no `grafana`)
+    assert {name.split("/")[0] for name in contents} == {
+        NAMESPACE, f"{wheel.name.split('-')[0]}-{PYPROJECT['project']['version']}.dist-info"}
 
     # A fresh venv outside the repository; the wheel's dependencies from the index/cache.
     venv = tmp_path / "venv"
@@ -85,7 +96,8 @@ def test_built_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) ->
            "LANG": "C.UTF-8"}
     borderwatch = str(venv / "bin" / "borderwatch")
     where = run([str(venv / "bin" / "python"), "-c",
-                 "import collector, exporters; print(collector.__file__, exporters.__file__)"],
+                 "from borderwatch import collector, exporters\n"
+                 "print(collector.__file__, exporters.__file__)"],
                 cwd=tmp_path, env=env, timeout=60, check=True).stdout
     assert str(REPO_ROOT) not in where and where.count(str(venv)) == 2, where
 

@@ -19,8 +19,8 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from collector.snmp import ber
-from collector.snmp.types import OID, Tag, VarBind
+from borderwatch.collector.snmp import ber
+from borderwatch.collector.snmp.types import OID, Tag, VarBind
 
 
 @dataclass

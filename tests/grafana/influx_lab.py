@@ -27,19 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from borderwatch.collector.icmp import IcmpSettings, Pinger, PingTarget
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpStats
+from borderwatch.collector.inventory import Inventory, load_inventory
+from borderwatch.collector.samples import PollResult
+from borderwatch.exporters.line_protocol import encode_icmp, encode_result
+from borderwatch.lab.agents import Lab
+from borderwatch.lab.devices import agent_specs
+from borderwatch.lab.quality import free_port
 from influxd_server import Influxd, write_lines
 from inventory_slice import slice_addresses, slice_sites
 from servers import REPO_ROOT
 
 from borderwatch.service import poll_once
-from collector.icmp import IcmpSettings, Pinger, PingTarget
-from collector.icmp.stats import IcmpRound, IcmpStats
-from collector.inventory import Inventory, load_inventory
-from collector.samples import PollResult
-from exporters.line_protocol import encode_icmp, encode_result
-from lab.agents import Lab
-from lab.devices import agent_specs
-from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_INFLUXQL_COMMUNITY"
 COMMUNITY = "influxql-test-c0mmunity"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from borderwatch.grafana.generate import drift, generated
 from dashboard_targets import (
     DASHBOARD_DIR,
     load_dashboards,
@@ -24,8 +25,6 @@ from dashboard_targets import (
 )
 from grafana_layout import assert_panels_tile
 from grafana_schema import dashboard_losses, lost_keys, plain
-
-from grafana.generate import drift, generated
 
 GRAFANA_DIR = DASHBOARD_DIR.parent
 PANEL_TYPES = {"row", "stat", "table", "timeseries", "geomap", "text"}
@@ -115,7 +114,7 @@ def test_commune_is_only_used_through_site_info() -> None:
 
 def test_map_mappings_cover_every_site_status() -> None:
     """Every status the exporter can give a site has a code, a text and a colour."""
-    from exporters.site_status import STATUSES
+    from borderwatch.exporters.site_status import STATUSES
 
     panel = next(p for p in DASHBOARDS["overview"]["panels"] if p["type"] == "geomap")
     (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]

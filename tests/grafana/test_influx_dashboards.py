@@ -28,6 +28,9 @@ from typing import Any
 
 import pytest
 import yaml
+from borderwatch.exporters.line_protocol import line_times, timestamp_ms
+from borderwatch.grafana.generate import OUT_DIR, drift
+from borderwatch.grafana.influx_catalog import load_links
 from grafana_layout import assert_panels_tile
 from grafana_schema import dashboard_losses
 from grafana_variables import custom_options
@@ -46,10 +49,6 @@ from influxql_targets import (
     variable_values,
     variables_used,
 )
-
-from exporters.line_protocol import line_times, timestamp_ms
-from grafana.generate import OUT_DIR, drift
-from grafana.influx_catalog import load_links
 
 DASHBOARDS = load_influx_dashboards()
 TARGETS = influx_targets(DASHBOARDS)
@@ -299,8 +298,8 @@ def test_influxql_dashboard_structure(name: str) -> None:
 def test_a_query_of_the_other_language_is_refused() -> None:
     # One datasource per dashboard: a PromQL target on an InfluxQL dashboard (or the
     # reverse) would be sent to the wrong server; the generator refuses to write it.
-    from grafana.model import Dashboard, InfluxQuery, Panel, Query
-    from grafana.render import render
+    from borderwatch.grafana.model import Dashboard, InfluxQuery, Panel, Query
+    from borderwatch.grafana.render import render
 
     for datasource, query in (("influxql", Query("up")),
                               ("prometheus", InfluxQuery('SELECT last("up") FROM "device"'))):

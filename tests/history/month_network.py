@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerts.topology import DeviceInfo, SiteInfo, Topology
-from collector.samples import Kind, PollResult, Sample
-from collector.state import IF_TX_METRIC, IF_UP_METRIC
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.state import IF_TX_METRIC, IF_UP_METRIC
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 STEP = 60.0
 H = 3600.0

@@ -14,12 +14,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from history.reader import HistoryReader
-from history.schema import SCHEMA_VERSION, create_or_open
-from history.writer import BEAT, LINK_HOUR, POWER_HOUR, RADIO_HOUR, HistoryWriter, Retention
-from reports.capacity import CapacityAccumulator
-from reports.rollups import summarise
+from borderwatch.history.reader import HistoryReader
+from borderwatch.history.schema import SCHEMA_VERSION, create_or_open
+from borderwatch.history.writer import (
+    BEAT,
+    LINK_HOUR,
+    POWER_HOUR,
+    RADIO_HOUR,
+    HistoryWriter,
+    Retention,
+)
+from borderwatch.reports.capacity import CapacityAccumulator
+from borderwatch.reports.rollups import summarise
 
 H = 3600.0
 DAY = 86400.0

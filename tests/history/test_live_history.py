@@ -18,10 +18,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from borderwatch.history.reader import HistoryReader, Interval
+from borderwatch.lab.quality import INTERVAL
 from live_fibre_cut import CUT_OFF, FAIL_TIME, TICK, LiveRun
-
-from history.reader import HistoryReader, Interval
-from lab.quality import INTERVAL
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from history.reader import HistoryError, HistoryReader, Interval
-from history.schema import create_or_open
+from borderwatch.history.reader import HistoryError, HistoryReader, Interval
+from borderwatch.history.schema import create_or_open
 
 
 def make(path: Path, runs: list[tuple[float, float, float | None]],

@@ -3,12 +3,12 @@ answering SNMP while it answers ping stays up; silent to both, it goes down."""
 
 from __future__ import annotations
 
-from alerts.topology import DeviceInfo, SiteInfo, Topology
-from collector.icmp.stats import IcmpRound
-from collector.samples import PollResult
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
-from history.recorder import Recorder
+from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology
+from borderwatch.collector.icmp.stats import IcmpRound
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.history.recorder import Recorder
 
 T0 = 1_790_000_000.0
 LINK = LinkSpec("L1", "core", "core-sw", "eth0", "post", "post-sw", "eth0")

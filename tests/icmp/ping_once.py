@@ -10,8 +10,8 @@ import asyncio
 import json
 import sys
 
-from collector.icmp import IcmpSettings, Pinger, PingTarget
-from collector.icmp.stats import IcmpRound
+from borderwatch.collector.icmp import IcmpSettings, Pinger, PingTarget
+from borderwatch.collector.icmp.stats import IcmpRound
 
 
 async def main(mode: str, addresses: list[str]) -> dict:

@@ -25,21 +25,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: servers.py
 
+from borderwatch.alerts.engine import Engine
+from borderwatch.alerts.rules import default_rules
+from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology
+from borderwatch.collector.icmp import IcmpSettings, Pinger, PingTarget
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.exporters.prometheus import ExporterSources, build_registry
 from prometheus_client import generate_latest
 from servers import SNMPD_COMMUNITY, free_udp_port, start_snmpd
-
-from alerts.engine import Engine
-from alerts.rules import default_rules
-from alerts.topology import DeviceInfo, SiteInfo, Topology
-from collector.icmp import IcmpSettings, Pinger, PingTarget
-from collector.poller import Poller
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
-from exporters.prometheus import ExporterSources, build_registry
 
 INTERVAL = 30.0
 POST = "127.0.0.9"

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: servers.
 
 import aiohttp
 import yaml
+from borderwatch.collector.inventory import load_inventory
 from servers import SNMPD_COMMUNITY, start_snmpd
 
 from borderwatch.service import start_service
-from collector.inventory import load_inventory
 
 ENV = {"BW_C": SNMPD_COMMUNITY}
 DEAD = "127.0.0.33"

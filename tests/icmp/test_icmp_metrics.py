@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from borderwatch.collector.icmp import IcmpSettings, Pinger
+from borderwatch.exporters.icmp_metrics import IcmpCollector
 from prometheus_client import CollectorRegistry, generate_latest
-
-from collector.icmp import IcmpSettings, Pinger
-from exporters.icmp_metrics import IcmpCollector
 
 
 def exposition(pinger: Pinger) -> list[str]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from collector.icmp.stats import IcmpRound, IcmpStats
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpStats
 
 
 def rounds(*rtts: tuple[float, ...], sent: int = 3) -> list[IcmpRound]:

@@ -8,8 +8,7 @@ import asyncio
 import os
 
 import pytest
-
-from collector.icmp import IcmpRound, IcmpSettings, Pinger, PingTarget
+from borderwatch.collector.icmp import IcmpRound, IcmpSettings, Pinger, PingTarget
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 SETTINGS = IcmpSettings(interval=0.2, count=2, spacing=0.01, timeout=0.5, socket="raw")

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.topology_spec import DeviceSpec
 from servers import Snmpsim
-
-from collector.poller import Poller
-from collector.samples import PollResult
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.topology_spec import DeviceSpec
 
 
 async def poll_dump(poller: Poller, sim: Snmpsim, transport: SnmpTransport, dump: str,

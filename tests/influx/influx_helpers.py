@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector.samples import Kind, PollResult, Sample
-from collector.secret import Secret
-from exporters.influx import InfluxWriter, WriterSettings
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.secret import Secret
+from borderwatch.exporters.influx import InfluxWriter, WriterSettings
 
 RX = "borderwatch_interface_receive_bytes_total"
 UP = "borderwatch_interface_up"

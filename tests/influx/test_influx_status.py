@@ -12,16 +12,15 @@ import urllib.parse
 from collections import Counter
 
 import pytest
-from fake_influx import fake_server  # noqa: F401  (the `fake` fixture)
-from influx_helpers import TOKEN, fast_settings, point_key, polls, started_writer, wait_until
-
-from exporters.influx import (
+from borderwatch.exporters.influx import (
     Outcome,
     backoff_delay,
     classify_status,
     parse_retry_after,
 )
-from exporters.line_protocol import encode_result
+from borderwatch.exporters.line_protocol import encode_result
+from fake_influx import fake_server  # noqa: F401  (the `fake` fixture)
+from influx_helpers import TOKEN, fast_settings, point_key, polls, started_writer, wait_until
 
 
 def expected_lines(results, site="s1") -> list[bytes]:
@@ -282,7 +281,7 @@ async def test_closed_writer_spools_and_a_new_one_replays(fake, tmp_path) -> Non
 
 
 async def test_a_spool_dir_has_one_writer(fake, tmp_path) -> None:
-    from exporters.spool import SpoolError
+    from borderwatch.exporters.spool import SpoolError
 
     writer = await started_writer(fast_settings(fake.url, tmp_path / "spool"))
     try:
@@ -293,7 +292,7 @@ async def test_a_spool_dir_has_one_writer(fake, tmp_path) -> None:
 
 
 async def test_close_without_start_counts_what_it_held(tmp_path) -> None:
-    from exporters.influx import InfluxWriter
+    from borderwatch.exporters.influx import InfluxWriter
 
     writer = InfluxWriter(fast_settings("http://127.0.0.1:9", tmp_path / "spool"))
     writer.submit(polls(1)[0], "s1")

@@ -14,25 +14,24 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 
 import pytest
-from dump_polls import poll_dump
-from influx_helpers import fast_settings, polls, started_writer, wait_until
-from servers import SNMPD_COMMUNITY, Snmpd
-from vm_server import VictoriaMetrics, start_victoria_metrics
-
-from collector.poller import Poller
-from collector.samples import Kind, PollResult
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.topology_spec import DeviceSpec
-from exporters.influx import InfluxWriter
-from exporters.line_protocol import (
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import Kind, PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.topology_spec import DeviceSpec
+from borderwatch.exporters.influx import InfluxWriter
+from borderwatch.exporters.line_protocol import (
     RESERVED_TAGS,
     line_times,
     measurement_field,
     timestamp_ms,
 )
+from dump_polls import poll_dump
+from influx_helpers import fast_settings, polls, started_writer, wait_until
+from servers import SNMPD_COMMUNITY, Snmpd
+from vm_server import VictoriaMetrics, start_victoria_metrics
 
 SITE = "huu-nghi"
 

@@ -19,18 +19,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dump_polls import poll_dump
-from influxd_server import Influxd, start_influxd, to_influxdb1, write_lines
-
-from collector.poller import Poller
-from collector.samples import Kind, PollResult
-from exporters.line_protocol import (
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import Kind, PollResult
+from borderwatch.exporters.line_protocol import (
     RESERVED_TAGS,
     encode_result,
     line_times,
     measurement_field,
     timestamp_ms,
 )
+from dump_polls import poll_dump
+from influxd_server import Influxd, start_influxd, to_influxdb1, write_lines
 
 SITE = "huu-nghi"
 DUMPS = ("ubiquiti-m5", "eaton-93e-80", "geist-temperature-sensor")

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from collector.profiles import metric_catalog
-from collector.samples import Kind, PollResult, Sample
-from exporters.line_protocol import (
+from borderwatch.collector.profiles import metric_catalog
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.exporters.line_protocol import (
     encode_result,
     escape_key,
     format_float,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.inventory import load_inventory
 from inventory_helpers import problems, write
-
-from collector.inventory import load_inventory
 
 BASE = """\
 schema_version: 1

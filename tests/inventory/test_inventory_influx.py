@@ -7,11 +7,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.secret import Secret
+from borderwatch.exporters.influx import WriterSettings
 from inventory_helpers import problems, write
-
-from collector.inventory import load_inventory
-from collector.secret import Secret
-from exporters.influx import WriterSettings
 
 TOKEN = "cnry-TOKEN-7f3a9c"
 HEAD = "schema_version: 1\ninflux:\n"

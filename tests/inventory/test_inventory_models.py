@@ -5,9 +5,8 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from borderwatch.collector.inventory import Credential, Defaults, Device, Inventory, Site
 from pydantic import ValidationError
-
-from collector.inventory import Credential, Defaults, Device, Inventory, Site
 
 SITE = {"id": "s", "name": "S", "kind": "hub"}
 CRED = {"c": {"version": "2c", "community_env": "E"}}

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from borderwatch.collector.inventory import load_inventory
 from inventory_helpers import problems, write
-
-from collector.inventory import load_inventory
 
 HEAD = "schema_version: 1\ntraps:\n"
 

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.inventory import InventoryError, load_inventory
+from borderwatch.collector.inventory.yaml_lines import MAX_VALUES, parse_yaml
 from inventory_helpers import EXAMPLE, LAB_ENV, REPO, problems, write
-
-from collector.inventory import InventoryError, load_inventory
-from collector.inventory.yaml_lines import MAX_VALUES, parse_yaml
 
 REFUSED = ("is not allowed; only plain YAML maps, lists, strings, numbers, booleans and null "
            "are accepted")
@@ -92,8 +91,8 @@ def _run_limited(path: Path) -> dict:
     """Load `path` in a fresh interpreter; its peak RSS and problems, as JSON."""
     code = f"""
 import json
-from collector.inventory import InventoryError, load_inventory
-from collector.inventory.yaml_lines import MAX_VALUES, parse_yaml
+from borderwatch.collector.inventory import InventoryError, load_inventory
+from borderwatch.collector.inventory.yaml_lines import MAX_VALUES, parse_yaml
 try:
     load_inventory({str(path)!r}, env={{}})
     found = []

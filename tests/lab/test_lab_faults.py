@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.agents import Lab
+from borderwatch.lab.control import ControlLoop, load_scenario, send
+from borderwatch.lab.devices import agent_specs
+from borderwatch.lab.faults import FaultError, FaultInjector, Topology
+from borderwatch.lab.quality import free_port
 from servers import snmpget
-
-from collector.inventory import load_inventory
-from lab.agents import Lab
-from lab.control import ControlLoop, load_scenario, send
-from lab.devices import agent_specs
-from lab.faults import FaultError, FaultInjector, Topology
-from lab.quality import free_port
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
 TEST_COMMUNITY = "lab-fault-c0mmunity"

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.agents import Lab
+from borderwatch.lab.devices import V3_DATA_NAME, LabError, agent_specs, lab_engine_id
+from borderwatch.lab.quality import free_port
 from servers import snmpget
-
-from collector.inventory import load_inventory
-from lab.agents import Lab
-from lab.devices import V3_DATA_NAME, LabError, agent_specs, lab_engine_id
-from lab.quality import free_port
 
 AUTH, PRIV = "auth-key-0123", "priv-key-4567"
 

@@ -14,16 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import Sample
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.topology_spec import DeviceSpec
 from servers import Snmpsim
 from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, start_agent, system_group
-
-from collector.poller import Poller
-from collector.samples import Sample
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.topology_spec import DeviceSpec
 
 UPS = "1.3.6.1.2.1.33.1"
 IF = "1.3.6.1.2.1.2.2.1"
@@ -188,7 +187,7 @@ async def test_out_of_range_sensors_radios_and_cpu_are_absent(odd_agent, transpo
 
 def test_profile_rules_are_checked(tmp_path: Path) -> None:
     """A bad `valid` / `absent_when` / label fallback names the key, like every profile error."""
-    from collector.profiles import ProfileError, load_profile
+    from borderwatch.collector.profiles import ProfileError, load_profile
 
     path = tmp_path / "bad.yaml"
     path.write_text("""\

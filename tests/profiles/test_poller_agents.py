@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.state import EventKind, NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
 from servers import SNMPSIM_V3_USER, Snmpd, Snmpsim, free_udp_port, snmpget
-
-from collector.poller import Poller
-from collector.samples import PollResult
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.state import EventKind, NetworkState
-from collector.topology_spec import DeviceSpec
 
 RX = "borderwatch_interface_receive_bytes_total"
 TX = "borderwatch_interface_transmit_bytes_total"

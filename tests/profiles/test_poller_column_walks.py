@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.v2c import V2cSession
+from borderwatch.collector.topology_spec import DeviceSpec
 from servers import Snmpd, Snmpsim
-
-from collector.poller import Poller
-from collector.samples import PollResult
-from collector.secret import Secret
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.v2c import V2cSession
-from collector.topology_spec import DeviceSpec
 
 
 def session(sim: Snmpsim, transport: SnmpTransport, dump: str, *, joint: bool) -> V2cSession:

@@ -10,16 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp import ber
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.types import OID, Tag, VarBind
+from borderwatch.collector.snmp.v2c import V2cSession
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
 from fakes.evil_agent import EvilAgent, Table, correct
-
-from collector.poller import Poller
-from collector.secret import Secret
-from collector.snmp import ber
-from collector.snmp.settings import SessionSettings
-from collector.snmp.types import OID, Tag, VarBind
-from collector.snmp.v2c import V2cSession
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec
 
 SYS = (1, 3, 6, 1, 2, 1, 1)
 IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)

@@ -6,10 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from collector.inventory.models import PROFILE_NAMES
-from collector.profiles import ProfileError, load_profile, load_profiles, metric_catalog
-from collector.samples import Kind
+from borderwatch.collector.inventory.models import PROFILE_NAMES
+from borderwatch.collector.profiles import ProfileError, load_profile, load_profiles, metric_catalog
+from borderwatch.collector.samples import Kind
 
 # Names the issue requires (the exporter adds device/link/self metrics from state).
 REQUIRED = {

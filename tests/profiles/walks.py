@@ -18,8 +18,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from collector.profiles import builtin_profiles  # noqa: E402
-from collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str, parse_oid  # noqa: E402
+from borderwatch.collector.profiles import builtin_profiles  # noqa: E402
+from borderwatch.collector.snmp.types import OID, BadValue, Tag, VarBind, oid_str, parse_oid  # noqa: E402
 
 WALK_DIR = REPO / "tests" / "data" / "walks"
 RECORDED_DUMPS = (
@@ -97,9 +97,9 @@ async def _record_one(session: Any, name: str) -> None:
 
 
 async def _record(port: int) -> None:
-    from collector.secret import Secret
-    from collector.snmp.factory import create_transport, open_session
-    from collector.snmp.settings import SessionSettings
+    from borderwatch.collector.secret import Secret
+    from borderwatch.collector.snmp.factory import create_transport, open_session
+    from borderwatch.collector.snmp.settings import SessionSettings
 
     transport = await create_transport(local_address="127.0.0.1")
     try:

@@ -17,9 +17,9 @@ import random
 from datetime import datetime
 from pathlib import Path
 
-from alerts.topology import Topology, single_points
-from collector.inventory import load_inventory
-from reports.period import VN_TZ
+from borderwatch.alerts.topology import Topology, single_points
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.reports.period import VN_TZ
 
 H = 3600.0
 
@@ -39,7 +39,7 @@ def _dependants(inventory, element: str) -> tuple[str, ...]:
 
 def write_demo_month(inventory_path: Path, path: Path, seed: int = 10) -> Path:
     """Write the month to `path` (two collector runs around the gap)."""
-    from history.writer import (
+    from borderwatch.history.writer import (
         INCIDENT_CLOSE,
         INCIDENT_OPEN,
         LINK_HOUR,

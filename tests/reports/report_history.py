@@ -13,8 +13,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from history.schema import create_or_open
-from reports.period import VN_TZ
+from borderwatch.history.schema import create_or_open
+from borderwatch.reports.period import VN_TZ
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 1, tzinfo=VN_TZ).timestamp()
@@ -105,7 +105,7 @@ def write_inventory(path: Path) -> Path:
 
 def small_world(path: Path) -> Path:
     """The hand-made day, through the real writer (two runs with a gap between them)."""
-    from history.writer import (
+    from borderwatch.history.writer import (
         INCIDENT_CLOSE,
         INCIDENT_OPEN,
         LINK_HOUR,

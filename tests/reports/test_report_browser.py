@@ -17,10 +17,9 @@ from demo_month import END, START, write_demo_month
 from report_history import REPO, run_report
 
 sys.path.insert(0, str(REPO / "tests" / "status"))
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.reports.period import Period
 from chromium import Chromium
-
-from collector.inventory import load_inventory
-from reports.period import Period
 
 INVENTORY = REPO / "inventory.yaml"
 PAGE_WAIT = 60.0

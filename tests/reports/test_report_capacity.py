@@ -7,9 +7,8 @@ import math
 import random
 
 import pytest
-
-from history.reader import LinkHour
-from reports.capacity import CapacityAccumulator
+from borderwatch.history.reader import LinkHour
+from borderwatch.reports.capacity import CapacityAccumulator
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -27,10 +26,9 @@ def test_p95_is_close_to_the_exact_percentile(seed: int) -> None:
 def test_sql_summary_equals_the_row_api(tmp_path) -> None:
     """The capacity figures summed in SQLite equal those built from the reader's rows, on a
     history written by the real writer; with the same file twice, nothing counts twice."""
+    from borderwatch.history.reader import HistoryReader
+    from borderwatch.reports.rollups import summarise
     from report_history import DAY_END, T0, small_world
-
-    from history.reader import HistoryReader
-    from reports.rollups import summarise
 
     path = small_world(tmp_path / "history.sqlite")
     rows = CapacityAccumulator()

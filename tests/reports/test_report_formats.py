@@ -12,10 +12,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from borderwatch.reports.period import Period
+from borderwatch.reports.tables import TABLES
 from report_history import DAY_END, EXPECTED, T0, run_report, small_world, write_inventory
-
-from reports.period import Period
-from reports.tables import TABLES
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "reports" / "report.schema.json")
                     .read_text(encoding="utf-8"))

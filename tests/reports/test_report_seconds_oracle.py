@@ -16,10 +16,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from history.reader import HistoryReader
-from history.writer import BEAT, STATE, HistoryWriter
-from reports.availability import (
+from borderwatch.history.reader import HistoryReader
+from borderwatch.history.writer import BEAT, STATE, HistoryWriter
+from borderwatch.reports.availability import (
     LINK_BAD,
     LINK_STATES,
     SITE_BAD,

@@ -13,6 +13,7 @@ import pytest
 from report_history import REPO, run_report
 
 sys.path.insert(0, str(REPO / "tests" / "history"))
+from borderwatch.reports.period import Period
 from month_network import (
     DEPLETED,
     HUB_FAIL,
@@ -25,8 +26,6 @@ from month_network import (
     H,
 )
 from test_simulated_month import run_month
-
-from reports.period import Period
 
 UNKNOWN = STOPPED[1] - STOPPED[0] + STEP  # the collector's gap, then a minute to first polls
 

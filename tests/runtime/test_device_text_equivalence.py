@@ -19,17 +19,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.profiles import MetricInfo
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.scheduler import Job, Scheduler
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.exporters.http import HttpServer, MetricsApp
+from borderwatch.exporters.prometheus import (
+    BorderwatchRegistry,
+    ExporterSources,
+    PollCounters,
+    build_registry,
+)
 from exposition_compare import assert_same, reference, served
 from runtime_helpers import Dev, running_service, v2c, wait_until, write_inventory
 from servers import free_udp_port
-
-from collector.profiles import MetricInfo
-from collector.samples import Kind, PollResult, Sample
-from collector.scheduler import Job, Scheduler
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
-from exporters.http import HttpServer, MetricsApp
-from exporters.prometheus import BorderwatchRegistry, ExporterSources, PollCounters, build_registry
 
 T0 = 1_790_000_000.0
 RX, UP, SIGNAL, UPTIME, ODD = ("borderwatch_interface_receive_bytes_total",

@@ -11,15 +11,14 @@ import os
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.icmp.stats import IcmpRound
+from borderwatch.collector.profiles import MetricInfo
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.exporters.prometheus import BorderwatchCollector, ExporterSources, build_registry
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-
-from collector.icmp.stats import IcmpRound
-from collector.profiles import MetricInfo
-from collector.samples import Kind, PollResult, Sample
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
-from exporters.prometheus import BorderwatchCollector, ExporterSources, build_registry
 
 GOLDEN = Path(__file__).with_name("data") / "exposition.golden.txt"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -149,12 +148,12 @@ def test_collector_reads_state_at_each_scrape() -> None:
 
 async def test_docs_list_every_metric() -> None:
     """docs/metrics.md names every profile metric and every family the exporter builds."""
-    from collector.profiles import metric_catalog
-    from collector.scheduler import Scheduler
-    from collector.snmp.transport import TransportStats
-    from exporters.http import SERIES_METRIC, RenderStats
-    from exporters.http_limits import ListenerStats
-    from exporters.prometheus import PollCounters
+    from borderwatch.collector.profiles import metric_catalog
+    from borderwatch.collector.scheduler import Scheduler
+    from borderwatch.collector.snmp.transport import TransportStats
+    from borderwatch.exporters.http import SERIES_METRIC, RenderStats
+    from borderwatch.exporters.http_limits import ListenerStats
+    from borderwatch.exporters.prometheus import PollCounters
 
     docs = DOCS.read_text()
     sources = ExporterSources(state=build_state(), scheduler=Scheduler([]),

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from borderwatch.collector.profiles import metric_catalog
+from borderwatch.exporters.http import HttpServer, MetricsApp, is_loopback, parse_listen
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_helpers import (
@@ -35,8 +37,6 @@ from servers import find_binary, free_tcp_port
 
 from borderwatch.cli import DEFAULT_LISTEN, build_parser
 from borderwatch.service import run_service
-from collector.profiles import metric_catalog
-from exporters.http import HttpServer, MetricsApp, is_loopback, parse_listen
 
 # promtool lint findings that are deliberate: IF-MIB label names as snmp_exporter spells
 # them (ifIndex, ifName...), required by the issue; anything else fails the test.
@@ -155,7 +155,7 @@ async def test_default_bind_is_loopback_and_other_binds_warn(
             parse_listen(bad)
 
     app = MetricsApp(CollectorRegistry(), dict)
-    caplog.set_level(logging.WARNING, logger="exporters.http")
+    caplog.set_level(logging.WARNING, logger="borderwatch.exporters.http")
     loopback = HttpServer(app, "127.0.0.1", 0)
     await loopback.start()
     await loopback.stop()

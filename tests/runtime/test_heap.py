@@ -8,9 +8,8 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
+from borderwatch.collector.heap import HeapFreezer
 from runtime_helpers import wait_until
-
-from collector.heap import HeapFreezer
 
 
 class Node:

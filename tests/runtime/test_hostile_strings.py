@@ -320,7 +320,7 @@ def test_every_printing_command_is_quiet_on_a_closed_pipe(running: Running,
 def test_a_traceback_is_one_record_too() -> None:
     """log.exception of an error quoting hostile text: still one line, as the service logs it."""
     code = ("import logging\n"
-            "from collector.logging_setup import setup_logging\n"
+            "from borderwatch.collector.logging_setup import setup_logging\n"
             "setup_logging()\n"
             "log = logging.getLogger('borderwatch.service')\n"
             f"try:\n    raise ValueError('bad value\\n' + {FORGED!r})\n"

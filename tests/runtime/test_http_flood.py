@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.scheduler import LAG_BUCKETS
 from runtime_helpers import (
     REPO_ROOT,
     Dev,
@@ -37,8 +38,6 @@ from runtime_helpers import (
     write_inventory,
 )
 from servers import free_tcp_port, port_is_free
-
-from collector.scheduler import LAG_BUCKETS
 
 DEVICES = 60
 CLIENTS = 200

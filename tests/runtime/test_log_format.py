@@ -118,7 +118,7 @@ def test_hostile_message_and_traceback_stay_one_record(tmp_path: Path) -> None:
     hostile = 'ifAlias"}\n{"time": "x", "level": "ERROR", "message": "forged"}\x1b[2J\u2028end'
     script = textwrap.dedent(f"""
         import logging, sys
-        from collector.logging_setup import setup_logging
+        from borderwatch.collector.logging_setup import setup_logging
         setup_logging("INFO", "json")
         log = logging.getLogger("collector.test")
         log.warning("device said %s", {hostile!r})

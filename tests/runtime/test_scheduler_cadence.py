@@ -12,8 +12,7 @@ import itertools
 import logging
 
 import pytest
-
-from collector.scheduler import (
+from borderwatch.collector.scheduler import (
     Job,
     LagStats,
     Scheduler,
@@ -163,7 +162,7 @@ async def test_fixed_cadence_and_deadline() -> None:
 
 async def test_overrun_skips_tick_counts_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
     """A poll of 25 s with a 10 s interval: one in flight, two ticks skipped per poll."""
-    caplog.set_level(logging.INFO, logger="collector.scheduler")
+    caplog.set_level(logging.INFO, logger="borderwatch.collector.scheduler")
     clock = FakeClock()
     slow = Recorder(clock, duration=25.0)
     fast = Recorder(clock, duration=0.5)
@@ -188,7 +187,7 @@ async def test_overrun_skips_tick_counts_and_logs_once(caplog: pytest.LogCapture
 
 async def test_overrun_episode_ends_once_polls_are_fast_again(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="collector.scheduler")
+    caplog.set_level(logging.INFO, logger="borderwatch.collector.scheduler")
     clock = FakeClock()
     rec = Recorder(clock, duration=15.0)
     sched = Scheduler([Job("tk-mw1", 10.0, 20.0, rec)], clock=clock)

@@ -5,9 +5,14 @@ for a poll in flight (that one may predate the event), and repeated calls are bo
 from __future__ import annotations
 
 import pytest
+from borderwatch.collector.scheduler import (
+    EXTRA_POLL_GAP,
+    Job,
+    Scheduler,
+    first_tick,
+    stable_offset,
+)
 from test_scheduler_cadence import FakeClock, Recorder, settle
-
-from collector.scheduler import EXTRA_POLL_GAP, Job, Scheduler, first_tick, stable_offset
 
 INTERVAL = 10.0
 

@@ -99,7 +99,7 @@ async def test_overrun_skipped_counted_logged_and_metrics_never_wait(
     overruns = values_by_device(scraped, "borderwatch_poll_overruns_total")
     assert overruns["vsat-overrun"] >= 2 and overruns["fast"] == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
-                and r.name == "collector.scheduler"]
+                and r.name == "borderwatch.collector.scheduler"]
     assert len(warnings) == 1 and "vsat-overrun" in warnings[0]  # once per episode, named
 
     # A29: /metrics answered from state while slow polls were in flight, and Prometheus

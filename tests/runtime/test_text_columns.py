@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from collector.text_columns import Column, cut, fit, text_width
+from borderwatch.collector.text_columns import Column, cut, fit, text_width
 
 
 @pytest.mark.parametrize(("text", "width"), [

@@ -16,6 +16,10 @@ import aiohttp
 import bcrypt
 import pytest
 from aiohttp import web
+from borderwatch.exporters.http import HttpServer, MetricsApp
+from borderwatch.exporters.http_auth import write_refusal
+from borderwatch.exporters.http_limits import ServerLimits
+from borderwatch.exporters.web_config import WebConfig, WebConfigError, load_web_config
 from prometheus_client import CollectorRegistry
 from runtime_helpers import (
     BORDERWATCH,
@@ -31,10 +35,6 @@ from tls_material import Pki, make_pki
 
 from borderwatch.cli import build_parser
 from borderwatch.service import run_service
-from exporters.http import HttpServer, MetricsApp
-from exporters.http_auth import write_refusal
-from exporters.http_limits import ServerLimits
-from exporters.web_config import WebConfig, WebConfigError, load_web_config
 
 PASSWORD = "s3cret-scrape"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()  # cost 4: fast tests

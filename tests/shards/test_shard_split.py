@@ -6,9 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from collector.inventory import load_inventory
-from collector.shard import Shard, parse_shard, shard_of
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.shard import Shard, parse_shard, shard_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,10 +60,10 @@ def test_shard_text_round_trips() -> None:
 def test_a_reload_cuts_the_new_file_the_same_way(caplog: pytest.LogCaptureFixture) -> None:
     """SIGHUP and POST /-/reload load the whole file again: the shard keeps only its part,
     and says once at start that its alerting is off."""
-    from collector.shard import shard_inventory
+    from borderwatch.collector.shard import shard_inventory
 
     inventory = load_inventory(REPO / "inventory.yaml", resolve_secrets=False)
-    with caplog.at_level("INFO", logger="collector.shard"):
+    with caplog.at_level("INFO", logger="borderwatch.collector.shard"):
         part, reload = shard_inventory(Shard(2, 3), inventory, lambda: inventory)
     assert [s.id for s in reload().sites] == [s.id for s in part.sites] == [
         s.id for s in inventory.sites if shard_of(s.id, 3) == 2]

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from alerts.tsdb_source import Sample, TsdbError, build_snapshots, parse_result
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.alerts.tsdb_source import Sample, TsdbError, build_snapshots, parse_result
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 NOW = 1000.0  # the evaluator's steady clock when the answers were read
 STALE = 30.0

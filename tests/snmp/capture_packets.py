@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/ (servers.py)
 sys.path.insert(0, str(HERE.parents[1]))  # repository root (collector)
 
+from borderwatch.collector.snmp import ber  # noqa: E402
 from servers import (  # noqa: E402
     REPO_ROOT,
     find_binary,
@@ -31,8 +32,6 @@ from servers import (  # noqa: E402
     start_snmpd,
     start_snmpsim,
 )
-
-from collector.snmp import ber  # noqa: E402
 
 OUT = REPO_ROOT / "tests" / "data" / "packets"
 SNMPSIM_DUMPS = ("network/switch/cisco-c3560", "network/wifi/ubiquiti-m5", "UPS/eaton-93e-80",

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from borderwatch.collector.mapper import compile_profile
+from borderwatch.collector.profiles import builtin_profiles
+from borderwatch.collector.snmp.types import OID, Tag, VarBind
 from fakes.evil_agent import EvilAgent, Scenario, Table, endless_columns
-
-from collector.mapper import compile_profile
-from collector.profiles import builtin_profiles
-from collector.snmp.types import OID, Tag, VarBind
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)

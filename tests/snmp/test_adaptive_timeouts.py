@@ -9,16 +9,15 @@ import asyncio
 import json
 from pathlib import Path
 
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.v2c import V2cSession
+from borderwatch.collector.timeout_state import TimeoutCollector, load, restore, save
+from borderwatch.collector.topology_spec import DeviceSpec
 from prometheus_client import CollectorRegistry, generate_latest
 from servers import Snmpd
-
-from collector.poller import Poller
-from collector.secret import Secret
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.v2c import V2cSession
-from collector.timeout_state import TimeoutCollector, load, restore, save
-from collector.topology_spec import DeviceSpec
 
 pytest_plugins = ("snmp_fixtures",)  # transport, udp_proxy
 

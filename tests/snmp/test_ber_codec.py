@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pysnmp_oracle as oracle
 import pytest
-
-from collector.snmp import ber
-from collector.snmp.ber import MalformedPacket, decode_message, encode_message, tlv
-from collector.snmp.types import BadValue, SnmpMalformed, Tag, VarBind
+from borderwatch.collector.snmp import ber
+from borderwatch.collector.snmp.ber import MalformedPacket, decode_message, encode_message, tlv
+from borderwatch.collector.snmp.types import BadValue, SnmpMalformed, Tag, VarBind
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)

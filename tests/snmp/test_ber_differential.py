@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pysnmp_oracle as oracle
 import pytest
-
-from collector.snmp import ber
-from collector.snmp.types import Tag
+from borderwatch.collector.snmp import ber
+from borderwatch.collector.snmp.types import Tag
 
 PACKETS = Path(__file__).resolve().parents[1] / "data" / "packets"
 

@@ -6,14 +6,11 @@ import asyncio
 import logging
 
 import pytest
-from fakes.evil_agent import EvilAgent, Reply, Table, answer, correct, serve
-from test_ber_codec import MALFORMED
-
-from collector.secret import Secret
-from collector.snmp import ber
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.types import (
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp import ber
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.types import (
     BadValue,
     SnmpDeadline,
     SnmpErrorStatus,
@@ -22,7 +19,9 @@ from collector.snmp.types import (
     Tag,
     VarBind,
 )
-from collector.snmp.v2c import V2cSession
+from borderwatch.collector.snmp.v2c import V2cSession
+from fakes.evil_agent import EvilAgent, Reply, Table, answer, correct, serve
+from test_ber_codec import MALFORMED
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)

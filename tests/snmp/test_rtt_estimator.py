@@ -7,11 +7,10 @@ import math
 import random
 
 import pytest
-
-from collector.secret import Secret
-from collector.snmp.rtt import RttBounds, RttEstimator
-from collector.snmp.settings import SessionSettings
-from collector.snmp.timing import RequestTiming
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.rtt import RttBounds, RttEstimator
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.timing import RequestTiming
 
 
 def test_first_sample_then_rfc6298_updates() -> None:

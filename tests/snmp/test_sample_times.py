@@ -19,19 +19,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from borderwatch.collector.clock import SteadyClock
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.v2c import V2cSession
+from borderwatch.collector.state import IF_RX_METRIC, IF_TX_METRIC, NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
+from borderwatch.exporters.line_protocol import encode_result
 from fakes.live_counters import SPEED_MBPS, live_ifmib
 from fakes.udp_proxy import UdpProxy
-
-from collector.clock import SteadyClock
-from collector.poller import Poller
-from collector.samples import PollResult
-from collector.secret import Secret
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.v2c import V2cSession
-from collector.state import IF_RX_METRIC, IF_TX_METRIC, NetworkState
-from collector.topology_spec import DeviceSpec
-from exporters.line_protocol import encode_result
 
 pytest_plugins = ("snmp_fixtures",)  # evil_agent, udp_proxy
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
-from collector.secret import Secret
-from collector.snmp.settings import SessionSettings, resolve_address
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.settings import SessionSettings, resolve_address
 
 AUTH = {"user": "ops", "auth_protocol": "sha256", "auth_key": Secret("cnry-AUTH-1")}
 

@@ -8,13 +8,12 @@ import bz2
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.types import OID, Tag, VarBind, parse_oid
 from servers import SNMPSIM_V3_USER, Snmpsim, dump_path
-
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.types import OID, Tag, VarBind, parse_oid
 
 C3560 = "network/switch/cisco-c3560"
 UBNT = "network/wifi/ubiquiti-m5"

@@ -11,14 +11,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from pyasn1.type import univ
-from pysnmp.hlapi.v3arch import asyncio as hlapi
-from pysnmp.proto.secmod.rfc3414.service import SnmpUSMSecurityModel
-
-from collector.snmp.ber import GET_BULK_REQUEST, GET_REQUEST, RESPONSE, tlv
-from collector.snmp.ber import encode_message as v2c
-from collector.snmp.types import Tag, VarBind
-from collector.snmp.usm import (
+from borderwatch.collector.snmp.ber import GET_BULK_REQUEST, GET_REQUEST, RESPONSE, tlv
+from borderwatch.collector.snmp.ber import encode_message as v2c
+from borderwatch.collector.snmp.types import Tag, VarBind
+from borderwatch.collector.snmp.usm import (
     AUTH_PROTOCOLS,
     PRIV_PROTOCOLS,
     EngineKeys,
@@ -26,7 +22,7 @@ from collector.snmp.usm import (
     localize_priv,
     password_to_ku,
 )
-from collector.snmp.v3_message import (
+from borderwatch.collector.snmp.v3_message import (
     FLAG_AUTH,
     FLAG_PRIV,
     FLAG_REPORTABLE,
@@ -38,6 +34,9 @@ from collector.snmp.v3_message import (
     encode_pdu,
     peek_msg_id,
 )
+from pyasn1.type import univ
+from pysnmp.hlapi.v3arch import asyncio as hlapi
+from pysnmp.proto.secmod.rfc3414.service import SnmpUSMSecurityModel
 
 PYSNMP_AUTH = {
     "MD5": hlapi.usmHMACMD5AuthProtocol,

@@ -12,13 +12,12 @@ import asyncio
 import logging
 
 import pytest
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.types import SnmpAuthError, SnmpError, SnmpMalformed, VarBind
 from v3_fake_agent import ANSWER, AUTH_PASSWORD, PRIV_PASSWORD, USER, V3FakeAgent
-
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.types import SnmpAuthError, SnmpError, SnmpMalformed, VarBind
 
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 

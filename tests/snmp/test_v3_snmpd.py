@@ -11,13 +11,11 @@ import sys
 import textwrap
 
 import pytest
-from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port, start_snmpd
-
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.snmp.types import (
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.snmp.types import (
     SnmpAuthError,
     SnmpError,
     SnmpErrorStatus,
@@ -27,6 +25,7 @@ from collector.snmp.types import (
     VarBind,
     parse_oid,
 )
+from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port, start_snmpd
 
 SYS_NAME = parse_oid("1.3.6.1.2.1.1.5.0")
 IF_TABLE = parse_oid("1.3.6.1.2.1.2.2")
@@ -138,7 +137,7 @@ async def test_sessions_share_one_endpoint_and_keys_never_mix(snmpd: Snmpd, sess
     # Every v3 session of the loop shares one socket; keys live in each session (localised
     # to its agent's engine ID), so a wrong key for "testv3user" on one device cannot spoil
     # the right one on another, however the requests interleave.
-    from collector.snmp import v3_transport
+    from borderwatch.collector.snmp import v3_transport
 
     good = [sessions(v3(snmpd)) for _ in range(2)]
     bad = sessions(v3(snmpd, auth_key=Secret(AUTH_CANARY)))
@@ -178,7 +177,7 @@ async def test_a22_engine_id_change_resumes_within_two_polls(
     old_persist = snmpd.persist_dir
     snmpd.restart(fresh_engine_id=True)
     assert snmpd.persist_dir != old_persist  # a new engine ID
-    caplog.set_level(logging.INFO, logger="collector.snmp")
+    caplog.set_level(logging.INFO, logger="borderwatch.collector.snmp")
     sent = session.requests_sent
     # The agent's unknownEngineID report starts discovery at once: the first poll succeeds
     # with three more datagrams (the refused request, discovery, the request again).
@@ -213,11 +212,11 @@ def test_a21_missing_cryptography_fails_at_start_up() -> None:
     code = textwrap.dedent("""
         import sys
         sys.modules["cryptography"] = None
-        from collector.secret import Secret
-        from collector.snmp.factory import open_session
-        from collector.snmp.settings import SessionSettings
-        from collector.snmp.types import SnmpError
-        from collector.snmp.v3 import require_v3_crypto
+        from borderwatch.collector.secret import Secret
+        from borderwatch.collector.snmp.factory import open_session
+        from borderwatch.collector.snmp.settings import SessionSettings
+        from borderwatch.collector.snmp.types import SnmpError
+        from borderwatch.collector.snmp.v3 import require_v3_crypto
 
         class NoTransport:
             local_address = "127.0.0.1"

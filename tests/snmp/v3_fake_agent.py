@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 
-from collector.snmp.ber import RESPONSE, encode_signed, encode_varbind, tlv
-from collector.snmp.types import Tag
-from collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
-from collector.snmp.v3 import NOT_IN_TIME_WINDOWS, UNKNOWN_ENGINE_IDS
-from collector.snmp.v3_message import (
+from borderwatch.collector.snmp.ber import RESPONSE, encode_signed, encode_varbind, tlv
+from borderwatch.collector.snmp.types import Tag
+from borderwatch.collector.snmp.usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, EngineKeys
+from borderwatch.collector.snmp.v3 import NOT_IN_TIME_WINDOWS, UNKNOWN_ENGINE_IDS
+from borderwatch.collector.snmp.v3_message import (
     FLAG_AUTH,
     FLAG_PRIV,
     UsmParams,

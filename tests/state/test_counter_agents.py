@@ -13,16 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.poller import Poller
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.snmp.factory import open_session
+from borderwatch.collector.snmp.settings import SessionSettings
+from borderwatch.collector.snmp.transport import SnmpTransport
+from borderwatch.collector.state import Event, EventKind, NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
 from servers import Snmpsim, free_udp_port, start_snmpsim
-
-from collector.poller import Poller
-from collector.samples import PollResult
-from collector.secret import Secret
-from collector.snmp.factory import open_session
-from collector.snmp.settings import SessionSettings
-from collector.snmp.transport import SnmpTransport
-from collector.state import Event, EventKind, NetworkState
-from collector.topology_spec import DeviceSpec
 
 pytestmark = pytest.mark.slow  # ~25 s: counters must move in real time between polls
 

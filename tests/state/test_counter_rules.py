@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from collector.counters import (
+from borderwatch.collector.counters import (
     PLAUSIBLE_RATE_FACTOR,
     UptimeChange,
     Verdict,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from collector.samples import Kind, Labels, PollResult, Sample
-from collector.state import EventKind, NetworkState
-from collector.topology_spec import DeviceSpec, LinkSpec
+from borderwatch.collector.samples import Kind, Labels, PollResult, Sample
+from borderwatch.collector.state import EventKind, NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 
 RX = "borderwatch_interface_receive_bytes_total"
 TX = "borderwatch_interface_transmit_bytes_total"

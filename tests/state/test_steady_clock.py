@@ -8,13 +8,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from alerts.notify.alertmanager import MIN_ENDS_AHEAD, RESOLVE_MARGIN, AlertmanagerNotifier
-from alerts.notify.outbox import Outbox
-from collector.clock import SteadyClock
-from collector.samples import Kind, PollResult, Sample
-from collector.state import EventKind, NetworkState
-from collector.topology_spec import DeviceSpec
+from borderwatch.alerts.notify.alertmanager import (
+    MIN_ENDS_AHEAD,
+    RESOLVE_MARGIN,
+    AlertmanagerNotifier,
+)
+from borderwatch.alerts.notify.outbox import Outbox
+from borderwatch.collector.clock import SteadyClock
+from borderwatch.collector.samples import Kind, PollResult, Sample
+from borderwatch.collector.state import EventKind, NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
 
 RX = "borderwatch_interface_receive_bytes_total"
 ETH1 = (("ifIndex", "1"), ("ifName", "eth1"))
@@ -94,7 +97,7 @@ def test_a_restart_in_the_same_boot_continues_the_timeline_despite_a_step(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Saved steady times stay comparable after a restart: the anchor is resumed within a
     boot (the wall clock stepped in between changes nothing), re-taken after a reboot."""
-    import collector.clock as clock_module
+    import borderwatch.collector.clock as clock_module
 
     pair = Pair()
     monkeypatch.setattr(clock_module, "boot_id", lambda: "boot-1")

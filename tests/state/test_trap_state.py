@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from borderwatch.collector.state import EventKind, TrapUpdate
+from borderwatch.collector.topology_spec import LinkSpec
 from test_network_state import ETH1, ETH2, INTERVAL, UP, Clock, clock, gauge, make_state, poll
-
-from collector.state import EventKind, TrapUpdate
-from collector.topology_spec import LinkSpec
 
 __all__ = ["clock"]  # the fixture, shared with test_network_state
 

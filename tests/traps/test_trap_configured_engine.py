@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from borderwatch.collector.inventory import InventoryError, load_inventory
 from runtime_helpers import wait_until
 from servers import free_udp_port
 from trap_cli import Sender, send
 
 from borderwatch.service import Service, start_service
-from collector.inventory import InventoryError, load_inventory
 
 ADDR = "127.0.13.14"
 ENV = {"BW_TC_AUTH": "tc-auth-key-1", "BW_TC_PRIV": "tc-priv-key-1"}

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.scheduler import EXTRA_POLL_GAP
 from runtime_helpers import wait_until
 from servers import SNMPD_V3_USERS, Snmpd, free_udp_port, start_snmpd
 from trap_cli import Sender, send
 
 from borderwatch.service import Service, start_service
-from collector.inventory import load_inventory
-from collector.scheduler import EXTRA_POLL_GAP
 
 ADDR = "127.0.13.13"
 USER = "testv3user"
@@ -71,7 +71,7 @@ async def service(agent: Snmpd, tmp_path: Path) -> AsyncIterator[Service]:
 
 async def test_a_foreign_engine_id_is_not_acted_on_and_a_new_one_is_relearned(
         service: Service, agent: Snmpd, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, "collector.traps")
+    caplog.set_level(logging.WARNING, "borderwatch.collector.traps")
     svc = service
     dest = "{}:{}".format(*svc.traps.address)
     session = svc.devices["sw"].session

@@ -9,10 +9,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from borderwatch.collector.inventory import load_inventory
 from runtime_helpers import Dev, v2c, write_inventory
 
 from borderwatch.service import ListenError, start_service
-from collector.inventory import load_inventory
 
 
 async def test_a_taken_trap_port_is_a_clear_start_error(tmp_path: Path) -> None:

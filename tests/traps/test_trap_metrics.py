@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from borderwatch.collector.state import NetworkState
+from borderwatch.collector.topology_spec import DeviceSpec
+from borderwatch.collector.traps.metrics import TrapCollector
+from borderwatch.collector.traps.receiver import TrapStats
 from prometheus_client import CollectorRegistry, generate_latest
-
-from collector.state import NetworkState
-from collector.topology_spec import DeviceSpec
-from collector.traps.metrics import TrapCollector
-from collector.traps.receiver import TrapStats
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

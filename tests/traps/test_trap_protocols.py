@@ -10,13 +10,12 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from borderwatch.collector.secret import Secret
+from borderwatch.collector.traps.mapping import meaning
+from borderwatch.collector.traps.message import Trap, TrapCredential
+from borderwatch.collector.traps.receiver import Source, TrapReceiver
+from borderwatch.collector.traps.usm_receiver import UsmReceiver
 from trap_cli import KINDS, Sender, send
-
-from collector.secret import Secret
-from collector.traps.mapping import meaning
-from collector.traps.message import Trap, TrapCredential
-from collector.traps.receiver import Source, TrapReceiver
-from collector.traps.usm_receiver import UsmReceiver
 
 COMMUNITY = "tr-c0mmunity-5e"
 AUTH, PRIV = "tr-auth-pass-91", "tr-priv-pass-37"

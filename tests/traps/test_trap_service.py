@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 import yaml
+from borderwatch.collector.inventory import load_inventory
 from runtime_helpers import wait_until
 from servers import SNMPD_V3_USERS, Snmpd, free_udp_port, start_snmpd
 from trap_cli import Sender, send
 
 from borderwatch.service import Service, start_service
-from collector.inventory import load_inventory
 
 pytestmark = pytest.mark.slow
 
