@@ -451,6 +451,19 @@ class Lab:
         assert self._gate is not None
         self._stop_leftover(agent)
         agent.backend = (BACKEND_HOST, _free_ports(BACKEND_HOST, 1)[0])
+        if not self._open_gate(agent):
+            return None
+        argv = [*_responder_argv(agent), *self._engine_args(agent),
+                *self._common_args(agent, variation_dir),
+                f"--agent-udpv4-endpoint={BACKEND_HOST}:{agent.backend[1]}",
+                "--logging-method=stdout"]
+        agent.proc = self._popen(argv, agent)
+        return _Probe(agent, self.ready_timeout)
+
+    def _open_gate(self, agent: Agent) -> bool:
+        """Relay the device's endpoint to its backend; False, with the reason in
+        `agent.error`, when the endpoint cannot be had (the device fails alone)."""
+        assert self._gate is not None and agent.backend is not None
         try:
             self._gate.open(agent.spec.device_id,
                             (str(ipaddress.ip_address(agent.spec.address)), agent.spec.port),
@@ -459,13 +472,8 @@ class Lab:
             agent.error = (f"udp {agent.spec.endpoint} is already in use by another program"
                            if exc.errno in (errno.EADDRINUSE, errno.EACCES) else
                            f"udp {agent.spec.endpoint}: {exc.strerror or exc}")
-            return None
-        argv = [*_responder_argv(agent), *self._engine_args(agent),
-                *self._common_args(agent, variation_dir),
-                f"--agent-udpv4-endpoint={BACKEND_HOST}:{agent.backend[1]}",
-                "--logging-method=stdout"]
-        agent.proc = self._popen(argv, agent)
-        return _Probe(agent, self.ready_timeout)
+            return False
+        return True
 
     def _spawn_shared(self, variation_dir: Path) -> list[Agent]:
         """Open the gate and start the shared responder-lites behind it; the agents to probe.
@@ -487,16 +495,8 @@ class Lab:
         opened = []
         for agent, port in zip(group, ports, strict=True):
             agent.backend = (BACKEND_HOST, port)
-            try:
-                self._gate.open(agent.spec.device_id,
-                                (str(ipaddress.ip_address(agent.spec.address)), agent.spec.port),
-                                agent.backend)
-            except OSError as exc:
-                agent.error = (f"udp {agent.spec.endpoint} is already in use by another program"
-                               if exc.errno in (errno.EADDRINUSE, errno.EACCES) else
-                               f"udp {agent.spec.endpoint}: {exc.strerror or exc}")
-                continue
-            opened.append(agent)
+            if self._open_gate(agent):
+                opened.append(agent)
         if not opened:
             return []
         # responder-lite logs the community of every request it has no data for: log

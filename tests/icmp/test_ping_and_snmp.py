@@ -10,31 +10,13 @@ nothing of the host's loopback.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 SCENARIO = Path(__file__).with_name("ping_scenario.py")
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("ip"),
-    reason="needs root, ip and nft (a network namespace, a raw ICMP socket, a drop rule)")
-
-
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"bwicmp-{os.getpid()}"
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)  # a leftover
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=True)
-
 
 @pytest.fixture
 def outcome(netns: str, tmp_path: Path) -> dict:
