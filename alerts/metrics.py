@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from borderwatch.alerts.lifecycle import Phase
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from borderwatch.alerts.lifecycle import Phase
 
 if TYPE_CHECKING:
     from borderwatch.alerts.service_hook import AlertService

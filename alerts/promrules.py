@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import yaml
+
 from borderwatch.alerts.duration import format_duration
 from borderwatch.alerts.rules import Rule, RuleSet
 from borderwatch.alerts.signals import (

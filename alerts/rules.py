@@ -18,10 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
-from borderwatch.collector.inventory.errors import Issue, Loc, Located, Problem, pydantic_issues
-from borderwatch.collector.inventory.models import DEVICE_ROLES, MEDIA, SITE_KINDS
-from borderwatch.collector.inventory.yaml_lines import read_yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -32,6 +28,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
+from borderwatch.collector.inventory.errors import Issue, Loc, Located, Problem, pydantic_issues
+from borderwatch.collector.inventory.models import DEVICE_ROLES, MEDIA, SITE_KINDS
+from borderwatch.collector.inventory.yaml_lines import read_yaml
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 SEVERITIES = ("critical", "major", "warning")  # most severe first

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
 from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
 from borderwatch.alerts.silence import Matcher, Silence
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+
 from borderwatch.collector.topology_spec import LinkSpec
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from borderwatch.alerts.tsdb_source import TsdbState
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from borderwatch.alerts.tsdb_source import TsdbState
 
 
 class TsdbCollector:

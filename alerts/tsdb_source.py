@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
 from borderwatch.collector.icmp.stats import IcmpSnapshot
 from borderwatch.collector.profiles import MetricInfo
 from borderwatch.collector.samples import Kind, Labels

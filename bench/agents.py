@@ -7,8 +7,9 @@ import socket
 import time
 from pathlib import Path
 
-from borderwatch.collector.snmp import ber
 from procs import Group, Proc
+
+from borderwatch.collector.snmp import ber
 
 COMMUNITY = "bwbench"  # a benchmark-only community: it never leaves the private namespace
 V3_USER, V3_AUTH, V3_PRIV = "bwbench3", "bwbench-auth-key", "bwbench-priv-key"

@@ -18,12 +18,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "profiles"), str(REPO / "tests")]
 
+from walks import load  # noqa: E402
+
 from borderwatch.collector.mapper import Mapping, compile_profile  # noqa: E402
 from borderwatch.collector.profiles import builtin_profiles  # noqa: E402
 from borderwatch.collector.samples import PollResult  # noqa: E402
 from borderwatch.collector.state import NetworkState  # noqa: E402
 from borderwatch.collector.topology_spec import DeviceSpec  # noqa: E402
-from walks import load  # noqa: E402
 
 CASES = {  # recorded dump → profiles auto selects for it
     "cisco-c3560": ("system", "if-mib"),

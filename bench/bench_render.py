@@ -18,11 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from prometheus_client import generate_latest
+
 from borderwatch.collector.samples import Kind, PollResult, Sample
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec
 from borderwatch.exporters.prometheus import BorderwatchCollector, ExporterSources
-from prometheus_client import generate_latest
 
 GAUGES = ("borderwatch_interface_up", "borderwatch_interface_oper_status",
           "borderwatch_interface_admin_status", "borderwatch_interface_speed_bytes",

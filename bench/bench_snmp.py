@@ -26,12 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from servers import start_snmpd  # noqa: E402
+
 from borderwatch.collector.secret import Secret  # noqa: E402
 from borderwatch.collector.snmp import ber  # noqa: E402
 from borderwatch.collector.snmp.factory import open_session  # noqa: E402
 from borderwatch.collector.snmp.settings import SessionSettings  # noqa: E402
 from borderwatch.collector.snmp.transport import SnmpTransport  # noqa: E402
-from servers import start_snmpd  # noqa: E402
 
 IF_TABLE = (1, 3, 6, 1, 2, 1, 2, 2)
 IF_X_TABLE = (1, 3, 6, 1, 2, 1, 31, 1, 1)

@@ -156,6 +156,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bw-lab-bench-") as tmp:
         if args.quality_net:
             import yaml
+
             from borderwatch.lab import quality
             args.inventory = Path(tmp) / "quality.yaml"
             args.inventory.write_text(yaml.safe_dump(

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "profiles"), str(ROOT / "tests")]
 
 from bench_mapping import map_once, prepare  # noqa: E402
+from prometheus_client.exposition import generate_latest  # noqa: E402
+
 from borderwatch.collector.profiles import builtin_profiles  # noqa: E402
 from borderwatch.collector.samples import Kind, PollResult, Sample  # noqa: E402
 from borderwatch.collector.scheduler import Job, Scheduler  # noqa: E402
@@ -37,7 +39,6 @@ from borderwatch.collector.topology_spec import DeviceSpec  # noqa: E402
 from borderwatch.exporters.http import MetricsApp  # noqa: E402
 from borderwatch.exporters.prometheus import ExporterSources, PollCounters, build_registry  # noqa: E402
 from borderwatch.exporters.scrape_render import GZIP_LEVEL, _encode, _gzip  # noqa: E402
-from prometheus_client.exposition import generate_latest  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "micro.json"
 IF_PROFILES = ("system", "if-mib")

@@ -39,10 +39,10 @@ import aiohttp  # noqa: E402
 import scale  # noqa: E402
 import subject  # noqa: E402
 from agents import start_snmpd  # noqa: E402
-from borderwatch.collector.inventory import load_inventory  # noqa: E402
 from netns import Namespace, run_inside  # noqa: E402
 from procs import Group, run_in_workdir  # noqa: E402
 
+from borderwatch.collector.inventory import load_inventory  # noqa: E402
 from borderwatch.service import Service, start_service  # noqa: E402
 
 NETNS = "bwpollcost"

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from borderwatch.collector.inventory import load_inventory
 
+from borderwatch.collector.inventory import load_inventory
 from borderwatch.service import start_service
 
 ENV = {"BW_BENCH_COMMUNITY": "bench"}

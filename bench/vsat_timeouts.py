@@ -47,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from agents import COMMUNITY, start_snmpd  # noqa: E402
+from netns import Namespace, run_inside  # noqa: E402
+from procs import Group, run_in_workdir  # noqa: E402
+
 from borderwatch.collector.poller import Poller  # noqa: E402
 from borderwatch.collector.samples import ProblemKind  # noqa: E402
 from borderwatch.collector.secret import Secret  # noqa: E402
@@ -54,9 +57,6 @@ from borderwatch.collector.snmp.settings import SessionSettings  # noqa: E402
 from borderwatch.collector.snmp.transport import SnmpTransport  # noqa: E402
 from borderwatch.collector.snmp.v2c import V2cSession  # noqa: E402
 from borderwatch.collector.topology_spec import DeviceSpec  # noqa: E402
-from netns import Namespace, run_inside  # noqa: E402
-from procs import Group, run_in_workdir  # noqa: E402
-
 from tests.fakes.link_emulation import (  # noqa: E402
     PROFILES,
     LinkProfile,

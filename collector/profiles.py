@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from borderwatch.collector.poll_limits import DEFAULT_EXPECTED_ROWS
 from borderwatch.collector.samples import Kind
 from borderwatch.collector.snmp.types import OID, parse_oid

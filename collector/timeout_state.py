@@ -24,9 +24,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
 from borderwatch.collector.snmp.rtt import RttEstimator
 from borderwatch.collector.snmp.timing import RequestTiming
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,12 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from prometheus_client.openmetrics.exposition import escape_label_name
+
 from borderwatch.collector.samples import Kind, Labels
 from borderwatch.collector.scheduler import Scheduler
 from borderwatch.collector.state import DeviceSnapshot, NetworkState
 from borderwatch.exporters.device_families import DeviceFamily, PollCounters, families_of
-from prometheus_client.openmetrics.exposition import escape_label_name
 
 # Longest stretch of rendering between two yields to the event loop (seconds of wall
 # time): a poll answer waiting behind a scrape is delayed at most about this much.

@@ -22,6 +22,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client.exposition import gzip_accepted
+from prometheus_client.registry import CollectorRegistry
+
 from borderwatch.exporters.http_auth import Access
 from borderwatch.exporters.http_limits import (
     ConnectionGuard,
@@ -37,8 +40,6 @@ from borderwatch.exporters.scrape_render import (
     send_body,
 )
 from borderwatch.exporters.web_config import WebConfig
-from prometheus_client.exposition import gzip_accepted
-from prometheus_client.registry import CollectorRegistry
 
 if TYPE_CHECKING:
     from borderwatch.exporters.status import StatusPage

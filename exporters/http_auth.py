@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import bcrypt
 from aiohttp import web
+
 from borderwatch.exporters.http_limits import ListenerStats, is_write
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from borderwatch.collector.icmp.pinger import Pinger
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from borderwatch.collector.icmp.pinger import Pinger
 
 SOCKETS = ("raw", "unprivileged", "none")
 

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+
 from borderwatch.collector.icmp.stats import IcmpRound, IcmpSnapshot
 from borderwatch.collector.samples import PollResult
 from borderwatch.collector.secret import Secret

@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from borderwatch.exporters.influx import InfluxStats, Outcome
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from borderwatch.exporters.influx import InfluxStats, Outcome
 
 # Every reason the writer or its spool can drop points for (pre-seeded at 0 so that
 # `increase()` works from the first drop); HTTP refusals add `http_<status>` as they occur.

@@ -26,6 +26,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.samples import Sample
+
 from borderwatch.collector.samples import Kind
 from borderwatch.collector.scheduler import Scheduler
 from borderwatch.collector.snmp.transport import TransportStats
@@ -37,15 +47,6 @@ from borderwatch.exporters.http_limits import REASONS, ListenerStats
 from borderwatch.exporters.influx import InfluxStats
 from borderwatch.exporters.influx_metrics import influx_families
 from borderwatch.exporters.scrape_render import RenderStats
-from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.samples import Sample
 
 VERSION = package_version()
 __all__ = ["BorderwatchCollector", "BorderwatchRegistry", "ExporterSources", "PollCounters",

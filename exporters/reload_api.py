@@ -10,6 +10,7 @@ web config has basic_auth_users, else a loopback peer of a loopback-only listene
 from __future__ import annotations
 
 from aiohttp import web
+
 from borderwatch.collector.reload import Reloader
 
 RELOAD_KEY = web.AppKey("borderwatch_reloader", Reloader)

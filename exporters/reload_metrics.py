@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from borderwatch.collector.reload import ReloadStatus
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from borderwatch.collector.reload import ReloadStatus
 
 
 class ReloadCollector:

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
-from borderwatch.exporters.device_text import DeviceText
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
+
+from borderwatch.exporters.device_text import DeviceText
 
 SERIES_METRIC = "borderwatch_exposition_series"
 # Level 1 compresses an exposition ~8× (level 6: ~10×) for a quarter of the CPU: for

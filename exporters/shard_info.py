@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from borderwatch.collector.shard import Shard
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from borderwatch.collector.shard import Shard
 
 SHARD_INFO = "borderwatch_shard_info"
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from borderwatch.collector.inventory import Inventory
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from borderwatch.collector.inventory import Inventory
 
 SITE_INFO = "borderwatch_site_info"
 SITE_INFO_LABELS = ("site", "name", "name_en", "commune", "kind", "lat", "lon")

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
 from borderwatch.alerts.topology import Analysis, Topology, analyse
 from borderwatch.collector.inventory import Inventory
 from borderwatch.collector.state import NetworkState
 from borderwatch.exporters.status import health_from_state, site_status, topology_of, with_isolation
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 SITE_STATUS = "borderwatch_site_status"
 REDUNDANCY_LOST = "borderwatch_site_redundancy_lost"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from borderwatch.history.writer import HistoryWriter
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from borderwatch.history.writer import HistoryWriter
 
 
 class HistoryCollector:

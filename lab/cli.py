@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
 from borderwatch.collector.inventory import InventoryError, load_inventory
 from borderwatch.lab.agents import Lab, LabReport
 from borderwatch.lab.control import ControlLoop, fault_command, load_scenario, schedule_scenario

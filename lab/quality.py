@@ -38,11 +38,11 @@ from typing import IO, Any
 
 import yaml
 from aiohttp import web
+
 from borderwatch.alerts.incident import Incident
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.lab.control import send
 from borderwatch.lab.quality_net import quality_net
-
 from borderwatch.service import Service, start_service
 
 REPO = Path(__file__).resolve().parents[1]

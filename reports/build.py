@@ -297,6 +297,12 @@ def _root_causes(causes: RootCauseAccumulator, names: _Names) -> list[dict[str, 
 
 
 def _planning(inventory: Inventory, names: _Names, max_km: float | None) -> dict[str, Any]:
+    if not any(site.kind == "core" for site in inventory.sites):
+        # single points and new links are judged by reachability from the core: without one
+        # the section says so instead of showing empty tables that would read as "no risk"
+        return {"unavailable": "no_core", "single_points": [], "capacity_risks": [],
+                "new_link": {"exposure_before": 0, "weighed": 0, "max_km": max_km,
+                             "best": None, "ranking": []}}
     plan = planning.review(inventory, max_km)
     spofs = []
     for p in plan.single_points:
@@ -316,7 +322,7 @@ def _planning(inventory: Inventory, names: _Names, max_km: float | None) -> dict
                 "exposure_removed": adv.exposure_before - c.exposure_after,
                 "sites_made_redundant": list(c.made_redundant), "note": c.note}
                for c in adv.ranking]
-    return {"single_points": spofs, "capacity_risks": risks,
+    return {"unavailable": None, "single_points": spofs, "capacity_risks": risks,
             "new_link": {"exposure_before": adv.exposure_before, "weighed": adv.weighed,
                          "max_km": adv.max_km, "best": ranking[0] if ranking else None,
                          "ranking": ranking}}

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+
 from borderwatch.reports import svg
 from borderwatch.reports.texts import text
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("reports", "templates"),
+    loader=jinja2.PackageLoader("borderwatch.reports", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined,  # a missing field fails the tests
     trim_blocks=True, lstrip_blocks=True)
 

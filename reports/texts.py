@@ -67,6 +67,11 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (vi, en)
     "element": ("Phần tử", "Element"),
     "affected": ("Trạm bị ảnh hưởng", "Sites affected"),
     "planning": ("Quy hoạch mạng", "Network planning"),
+    "planning_no_core": ("Không tính được: kiểm kê không có trạm loại core, mà điểm lỗi đơn "
+                         "và tuyến mới được đánh giá theo khả năng kết nối về trung tâm.",
+                         "Not available: the inventory has no site of kind core, and single "
+                         "points of failure and new links are judged by reachability from "
+                         "the core."),
     "spof": ("Điểm lỗi đơn (N-1)", "Single points of failure (N-1)"),
     "spof_note": ("Mỗi phần tử mà chỉ riêng nó hỏng cũng cắt các trạm khác khỏi trung tâm.",
                   "Every element whose loss alone cuts other sites off from the core."),

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import worker_net  # noqa: F401  (first: each xdist worker's BW_QUALITY_NET, see there)
-from borderwatch.collector.snmp.transport import SnmpTransport
 from live_fibre_cut import live_fibre_cut  # noqa: F401  (a session fixture: history, reports)
 from servers import (
     REPO_ROOT,
@@ -27,6 +26,8 @@ from servers import (
     start_snmpsim,
 )
 from timing_modules import TIMING_MODULES
+
+from borderwatch.collector.snmp.transport import SnmpTransport
 
 # Persistent and git-ignored (/var/ in .gitignore): the data copies and snmpsim's index live
 # at stable paths, because snmpsim keys its index by the data file's path and mtime, so a

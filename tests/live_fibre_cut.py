@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from borderwatch.history.reader import HistoryReader
 from borderwatch.lab.quality import (
     COMMUNITY_VAR,

@@ -21,10 +21,10 @@ from typing import Any
 
 import aiohttp
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.collector.samples import PollResult
 from prometheus_client.parser import text_string_to_metric_families
 
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.samples import PollResult
 from borderwatch.service import Service, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from borderwatch.collector.inventory import load_inventory
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -38,6 +38,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+
 from borderwatch.alerts.notify.outbox import Outbox
 from borderwatch.alerts.notify.receiver import DeliveryError, post_json
 from borderwatch.alerts.notify.webhook import dashboard_link

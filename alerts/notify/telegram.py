@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 import aiohttp
+
 from borderwatch.alerts import render
 from borderwatch.alerts.notify.message import notification_from_dict
 from borderwatch.alerts.notify.receiver import PermanentError, TransientError

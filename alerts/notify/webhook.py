@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+
 from borderwatch.alerts.notify.outbox import dedup_key
 from borderwatch.alerts.notify.receiver import post_json
 

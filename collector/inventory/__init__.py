@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from borderwatch.collector.inventory.crossrefs import check_crossrefs
 from borderwatch.collector.inventory.errors import (
     InventoryError,
@@ -42,7 +44,6 @@ from borderwatch.collector.inventory.secrets import (
     resolve_influx,
 )
 from borderwatch.collector.inventory.yaml_lines import file_mode, read_yaml
-from pydantic import ValidationError
 
 __all__ = [
     "DEVICE_ROLES", "MEDIA", "PROFILE_NAMES", "SITE_KINDS", "Credential", "Defaults", "Device",

@@ -14,9 +14,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
 from borderwatch.collector.inventory.errors import Issue, Loc
 from borderwatch.collector.inventory.models import Defaults, Device, LinkEnd, Site, timing_errors
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
 
 def _valid(model: type[BaseModel], raw: Any) -> Any:

@@ -11,9 +11,10 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from borderwatch.collector.secret import Secret
 from pydantic import AfterValidator, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+from borderwatch.collector.secret import Secret
 
 ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"

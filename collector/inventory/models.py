@@ -15,17 +15,6 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from borderwatch.collector.inventory.fields import (
-    Address,
-    AuthProtocol,
-    EngineId,
-    EnvName,
-    Id,
-    InlineSecret,
-    PrivProtocol,
-    Text,
-)
-from borderwatch.collector.secret import Secret
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,6 +28,18 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from borderwatch.collector.inventory.fields import (
+    Address,
+    AuthProtocol,
+    EngineId,
+    EnvName,
+    Id,
+    InlineSecret,
+    PrivProtocol,
+    Text,
+)
+from borderwatch.collector.secret import Secret
 
 # The profile names a device may list; collector/profiles.py checks its YAML files against this.
 PROFILE_NAMES: tuple[str, ...] = (

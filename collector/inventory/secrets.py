@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from borderwatch.collector.inventory.errors import Issue
 from borderwatch.collector.inventory.models import Credential, Influx
 from borderwatch.collector.secret import Secret
-from pydantic import ValidationError
 
 SECRET_NAMES = ("community", "auth_key", "priv_key")
 MAX_SECRET_FILE = 64 * 1024

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from borderwatch.collector.inventory.errors import InventoryError, Issue, Loc, Located, Problem
 from yaml.events import (
     AliasEvent,
     DocumentEndEvent,
@@ -33,6 +32,8 @@ from yaml.events import (
     StreamStartEvent,
 )
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from borderwatch.collector.inventory.errors import InventoryError, Issue, Loc, Located, Problem
 
 MAX_BYTES = 10 * 1024 * 1024  # the 81-device example is ~60 kB
 # Values reached through aliases may exceed the values written out in the file by at most

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from borderwatch.collector.inventory import Inventory
 from borderwatch.collector.inventory.models import Traps
-from pydantic import ValidationError
 
 FLAG = "--traps.listen-address"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.traps.receiver import RESULTS, TrapStats
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 RECEIVED = "borderwatch_traps_received"
 TRAPS = "borderwatch_traps"

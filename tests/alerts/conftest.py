@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from borderwatch.alerts.topology import Topology
 from borderwatch.collector.inventory import Inventory, load_inventory
 

@@ -5,6 +5,7 @@ pinged device; a device whose agent is silent while ping answers is SnmpAgentDow
 from __future__ import annotations
 
 import pytest
+
 from borderwatch.alerts.engine import Engine
 from borderwatch.alerts.rules import default_rules
 from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology

@@ -12,12 +12,13 @@ import json
 from collections.abc import Callable
 
 import pytest
+from world import INTERVAL, TICK, Run, Sent, World
+
 from borderwatch.alerts.engine import Engine, StateError
 from borderwatch.alerts.rules import RuleSet, default_rules
 from borderwatch.alerts.silence import Matcher, Silence
 from borderwatch.alerts.topology import Topology
 from borderwatch.collector.inventory import Inventory
-from world import INTERVAL, TICK, Run, Sent, World
 
 THATKHE_AREA = {"hub-thatkhe", "bg-binhnghi", "bg-nanua", "bp-binhnghi", "bp-quockhanh",
                 "cm-quockhanh", "cm-quocviet"}
@@ -363,8 +364,9 @@ def _with_maintenance(windows: tuple[dict, ...], *, run_start: bool) -> RuleSet:
     """Default rules plus maintenance windows covering the whole test run."""
     import datetime
 
-    from borderwatch.alerts.rules import Maintenance
     from world import T0
+
+    from borderwatch.alerts.rules import Maintenance
 
     start = datetime.datetime.fromtimestamp(T0 - 60, datetime.UTC)
     end = start + datetime.timedelta(days=1)

@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from servers import Snmpsim
+
 from borderwatch.alerts.engine import Engine
 from borderwatch.alerts.notification import Notification
 from borderwatch.alerts.rules import default_rules
@@ -25,7 +27,6 @@ from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
-from servers import Snmpsim
 
 INTERVAL = 30.0
 DUMPS = {"core-sw": "network/switch/cisco-c3560", "hub-sw": "network/router/huawei-s5720",

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from test_engine_scenarios import cut, repair, started, summary
+
 from borderwatch.alerts.rules import RuleSet, load_rules
 from borderwatch.alerts.topology import Topology
 from borderwatch.collector.inventory import Inventory
-from test_engine_scenarios import cut, repair, started, summary
 
 PERIOD = 45.0  # L26 goes down and up every 45 s: longer than a 30 s poll, shorter than `for`
 

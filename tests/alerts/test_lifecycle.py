@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from borderwatch.alerts.lifecycle import AlertState, Phase, Transition, condition, resolve, step
 from borderwatch.alerts.rules import Flap, Rule
 from borderwatch.alerts.signals import Signal, Subject

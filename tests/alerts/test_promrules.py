@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from borderwatch.alerts.promrules_command import rules_command
 from borderwatch.alerts.rules import default_rules
-from borderwatch.collector.inventory import load_inventory
-
 from borderwatch.cli import build_parser
+from borderwatch.collector.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "alerts" / "prometheus"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from world import T0
+
 from borderwatch.alerts import render
 from borderwatch.alerts.content import cause, site_ref
 from borderwatch.alerts.notification import AlertRef, Notification, PowerNote
 from borderwatch.alerts.topology import Topology
-from world import T0
 
 AT = T0 + 5 * 60  # 14:05 in Vietnam
 

@@ -4,6 +4,7 @@ text in both languages, never the recovery's ("ĐÃ KHÔI PHỤC", "responds aga
 from __future__ import annotations
 
 import pytest
+
 from borderwatch.alerts import render
 from borderwatch.alerts.notification import AlertRef, Cause, Notification, SiteRef
 from borderwatch.alerts.notify.message import subject

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from borderwatch.alerts.duration import DurationError, format_duration, parse_duration
 from borderwatch.alerts.rules import (
     DEFAULT_RULES_PATH,

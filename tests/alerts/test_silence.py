@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+
 from borderwatch.alerts.rules import Maintenance
 from borderwatch.alerts.silence import Matcher, Silence, covering_window, in_scope
 from borderwatch.alerts.topology import Topology

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+
 from borderwatch.alerts.topology import (
     Health,
     SiteInfo,

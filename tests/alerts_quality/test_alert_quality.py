@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+
 from borderwatch.lab.quality import (
     DASHBOARD,
     INTERVAL,

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import snmpget
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.lab.agents import Lab
 from borderwatch.lab.devices import agent_specs
 from borderwatch.lab.faults import FaultInjector, FaultResult, Topology
 from borderwatch.lab.quality import NET, free_port
-from servers import snmpget
 
 COMMUNITY_VAR = "BWTEST_CUTOFF_COMMUNITY"
 COMMUNITY = "lab-cutoff-c0mmunity"

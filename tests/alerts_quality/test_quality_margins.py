@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from borderwatch.alerts.rules import Flap, Rule, RuleSet, load_rules
 from borderwatch.lab.quality import FLAP_PERIOD, INTERVAL, RETRIES, TICK, TIMEOUT, Timings
 

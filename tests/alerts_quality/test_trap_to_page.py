@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
 from borderwatch.lab.quality import SCENARIOS, QualityNet, settle
 from borderwatch.lab.quality_traps import (
     TRAPPED,

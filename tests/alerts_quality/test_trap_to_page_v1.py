@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
 from borderwatch.lab.quality import SCENARIOS, QualityNet, settle
 from borderwatch.lab.quality_traps import run_trapped, trap_quality_network
 

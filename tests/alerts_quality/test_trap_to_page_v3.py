@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
 from borderwatch.lab.quality import SCENARIOS, V3_AUTH_VAR, V3_PRIV_VAR, QualityNet, settle
 from borderwatch.lab.quality_traps import run_trapped, trap_quality_network
 

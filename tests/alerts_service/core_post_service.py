@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 from alert_network import ENV
+
 from borderwatch.alerts.service_hook import AlertService
 from borderwatch.collector.inventory import Inventory, load_inventory
 from borderwatch.collector.state import NetworkState
-
 from borderwatch.service import device_spec, link_specs
 
 INVENTORY: dict[str, Any] = {

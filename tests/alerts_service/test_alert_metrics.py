@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 from alert_network import ENV, build
-from borderwatch.alerts.metrics import ALERT_LABELS, COUNTERS, GAUGES, INCIDENT_LABELS
-from borderwatch.exporters.site_status import STATUSES
 from hook_receiver import Receiver
 from runtime_helpers import running_service, scrape, wait_until
 from servers import Snmpd, free_tcp_port
+
+from borderwatch.alerts.metrics import ALERT_LABELS, COUNTERS, GAUGES, INCIDENT_LABELS
+from borderwatch.exporters.site_status import STATUSES
 
 
 def samples(scraped: dict[str, Any], name: str) -> list[tuple[dict[str, str], float]]:

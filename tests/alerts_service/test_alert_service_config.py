@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from alert_network import ENV, FAST_RULES
+from core_post_service import alert_service, write_inventory
+
 from borderwatch.alerts.notify.outbox import Outbox
 from borderwatch.alerts.service_hook import AlertsConfigError, AlertService
 from borderwatch.collector.inventory import InventoryError, load_inventory
 from borderwatch.collector.samples import PollResult
-from core_post_service import alert_service, write_inventory
 
 
 def _service(tmp: Path, alerts: dict) -> AlertService:

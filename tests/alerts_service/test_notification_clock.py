@@ -3,9 +3,10 @@ the engine's steady times for the outbox dedup."""
 
 from __future__ import annotations
 
+from sample_notification import fibre_cut
+
 from borderwatch.alerts.notify.message import notification_from_dict
 from borderwatch.alerts.notify.outbox import dedup_key
-from sample_notification import fibre_cut
 
 
 def test_a_body_shows_wall_times_and_keeps_the_steady_ones_for_dedup() -> None:

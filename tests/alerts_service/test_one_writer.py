@@ -21,10 +21,11 @@ import aiohttp
 import pytest
 import yaml
 from alert_network import ENV, FAST_RULES
-from borderwatch.collector.samples import PollResult
 from core_post_service import INVENTORY, alert_service, write_inventory
 from runtime_helpers import BORDERWATCH
 from servers import free_tcp_port
+
+from borderwatch.collector.samples import PollResult
 
 NOWHERE_HOOK = {"rules": "rules.yaml", "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/"}]}
 

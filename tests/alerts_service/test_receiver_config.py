@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 from alert_network import ENV
+from sample_notification import fibre_cut
+from smtp_server import self_signed
+from smtps_server import SmtpsServer
+
 from borderwatch.alerts.notify.smtp import SmtpNotifier
 from borderwatch.alerts.notify.telegram import TelegramNotifier
 from borderwatch.alerts.service_hook import AlertsConfigError, AlertService
 from borderwatch.collector.inventory import InventoryError, load_inventory
 from borderwatch.collector.inventory.models import Alerts
 from borderwatch.collector.state import NetworkState
-from sample_notification import fibre_cut
-from smtp_server import self_signed
-from smtps_server import SmtpsServer
-
 from borderwatch.service import device_spec, link_specs
 
 SITES = {

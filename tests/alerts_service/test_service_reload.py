@@ -30,15 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.collector.scheduler import stable_offset
-from borderwatch.history.reader import GAP, NOT_IN_INVENTORY, REMOVED, HistoryReader
-from borderwatch.history.settings import HistorySettings
 from fakes.udp_proxy import UdpProxy
 from hook_receiver import Receiver
 from runtime_helpers import ResultLog, fetch, scrape, values_by_device, wait_until
 from servers import Snmpd, free_udp_port, start_snmpd
 
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.scheduler import stable_offset
+from borderwatch.history.reader import GAP, NOT_IN_INVENTORY, REMOVED, HistoryReader
+from borderwatch.history.settings import HistorySettings
 from borderwatch.service import Service, start_service
 
 INTERVAL = 2.0  # seconds between polls: a poll may start up to 0.75 of it late (load)

@@ -9,6 +9,10 @@ import json
 from pathlib import Path
 
 from alert_network import ENV, build
+from hook_receiver import Receiver
+from runtime_helpers import fetch, running_service, wait_until
+from servers import Snmpd
+
 from borderwatch.alerts.engine import Engine
 from borderwatch.alerts.notification import Notification
 from borderwatch.alerts.rules import KnownIds, RuleSet, load_rules
@@ -18,10 +22,6 @@ from borderwatch.collector.profiles import metric_catalog
 from borderwatch.collector.samples import PollResult, Sample
 from borderwatch.collector.scheduler import first_tick, stable_offset
 from borderwatch.collector.state import NetworkState
-from hook_receiver import Receiver
-from runtime_helpers import fetch, running_service, wait_until
-from servers import Snmpd
-
 from borderwatch.service import device_spec, link_specs
 
 

@@ -32,7 +32,6 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from borderwatch.collector.shard import shard_of
 from fakes.udp_proxy import UdpProxy
 from hook_receiver import Receiver
 from influx.vm_server import VictoriaMetrics
@@ -47,6 +46,8 @@ from servers import (
     start_snmpsim,
 )
 from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, snmprec_text, system_group
+
+from borderwatch.collector.shard import shard_of
 
 SHARDS = 3
 POLL = 2.0  # every device's poll interval (s)

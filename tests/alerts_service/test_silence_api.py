@@ -16,6 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from alert_network import ENV, FAST_RULES
+from core_post_service import alert_service, write_inventory
+from loopback_http import serve_on_loopback
+from prometheus_client import CollectorRegistry
+from tls_material import make_pki
+
 from borderwatch.alerts.silence_api import SilenceApi, attach_silence_api
 from borderwatch.alerts.silence_cli import add_silence_subcommand, silence_command
 from borderwatch.collector.samples import PollResult
@@ -23,10 +28,6 @@ from borderwatch.exporters.http import HttpServer, MetricsApp
 from borderwatch.exporters.http_auth import Access
 from borderwatch.exporters.http_limits import ListenerStats
 from borderwatch.exporters.web_config import load_web_config
-from core_post_service import alert_service, write_inventory
-from loopback_http import serve_on_loopback
-from prometheus_client import CollectorRegistry
-from tls_material import make_pki
 
 T0 = 1_795_693_105.0  # 2026-11-26 18:38:25 +07:00
 # FAST_RULES in rules.yaml; one webhook where nothing answers (pages stay in the outbox).

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
-from borderwatch.alerts.silence_off import MESSAGE
 from loopback_http import serve_on_loopback
 from runtime_helpers import BORDERWATCH, Dev, v2c, write_inventory
 from servers import free_tcp_port, free_udp_port
+
+from borderwatch.alerts.silence_off import MESSAGE
 
 COMMUNITY_VAR = "BW_SILENCE_OFF_COMMUNITY"
 

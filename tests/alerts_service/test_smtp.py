@@ -11,15 +11,16 @@ import logging
 from pathlib import Path
 
 import pytest
+from runtime_helpers import wait_until
+from sample_notification import SINCE, fibre_cut
+from smtp_server import SmtpServer, self_signed
+from smtps_server import SmtpsServer
+
 from borderwatch.alerts.notify.dispatcher import Dispatcher
 from borderwatch.alerts.notify.outbox import Outbox
 from borderwatch.alerts.notify.receiver import PermanentError, TransientError
 from borderwatch.alerts.notify.smtp import SmtpNotifier, message_id
 from borderwatch.collector.secret import Secret
-from runtime_helpers import wait_until
-from sample_notification import SINCE, fibre_cut
-from smtp_server import SmtpServer, self_signed
-from smtps_server import SmtpsServer
 
 DASH = "http://grafana.lan/d/borderwatch?var-site={site}"
 PASSWORD = "cnry-SMTP-5e1d0b"  # a canary: must appear nowhere but on the wire

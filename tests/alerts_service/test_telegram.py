@@ -9,14 +9,15 @@ import logging
 from pathlib import Path
 
 import pytest
+from runtime_helpers import wait_until
+from sample_notification import SINCE, fibre_cut
+from telegram_api import BotApi
+
 from borderwatch.alerts.notify.dispatcher import Dispatcher
 from borderwatch.alerts.notify.outbox import Outbox
 from borderwatch.alerts.notify.receiver import PermanentError, TransientError
 from borderwatch.alerts.notify.telegram import TelegramNotifier
 from borderwatch.collector.secret import Secret
-from runtime_helpers import wait_until
-from sample_notification import SINCE, fibre_cut
-from telegram_api import BotApi
 
 TOKEN = "123456:cnry-TOKEN-AAHk9x"  # a canary in the Bot API's token form
 DASH = "http://grafana.lan/d/borderwatch?var-site={site}&orgId=1"

@@ -11,13 +11,14 @@ import asyncio
 from dataclasses import asdict
 from pathlib import Path
 
+from hook_receiver import RESET, Receiver
+from runtime_helpers import wait_until
+
 from borderwatch.alerts.notification import Cause, Notification, SiteRef
 from borderwatch.alerts.notify.alertmanager import AlertmanagerNotifier
 from borderwatch.alerts.notify.dispatcher import Dispatcher, backoff
 from borderwatch.alerts.notify.outbox import Outbox
 from borderwatch.alerts.notify.webhook import WebhookNotifier
-from hook_receiver import RESET, Receiver
-from runtime_helpers import wait_until
 
 TOKEN = "s3cr3t-tok3n-9f2"
 POST = SiteRef("post", "Đồn Biên phòng Thanh Lòa", "border_post")

@@ -15,10 +15,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from borderwatch.history.settings import state_dir
 from servers import REPO_ROOT, find_binary
 
 from borderwatch.cli import build_parser
+from borderwatch.history.settings import state_dir
 
 UNIT = REPO_ROOT / "deploy" / "borderwatch.service"
 BORDERWATCH = REPO_ROOT / ".venv" / "bin" / "borderwatch"

@@ -1,5 +1,5 @@
 """Done-when of the package: the built wheel, pip-installed into a fresh venv outside the
-repository, gives a working `borderwatch --version`, `check` and `run`.
+repository, gives a working `borderwatch --version`, `check`, `run` and `report`.
 
 One test on purpose (slow: a wheel build, a venv, an install of every dependency from the
 pip cache). It builds from a copy of the files git knows, so nothing lying around in the
@@ -156,3 +156,10 @@ def test_built_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) ->
     assert "Traceback" not in stderr, stderr[-3000:]
     assert sorted(p.name for p in etc.iterdir()) == ["inventory.yaml", "var"]  # etc unchanged
     assert (state / "history.sqlite").is_file()  # the history went to --state-dir
+
+    # report: the planners' report from that history, templates read from the package
+    report = run([borderwatch, "report", "--from", "1 hour ago", "--inventory", str(inventory),
+                  "--state-dir", str(state), "-o", str(tmp_path / "report.html")],
+                 cwd=tmp_path, env=env, timeout=300)
+    assert report.returncode == 0, report.stdout + report.stderr[-3000:]
+    assert "edge1" in (tmp_path / "report.html").read_text(encoding="utf-8")

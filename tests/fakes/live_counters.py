@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping
 
 from borderwatch.collector.snmp.types import OID, Tag, VarBind
-
 from fakes.evil_agent import Scenario, Table, correct
 
 IF_TABLE = (1, 3, 6, 1, 2, 1, 2, 2, 1)

@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from influxd_server import Influxd, write_lines
+from inventory_slice import slice_addresses, slice_sites
+from servers import REPO_ROOT
+
 from borderwatch.collector.icmp import IcmpSettings, Pinger, PingTarget
 from borderwatch.collector.icmp.stats import IcmpRound, IcmpStats
 from borderwatch.collector.inventory import Inventory, load_inventory
@@ -35,10 +39,6 @@ from borderwatch.exporters.line_protocol import encode_icmp, encode_result
 from borderwatch.lab.agents import Lab
 from borderwatch.lab.devices import agent_specs
 from borderwatch.lab.quality import free_port
-from influxd_server import Influxd, write_lines
-from inventory_slice import slice_addresses, slice_sites
-from servers import REPO_ROOT
-
 from borderwatch.service import poll_once
 
 COMMUNITY_VAR = "BWTEST_INFLUXQL_COMMUNITY"

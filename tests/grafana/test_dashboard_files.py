@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import yaml
-from borderwatch.grafana.generate import drift, generated
 from dashboard_targets import (
     DASHBOARD_DIR,
     load_dashboards,
@@ -25,6 +24,8 @@ from dashboard_targets import (
 )
 from grafana_layout import assert_panels_tile
 from grafana_schema import dashboard_losses, lost_keys, plain
+
+from borderwatch.grafana.generate import drift, generated
 
 GRAFANA_DIR = DASHBOARD_DIR.parent
 PANEL_TYPES = {"row", "stat", "table", "timeseries", "geomap", "text"}

@@ -34,10 +34,6 @@ from typing import Any
 
 import pytest
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.lab.agents import Lab
-from borderwatch.lab.devices import agent_specs
-from borderwatch.lab.quality import free_port
 from dashboard_targets import (
     Target,
     assignments,
@@ -55,6 +51,11 @@ from servers import (
     start_prometheus,
     stop_process,
 )
+
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.agents import Lab
+from borderwatch.lab.devices import agent_specs
+from borderwatch.lab.quality import free_port
 
 BORDERWATCH = str(REPO_ROOT / ".venv" / "bin" / "borderwatch")
 COMMUNITY_VAR = "BWTEST_GRAFANA_COMMUNITY"

@@ -28,9 +28,6 @@ from typing import Any
 
 import pytest
 import yaml
-from borderwatch.exporters.line_protocol import line_times, timestamp_ms
-from borderwatch.grafana.generate import OUT_DIR, drift
-from borderwatch.grafana.influx_catalog import load_links
 from grafana_layout import assert_panels_tile
 from grafana_schema import dashboard_losses
 from grafana_variables import custom_options
@@ -49,6 +46,10 @@ from influxql_targets import (
     variable_values,
     variables_used,
 )
+
+from borderwatch.exporters.line_protocol import line_times, timestamp_ms
+from borderwatch.grafana.generate import OUT_DIR, drift
+from borderwatch.grafana.influx_catalog import load_links
 
 DASHBOARDS = load_influx_dashboards()
 TARGETS = influx_targets(DASHBOARDS)

@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from borderwatch.history.reader import HistoryReader
 from borderwatch.history.schema import SCHEMA_VERSION, create_or_open
 from borderwatch.history.writer import (

@@ -18,9 +18,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from live_fibre_cut import CUT_OFF, FAIL_TIME, TICK, LiveRun
+
 from borderwatch.history.reader import HistoryReader, Interval
 from borderwatch.lab.quality import INTERVAL
-from live_fibre_cut import CUT_OFF, FAIL_TIME, TICK, LiveRun
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from borderwatch.history.reader import HistoryError, HistoryReader, Interval
 from borderwatch.history.schema import create_or_open
 

@@ -15,10 +15,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.state import NetworkState
-from borderwatch.history.reader import HistoryReader
-from borderwatch.history.recorder import Recorder
-from borderwatch.history.writer import HistoryWriter
 from month_network import (
     BUSY_HOUR,
     DEPLETED,
@@ -40,6 +36,11 @@ from month_network import (
     device_specs,
     topology,
 )
+
+from borderwatch.collector.state import NetworkState
+from borderwatch.history.reader import HistoryReader
+from borderwatch.history.recorder import Recorder
+from borderwatch.history.writer import HistoryWriter
 
 GAP = STOPPED[1] - STOPPED[0]  # 2 h with no collector running
 FIRST_POLL = STEP  # after the restart, a minute until the first polls

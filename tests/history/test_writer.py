@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from borderwatch.history.reader import HistoryError, HistoryReader, Interval
 from borderwatch.history.writer import (
     BEAT,
@@ -162,8 +163,9 @@ def test_borderwatch_run_refuses_a_bad_history_without_a_traceback(tmp_path: Pat
 
 
 def test_self_metrics_count_and_are_documented(tmp_path: Path) -> None:
-    from borderwatch.history.metrics import HistoryCollector
     from prometheus_client import CollectorRegistry, generate_latest
+
+    from borderwatch.history.metrics import HistoryCollector
 
     writer = HistoryWriter(tmp_path / "history.sqlite", queue_max=2)
     registry = CollectorRegistry()

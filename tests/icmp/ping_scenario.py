@@ -25,6 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: servers.py
 
+from prometheus_client import generate_latest
+from servers import SNMPD_COMMUNITY, free_udp_port, start_snmpd
+
 from borderwatch.alerts.engine import Engine
 from borderwatch.alerts.rules import default_rules
 from borderwatch.alerts.topology import DeviceInfo, SiteInfo, Topology
@@ -37,8 +40,6 @@ from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 from borderwatch.exporters.prometheus import ExporterSources, build_registry
-from prometheus_client import generate_latest
-from servers import SNMPD_COMMUNITY, free_udp_port, start_snmpd
 
 INTERVAL = 30.0
 POST = "127.0.0.9"

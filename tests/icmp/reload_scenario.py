@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: servers.
 
 import aiohttp
 import yaml
-from borderwatch.collector.inventory import load_inventory
 from servers import SNMPD_COMMUNITY, start_snmpd
 
+from borderwatch.collector.inventory import load_inventory
 from borderwatch.service import start_service
 
 ENV = {"BW_C": SNMPD_COMMUNITY}

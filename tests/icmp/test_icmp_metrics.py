@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry, generate_latest
+
 from borderwatch.collector.icmp import IcmpSettings, Pinger
 from borderwatch.exporters.icmp_metrics import IcmpCollector
-from prometheus_client import CollectorRegistry, generate_latest
 
 
 def exposition(pinger: Pinger) -> list[str]:

@@ -8,6 +8,7 @@ import asyncio
 import os
 
 import pytest
+
 from borderwatch.collector.icmp import IcmpRound, IcmpSettings, Pinger, PingTarget
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")

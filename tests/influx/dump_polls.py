@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+from servers import Snmpsim
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import PollResult
 from borderwatch.collector.secret import Secret
@@ -15,7 +17,6 @@ from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.topology_spec import DeviceSpec
-from servers import Snmpsim
 
 
 async def poll_dump(poller: Poller, sim: Snmpsim, transport: SnmpTransport, dump: str,

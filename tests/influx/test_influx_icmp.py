@@ -13,14 +13,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from borderwatch.collector.icmp.stats import IcmpRound, IcmpStats
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.exporters.line_protocol import encode_icmp
 from influx_helpers import TOKEN, wait_until
 from influxd_server import Influxd, start_influxd, write_lines
 from servers import start_snmpd
 from test_influx_vm import vm  # noqa: F401
 
+from borderwatch.collector.icmp.stats import IcmpRound, IcmpStats
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.exporters.line_protocol import encode_icmp
 from borderwatch.service import start_service
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root here "

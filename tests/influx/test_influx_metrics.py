@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from borderwatch.exporters.influx import InfluxStats
-from borderwatch.exporters.influx_metrics import DROP_REASONS, influx_families
 from fake_influx import fake_server  # noqa: F401  (the `fake` fixture)
 from influx_helpers import fast_settings, polls, started_writer, wait_until
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+
+from borderwatch.exporters.influx import InfluxStats
+from borderwatch.exporters.influx_metrics import DROP_REASONS, influx_families
 
 
 class _View:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.collector.samples import PollResult
 from influx_helpers import wait_until
 from test_influx_service import ENV, snmpd_many, write_inventory  # noqa: F401
 from test_influx_vm import assert_stored_exactly_once, expected_points, vm  # noqa: F401
 
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.samples import PollResult
 from borderwatch.service import start_service
 
 REMOVED = "dev5"

@@ -12,13 +12,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.collector.samples import PollResult
-from borderwatch.exporters.influx import InfluxWriter
 from influx_helpers import TOKEN, wait_until
 from servers import start_snmpd
 from test_influx_vm import assert_stored_exactly_once, expected_points, vm  # noqa: F401
 
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.samples import PollResult
+from borderwatch.exporters.influx import InfluxWriter
 from borderwatch.service import Service, start_service
 
 DEVICES = 6

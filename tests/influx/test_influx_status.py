@@ -12,6 +12,9 @@ import urllib.parse
 from collections import Counter
 
 import pytest
+from fake_influx import fake_server  # noqa: F401  (the `fake` fixture)
+from influx_helpers import TOKEN, fast_settings, point_key, polls, started_writer, wait_until
+
 from borderwatch.exporters.influx import (
     Outcome,
     backoff_delay,
@@ -19,8 +22,6 @@ from borderwatch.exporters.influx import (
     parse_retry_after,
 )
 from borderwatch.exporters.line_protocol import encode_result
-from fake_influx import fake_server  # noqa: F401  (the `fake` fixture)
-from influx_helpers import TOKEN, fast_settings, point_key, polls, started_writer, wait_until
 
 
 def expected_lines(results, site="s1") -> list[bytes]:

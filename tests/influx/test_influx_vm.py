@@ -14,6 +14,11 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 
 import pytest
+from dump_polls import poll_dump
+from influx_helpers import fast_settings, polls, started_writer, wait_until
+from servers import SNMPD_COMMUNITY, Snmpd
+from vm_server import VictoriaMetrics, start_victoria_metrics
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import Kind, PollResult
 from borderwatch.collector.secret import Secret
@@ -28,10 +33,6 @@ from borderwatch.exporters.line_protocol import (
     measurement_field,
     timestamp_ms,
 )
-from dump_polls import poll_dump
-from influx_helpers import fast_settings, polls, started_writer, wait_until
-from servers import SNMPD_COMMUNITY, Snmpd
-from vm_server import VictoriaMetrics, start_victoria_metrics
 
 SITE = "huu-nghi"
 

@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 from aiohttp import web
-from borderwatch.exporters.line_protocol import encode_result
 from influx_helpers import fast_settings, polls, started_writer
 from influxd_server import Influxd, start_influxd
+
+from borderwatch.exporters.line_protocol import encode_result
 
 SITE = "s1"
 

@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dump_polls import poll_dump
+from influxd_server import Influxd, start_influxd, to_influxdb1, write_lines
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import Kind, PollResult
 from borderwatch.exporters.line_protocol import (
@@ -28,8 +31,6 @@ from borderwatch.exporters.line_protocol import (
     measurement_field,
     timestamp_ms,
 )
-from dump_polls import poll_dump
-from influxd_server import Influxd, start_influxd, to_influxdb1, write_lines
 
 SITE = "huu-nghi"
 DUMPS = ("ubiquiti-m5", "eaton-93e-80", "geist-temperature-sensor")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from borderwatch.collector.profiles import metric_catalog
 from borderwatch.collector.samples import Kind, PollResult, Sample
 from borderwatch.exporters.line_protocol import (

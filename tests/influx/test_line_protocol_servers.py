@@ -13,6 +13,11 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from influxd_server import Influxd, start_influxd
+from vm_server import VictoriaMetrics, start_victoria_metrics
+
 from borderwatch.exporters.line_protocol import (
     escape_field_key,
     escape_measurement,
@@ -20,10 +25,6 @@ from borderwatch.exporters.line_protocol import (
     stored_as,
     tag_set,
 )
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from influxd_server import Influxd, start_influxd
-from vm_server import VictoriaMetrics, start_victoria_metrics
 
 HOSTILE = "\\\\\\,= \"'\n\r\t#{}Đồ\u0301"
 text = st.text(alphabet=st.one_of(st.sampled_from(HOSTILE), st.characters(

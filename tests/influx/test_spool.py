@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from borderwatch.exporters.spool import Spool, SpoolError
-from borderwatch.exporters.spool_format import HEADER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from borderwatch.exporters.spool import Spool, SpoolError
+from borderwatch.exporters.spool_format import HEADER
 
 NOW = 1_800_000_000.0
 

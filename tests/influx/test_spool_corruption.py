@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from borderwatch.exporters.spool_format import HEADER, LEGACY_HEADER, LEGACY_MAGIC
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_spool import batch, drain, opened
+
+from borderwatch.exporters.spool_format import HEADER, LEGACY_HEADER, LEGACY_MAGIC
 
 SEGMENT_BYTES = 2048
 

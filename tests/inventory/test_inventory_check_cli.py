@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory.schema import REGENERATE, SCHEMA_PATH, render_schema
 from inventory_helpers import EXAMPLE, FIXTURES, REPO, write
+
+from borderwatch.collector.inventory.schema import REGENERATE, SCHEMA_PATH, render_schema
 
 BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
 

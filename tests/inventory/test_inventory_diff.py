@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from inventory_helpers import EXAMPLE, LAB_ENV, write
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.collector.inventory.diff import diff_inventories
-from inventory_helpers import EXAMPLE, LAB_ENV, write
 
 BASE = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
 

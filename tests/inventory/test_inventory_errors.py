@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory import InventoryError, load_inventory
 from inventory_helpers import FIXTURES, problems, write
+
+from borderwatch.collector.inventory import InventoryError, load_inventory
 
 A49_ENV = {"BW_TEST_COMMUNITY": "cnry-COMM-envval", "BW_TEST_AUTH": "cnry-AUTH-7f3a9c1"}
 

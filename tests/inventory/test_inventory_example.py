@@ -9,8 +9,9 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory import PROFILE_NAMES, load_inventory
 from inventory_helpers import EXAMPLE, LAB_ENV, REPO
+
+from borderwatch.collector.inventory import PROFILE_NAMES, load_inventory
 
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2."
 IF_OPER = "1.3.6.1.2.1.2.2.1.8."

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory import load_inventory
 from inventory_helpers import problems, write
+
+from borderwatch.collector.inventory import load_inventory
 
 BASE = """\
 schema_version: 1

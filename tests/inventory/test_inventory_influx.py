@@ -7,10 +7,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from inventory_helpers import problems, write
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.collector.secret import Secret
 from borderwatch.exporters.influx import WriterSettings
-from inventory_helpers import problems, write
 
 TOKEN = "cnry-TOKEN-7f3a9c"
 HEAD = "schema_version: 1\ninflux:\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from borderwatch.collector.inventory import Credential, Defaults, Device, Inventory, Site
 from pydantic import ValidationError
+
+from borderwatch.collector.inventory import Credential, Defaults, Device, Inventory, Site
 
 SITE = {"id": "s", "name": "S", "kind": "hub"}
 CRED = {"c": {"version": "2c", "community_env": "E"}}

@@ -12,10 +12,10 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory import InventoryError, load_inventory
 from inventory_helpers import REPO, problems, write
 
 from borderwatch.cli import main
+from borderwatch.collector.inventory import InventoryError, load_inventory
 
 COMMUNITY = "cnry-COMM-7f3a9c"
 AUTH = "cnry-AUTH-7f3a9c"

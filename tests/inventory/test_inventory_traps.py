@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from borderwatch.collector.inventory import load_inventory
 from inventory_helpers import problems, write
+
+from borderwatch.collector.inventory import load_inventory
 
 HEAD = "schema_version: 1\ntraps:\n"
 

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from inventory_helpers import EXAMPLE, LAB_ENV, REPO, problems, write
+
 from borderwatch.collector.inventory import InventoryError, load_inventory
 from borderwatch.collector.inventory.yaml_lines import MAX_VALUES, parse_yaml
-from inventory_helpers import EXAMPLE, LAB_ENV, REPO, problems, write
 
 REFUSED = ("is not allowed; only plain YAML maps, lists, strings, numbers, booleans and null "
            "are accepted")

@@ -15,11 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_tcp_port, snmpget
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.lab.agents import Lab, StartProgress
 from borderwatch.lab.devices import LabError, agent_specs, lab_community_files, lab_env_communities
 from borderwatch.lab.quality import free_port
-from servers import free_tcp_port, snmpget
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
 TEST_COMMUNITY = "lab-test-c0mmunity"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from borderwatch.lab.dumps import (
     CUSTOM_DIR,
     SUBTREES,

@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import snmpget
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.lab.agents import Lab
 from borderwatch.lab.control import ControlLoop, load_scenario, send
 from borderwatch.lab.devices import agent_specs
 from borderwatch.lab.faults import FaultError, FaultInjector, Topology
 from borderwatch.lab.quality import free_port
-from servers import snmpget
 
 COMMUNITY_VAR = "BWTEST_LAB_COMMUNITY"
 TEST_COMMUNITY = "lab-fault-c0mmunity"

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+
 from borderwatch.lab.gate import UdpGate
 
 FRONT = "127.0.6.1"  # no other test uses 127.0.6.x

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import snmpget
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.lab.agents import Lab
 from borderwatch.lab.devices import V3_DATA_NAME, LabError, agent_specs, lab_engine_id
 from borderwatch.lab.quality import free_port
-from servers import snmpget
 
 AUTH, PRIV = "auth-key-0123", "priv-key-4567"
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from borderwatch.collector.device_strings import MAX_CHARS, clean_text, escape_controls
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from borderwatch.collector.device_strings import MAX_CHARS, clean_text, escape_controls
 
 NFD_POST = unicodedata.normalize("NFD", "Đồn Biên phòng Chi Ma").encode()
 

@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Snmpsim
+from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, start_agent, system_group
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import Sample
 from borderwatch.collector.secret import Secret
@@ -21,8 +24,6 @@ from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.topology_spec import DeviceSpec
-from servers import Snmpsim
-from snmprec_files import COUNTER32, GAUGE32, INTEGER, OCTET_STRING, start_agent, system_group
 
 UPS = "1.3.6.1.2.1.33.1"
 IF = "1.3.6.1.2.1.2.2.1"

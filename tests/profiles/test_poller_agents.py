@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from servers import SNMPSIM_V3_USER, Snmpd, Snmpsim, free_udp_port, snmpget
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import PollResult
 from borderwatch.collector.secret import Secret
@@ -13,7 +15,6 @@ from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.state import EventKind, NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec
-from servers import SNMPSIM_V3_USER, Snmpd, Snmpsim, free_udp_port, snmpget
 
 RX = "borderwatch_interface_receive_bytes_total"
 TX = "borderwatch_interface_transmit_bytes_total"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from servers import Snmpd, Snmpsim
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import PollResult
 from borderwatch.collector.secret import Secret
@@ -19,7 +21,6 @@ from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.v2c import V2cSession
 from borderwatch.collector.topology_spec import DeviceSpec
-from servers import Snmpd, Snmpsim
 
 
 def session(sim: Snmpsim, transport: SnmpTransport, dump: str, *, joint: bool) -> V2cSession:

@@ -11,13 +11,14 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from servers import REPO_ROOT, Snmpsim, free_udp_port, start_snmpsim
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.topology_spec import DeviceSpec
-from servers import REPO_ROOT, Snmpsim, free_udp_port, start_snmpsim
 
 LAB_FILES = ("huawei-rtn905", "idirect-iq200", "huawei-etp48200")
 

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from fakes.evil_agent import EvilAgent, Table, correct
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp import ber
@@ -18,7 +20,6 @@ from borderwatch.collector.snmp.types import OID, Tag, VarBind
 from borderwatch.collector.snmp.v2c import V2cSession
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec
-from fakes.evil_agent import EvilAgent, Table, correct
 
 SYS = (1, 3, 6, 1, 2, 1, 1)
 IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)

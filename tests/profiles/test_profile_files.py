@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from borderwatch.collector.inventory.models import PROFILE_NAMES
 from borderwatch.collector.profiles import ProfileError, load_profile, load_profiles, metric_catalog
 from borderwatch.collector.samples import Kind

@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from walks import dump_values, load
+
 from borderwatch.collector.mapper import Mapping, compile_profile
 from borderwatch.collector.profiles import builtin_profiles
 from borderwatch.collector.samples import Kind, Sample
 from borderwatch.collector.snmp.types import BadValue, Tag, VarBind, parse_oid
-from walks import dump_values, load
 
 IF_HC_IN, IF_IN = "1.3.6.1.2.1.31.1.1.1.6", "1.3.6.1.2.1.2.2.1.10"
 IF_HC_OUT, IF_OUT = "1.3.6.1.2.1.31.1.1.1.10", "1.3.6.1.2.1.2.2.1.16"

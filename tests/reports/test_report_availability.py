@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from borderwatch.reports.period import Period
 from report_history import DAY_END, EXPECTED, T0, H, run_report, small_world, write_inventory
+
+from borderwatch.reports.period import Period
 
 
 @pytest.fixture(scope="module")

@@ -104,3 +104,22 @@ def test_period_without_data_gives_an_empty_report_that_says_so(tmp_path: Path) 
                          "--lang", "vi", "-o", str(html)])
     assert result.returncode == 0, result.stderr
     assert "Không có dữ liệu lịch sử trong kỳ này." in html.read_text(encoding="utf-8")
+
+
+def test_inventory_without_a_core_site_reports_that_planning_needs_one(tmp_path: Path) -> None:
+    """Reachability is measured from the core: without a core site the planning section says
+    so (in both formats), where empty tables would read as "no single point of failure"."""
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(INVENTORY.read_text(encoding="utf-8").replace("kind: core", "kind: hub"),
+                   encoding="utf-8")
+    history = empty_history(tmp_path / "history.sqlite")
+    args = [*PERIOD, "--inventory", str(inv), "--history", str(history), "--lang", "en"]
+    result = run_report([*args, "--format", "json", "-o", str(tmp_path / "r.json")])
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    planning = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["planning"]
+    assert planning["unavailable"] == "no_core" and planning["single_points"] == []
+    result = run_report([*args, "-o", str(tmp_path / "r.html")])
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'id="planning-unavailable">Not available: the inventory has no site of kind core' in html
+    assert 'id="spof-table"' not in html

@@ -17,9 +17,10 @@ from demo_month import END, START, write_demo_month
 from report_history import REPO, run_report
 
 sys.path.insert(0, str(REPO / "tests" / "status"))
+from chromium import Chromium
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.reports.period import Period
-from chromium import Chromium
 
 INVENTORY = REPO / "inventory.yaml"
 PAGE_WAIT = 60.0

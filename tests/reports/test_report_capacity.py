@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+
 from borderwatch.history.reader import LinkHour
 from borderwatch.reports.capacity import CapacityAccumulator
 
@@ -26,9 +27,10 @@ def test_p95_is_close_to_the_exact_percentile(seed: int) -> None:
 def test_sql_summary_equals_the_row_api(tmp_path) -> None:
     """The capacity figures summed in SQLite equal those built from the reader's rows, on a
     history written by the real writer; with the same file twice, nothing counts twice."""
+    from report_history import DAY_END, T0, small_world
+
     from borderwatch.history.reader import HistoryReader
     from borderwatch.reports.rollups import summarise
-    from report_history import DAY_END, T0, small_world
 
     path = small_world(tmp_path / "history.sqlite")
     rows = CapacityAccumulator()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from report_history import DAY_END, EXPECTED, T0, run_report, small_world, write_inventory
+
 from borderwatch.reports.period import Period
 from borderwatch.reports.tables import TABLES
-from report_history import DAY_END, EXPECTED, T0, run_report, small_world, write_inventory
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "reports" / "report.schema.json")
                     .read_text(encoding="utf-8"))

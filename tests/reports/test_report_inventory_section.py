@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inventory"))
-from borderwatch.collector.inventory import load_inventory
 from inventory_helpers import EXAMPLE, problems, write
+
+from borderwatch.collector.inventory import load_inventory
 
 HEAD = """\
 schema_version: 1

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from borderwatch.lab.quality import INTERVAL
 from live_fibre_cut import CUT_OFF, FAIL_TIME, TICK, LiveRun
 from report_history import run_report
+
+from borderwatch.lab.quality import INTERVAL
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+
 from borderwatch.reports.period import VN_TZ, PeriodError, parse_instant, parse_period
 
 

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from borderwatch.history.reader import HistoryReader
 from borderwatch.history.writer import BEAT, STATE, HistoryWriter
 from borderwatch.reports.availability import (

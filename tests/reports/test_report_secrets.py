@@ -6,8 +6,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from borderwatch.reports.period import Period
 from report_history import DAY_END, INVENTORY, T0, run_report, small_world
+
+from borderwatch.reports.period import Period
 
 CANARY = "cnry-REPORT-5e1d7a"
 

@@ -13,7 +13,6 @@ import pytest
 from report_history import REPO, run_report
 
 sys.path.insert(0, str(REPO / "tests" / "history"))
-from borderwatch.reports.period import Period
 from month_network import (
     DEPLETED,
     HUB_FAIL,
@@ -26,6 +25,8 @@ from month_network import (
     H,
 )
 from test_simulated_month import run_month
+
+from borderwatch.reports.period import Period
 
 UNKNOWN = STOPPED[1] - STOPPED[0] + STEP  # the collector's gap, then a minute to first polls
 

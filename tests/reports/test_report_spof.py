@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import networkx as nx
-from borderwatch.collector.inventory import load_inventory
 from report_history import empty_history, run_report
+
+from borderwatch.collector.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory.yaml"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
-from borderwatch.exporters.http import SERIES_METRIC
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
@@ -19,6 +18,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from runtime_helpers import fetch
+
+from borderwatch.exporters.http import SERIES_METRIC
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 # Values that legitimately differ between two renders of the same state: the size and

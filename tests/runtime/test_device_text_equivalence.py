@@ -19,6 +19,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from exposition_compare import assert_same, reference, served
+from runtime_helpers import Dev, running_service, v2c, wait_until, write_inventory
+from servers import free_udp_port
+
 from borderwatch.collector.profiles import MetricInfo
 from borderwatch.collector.samples import Kind, PollResult, Sample
 from borderwatch.collector.scheduler import Job, Scheduler
@@ -31,9 +35,6 @@ from borderwatch.exporters.prometheus import (
     PollCounters,
     build_registry,
 )
-from exposition_compare import assert_same, reference, served
-from runtime_helpers import Dev, running_service, v2c, wait_until, write_inventory
-from servers import free_udp_port
 
 T0 = 1_790_000_000.0
 RX, UP, SIGNAL, UPTIME, ODD = ("borderwatch_interface_receive_bytes_total",

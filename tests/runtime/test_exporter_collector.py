@@ -11,14 +11,15 @@ import os
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from borderwatch.collector.icmp.stats import IcmpRound
 from borderwatch.collector.profiles import MetricInfo
 from borderwatch.collector.samples import Kind, PollResult, Sample
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 from borderwatch.exporters.prometheus import BorderwatchCollector, ExporterSources, build_registry
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 GOLDEN = Path(__file__).with_name("data") / "exposition.golden.txt"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from borderwatch.collector.profiles import metric_catalog
-from borderwatch.exporters.http import HttpServer, MetricsApp, is_loopback, parse_listen
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_helpers import (
@@ -36,6 +34,8 @@ from runtime_helpers import (
 from servers import find_binary, free_tcp_port
 
 from borderwatch.cli import DEFAULT_LISTEN, build_parser
+from borderwatch.collector.profiles import metric_catalog
+from borderwatch.exporters.http import HttpServer, MetricsApp, is_loopback, parse_listen
 from borderwatch.service import run_service
 
 # promtool lint findings that are deliberate: IF-MIB label names as snmp_exporter spells

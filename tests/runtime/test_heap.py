@@ -8,8 +8,9 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-from borderwatch.collector.heap import HeapFreezer
 from runtime_helpers import wait_until
+
+from borderwatch.collector.heap import HeapFreezer
 
 
 class Node:

@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.scheduler import LAG_BUCKETS
 from runtime_helpers import (
     REPO_ROOT,
     Dev,
@@ -38,6 +37,8 @@ from runtime_helpers import (
     write_inventory,
 )
 from servers import free_tcp_port, port_is_free
+
+from borderwatch.collector.scheduler import LAG_BUCKETS
 
 DEVICES = 60
 CLIENTS = 200

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from borderwatch.exporters.http import HttpServer, MetricsApp
-from borderwatch.exporters.http_limits import ServerLimits
 from prometheus_client import CollectorRegistry
 from runtime_helpers import wait_until
+
+from borderwatch.exporters.http import HttpServer, MetricsApp
+from borderwatch.exporters.http_limits import ServerLimits
 
 LIMITS = ServerLimits(header_timeout=0.5, idle_timeout=1.5, write_timeout=0.5,
                       request_timeout=5.0, max_connections=4, max_header_bytes=4096,

@@ -12,6 +12,7 @@ import itertools
 import logging
 
 import pytest
+
 from borderwatch.collector.scheduler import (
     Job,
     LagStats,

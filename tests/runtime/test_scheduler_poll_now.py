@@ -5,6 +5,8 @@ for a poll in flight (that one may predate the event), and repeated calls are bo
 from __future__ import annotations
 
 import pytest
+from test_scheduler_cadence import FakeClock, Recorder, settle
+
 from borderwatch.collector.scheduler import (
     EXTRA_POLL_GAP,
     Job,
@@ -12,7 +14,6 @@ from borderwatch.collector.scheduler import (
     first_tick,
     stable_offset,
 )
-from test_scheduler_cadence import FakeClock, Recorder, settle
 
 INTERVAL = 10.0
 

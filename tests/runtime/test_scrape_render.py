@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 
-from borderwatch.exporters.scrape_render import RenderStats, ScrapeRenderer
 from prometheus_client import CollectorRegistry, Gauge
+
+from borderwatch.exporters.scrape_render import RenderStats, ScrapeRenderer
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from borderwatch.collector.text_columns import Column, cut, fit, text_width
 
 

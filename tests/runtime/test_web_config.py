@@ -16,10 +16,6 @@ import aiohttp
 import bcrypt
 import pytest
 from aiohttp import web
-from borderwatch.exporters.http import HttpServer, MetricsApp
-from borderwatch.exporters.http_auth import write_refusal
-from borderwatch.exporters.http_limits import ServerLimits
-from borderwatch.exporters.web_config import WebConfig, WebConfigError, load_web_config
 from prometheus_client import CollectorRegistry
 from runtime_helpers import (
     BORDERWATCH,
@@ -34,6 +30,10 @@ from servers import free_tcp_port
 from tls_material import Pki, make_pki
 
 from borderwatch.cli import build_parser
+from borderwatch.exporters.http import HttpServer, MetricsApp
+from borderwatch.exporters.http_auth import write_refusal
+from borderwatch.exporters.http_limits import ServerLimits
+from borderwatch.exporters.web_config import WebConfig, WebConfigError, load_web_config
 from borderwatch.service import run_service
 
 PASSWORD = "s3cret-scrape"

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from borderwatch.collector.inventory import load_inventory
 from borderwatch.collector.shard import Shard, parse_shard, shard_of
 

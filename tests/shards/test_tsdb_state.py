@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from borderwatch.alerts.tsdb_source import Sample, TsdbError, build_snapshots, parse_result
 from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec
 

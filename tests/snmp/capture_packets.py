@@ -24,7 +24,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/ (servers.py)
 sys.path.insert(0, str(HERE.parents[1]))  # repository root (collector)
 
-from borderwatch.collector.snmp import ber  # noqa: E402
 from servers import (  # noqa: E402
     REPO_ROOT,
     find_binary,
@@ -32,6 +31,8 @@ from servers import (  # noqa: E402
     start_snmpd,
     start_snmpsim,
 )
+
+from borderwatch.collector.snmp import ber  # noqa: E402
 
 OUT = REPO_ROOT / "tests" / "data" / "packets"
 SNMPSIM_DUMPS = ("network/switch/cisco-c3560", "network/wifi/ubiquiti-m5", "UPS/eaton-93e-80",

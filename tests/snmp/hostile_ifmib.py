@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fakes.evil_agent import EvilAgent, Scenario, Table, endless_columns
+
 from borderwatch.collector.mapper import compile_profile
 from borderwatch.collector.profiles import builtin_profiles
 from borderwatch.collector.snmp.types import OID, Tag, VarBind
-from fakes.evil_agent import EvilAgent, Scenario, Table, endless_columns
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)

@@ -6,8 +6,9 @@ import re
 import subprocess
 from collections.abc import Sequence
 
-from borderwatch.collector.snmp.types import Tag, VarBind
 from servers import find_binary
+
+from borderwatch.collector.snmp.types import Tag, VarBind
 
 _LINE = re.compile(r"^(\.[\d.]+) = (?:([A-Za-z][\w-]*): )?(.*)$")
 _TYPES = {"INTEGER": Tag.INTEGER, "Hex-STRING": Tag.OCTET_STRING, "STRING": Tag.OCTET_STRING,

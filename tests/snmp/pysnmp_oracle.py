@@ -8,6 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pyasn1.codec.ber import decoder, encoder
+from pyasn1.type import univ
+from pysnmp.proto import api, rfc1155, rfc1902, rfc1905
+
 from borderwatch.collector.snmp.ber import (
     GET_BULK_REQUEST,
     GET_NEXT_REQUEST,
@@ -20,9 +24,6 @@ from borderwatch.collector.snmp.ber import (
     Message,
 )
 from borderwatch.collector.snmp.types import Tag, VarBind
-from pyasn1.codec.ber import decoder, encoder
-from pyasn1.type import univ
-from pysnmp.proto import api, rfc1155, rfc1902, rfc1905
 
 V1 = api.PROTOCOL_MODULES[api.SNMP_VERSION_1]
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]

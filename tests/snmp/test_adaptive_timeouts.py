@@ -9,6 +9,9 @@ import asyncio
 import json
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+from servers import Snmpd
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.settings import SessionSettings
@@ -16,8 +19,6 @@ from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.v2c import V2cSession
 from borderwatch.collector.timeout_state import TimeoutCollector, load, restore, save
 from borderwatch.collector.topology_spec import DeviceSpec
-from prometheus_client import CollectorRegistry, generate_latest
-from servers import Snmpd
 
 pytest_plugins = ("snmp_fixtures",)  # transport, udp_proxy
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pysnmp_oracle as oracle
 import pytest
+
 from borderwatch.collector.snmp import ber
 from borderwatch.collector.snmp.ber import MalformedPacket, decode_message, encode_message, tlv
 from borderwatch.collector.snmp.types import BadValue, SnmpMalformed, Tag, VarBind

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pysnmp_oracle as oracle
 import pytest
+
 from borderwatch.collector.snmp import ber
 from borderwatch.collector.snmp.types import Tag
 

@@ -4,10 +4,11 @@ and mutated or truncated responses only ever raise SnmpMalformed (reliability te
 from __future__ import annotations
 
 import pysnmp_oracle as oracle
-from borderwatch.collector.snmp import ber
-from borderwatch.collector.snmp.types import SnmpMalformed, Tag, VarBind
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from borderwatch.collector.snmp import ber
+from borderwatch.collector.snmp.types import SnmpMalformed, Tag, VarBind
 
 U32 = 2**32 - 1
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fakes.evil_agent import EvilAgent, Reply, Table, answer, correct, serve
+from servers import SNMPD_SYSONLY_COMMUNITY, Snmpd, Snmpsim
+from test_snmpsim_walks import read_dump
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp import ber
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.types import OID, SnmpError, SnmpTimeout, Tag, VarBind, WalkResult
 from borderwatch.collector.snmp.v2c import V2cSession
-from fakes.evil_agent import EvilAgent, Reply, Table, answer, correct, serve
-from servers import SNMPD_SYSONLY_COMMUNITY, Snmpd, Snmpsim
-from test_snmpsim_walks import read_dump
 
 pytest_plugins = ("snmp_fixtures",)  # transport, evil_agent
 

@@ -6,6 +6,9 @@ import asyncio
 import logging
 
 import pytest
+from fakes.evil_agent import EvilAgent, Reply, Table, answer, correct, serve
+from test_ber_codec import MALFORMED
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp import ber
 from borderwatch.collector.snmp.settings import SessionSettings
@@ -20,8 +23,6 @@ from borderwatch.collector.snmp.types import (
     VarBind,
 )
 from borderwatch.collector.snmp.v2c import V2cSession
-from fakes.evil_agent import EvilAgent, Reply, Table, answer, correct, serve
-from test_ber_codec import MALFORMED
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)

@@ -18,6 +18,10 @@ import tracemalloc
 from pathlib import Path
 
 import hostile_ifmib
+from fakes.evil_agent import EvilAgent
+from hostile_ifmib import IF_ROW_BOUND
+from runtime_helpers import Dev, v2c, write_inventory
+
 from borderwatch.collector.poll_limits import PollLimits
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import PollResult
@@ -26,9 +30,6 @@ from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.v2c import V2cSession
 from borderwatch.collector.topology_spec import DeviceSpec
-from fakes.evil_agent import EvilAgent
-from hostile_ifmib import IF_ROW_BOUND
-from runtime_helpers import Dev, v2c, write_inventory
 
 pytest_plugins = ("snmp_fixtures",)  # evil_agent
 
@@ -206,7 +207,6 @@ async def test_poll_json_of_a_hostile_agent_stays_bounded(evil_agent, tmp_path: 
 
 def test_inventory_limits_reach_the_poller(tmp_path: Path) -> None:
     from borderwatch.collector.inventory import load_inventory
-
     from borderwatch.service import device_spec
 
     inv = write_inventory(tmp_path / "inventory.yaml",

@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.rtt import RttBounds, RttEstimator
 from borderwatch.collector.snmp.settings import SessionSettings

@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from fakes.live_counters import SPEED_MBPS, live_ifmib
+from fakes.udp_proxy import UdpProxy
+
 from borderwatch.collector.clock import SteadyClock
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import PollResult
@@ -29,8 +32,6 @@ from borderwatch.collector.snmp.v2c import V2cSession
 from borderwatch.collector.state import IF_RX_METRIC, IF_TX_METRIC, NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec
 from borderwatch.exporters.line_protocol import encode_result
-from fakes.live_counters import SPEED_MBPS, live_ifmib
-from fakes.udp_proxy import UdpProxy
 
 pytest_plugins = ("snmp_fixtures",)  # evil_agent, udp_proxy
 

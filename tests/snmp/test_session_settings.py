@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.settings import SessionSettings, resolve_address
 

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Snmpsim, free_udp_port, start_snmpsim
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.types import SnmpErrorStatus, Tag, parse_oid
 from borderwatch.collector.snmp.v2c import V2cSession
-from servers import Snmpsim, free_udp_port, start_snmpsim
 
 pytest_plugins = ("snmp_fixtures",)  # transport
 

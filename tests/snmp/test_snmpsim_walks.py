@@ -8,12 +8,13 @@ import bz2
 from pathlib import Path
 
 import pytest
+from servers import SNMPSIM_V3_USER, Snmpsim, dump_path
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.types import OID, Tag, VarBind, parse_oid
-from servers import SNMPSIM_V3_USER, Snmpsim, dump_path
 
 C3560 = "network/switch/cisco-c3560"
 UBNT = "network/wifi/ubiquiti-m5"

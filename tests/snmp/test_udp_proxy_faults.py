@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from servers import Snmpd, Snmpsim
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.types import VarBind, parse_oid
 from borderwatch.collector.snmp.v2c import V2cSession
-from servers import Snmpd, Snmpsim
 
 pytest_plugins = ("snmp_fixtures",)  # transport, udp_proxy
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from pyasn1.type import univ
+from pysnmp.hlapi.v3arch import asyncio as hlapi
+from pysnmp.proto.secmod.rfc3414.service import SnmpUSMSecurityModel
+
 from borderwatch.collector.snmp.ber import GET_BULK_REQUEST, GET_REQUEST, RESPONSE, tlv
 from borderwatch.collector.snmp.ber import encode_message as v2c
 from borderwatch.collector.snmp.types import Tag, VarBind
@@ -34,9 +38,6 @@ from borderwatch.collector.snmp.v3_message import (
     encode_pdu,
     peek_msg_id,
 )
-from pyasn1.type import univ
-from pysnmp.hlapi.v3arch import asyncio as hlapi
-from pysnmp.proto.secmod.rfc3414.service import SnmpUSMSecurityModel
 
 PYSNMP_AUTH = {
     "MD5": hlapi.usmHMACMD5AuthProtocol,

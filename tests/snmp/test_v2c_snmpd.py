@@ -6,13 +6,14 @@ import asyncio
 import logging
 
 import pytest
+from netsnmp_cli import assert_same_walk, bulkwalk
+from servers import SNMPD_SYSNAME, Snmpd, snmpget
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.types import SnmpTimeout, Tag, VarBind, parse_oid
-from netsnmp_cli import assert_same_walk, bulkwalk
-from servers import SNMPD_SYSNAME, Snmpd, snmpget
 
 SYS_UPTIME = parse_oid("1.3.6.1.2.1.1.3.0")
 SYS_NAME = parse_oid("1.3.6.1.2.1.1.5.0")

@@ -12,12 +12,13 @@ import asyncio
 import logging
 
 import pytest
+from v3_fake_agent import ANSWER, AUTH_PASSWORD, PRIV_PASSWORD, USER, V3FakeAgent
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.snmp.types import SnmpAuthError, SnmpError, SnmpMalformed, VarBind
-from v3_fake_agent import ANSWER, AUTH_PASSWORD, PRIV_PASSWORD, USER, V3FakeAgent
 
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 

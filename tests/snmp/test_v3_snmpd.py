@@ -11,6 +11,8 @@ import sys
 import textwrap
 
 import pytest
+from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port, start_snmpd
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.snmp.factory import open_session
 from borderwatch.collector.snmp.settings import SessionSettings
@@ -25,7 +27,6 @@ from borderwatch.collector.snmp.types import (
     VarBind,
     parse_oid,
 )
-from servers import REPO_ROOT, SNMPD_SYSNAME, Snmpd, free_udp_port, start_snmpd
 
 SYS_NAME = parse_oid("1.3.6.1.2.1.1.5.0")
 IF_TABLE = parse_oid("1.3.6.1.2.1.2.2")

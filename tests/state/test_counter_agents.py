@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Snmpsim, free_udp_port, start_snmpsim
+
 from borderwatch.collector.poller import Poller
 from borderwatch.collector.samples import PollResult
 from borderwatch.collector.secret import Secret
@@ -21,7 +23,6 @@ from borderwatch.collector.snmp.settings import SessionSettings
 from borderwatch.collector.snmp.transport import SnmpTransport
 from borderwatch.collector.state import Event, EventKind, NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec
-from servers import Snmpsim, free_udp_port, start_snmpsim
 
 pytestmark = pytest.mark.slow  # ~25 s: counters must move in real time between polls
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from borderwatch.collector.counters import (
     PLAUSIBLE_RATE_FACTOR,
     UptimeChange,

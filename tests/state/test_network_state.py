@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from borderwatch.collector.samples import Kind, Labels, PollResult, Sample
 from borderwatch.collector.state import EventKind, NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec, LinkSpec

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from borderwatch.alerts.notify.alertmanager import (
     MIN_ENDS_AHEAD,
     RESOLVE_MARGIN,

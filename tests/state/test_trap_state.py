@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from test_network_state import ETH1, ETH2, INTERVAL, UP, Clock, clock, gauge, make_state, poll
+
 from borderwatch.collector.state import EventKind, TrapUpdate
 from borderwatch.collector.topology_spec import LinkSpec
-from test_network_state import ETH1, ETH2, INTERVAL, UP, Clock, clock, gauge, make_state, poll
 
 __all__ = ["clock"]  # the fixture, shared with test_network_state
 

@@ -12,13 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from borderwatch.collector.icmp.stats import IcmpRound
-from borderwatch.collector.inventory import Inventory, load_inventory
-from borderwatch.collector.samples import PollResult
-from borderwatch.collector.state import NetworkState
-from borderwatch.exporters.site_info import SiteInfoCollector
-from borderwatch.exporters.site_status import STATUSES, SiteStatusCollector
-from borderwatch.exporters.status import StatusBuilder
 from runtime_helpers import running_service, scrape, wait_until
 from servers import start_snmpd
 from status_world import (
@@ -31,6 +24,13 @@ from status_world import (
     write_inventory,
 )
 
+from borderwatch.collector.icmp.stats import IcmpRound
+from borderwatch.collector.inventory import Inventory, load_inventory
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.state import NetworkState
+from borderwatch.exporters.site_info import SiteInfoCollector
+from borderwatch.exporters.site_status import STATUSES, SiteStatusCollector
+from borderwatch.exporters.status import StatusBuilder
 from borderwatch.service import device_spec, link_specs
 
 ALL_UP = dict.fromkeys(DEVICES, True)

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.collector.samples import PollResult
-from borderwatch.collector.state import NetworkState
-from borderwatch.exporters.status import SITE_STATUSES, StatusBuilder, site_status
 from runtime_helpers import fetch, find_leaks, running_service, wait_until
 from servers import start_snmpd
 from status_world import DEVICES, SITES, canaries, env_for, snmpd_conf, write_inventory
 
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.samples import PollResult
+from borderwatch.collector.state import NetworkState
+from borderwatch.exporters.status import SITE_STATUSES, StatusBuilder, site_status
 from borderwatch.service import device_spec, link_specs
 
 

@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.lab.quality import COMMUNITY_VAR, REPO, LabProcess, free_port, inventory_data
 from chromium import Chromium, Page
 from runtime_helpers import running_service, wait_until
+
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.lab.quality import COMMUNITY_VAR, REPO, LabProcess, free_port, inventory_data
 
 pytestmark = pytest.mark.slow
 

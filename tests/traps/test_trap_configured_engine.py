@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from borderwatch.collector.inventory import InventoryError, load_inventory
 from runtime_helpers import wait_until
 from servers import free_udp_port
 from trap_cli import Sender, send
 
+from borderwatch.collector.inventory import InventoryError, load_inventory
 from borderwatch.service import Service, start_service
 
 ADDR = "127.0.13.14"

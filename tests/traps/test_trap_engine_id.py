@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from borderwatch.collector.inventory import load_inventory
-from borderwatch.collector.scheduler import EXTRA_POLL_GAP
 from runtime_helpers import wait_until
 from servers import SNMPD_V3_USERS, Snmpd, free_udp_port, start_snmpd
 from trap_cli import Sender, send
 
+from borderwatch.collector.inventory import load_inventory
+from borderwatch.collector.scheduler import EXTRA_POLL_GAP
 from borderwatch.service import Service, start_service
 
 ADDR = "127.0.13.13"

@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.scheduler import LAG_BUCKETS
 from runtime_helpers import REPO_ROOT, Dev, running_service, v2c, wait_until, write_inventory
 from servers import free_udp_port
+
+from borderwatch.collector.scheduler import LAG_BUCKETS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 

@@ -9,9 +9,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from borderwatch.collector.inventory import load_inventory
 from runtime_helpers import Dev, v2c, write_inventory
 
+from borderwatch.collector.inventory import load_inventory
 from borderwatch.service import ListenError, start_service
 
 

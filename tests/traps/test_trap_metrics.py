@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+
 from borderwatch.collector.state import NetworkState
 from borderwatch.collector.topology_spec import DeviceSpec
 from borderwatch.collector.traps.metrics import TrapCollector
 from borderwatch.collector.traps.receiver import TrapStats
-from prometheus_client import CollectorRegistry, generate_latest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

@@ -10,12 +10,13 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from trap_cli import KINDS, Sender, send
+
 from borderwatch.collector.secret import Secret
 from borderwatch.collector.traps.mapping import meaning
 from borderwatch.collector.traps.message import Trap, TrapCredential
 from borderwatch.collector.traps.receiver import Source, TrapReceiver
 from borderwatch.collector.traps.usm_receiver import UsmReceiver
-from trap_cli import KINDS, Sender, send
 
 COMMUNITY = "tr-c0mmunity-5e"
 AUTH, PRIV = "tr-auth-pass-91", "tr-priv-pass-37"

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from borderwatch.collector.inventory import load_inventory
 from runtime_helpers import wait_until
 from servers import SNMPD_V3_USERS, Snmpd, free_udp_port, start_snmpd
 from trap_cli import Sender, send
 
+from borderwatch.collector.inventory import load_inventory
 from borderwatch.service import Service, start_service
 
 pytestmark = pytest.mark.slow
