@@ -39,6 +39,11 @@ _ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
 _ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
 _PAYLOAD = b"borderwatch-icmp"  # fixed, an even length: the checksum sums 16-bit words
 _READS_PER_WAKEUP = 512  # bounded, so that a reply storm cannot hold the loop
+# Linux raw IPv4 sockets: setsockopt(SOL_RAW, ICMP_FILTER, mask), a bit set per ICMP type
+# the kernel should not queue (linux/icmp.h). Python's socket module names neither.
+_SOL_RAW = 255
+_ICMP_FILTER = 1
+_ONLY_ECHO_REPLY = struct.pack("=I", ~(1 << _ECHO_REPLY[socket.AF_INET]) & 0xFFFFFFFF)
 RECEIVE_BUFFER = 4 << 20  # bytes: seconds of replies for 10,000 targets
 
 
@@ -70,6 +75,17 @@ def open_icmp(family: int, mode: str) -> tuple[ICMPv4Socket | ICMPv6Socket, bool
                           f"{HOW_TO_ALLOW}")
 
 
+def _keep_only_echo_replies(sock: socket.socket) -> None:
+    """Have the kernel drop every ICMP type but echo reply before it reaches a raw IPv4
+    socket. Why: a raw socket is handed a copy of every ICMP packet the host receives;
+    on loopback (the lab, the benches) that includes each of our own echo requests, so
+    half the wake-ups and reads were spent parsing and discarding them, and on a router
+    host the same goes for everyone's unreachables and requests. `_parse` still checks
+    the type, so a kernel without the option (it is Linux-only) loses nothing but time."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(_SOL_RAW, _ICMP_FILTER, _ONLY_ECHO_REPLY)
+
+
 def normalise(address: str) -> str:
     """The text form replies come back with (IPv6 compressed), for matching."""
     return ipaddress.ip_address(address).compressed
@@ -95,6 +111,8 @@ class EchoSocket:
                 with contextlib.suppress(OSError):
                     self._sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
                     break
+        if self.raw and family == socket.AF_INET:
+            _keep_only_echo_replies(self._sock)
         # Raw sockets see everyone's replies: our identifier tells ours apart. The kernel
         # replaces it on a datagram socket (and filters for us, and computes the checksum,
         # as it does for every ICMPv6 socket).
