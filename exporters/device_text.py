@@ -113,13 +113,14 @@ class RenderedText:
 class _Device:
     """One device's rendered profile series, kept until its snapshot's series change."""
 
-    __slots__ = ("chunks", "count", "head", "prefixes", "snap", "version")
+    __slots__ = ("chunks", "count", "head", "layout", "prefixes", "snap", "version")
 
     def __init__(self, snap: DeviceSnapshot) -> None:
         self.snap = snap
         self.version = -1  # snap.series_version the chunks were made from
         self.chunks: dict[str, bytes] = {}  # metric -> its sample lines for this device
         self.count = 0  # profile series in `chunks`
+        self.layout: tuple[str, ...] = ()  # the metrics of `chunks`, in order (_layout)
         self.head = label_text({"site": snap.site_id, "device": snap.device_id}) + " "
         # metric -> (row labels in order, their `name{...} ` text). Tuples, not lists:
         # the garbage collector stops tracking a tuple of strings after one pass, so
@@ -139,20 +140,27 @@ class _Device:
             return
         series = snap.series
         prefixes, chunks = self.prefixes, self.chunks
-        if prefixes.keys() != series.keys():  # a metric came or went: start the maps afresh
-            prefixes = {m: prefixes[m] for m in series if m in prefixes}
+        if chunks.keys() != series.keys():  # a metric came or went: new chunk map
             chunks = {}
+            # The label texts of a metric that is missing from this poll (a failed or
+            # partial poll) are kept for the poll that brings it back, unless the
+            # device's metrics changed for good (a new profile: the map only grows).
+            if len(prefixes) > 2 * len(series) + 8:
+                prefixes = {m: prefixes[m] for m in series if m in prefixes}
         count = 0
         for metric, rows in series.items():
             kept = prefixes.get(metric)
             if kept is None or len(kept[0]) != len(rows) or kept[0] != tuple(rows):
                 kept = prefixes[metric] = self._label_texts(metric, rows, kept)
-            # (value_line inlined for integers, most values: a third of the cost)
+            # (value_line inlined for integers and finite floats, most values: it is
+            # a third of the cost; `v - v == 0` is False for NaN and the infinities)
             chunks[metric] = "".join(
-                [f"{t}{v}\n" if v.__class__ is int else t + value_line(v)
+                [f"{t}{v}\n" if (c := v.__class__) is int or (c is float and v - v == 0)
+                 else t + value_line(v)
                  for t, v in zip(kept[1], rows.values(), strict=True)]).encode()
             count += len(rows)
         self.prefixes, self.chunks, self.count = prefixes, chunks, count
+        self.layout = _layout(chunks)
         self.version = snap.series_version
 
     def _label_texts(self, metric: str, rows: Mapping[Labels, object],
@@ -165,6 +173,22 @@ class _Device:
         return keys, tuple([known.get(k) or
                             metric + label_text(series_labels(site, device, k)) + " "
                             for k in keys])
+
+
+_LAYOUTS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _layout(chunks: Mapping[str, bytes]) -> tuple[str, ...]:
+    """The metrics of a device's chunks in order, as one tuple shared by every device
+    with the same ones: devices of one profile then have the very same layout object,
+    and a scrape can tell by identity that they all do (DeviceText._profile_chunks)."""
+    key = tuple(chunks)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        if len(_LAYOUTS) > 10_000:  # bounded: profiles change rarely, but a reload can
+            _LAYOUTS.clear()
+        found = _LAYOUTS[key] = key
+    return found
 
 
 class DeviceText:
@@ -186,7 +210,6 @@ class DeviceText:
         borderwatch_device_series counts what was rendered for it."""
         snaps = self._state.device_snapshots()
         entries: list[_Device] = []
-        profile: dict[str, list[bytes]] = {}  # metric -> chunks, families in first-seen order
         cache = self._devices
         pause = _Pause()
         for i, snap in enumerate(snaps):
@@ -195,17 +218,13 @@ class DeviceText:
                 entry = cache[snap.device_id] = _Device(snap)
             entry.refresh()
             entries.append(entry)
-            for metric, chunk in entry.chunks.items():
-                chunks = profile.get(metric)
-                if chunks is None:
-                    chunks = profile[metric] = []
-                chunks.append(chunk)
             if i % _CHECK_EVERY == 0:
                 await pause.maybe()
         if len(cache) > len(snaps):  # devices left the topology: forget their text
             current = {s.device_id for s in snaps}
             for device_id in [d for d in cache if d not in current]:
                 del cache[device_id]
+        profile = self._profile_chunks(entries)
 
         parts: list[bytes] = []
         samples = 0
@@ -223,11 +242,12 @@ class DeviceText:
             samples = sum(e.count for e in entries)
 
         heads = [e.head for e in entries]
+        snapshots, counts = [e.snap for e in entries], [e.count for e in entries]
         for family in families_of("state"):
             if family.unless_profile and family.sample_name in profile:
                 continue
             if names is None or family.sample_name in names:
-                values = map(family.value, [e.snap for e in entries], [e.count for e in entries])
+                values = map(family.value, snapshots, counts)
                 samples += await self._family(parts, family, heads, values, openmetrics, pause)
         for source, by_device in (("scheduler", self._scheduler and self._scheduler.stats),
                                   ("counters", self._counters)):
@@ -243,6 +263,26 @@ class DeviceText:
         if len(self._heads) > 2 * len(snaps) + 100:  # devices left: forget their heads
             self._heads = {}
         return RenderedText(parts, samples)
+
+    @staticmethod
+    def _profile_chunks(entries: list[_Device]) -> dict[str, list[bytes]]:
+        """metric -> the devices' chunks of it in device order; families in first-seen
+        order. When every device with data has the same layout (one profile for all,
+        the usual fleet) the lists are one transposition of the devices' chunk rows,
+        done in C; otherwise device by device."""
+        having = [e for e in entries if e.layout]  # (a device without data has none)
+        if having and all(e.layout is having[0].layout for e in having):
+            rows = [tuple(e.chunks.values()) for e in having]
+            return {metric: list(column) for metric, column
+                    in zip(having[0].layout, zip(*rows, strict=True), strict=True)}
+        profile: dict[str, list[bytes]] = {}
+        for entry in entries:
+            for metric, chunk in entry.chunks.items():
+                chunks = profile.get(metric)
+                if chunks is None:
+                    chunks = profile[metric] = []
+                chunks.append(chunk)
+        return profile
 
     def _head(self, site: str, device: str) -> str:
         """`{device="..",site=".."} `, kept from one scrape to the next."""
@@ -264,7 +304,8 @@ class DeviceText:
         count = 0
         for start in range(0, len(heads), _FAMILY_SLICE):
             end = start + _FAMILY_SLICE
-            lines = [f"{name}{h}{v}\n" if v.__class__ is int else f"{name}{h}{value_line(v)}"
+            lines = [f"{name}{h}{v}\n" if (c := v.__class__) is int or (
+                         c is float and v - v == 0) else f"{name}{h}{value_line(v)}"
                      for h, v in zip(heads[start:end], values[start:end], strict=True)
                      if v is not None]
             parts.append("".join(lines).encode())

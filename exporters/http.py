@@ -148,10 +148,11 @@ class MetricsApp:
         await self.turnstile.turn()
         exposition = await self.renderer.exposition(names, request.headers.get("Accept", ""))
         headers = {"Content-Type": exposition.content_type}
-        body = exposition.plain
         if gzip_accepted(request.headers.get("Accept-Encoding", "")):
             headers["Content-Encoding"] = "gzip"
             body = await exposition.gzipped()
+        else:
+            body = exposition.plain
         self.render.bytes = len(body)
         self.render.scrapes += 1
         return await send_body(request, body, headers, self.turnstile)
