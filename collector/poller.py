@@ -312,6 +312,8 @@ class Poller:
         self._fallback_get_limit = fallback_get_limit
         self._auto: dict[str, _AutoChoice] = {}
         self._uptime: dict[str, _Uptime] = {}
+        # (plans, limits, oids per GET, rows per request) -> (requests, samples) bounds
+        self._bounds: dict[tuple[object, ...], tuple[int, int]] = {}
 
     def forget(self, device_id: str) -> None:
         """Drop what is remembered about a device (removed from the inventory)."""
@@ -432,20 +434,36 @@ class Poller:
 
     def _bound(self, run: _Run, plans: Sequence[ProfilePlan]) -> None:
         """Size the poll's request and samples bounds for `plans` (poll_limits), unless
-        the device overrides them. Requests already sent stay counted."""
+        the device overrides them. Requests already sent stay counted. The bounds depend
+        only on the plans, the device's limits and the session's request sizes, so they
+        are computed once per combination, not at every poll."""
+        session = run.session
+        per_get = max(1, getattr(session, "max_oids_per_get", 1))
+        per_request = getattr(session, "rows_per_request", 1)
+        # by identity: the plans are this poller's own (self._plans), alive as long as it
+        key = (*map(id, plans), run.limits, per_get, per_request)
+        bounds = self._bounds.get(key)
+        if bounds is None:
+            if len(self._bounds) > 4096:  # bounded: plans change only with a reload
+                self._bounds.clear()
+            bounds = self._bounds[key] = self._bounds_of(run, plans, per_get, per_request)
+        requests, samples = bounds
+        if run.limits.requests_per_poll is None:
+            run.budget.limit = run.budget.used + requests
+        run.out.limit = samples
+
+    def _bounds_of(self, run: _Run, plans: Sequence[ProfilePlan], per_get: int,
+                   per_request: int) -> tuple[int, int]:
+        """(requests, samples) bounds of a poll of `plans` (poll_limits)."""
         system = self._plans[SYSTEM_PROFILE]
         plans = [system, *plans]
         costs = [TableCost(run.rows_bound(t), len(t.columns) + len(t.fallbacks),
                            len(t.metrics)) for p in plans for t in p.tables]
+        scalar_gets = -(-sum(len(p.scalars.oids) for p in plans) // per_get)
         limits = run.limits
-        if limits.requests_per_poll is None:
-            session = run.session
-            per_get = max(1, getattr(session, "max_oids_per_get", 1))
-            scalar_gets = -(-sum(len(p.scalars.oids) for p in plans) // per_get)
-            run.budget.limit = run.budget.used + requests_bound(
-                costs, scalar_gets, getattr(session, "rows_per_request", 1))
-        run.out.limit = limits.samples_per_poll or samples_bound(
+        samples = limits.samples_per_poll or samples_bound(
             costs, sum(len(p.scalars.specs) for p in plans))
+        return requests_bound(costs, scalar_gets, per_request), samples
 
     async def _first_get(self, run: _Run, oids: list[OID], n_system: int
                          ) -> tuple[dict[OID, VarBind], float]:

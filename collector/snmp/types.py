@@ -7,6 +7,7 @@ an OID tuple for OBJECT IDENTIFIER, None for NULL and the v2 exception values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -72,9 +73,18 @@ def error_status_name(status: int) -> str:
     return f"unknown error-status {status}"
 
 
-def oid_str(oid: OID) -> str:
-    """Dotted form of an OID, as operators write it."""
+@functools.lru_cache(maxsize=4096)
+def _dotted(oid: tuple[int, ...]) -> str:
     return ".".join(map(str, oid))
+
+
+def oid_str(oid: OID) -> str:
+    """Dotted form of an OID, as operators write it. Cached: the walks name their
+    columns (the same few profile OIDs) in every poll's messages."""
+    try:
+        return _dotted(oid)
+    except TypeError:  # a list (unhashable)
+        return ".".join(map(str, oid))
 
 
 def parse_oid(text: str) -> OID:
