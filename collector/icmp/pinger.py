@@ -13,8 +13,11 @@ in the loop's heap, a callback) cost more than the packets. The one task wakes a
 every `TICK` and does whatever is due: start the rounds whose slot has come, send the
 requests whose spacing has passed, and expire the requests whose timeout has run out (one
 timeout for all, so they expire in the order they were sent: a FIFO, not a heap). Replies
-are matched by sequence number in the socket's reader callback. A round ends when each of
-its requests has a reply or has expired, and goes to `on_round` at once.
+are matched by sequence number. A round ends when each of its requests has a reply or has
+expired, and goes to `on_round` at once. Replies are read in the same wake-ups, every
+TICK while requests wait (EchoSocket.drain: the kernel stamps their arrival, so the round
+trip does not include the wait), not one wake-up per reply; without the kernel's stamps
+(another platform) each reply is read as it arrives.
 
 A hot reload hands the pinger a new target list (`set_targets`). It takes effect at the
 next interval boundary, so the devices that stay keep their cadence; a round still in
@@ -161,6 +164,9 @@ class Pinger:
                     start, k = self._clock(), 0
                     continue
                 step = interval / max(1, len(targets))
+            for sock in self._sockets.values():  # replies first: they beat their expiry
+                if sock is not None and sock.timestamped:
+                    sock.drain()
             now = self._clock()
             self._expire(now)
             self._send_due(now)
@@ -182,6 +188,8 @@ class Pinger:
                     self._delayed_slot = (k, i)
                     self.stats.delayed += 1  # every runner busy: the slot waits for one
             upcoming = [start + k * interval + i * step, now + IDLE]
+            if self._waiting:  # replies may be queued: read them within a TICK
+                upcoming.append(now + TICK)
             if self._due:
                 upcoming.append(self._due[0][0])
             if self._expiry:
@@ -222,8 +230,10 @@ class Pinger:
         index = len(r.rtts)
         r.rtts.append(None)
         seq = self._next_seq()
+        # stamped before the send: on loopback the reply is queued (and stamped by the
+        # kernel) before sendto() has even returned
+        sent = time.monotonic()
         if seq is not None and r.sock.send(r.address, seq):
-            sent = time.monotonic()
             self._waiting[seq] = (r, index, sent)
             self._expiry.append((now + self.settings.timeout, seq, sent))
         else:
@@ -261,7 +271,7 @@ class Pinger:
                                     or normalise(source.split("%")[0]) != r.address):
             return  # somebody else answering with our sequence number
         del self._waiting[seq]
-        r.rtts[index] = arrived - sent
+        r.rtts[index] = max(0.0, arrived - sent)
         self._settle(r)
 
     def _settle(self, r: _Round) -> None:
