@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from collector.icmp.echo_socket import EchoSocket
+from borderwatch.collector.icmp.echo_socket import EchoSocket
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a raw socket)")
 
