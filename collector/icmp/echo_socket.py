@@ -187,12 +187,9 @@ class EchoSocket:
                 return
             except OSError:  # an ICMP error queued on the socket; the request times out
                 return
-            parsed = self._parse(packet)
-            if parsed is None:
+            seq = self._our_seq(packet)
+            if seq is None:
                 continue
-            ident, seq = parsed
-            if self.raw and ident != self._ident:
-                continue  # another process's ping
             arrived = mono
             for level, kind, data in ancillary:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS \
@@ -212,13 +209,17 @@ class EchoSocket:
                 return
             except OSError:  # an ICMP error queued on the socket; the request times out
                 return
-            parsed = self._parse(packet)
-            if parsed is None:
-                continue
-            ident, seq = parsed
-            if self.raw and ident != self._ident:
-                continue  # another process's ping
-            self._on_reply(source[0], seq, now)
+            seq = self._our_seq(packet)
+            if seq is not None:
+                self._on_reply(source[0], seq, now)
+
+    def _our_seq(self, packet: bytes) -> int | None:
+        """The sequence number of an echo reply to one of our requests, else None (not a
+        reply, or another process's ping seen by a raw socket)."""
+        parsed = self._parse(packet)
+        if parsed is None or (self.raw and parsed[0] != self._ident):
+            return None
+        return parsed[1]
 
     def _parse(self, packet: bytes) -> tuple[int, int] | None:
         """(identifier, sequence) of an echo reply, None for anything else."""
